@@ -1,0 +1,60 @@
+# The two commands at the top of README.md: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export BASTION_HOME := $(CURDIR)
+
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick messages clean help
+
+help:
+	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
+	@echo "make test   - run the whole suite"
+	@echo "make bench  - city generation benchmarks (docs/BENCHMARKS.md)"
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Bastion needs Python 3.11 or newer")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	BASTION_DEV=1 $(BIN)/bastion demo
+
+# On a developer's machine: SQLite, then PostgreSQL if one answers. In CI (.ci/run): both, always.
+test: $(STAMP)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$CI" ] || $(BIN)/python -c 'import psycopg,sys; psycopg.connect("postgres://postgres@127.0.0.1:5432/test", connect_timeout=2).close()' 2>/dev/null; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else echo "PostgreSQL not reachable on 127.0.0.1:5432: skipped the PostgreSQL run"; fi
+
+test-sqlite: $(STAMP)
+	SECRET_KEY=test-only-secret-key-0123456789abcdef DATABASE_URL=sqlite:///var/test.db \
+		$(BIN)/pytest -n 2 -m "not postgres" $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	SECRET_KEY=test-only-secret-key-0123456789abcdef DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+		$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/city_generation.py --sqlite-residents 1000000 --postgres-residents 21000000
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/city_generation.py --sqlite-residents 100000 --postgres-residents 1000000
+
+messages: $(STAMP)
+	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages
+
+clean:
+	rm -rf $(VENV) var

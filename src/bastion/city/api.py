@@ -1,0 +1,104 @@
+"""Registry endpoints: thin — parse, call a selector, render."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from bastion.core import clock
+from bastion.core.scopes import Actor
+from bastion.city import selectors
+
+router = Router(tags=["city"])
+
+
+class FiguresOut(Schema):
+    households: int
+    residents: int
+    elderly: int
+    elderly_alone: int
+    disabled: int
+    pregnant: int
+    infants: int
+    chronic_treatment: int
+    cannot_order_online: int
+    as_of: date | None
+
+
+class DistrictOut(Schema):
+    id: int
+    code: str
+    name: str
+    figures: FiguresOut
+
+
+class CommunityOut(Schema):
+    id: int
+    code: str
+    name: str
+    subdistrict: str
+    figures: FiguresOut
+
+
+class HouseholdOut(Schema):
+    id: int
+    address: str
+    floor: int
+    residents: int
+
+
+class ResidentOut(Schema):
+    id: int
+    address: str
+    name: str
+    sex: str
+    birth_date: date
+    age: int
+    id_number: str
+    phone: str
+    vulnerable: list[str]
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return selectors.actor_for(request.user)
+
+
+@router.get("/figures", response=FiguresOut, summary="The registry's figures over your scope")
+def figures(request: HttpRequest) -> selectors.Figures:
+    return selectors.city_figures(actor=_actor(request))
+
+
+@router.get("/districts", response=list[DistrictOut])
+def districts(request: HttpRequest) -> list[dict[str, object]]:
+    return [
+        {"id": d.pk, "code": d.code, "name": d.name, "figures": f}
+        for d, f in selectors.district_list(actor=_actor(request))
+    ]
+
+
+@router.get("/districts/{district_id}/communities", response=list[CommunityOut])
+def communities(request: HttpRequest, district_id: int) -> list[dict[str, object]]:
+    return [
+        {"id": c.pk, "code": c.code, "name": c.name, "subdistrict": c.subdistrict.name, "figures": f}
+        for c, f in selectors.community_list(actor=_actor(request), district_id=district_id)
+    ]
+
+
+@router.get("/buildings/{building_id}/households", response=list[HouseholdOut])
+def households(request: HttpRequest, building_id: int) -> list[dict[str, object]]:
+    return [
+        {"id": h.pk, "address": h.address, "floor": h.floor, "residents": h.resident_count}  # type: ignore[attr-defined]
+        for h in selectors.household_list(actor=_actor(request), building_id=building_id)
+    ]
+
+
+@router.get("/households/{household_id}/residents", response=list[ResidentOut])
+def household_residents(request: HttpRequest, household_id: int) -> list[selectors.ResidentView]:
+    return selectors.household_residents(actor=_actor(request), household_id=household_id, today=clock.today())
+
+
+@router.get("/residents/{resident_id}", response=ResidentOut)
+def resident(request: HttpRequest, resident_id: int) -> selectors.ResidentView:
+    return selectors.resident_detail(actor=_actor(request), resident_id=resident_id, today=clock.today())

@@ -1,0 +1,160 @@
+"""Set-based writing of many rows: PostgreSQL COPY, SQLite executemany in one transaction.
+
+The ORM is for one row at a time. Generation and imports hand whole columns to `write_table`,
+which streams them into the database in the fastest way the vendor offers. Callers run it
+inside one `transaction.atomic()`, so a load that is killed half-way leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from django.db import connection, transaction
+
+CHUNK_ROWS = 500_000
+
+
+def vendor() -> str:
+    return connection.vendor
+
+
+def _require_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("bulk writes must run inside transaction.atomic()")
+
+
+def write_frame(table: str, frame: pl.DataFrame) -> int:
+    """Write every row of `frame` (column names = table columns) into `table`."""
+    _require_transaction()
+    if frame.height == 0:
+        return 0
+    if connection.vendor == "postgresql":
+        return _copy_frame(table, frame)
+    return _executemany_frame(table, frame)
+
+
+def write_frames(table: str, frames: Iterable[pl.DataFrame]) -> int:
+    return sum(write_frame(table, frame) for frame in frames)
+
+
+def _copy_frame(table: str, frame: pl.DataFrame) -> int:
+    columns = ", ".join(f'"{name}"' for name in frame.columns)
+    sql = f'COPY "{table}" ({columns}) FROM STDIN WITH (FORMAT csv)'
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+        with raw.copy(sql) as copy:
+            for chunk in _csv_chunks(frame):
+                copy.write(chunk)
+    return frame.height
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, null_value="")
+    return buffer.getvalue()
+
+
+def _csv_chunks(frame: pl.DataFrame) -> Iterator[bytes]:
+    for start in range(0, frame.height, CHUNK_ROWS):
+        yield csv_bytes(frame.slice(start, CHUNK_ROWS))
+
+
+def _executemany_frame(table: str, frame: pl.DataFrame) -> int:
+    columns = ", ".join(f'"{name}"' for name in frame.columns)
+    marks = ", ".join(["?"] * frame.width)
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks})'
+    raw = connection.connection  # sqlite3.Connection: its executemany is the fast path
+    for start in range(0, frame.height, CHUNK_ROWS):
+        raw.executemany(sql, frame.slice(start, CHUNK_ROWS).iter_rows())
+    return frame.height
+
+
+@dataclass
+class _Dropped:
+    drop: list[str]
+    create: list[str]
+
+
+@contextmanager
+def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
+    """Drop the secondary indexes and constraints of `tables`, rebuild them on exit.
+
+    Building an index once over loaded rows is several times cheaper than maintaining it
+    row by row. Runs inside the caller's transaction, so a failure restores everything.
+    """
+    _require_transaction()
+    saved = _secondary_indexes(tables)
+    with connection.cursor() as cursor:
+        for statement in saved.drop:
+            cursor.execute(statement)
+    yield
+    with connection.cursor() as cursor:
+        for statement in saved.create:
+            cursor.execute(statement)
+
+
+def _secondary_indexes(tables: Sequence[str]) -> _Dropped:
+    drop: list[str] = []
+    create: list[str] = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in tables:
+                cursor.execute(
+                    """
+                    SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+                    WHERE conrelid = %s::regclass AND contype IN ('u', 'f')
+                    """,
+                    [table],
+                )
+                for name, definition in cursor.fetchall():
+                    drop.append(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+                    create.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+                cursor.execute(
+                    """
+                    SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x
+                    JOIN pg_class i ON i.oid = x.indexrelid
+                    WHERE x.indrelid = %s::regclass AND NOT x.indisprimary
+                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
+                    """,
+                    [table],
+                )
+                for name, definition in cursor.fetchall():
+                    drop.append(f'DROP INDEX "{name}"')
+                    create.append(definition)
+        else:
+            for table in tables:
+                cursor.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                    [table],
+                )
+                for name, definition in cursor.fetchall():
+                    drop.append(f'DROP INDEX "{name}"')
+                    create.append(definition)
+    return _Dropped(drop=drop, create=create)
+
+
+def next_id(table: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"')
+        return int(cursor.fetchone()[0])
+
+
+def reset_sequences(tables: Sequence[str]) -> None:
+    """After rows were written with explicit ids, make the next ORM insert follow them."""
+    if connection.vendor != "postgresql":
+        return  # SQLite's AUTOINCREMENT follows MAX(id) by itself
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), COALESCE((SELECT MAX(id) FROM \"{table}\"), 0) + 1, false)",
+                [table],
+            )
+
+
+def rows_frame(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=list(columns), orient="row")

@@ -1,0 +1,189 @@
+"""Loading a planned city (places + people) into the registry, set-based and all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+from django.db import connection, transaction
+
+from bastion.city import bulk
+from bastion.city.generate import Places
+
+TABLES = [
+    "city_district",
+    "city_subdistrict",
+    "city_community",
+    "city_grid",
+    "city_compound",
+    "city_building",
+    "city_unit",
+    "city_household",
+    "city_resident",
+]
+BIG_TABLES = ["city_household", "city_resident", "city_unit", "city_building"]
+
+Progress = Callable[[str, int, int], None]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    districts: int
+    subdistricts: int
+    communities: int
+    grids: int
+    compounds: int
+    buildings: int
+    units: int
+    households: int
+    residents: int
+
+
+def registry_is_empty() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM city_district)")
+        return not bool(cursor.fetchone()[0])
+
+
+def _ids(base: int, frame: pl.DataFrame) -> pl.Series:
+    return pl.Series("id", np.arange(base, base + frame.height, dtype=np.int64))
+
+
+def _ref(column: str, base: int) -> pl.Expr:
+    return (pl.col(column) + base).alias(f"{column}_id")
+
+
+def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _quiet) -> LoadResult:
+    """Write the planned places and residents after whatever the registry holds.
+
+    One transaction: a load that fails or is killed half-way leaves the registry as it was.
+    Secondary indexes of the large tables are rebuilt once at the end.
+    """
+    total = residents.height
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        base = {table: bulk.next_id(table) for table in TABLES}
+        d, s, m, g = base["city_district"], base["city_subdistrict"], base["city_community"], base["city_grid"]
+        c, b, u, h = base["city_compound"], base["city_building"], base["city_unit"], base["city_household"]
+        with bulk.indexes_deferred(BIG_TABLES):
+            bulk.write_frame("city_district", places.districts.select(_ids(d, places.districts), "code", "name"))
+            bulk.write_frame(
+                "city_subdistrict",
+                places.subdistricts.select(_ids(s, places.subdistricts), "code", "name", _ref("district", d)),
+            )
+            bulk.write_frame(
+                "city_community",
+                places.communities.select(
+                    _ids(m, places.communities), "code", "name", _ref("subdistrict", s), _ref("district", d)
+                ),
+            )
+            bulk.write_frame(
+                "city_grid",
+                places.grids.select(_ids(g, places.grids), "code", "name", _ref("community", m), _ref("district", d)),
+            )
+            bulk.write_frame(
+                "city_compound",
+                places.compounds.select(
+                    _ids(c, places.compounds),
+                    "code",
+                    "name",
+                    "latitude",
+                    "longitude",
+                    "shared_facilities",
+                    _ref("grid", g),
+                    _ref("community", m),
+                    _ref("district", d),
+                ),
+            )
+            progress("places", 0, total)
+            bulk.write_frame(
+                "city_building",
+                places.buildings.select(
+                    _ids(b, places.buildings),
+                    "number",
+                    "floors",
+                    "latitude",
+                    "longitude",
+                    _ref("compound", c),
+                    _ref("community", m),
+                    _ref("district", d),
+                ),
+            )
+            bulk.write_frame(
+                "city_unit",
+                places.units.select(
+                    _ids(u, places.units),
+                    "number",
+                    _ref("building", b),
+                    _ref("compound", c),
+                    _ref("community", m),
+                    _ref("district", d),
+                ),
+            )
+            bulk.write_frame(
+                "city_household",
+                places.households.select(
+                    _ids(h, places.households),
+                    "room",
+                    "floor",
+                    "address",
+                    _ref("unit", u),
+                    _ref("building", b),
+                    _ref("compound", c),
+                    _ref("grid", g),
+                    _ref("community", m),
+                    _ref("district", d),
+                ),
+            )
+            progress("households", 0, total)
+            r = base["city_resident"]
+            step = 1_000_000
+            for start in range(0, total, step):
+                chunk = residents.slice(start, step)
+                bulk.write_frame(
+                    "city_resident",
+                    chunk.select(
+                        pl.Series("id", np.arange(r + start, r + start + chunk.height, dtype=np.int64)),
+                        _ref("household", h),
+                        _ref("community", m),
+                        _ref("district", d),
+                        "number",
+                        "name",
+                        "id_number",
+                        "sex",
+                        "birth_date",
+                        "phone",
+                        "living_alone",
+                        "disabled",
+                        "pregnant",
+                        "chronic_treatment",
+                        "cannot_order_online",
+                    ),
+                )
+                progress("residents", start + chunk.height, total)
+            progress("indexes", total, total)
+        bulk.reset_sequences(TABLES)
+    return LoadResult(
+        districts=places.districts.height,
+        subdistricts=places.subdistricts.height,
+        communities=places.communities.height,
+        grids=places.grids.height,
+        compounds=places.compounds.height,
+        buildings=places.buildings.height,
+        units=places.units.height,
+        households=places.households.height,
+        residents=total,
+    )
+
+
+def generated_on(as_of: date) -> str:
+    return as_of.isoformat()

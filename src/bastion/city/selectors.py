@@ -1,0 +1,324 @@
+"""Reads of the registry. Every selector takes the actor and answers only within its scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, QuerySet, Sum
+
+from bastion.core.errors import Forbidden, NotFound
+from bastion.core.masking import id_number_for, phone_for
+from bastion.core.roles import ROLE_PERMISSIONS, ScopeLevel
+from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
+from bastion.city import rules
+from bastion.city.models import (
+    Account,
+    Building,
+    Community,
+    CommunityFigures,
+    Compound,
+    District,
+    Grid,
+    Household,
+    Resident,
+    Subdistrict,
+    Unit,
+)
+
+FIGURE_FIELDS = [
+    "households",
+    "residents",
+    "elderly",
+    "elderly_alone",
+    "disabled",
+    "pregnant",
+    "infants",
+    "chronic_treatment",
+    "cannot_order_online",
+]
+
+
+def actor_for(user: AbstractBaseUser | AnonymousUser) -> Actor:
+    """The actor a logged-in user acts as. A user without an account has no powers."""
+    if not user.is_authenticated:
+        raise Forbidden()
+    try:
+        account = Account.objects.get(user_id=user.pk)
+    except Account.DoesNotExist:
+        raise Forbidden() from None
+    permissions = frozenset(ROLE_PERMISSIONS.get(account.role, []))
+    community_district = None
+    if account.community_id is not None:
+        community_district = Community.objects.filter(pk=account.community_id).values_list(
+            "district_id", flat=True
+        ).first()
+    return Actor(
+        user_id=user.pk,
+        role=account.role,
+        level=account.scope,
+        district_id=account.district_id or community_district,
+        community_id=account.community_id,
+        household_id=account.household_id,
+        permissions=permissions,
+        label=user.get_username(),
+    )
+
+
+DISTRICT_PATHS = ScopePaths(district="id", community="communities__id", household=None)
+COMMUNITY_PATHS = ScopePaths(district="district_id", community="id", household=None)
+BELOW_COMMUNITY_PATHS = ScopePaths(district="district_id", community="community_id", household=None)
+HOUSEHOLD_PATHS = ScopePaths(district="district_id", community="community_id", household="id")
+RESIDENT_PATHS = ScopePaths(district="district_id", community="community_id", household="household_id")
+
+
+@dataclass(frozen=True)
+class Figures:
+    households: int = 0
+    residents: int = 0
+    elderly: int = 0
+    elderly_alone: int = 0
+    disabled: int = 0
+    pregnant: int = 0
+    infants: int = 0
+    chronic_treatment: int = 0
+    cannot_order_online: int = 0
+    as_of: date | None = None
+
+
+def _sum_figures(rows: QuerySet[CommunityFigures]) -> Figures:
+    totals = rows.aggregate(**{name: Sum(name) for name in FIGURE_FIELDS})
+    as_of = rows.order_by("as_of").values_list("as_of", flat=True).first()
+    return Figures(**{name: int(totals[name] or 0) for name in FIGURE_FIELDS}, as_of=as_of)
+
+
+def city_figures(*, actor: Actor) -> Figures:
+    """The registry's counts over the actor's scope (from the per-community figures)."""
+    if not (actor.has("view_city_figures") or actor.has("view_registry")):
+        raise Forbidden()
+    rows = scoped(CommunityFigures.objects.all(), actor, BELOW_COMMUNITY_PATHS)
+    return _sum_figures(rows)
+
+
+@dataclass(frozen=True)
+class StructureCounts:
+    districts: int
+    subdistricts: int
+    communities: int
+    grids: int
+    compounds: int
+    buildings: int
+
+
+def structure_counts(*, actor: Actor) -> StructureCounts:
+    return StructureCounts(
+        districts=scoped(District.objects.all(), actor, DISTRICT_PATHS).distinct().count(),
+        subdistricts=scoped(
+            Subdistrict.objects.all(),
+            actor,
+            ScopePaths(district="district_id", community="communities__id", household=None),
+        )
+        .distinct()
+        .count(),
+        communities=scoped(Community.objects.all(), actor, COMMUNITY_PATHS).count(),
+        grids=scoped(Grid.objects.all(), actor, BELOW_COMMUNITY_PATHS).count(),
+        compounds=scoped(Compound.objects.all(), actor, BELOW_COMMUNITY_PATHS).count(),
+        buildings=scoped(Building.objects.all(), actor, BELOW_COMMUNITY_PATHS).count(),
+    )
+
+
+def district_list(*, actor: Actor) -> list[tuple[District, Figures]]:
+    """Districts in scope with their figures."""
+    actor.require("view_registry")
+    districts = list(scoped(District.objects.all(), actor, DISTRICT_PATHS).distinct().order_by("code"))
+    by_district: dict[int, Figures] = {}
+    for district in districts:
+        rows = CommunityFigures.objects.filter(district_id=district.pk)
+        if actor.level == ScopeLevel.COMMUNITY:
+            rows = rows.filter(community_id=actor.community_id)
+        by_district[district.pk] = _sum_figures(rows)
+    return [(d, by_district[d.pk]) for d in districts]
+
+
+def district_detail(*, actor: Actor, district_id: int) -> District:
+    actor.require("view_registry")
+    return get_scoped(District.objects.all(), actor, DISTRICT_PATHS, pk=district_id)
+
+
+def community_list(*, actor: Actor, district_id: int) -> list[tuple[Community, Figures]]:
+    district = district_detail(actor=actor, district_id=district_id)
+    communities = scoped(
+        Community.objects.filter(district_id=district.pk).select_related("subdistrict"), actor, COMMUNITY_PATHS
+    ).order_by("code")
+    figures = {f.community_id: f for f in CommunityFigures.objects.filter(district_id=district.pk)}
+    out = []
+    for community in communities:
+        row = figures.get(community.pk)
+        out.append(
+            (
+                community,
+                Figures(**{n: getattr(row, n) for n in FIGURE_FIELDS}, as_of=row.as_of) if row else Figures(),
+            )
+        )
+    return out
+
+
+def community_detail(*, actor: Actor, community_id: int) -> Community:
+    actor.require("view_registry")
+    return get_scoped(
+        Community.objects.select_related("subdistrict", "district"), actor, COMMUNITY_PATHS, pk=community_id
+    )
+
+
+def compound_list(*, actor: Actor, community_id: int) -> QuerySet[Compound]:
+    community = community_detail(actor=actor, community_id=community_id)
+    return (
+        Compound.objects.filter(community_id=community.pk)
+        .select_related("grid")
+        .annotate(building_count=Count("buildings", distinct=True))
+        .order_by("code")
+    )
+
+
+def compound_detail(*, actor: Actor, compound_id: int) -> Compound:
+    actor.require("view_registry")
+    return get_scoped(
+        Compound.objects.select_related("grid", "community", "district"),
+        actor,
+        BELOW_COMMUNITY_PATHS,
+        pk=compound_id,
+    )
+
+
+def building_list(*, actor: Actor, compound_id: int) -> QuerySet[Building]:
+    compound = compound_detail(actor=actor, compound_id=compound_id)
+    return (
+        Building.objects.filter(compound_id=compound.pk)
+        .annotate(household_count=Count("households", distinct=True))
+        .order_by("number")
+    )
+
+
+def building_detail(*, actor: Actor, building_id: int) -> Building:
+    actor.require("view_registry")
+    return get_scoped(
+        Building.objects.select_related("compound", "community"), actor, BELOW_COMMUNITY_PATHS, pk=building_id
+    )
+
+
+def household_list(*, actor: Actor, building_id: int) -> QuerySet[Household]:
+    building = building_detail(actor=actor, building_id=building_id)
+    return (
+        Household.objects.filter(building_id=building.pk)
+        .select_related("unit")
+        .annotate(resident_count=Count("residents"))
+        .order_by("unit__number", "floor", "room")
+    )
+
+
+def household_detail(*, actor: Actor, household_id: int) -> Household:
+    actor.require("view_registry")
+    return get_scoped(
+        Household.objects.select_related("unit", "building", "compound", "community", "district"),
+        actor,
+        HOUSEHOLD_PATHS,
+        pk=household_id,
+    )
+
+
+@dataclass(frozen=True)
+class ResidentView:
+    """A resident as the actor may see them: ID and phone masked unless the role needs them."""
+
+    id: int
+    address: str
+    name: str
+    sex: str
+    birth_date: date
+    age: int
+    id_number: str
+    phone: str
+    vulnerable: list[str]
+
+
+def vulnerability(resident: Resident, *, household_has_infant: bool, today: date) -> list[str]:
+    """The vulnerable flags that apply to a resident, as stable codes."""
+    flags = []
+    if rules.is_elderly(resident.birth_date, today):
+        flags.append("elderly")
+    if resident.living_alone:
+        flags.append("living_alone")
+    if resident.disabled:
+        flags.append("disabled")
+    if resident.pregnant:
+        flags.append("pregnant")
+    if household_has_infant:
+        flags.append("infant_in_household")
+    if resident.chronic_treatment:
+        flags.append(resident.chronic_treatment)
+    if resident.cannot_order_online:
+        flags.append("cannot_order_online")
+    return flags
+
+
+def household_residents(*, actor: Actor, household_id: int, today: date) -> list[ResidentView]:
+    household = household_detail(actor=actor, household_id=household_id)
+    residents = list(Resident.objects.filter(household_id=household.pk).order_by("number"))
+    infant = any(rules.age_on(r.birth_date, today) < rules.INFANT_AGE for r in residents)
+    return [_view(actor, r, household.address, infant, today) for r in residents]
+
+
+def _view(actor: Actor, r: Resident, household_address: str, infant: bool, today: date) -> ResidentView:
+    return ResidentView(
+        id=r.pk,
+        address=f"{household_address}#{r.number}",
+        name=r.name,
+        sex=r.sex,
+        birth_date=r.birth_date,
+        age=rules.age_on(r.birth_date, today),
+        id_number=id_number_for(actor, r.id_number),
+        phone=phone_for(actor, r.phone),
+        vulnerable=vulnerability(r, household_has_infant=infant, today=today),
+    )
+
+
+def resident_detail(*, actor: Actor, resident_id: int, today: date) -> ResidentView:
+    actor.require("view_registry")
+    resident = get_scoped(Resident.objects.select_related("household"), actor, RESIDENT_PATHS, pk=resident_id)
+    infant = Resident.objects.filter(
+        household_id=resident.household_id, birth_date__gt=_years_before(today, rules.INFANT_AGE)
+    ).exists()
+    return _view(actor, resident, resident.household.address, infant, today)
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def elderly_cutoff(today: date) -> date:
+    """Residents born on or before this day are elderly today."""
+    return _years_before(today, rules.ELDERLY_AGE)
+
+
+def infant_cutoff(today: date) -> date:
+    """Residents born after this day are infants today."""
+    return _years_before(today, rules.INFANT_AGE)
+
+
+def resident_by_address(address: str) -> Resident:
+    """The resident at `C1/2/1/301#1` (platform use: scenarios, imports)."""
+    parsed = rules.parse_address(address)
+    if parsed.number is None:
+        raise NotFound(code="not_a_resident_address")
+    try:
+        return Resident.objects.get(household__address=parsed.household, number=parsed.number)
+    except Resident.DoesNotExist:
+        raise NotFound(code="unknown_resident") from None
+
+
+def unit_of(household: Household) -> Unit:
+    return household.unit

@@ -1,0 +1,260 @@
+"""Writes to the registry. Each is atomic and audited; bulk loads live in `bulk.py`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.db import connection, transaction
+from django.utils.translation import gettext as _
+
+from bastion.core import audit
+from bastion.core.errors import Conflict, InvalidInput
+from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
+from bastion.core.scopes import Actor
+from bastion.city import rules
+from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
+from bastion.city.selectors import elderly_cutoff, infant_cutoff
+
+FLAG_FIELDS = ["living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online"]
+
+
+def roles_sync() -> None:
+    """Create one Django group per role holding that role's permissions (idempotent)."""
+    with transaction.atomic():
+        for role in Role:
+            group, _created = Group.objects.get_or_create(name=role.value)
+            perms = Permission.objects.filter(
+                content_type__app_label="core", codename__in=ROLE_PERMISSIONS.get(role.value, [])
+            )
+            group.permissions.set(perms)
+
+
+def account_grant(
+    *,
+    username: str,
+    password: str,
+    role: str,
+    scope: str | None = None,
+    district: District | None = None,
+    community: Community | None = None,
+    household: Household | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Account:
+    """Create a console user with a role and a scope no wider than the role's."""
+    if role not in Role.values:
+        raise InvalidInput(_("Unknown role %(role)s.") % {"role": role}, code="unknown_role")
+    scope = scope or DEFAULT_SCOPE[role]
+    if SCOPE_ORDER.index(ScopeLevel(scope)) < SCOPE_ORDER.index(ScopeLevel(DEFAULT_SCOPE[role])):
+        raise InvalidInput(_("A %(role)s cannot have a scope that wide.") % {"role": role}, code="scope_too_wide")
+    User = get_user_model()
+    with transaction.atomic():
+        if User.objects.filter(username=username).exists():
+            raise Conflict(_("The user name %(name)s is taken.") % {"name": username}, code="username_taken")
+        user = User.objects.create_user(username=username, password=password)
+        group, _created = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+        account = Account(
+            user=user, role=role, scope=scope, district=district, community=community, household=household
+        )
+        account.full_clean(exclude=["user"])
+        account.save()
+        audit.record(
+            action="city.account.granted",
+            obj=account,
+            after={
+                "username": username,
+                "role": role,
+                "scope": scope,
+                "district": district.code if district else None,
+                "community": community.code if community else None,
+                "household": household.address if household else None,
+            },
+            actor=actor,
+            now=now,
+        )
+    return account
+
+
+def resident_set_flags(*, resident: Resident, flags: dict[str, Any], reason: str, actor: Actor, now: datetime) -> Resident:
+    """Change a resident's vulnerable flags, audited with the reason."""
+    unknown = set(flags) - set(FLAG_FIELDS)
+    if unknown:
+        raise InvalidInput(_("Unknown flags: %(flags)s.") % {"flags": ", ".join(sorted(unknown))}, code="unknown_flag")
+    with transaction.atomic():
+        locked = Resident.objects.select_for_update().get(pk=resident.pk)
+        before = {name: getattr(locked, name) for name in flags}
+        for name, value in flags.items():
+            setattr(locked, name, value)
+        locked.full_clean(exclude=["household", "community", "district"], validate_unique=False)
+        locked.save(update_fields=list(flags))
+        audit.record(
+            action="city.resident.flags_changed",
+            obj=locked,
+            before=before,
+            after=dict(flags),
+            reason=reason,
+            district_id=locked.district_id,
+            actor=actor,
+            now=now,
+        )
+    return locked
+
+
+def validate_id_number(value: str, *, today: date) -> date:
+    try:
+        return rules.parse_id_number(value, today=today)
+    except rules.IdNumberError as exc:
+        raise InvalidInput(_("Invalid ID number: %(why)s.") % {"why": _(str(exc))}, code=exc.code) from None
+
+
+def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> int:
+    """Recount the per-community figures in one set-based statement per table.
+
+    Returns the number of communities refreshed. Runs in its own transaction so that
+    readers never see a half-refreshed city.
+    """
+    old = elderly_cutoff(today)
+    young = infant_cutoff(today)
+    where = ""
+    params: list[Any] = []
+    if community_ids is not None:
+        if not community_ids:
+            return 0
+        where = f"WHERE c.id IN ({', '.join(['%s'] * len(community_ids))})"
+        params = list(community_ids)
+    sql = f"""
+        INSERT INTO city_communityfigures (
+            community_id, district_id, households, residents, elderly, elderly_alone, disabled,
+            pregnant, infants, chronic_treatment, cannot_order_online, as_of)
+        SELECT c.id, c.district_id,
+               COALESCE(h.households, 0), COALESCE(r.residents, 0), COALESCE(r.elderly, 0),
+               COALESCE(r.elderly_alone, 0), COALESCE(r.disabled, 0), COALESCE(r.pregnant, 0),
+               COALESCE(r.infants, 0), COALESCE(r.chronic, 0), COALESCE(r.offline, 0), %s
+        FROM city_community c
+        LEFT JOIN (SELECT community_id, COUNT(*) AS households FROM city_household GROUP BY community_id) h
+               ON h.community_id = c.id
+        LEFT JOIN (
+            SELECT community_id,
+                   COUNT(*) AS residents,
+                   SUM(CASE WHEN birth_date <= %s THEN 1 ELSE 0 END) AS elderly,
+                   SUM(CASE WHEN birth_date <= %s AND living_alone THEN 1 ELSE 0 END) AS elderly_alone,
+                   SUM(CASE WHEN disabled THEN 1 ELSE 0 END) AS disabled,
+                   SUM(CASE WHEN pregnant THEN 1 ELSE 0 END) AS pregnant,
+                   SUM(CASE WHEN birth_date > %s THEN 1 ELSE 0 END) AS infants,
+                   SUM(CASE WHEN chronic_treatment <> '' THEN 1 ELSE 0 END) AS chronic,
+                   SUM(CASE WHEN cannot_order_online THEN 1 ELSE 0 END) AS offline
+            FROM city_resident GROUP BY community_id) r
+               ON r.community_id = c.id
+        {where}
+    """
+    with transaction.atomic():
+        doomed = CommunityFigures.objects.all()
+        if community_ids is not None:
+            doomed = doomed.filter(community_id__in=community_ids)
+        doomed.delete()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [today, old, old, young, *params])
+            return cursor.rowcount
+
+
+def city_generate(*, residents: int, seed: int, as_of: date, replace: bool = False, progress: Any = None, actor: Actor, now: datetime) -> Any:
+    """Generate a synthetic city of `residents` people into the registry, audited.
+
+    Refuses a non-empty registry unless `replace`; all or nothing.
+    """
+    from bastion.city import generate, load
+    from bastion.city.calibration import Calibration
+
+    if residents < 1:
+        raise InvalidInput(_("A city needs at least one resident."), code="too_few_residents")
+    cal = Calibration()
+    streams = generate.Streams(seed)
+    sizes = generate.household_sizes(residents, cal, streams("household-sizes"))
+    places = generate.plan_places(sizes, cal, streams)
+    people = generate.synthesize_residents(
+        sizes=sizes,
+        household_district=places.households["district"].to_numpy(),
+        household_community=places.households["community"].to_numpy(),
+        as_of=as_of,
+        cal=cal,
+        streams=streams,
+    )
+    with transaction.atomic():
+        if not load.registry_is_empty():
+            if not replace:
+                raise Conflict(
+                    _("The registry already holds a city; generate with --replace to start over."),
+                    code="registry_not_empty",
+                )
+            registry_clear()
+        result = load.load_city(places, people, progress=progress or load._quiet)
+        figures_refresh(today=as_of)
+        audit.record(
+            action="city.registry.generated",
+            object_type="city.registry",
+            object_id="city",
+            after={"residents": residents, "seed": seed, "as_of": as_of.isoformat(), **result.__dict__},
+            actor=actor,
+            now=now,
+        )
+    return result
+
+
+def registry_clear() -> None:
+    """Remove every place and person (generation with --replace, scenario set-up)."""
+    tables = [
+        "city_communityfigures",
+        "city_staff",
+        "city_account",
+        "city_resident",
+        "city_household",
+        "city_unit",
+        "city_building",
+        "city_compound",
+        "city_grid",
+        "city_community",
+        "city_subdistrict",
+        "city_district",
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                cursor.execute(f'DELETE FROM "{table}"')
+
+
+def city_build(*, city: Any, seed: int = 1, as_of: date, actor: Actor, now: datetime) -> Any:
+    """Load a city described inline (scenario files, tests) with synthetic people, audited."""
+    from bastion.city import generate, load
+    from bastion.city.calibration import Calibration
+    from bastion.city.spec import SpecError, places_from_spec
+
+    try:
+        places = places_from_spec(city)
+    except SpecError as exc:
+        raise InvalidInput(exc.message, code="bad_city", details={"key": exc.key}) from None
+    people = generate.synthesize_residents(
+        sizes=places.sizes,
+        household_district=places.households["district"].to_numpy(),
+        household_community=places.households["community"].to_numpy(),
+        as_of=as_of,
+        cal=Calibration(),
+        streams=generate.Streams(seed),
+    )
+    with transaction.atomic():
+        result = load.load_city(places, people)
+        figures_refresh(today=as_of)
+        audit.record(
+            action="city.registry.built",
+            object_type="city.registry",
+            object_id="city",
+            after=result.__dict__,
+            actor=actor,
+            now=now,
+        )
+    return result

@@ -1,0 +1,35 @@
+"""The `bastion` console script: Django's management commands behind one entry point.
+
+    bastion demo                      build a demo city under ./var and serve the console
+    bastion worker                    run the timers
+    bastion city generate --residents N --seed S
+    bastion city import FILE / bastion city export FILE
+    bastion scenario run FILE.yaml    replay a scenario on a fresh embedded database
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion.settings")
+    if args[:2] == ["scenario", "run"] and "--here" not in args:
+        # A scenario always starts from an empty embedded database of its own, so that a
+        # rehearsal can never touch the city's real data.
+        workdir = tempfile.mkdtemp(prefix="bastion-scenario-")
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/scenario.db"
+        os.environ.setdefault("BASTION_DEV", "1")
+        os.environ["BASTION_SCENARIO_FRESH_DB"] = "1"
+    if args[:1] == ["demo"]:
+        os.environ.setdefault("BASTION_DEV", "1")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["bastion", *args])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Roles and scope levels. A role is a Django group of the same name; a scope says where it applies."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    COMMAND_CENTRE = "command_centre", _("Command centre")
+    DISTRICT_OFFICER = "district_officer", _("District officer")
+    COMMUNITY_WORKER = "community_worker", _("Community worker")
+    VOLUNTEER = "volunteer", _("Volunteer")
+    LAB = "lab", _("Laboratory")
+    TRANSFER_DISPATCH = "transfer_dispatch", _("Transfer dispatch")
+    COMMERCE_SUPPLY = "commerce_supply", _("Commerce and supply")
+    MARKET_REGULATOR = "market_regulator", _("Market regulator")
+    RESIDENT = "resident", _("Resident")
+
+
+class ScopeLevel(models.TextChoices):
+    CITY = "city", _("Whole city")
+    DISTRICT = "district", _("One district")
+    COMMUNITY = "community", _("One community")
+    OWN_TASKS = "own_tasks", _("Own tasks")
+    OWN_HOUSEHOLD = "own_household", _("Own household")
+
+
+# The scope each role normally has; an account may be given a narrower one, never a wider one.
+DEFAULT_SCOPE: dict[str, str] = {
+    Role.COMMAND_CENTRE: ScopeLevel.CITY,
+    Role.DISTRICT_OFFICER: ScopeLevel.DISTRICT,
+    Role.COMMUNITY_WORKER: ScopeLevel.COMMUNITY,
+    Role.VOLUNTEER: ScopeLevel.OWN_TASKS,
+    Role.LAB: ScopeLevel.CITY,
+    Role.TRANSFER_DISPATCH: ScopeLevel.CITY,
+    Role.COMMERCE_SUPPLY: ScopeLevel.CITY,
+    Role.MARKET_REGULATOR: ScopeLevel.CITY,
+    Role.RESIDENT: ScopeLevel.OWN_HOUSEHOLD,
+}
+
+SCOPE_ORDER = [
+    ScopeLevel.CITY,
+    ScopeLevel.DISTRICT,
+    ScopeLevel.COMMUNITY,
+    ScopeLevel.OWN_TASKS,
+    ScopeLevel.OWN_HOUSEHOLD,
+]
+
+# Permissions (codename in app `core`) a role holds. Registry reading is by scope; these are
+# the extra powers. `view_personal_data` unmasks ID and phone numbers.
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.COMMAND_CENTRE: ["view_registry", "view_city_figures", "import_registry", "export_registry"],
+    Role.DISTRICT_OFFICER: ["view_registry", "view_city_figures", "export_registry"],
+    Role.COMMUNITY_WORKER: ["view_registry", "view_personal_data", "export_registry"],
+    Role.VOLUNTEER: [],
+    Role.LAB: [],
+    Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data"],
+    Role.COMMERCE_SUPPLY: ["view_city_figures"],
+    Role.MARKET_REGULATOR: ["view_city_figures"],
+    Role.RESIDENT: ["view_registry", "view_personal_data"],
+}
+
+PERMISSIONS: list[tuple[str, str]] = [
+    ("view_registry", "Can browse the registry within scope"),
+    ("view_personal_data", "Can see full ID and phone numbers within scope"),
+    ("view_city_figures", "Can see the city's figures"),
+    ("import_registry", "Can import registry files"),
+    ("export_registry", "Can export the registry within scope"),
+]

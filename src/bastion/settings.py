@@ -1,0 +1,121 @@
+"""Django settings, all read from the environment (see README, "Configuration")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from bastion.core.env import (
+    ConfigError,
+    env_bool,
+    env_list,
+    env_str,
+    env_timezone,
+    parse_database_url,
+)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The repository root when running from a checkout; var/ holds the embedded database.
+BASE_DIR = Path(env_str("BASTION_HOME", str(Path.cwd())))
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DEBUG", False)
+# A development key is allowed only when DEBUG is on or when running the embedded demo.
+_dev_key = env_bool("BASTION_DEV", False) or DEBUG
+SECRET_KEY = env_str("SECRET_KEY", "insecure-dev-key-do-not-deploy" if _dev_key else None)
+if not _dev_key and len(SECRET_KEY) < 32:
+    raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if _dev_key else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+_database = parse_database_url(
+    env_str("DATABASE_URL", "sqlite:///var/bastion.db"),
+    base_dir=BASE_DIR,
+)
+DATABASES = {"default": _database.config}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "bastion.core",
+    "bastion.city",
+    "bastion.console",
+    "bastion.cli",
+    "bastion.scenario",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "bastion.console.middleware.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "bastion.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "bastion.console.context.navigation",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "bastion.wsgi.application"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:home"
+LOGOUT_REDIRECT_URL = "console:login"
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+# Protocol day counts are calendar days in the city's time zone (ARCHITECTURE.md, "Time").
+TIME_ZONE = env_timezone("BASTION_TIMEZONE", "Asia/Shanghai")
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# In development the static files are served from the apps without collectstatic.
+WHITENOISE_USE_FINDERS = _dev_key
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not _dev_key)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
+SECURE_HSTS_SECONDS = 0 if _dev_key else 3600
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+}
