@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -21,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
         # A scenario always starts from an empty embedded database of its own, so that a
         # rehearsal can never touch the city's real data.
         workdir = tempfile.mkdtemp(prefix="bastion-scenario-")
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
         os.environ["DATABASE_URL"] = f"sqlite:///{workdir}/scenario.db"
         os.environ.setdefault("BASTION_DEV", "1")
         os.environ["BASTION_SCENARIO_FRESH_DB"] = "1"

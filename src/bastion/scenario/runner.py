@@ -1,0 +1,109 @@
+"""Replaying a scenario: the same services, flows and timers as production, on a simulated clock.
+
+Capabilities register their event kinds and observations here; the runner itself knows only
+the day loop: events at their times, the worker's timers at the end of each day, then what
+the platform shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+
+from bastion.city import selectors as city_selectors
+from bastion.city import services as city_services
+from bastion.city.load import registry_is_empty
+from bastion.core import clock, worker
+from bastion.core.errors import DomainError
+from bastion.core.scopes import SYSTEM
+from bastion.scenario.spec import Event, Scenario, ScenarioError
+
+
+@dataclass
+class Context:
+    scenario: Scenario
+    zone: ZoneInfo
+    clock: clock.SimulatedClock
+    state: dict[str, Any]
+
+    def local(self, day: int, at: time) -> datetime:
+        return datetime.combine(self.scenario.start + timedelta(days=day), at, tzinfo=self.zone)
+
+
+EventHandler = Callable[[Context, Event], None]
+Observer = Callable[[Context, int, date], dict[str, Any]]
+
+EVENT_KINDS: dict[str, EventHandler] = {}
+OBSERVATIONS: dict[str, Observer] = {}
+
+
+def observation(name: str) -> Callable[[Observer], Observer]:
+    def register(func: Observer) -> Observer:
+        OBSERVATIONS[name] = func
+        return func
+
+    return register
+
+
+@observation("registry")
+def _observe_registry(ctx: Context, day: int, today: date) -> dict[str, Any]:
+    figures = city_selectors.city_figures(actor=SYSTEM)
+    structure = city_selectors.structure_counts(actor=SYSTEM)
+    return {
+        "registry": {
+            **structure.__dict__,
+            **{name: getattr(figures, name) for name in city_selectors.FIGURE_FIELDS},
+        }
+    }
+
+
+def run(scenario: Scenario) -> dict[str, Any]:
+    """Replay `scenario` on the current database, which must hold no city yet."""
+    if not registry_is_empty():
+        raise ScenarioError("city", "the database already holds a city; scenarios start from an empty one")
+    zone = ZoneInfo(scenario.timezone)
+    start = datetime.combine(scenario.start, time(0, 0), tzinfo=zone)
+    sim = clock.SimulatedClock(start)
+    ctx = Context(scenario=scenario, zone=zone, clock=sim, state={})
+    with clock.use(sim):
+        city_services.roles_sync()
+        try:
+            if scenario.city_file is not None:
+                _load_city_file(ctx)
+            else:
+                city_services.city_build(
+                    city=scenario.city, seed=scenario.seed, as_of=scenario.start, actor=SYSTEM, now=sim.now()
+                )
+        except DomainError as exc:
+            key = (exc.details or {}).get("key", "city") if isinstance(exc.details, dict) else "city"
+            raise ScenarioError(key, str(exc.message)) from None
+        days_out = []
+        pending = list(scenario.events)
+        for day in range(scenario.days):
+            today = scenario.start + timedelta(days=day)
+            while pending and pending[0].day == day:
+                event = pending.pop(0)
+                sim.advance_to(max(sim.now(), ctx.local(event.day, event.at)))
+                try:
+                    with transaction.atomic():
+                        EVENT_KINDS[event.kind](ctx, event)
+                except DomainError as exc:
+                    raise ScenarioError(f"events[{event.index}].{event.kind}", str(exc.message), event.line) from None
+            end_of_day = ctx.local(day, time(23, 59, 59))
+            sim.advance_to(max(sim.now(), end_of_day))
+            worker.tick(now=sim.now(), name="scenario")
+            out: dict[str, Any] = {"day": day, "date": today.isoformat()}
+            for name in scenario.observe:
+                out.update(OBSERVATIONS[name](ctx, day, today))
+            days_out.append(out)
+            sim.advance_to(ctx.local(day + 1, time(0, 0)))
+    return {"scenario": scenario.name, "protocol": scenario.protocol, "days": days_out}
+
+
+def _load_city_file(ctx: Context) -> None:
+    raise ScenarioError("city.file", "loading a registry file in a scenario needs the registry import")

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bastion.scenario import runner
+from bastion.scenario.spec import ScenarioError, load, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+BASTION = Path(sys.executable).with_name("bastion")
+
+
+def _parse(text: str) -> object:
+    return parse(text, event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS))
+
+
+GOOD = """
+name: tiny
+protocol: v9
+start: 2022-09-01
+city:
+  districts:
+    - code: D1
+      communities:
+        - code: M1
+          compounds:
+            - {code: C1, buildings: 2, units: 1, floors: 2, per_floor: 2, household_size: 3}
+observe: [registry]
+days: 3
+"""
+
+
+@pytest.mark.django_db
+def test_it_loads_the_city_and_prints_the_registry_each_day() -> None:
+    scenario = _parse(GOOD)
+    result = runner.run(scenario)  # type: ignore[arg-type]
+    assert result["scenario"] == "tiny"
+    assert [d["date"] for d in result["days"]] == ["2022-09-01", "2022-09-02", "2022-09-03"]
+    registry = result["days"][0]["registry"]
+    assert registry["households"] == 8
+    assert registry["residents"] == 24
+    assert registry["buildings"] == 2
+    assert registry["compounds"] == 1
+
+
+@pytest.mark.django_db
+def test_the_shipped_registry_scenario_counts_the_courtyard() -> None:
+    scenario = load(
+        SCENARIOS / "registry-one-compound.yaml",
+        event_kinds=set(runner.EVENT_KINDS),
+        observations=set(runner.OBSERVATIONS),
+    )
+    day0 = runner.run(scenario)["days"][0]["registry"]
+    assert day0["households"] == 4 * 2 * 6 * 2 + 10
+    assert day0["residents"] == 96 * 3 + 10 * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        (GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, flood: {x: 1}}"), "events[0].flood", 15),
+        (GOOD.replace("observe: [registry]", "observe: [zones]"), "observe.zones", 12),
+        (GOOD.replace("protocol: v9", "protocol: v10"), "protocol", 3),
+        (GOOD.replace("days: 3", "days: 3\nweather: sunny"), "weather", 14),
+        (GOOD.replace("start: 2022-09-01", "start: first of september"), "start", 4),
+        (GOOD.replace("days: 3", "days: 0"), "days", 13),
+        (GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 5, positive: {}}"), "events[0].day", 15),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_key_and_line(text: str, key: str, line: int) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        _parse(text)
+    assert caught.value.key == key
+    assert caught.value.line == line
+
+
+def test_broken_yaml_is_refused_with_its_line() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        _parse("name: x\nprotocol: [v9\n")
+    assert caught.value.key == "yaml"
+    assert caught.value.line is not None
+
+
+@pytest.mark.django_db
+def test_a_bad_city_block_names_the_key() -> None:
+    text = GOOD.replace("buildings: 2,", "buildings: -2,")
+    with pytest.raises(ScenarioError) as caught:
+        runner.run(_parse(text))  # type: ignore[arg-type]
+    assert caught.value.key == "city.districts[0].communities[0].compounds[0].buildings"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    return subprocess.run(
+        [str(BASTION), "scenario", "run", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+def test_the_command_prints_json_on_a_fresh_database() -> None:
+    done = _cli(str(SCENARIOS / "registry-one-compound.yaml"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["days"][1]["registry"]["households"] == 106
+
+
+def test_the_command_exits_non_zero_on_an_unsupported_event(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, positive: {resident: 'C1/1/1/101#1'}}"))
+    done = _cli(str(bad))
+    assert done.returncode != 0
+    assert "events[0].positive" in done.stderr
+    assert "line 15" in done.stderr
+    assert done.stdout == ""
