@@ -1,0 +1,29 @@
+"""bastion worker — run the platform's timers until stopped."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from bastion.core import clock, worker
+
+
+class Command(BaseCommand):
+    help = "Run the timers (zone evaluation, SLA escalation, quarantine release) in a loop."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--interval", type=float, default=30.0, help="seconds between ticks")
+        parser.add_argument("--once", action="store_true", help="run one tick and exit")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["once"]:
+            ran = worker.tick(now=clock.now())
+            self.stdout.write(f"ran: {', '.join(ran) or 'nothing due'}")
+            return
+        self.stdout.write(f"worker running every {options['interval']:g} s; jobs: {', '.join(worker.registered()) or 'none'}")
+        try:
+            worker.run_forever(interval=options["interval"])
+        except KeyboardInterrupt:
+            self.stdout.write("worker stopped")
