@@ -26,9 +26,23 @@ TWO_DISTRICTS = {
                     "code": "M1",
                     "name": "锦华社区",
                     "compounds": [
-                        {"code": "C1", "buildings": 2, "units": 2, "floors": 3, "per_floor": 2, "household_size": 3},
-                        {"code": "C2", "buildings": 1, "units": 1, "floors": 1, "per_floor": 8, "household_size": 2,
-                         "shared_facilities": True},
+                        {
+                            "code": "C1",
+                            "buildings": 2,
+                            "units": 2,
+                            "floors": 3,
+                            "per_floor": 2,
+                            "household_size": 3,
+                        },
+                        {
+                            "code": "C2",
+                            "buildings": 1,
+                            "units": 1,
+                            "floors": 1,
+                            "per_floor": 8,
+                            "household_size": 2,
+                            "shared_facilities": True,
+                        },
                     ],
                 },
                 {
@@ -42,7 +56,11 @@ TWO_DISTRICTS = {
             "code": "D2",
             "name": "老城区",
             "communities": [
-                {"code": "M3", "name": "望江社区", "compounds": [{"code": "C4", "buildings": 1, "floors": 2}]},
+                {
+                    "code": "M3",
+                    "name": "望江社区",
+                    "compounds": [{"code": "C4", "buildings": 1, "floors": 2}],
+                },
             ],
         },
     ]
@@ -83,7 +101,13 @@ def make_user(db: None) -> Callable[..., User]:
     """Persona factory: make_user("community_worker", community=M1)."""
     counter = {"n": 0}
 
-    def make(role: str, *, scope: str | None = None, password: str = "correct-horse-battery", **places: Any) -> User:
+    def make(
+        role: str,
+        *,
+        scope: str | None = None,
+        password: str = "correct-horse-battery",  # noqa: S107
+        **places: Any,
+    ) -> User:
         counter["n"] += 1
         account = services.account_grant(
             username=f"{role}-{counter['n']}",

@@ -48,7 +48,13 @@ def test_age_counts_whole_years() -> None:
 
 @pytest.mark.parametrize(
     ("text", "level"),
-    [("C1", "compound"), ("C1/2", "building"), ("C1/2/1", "unit"), ("C1/2/1/301", "household"), ("C1/2/1/301#1", "resident")],
+    [
+        ("C1", "compound"),
+        ("C1/2", "building"),
+        ("C1/2/1", "unit"),
+        ("C1/2/1/301", "household"),
+        ("C1/2/1/301#1", "resident"),
+    ],
 )
 def test_addresses_round_trip(text: str, level: str) -> None:
     address = rules.parse_address(text)

@@ -98,7 +98,12 @@ def test_a_bad_city_block_names_the_key() -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     return subprocess.run(
-        [str(BASTION), "scenario", "run", *args], capture_output=True, text=True, env=env, timeout=120, check=False
+        [str(BASTION), "scenario", "run", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
 
@@ -111,7 +116,9 @@ def test_the_command_prints_json_on_a_fresh_database() -> None:
 
 def test_the_command_exits_non_zero_on_an_unsupported_event(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text(GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, positive: {resident: 'C1/1/1/101#1'}}"))
+    bad.write_text(
+        GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, positive: {resident: 'C1/1/1/101#1'}}")
+    )
     done = _cli(str(bad))
     assert done.returncode != 0
     assert "events[0].positive" in done.stderr

@@ -129,7 +129,8 @@ def _secondary_indexes(tables: Sequence[str]) -> _Dropped:
         else:
             for table in tables:
                 cursor.execute(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                    "SELECT name, sql FROM sqlite_master"
+                    " WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
                     [table],
                 )
                 for name, definition in cursor.fetchall():
@@ -151,7 +152,8 @@ def reset_sequences(tables: Sequence[str]) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), COALESCE((SELECT MAX(id) FROM \"{table}\"), 0) + 1, false)",
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)',
                 [table],
             )
 

@@ -21,7 +21,6 @@ from bastion.city.calibration import (
     GIVEN,
     PLACE_SYLLABLES,
     SURNAMES,
-    VOLUNTEER_SKILLS,
     Calibration,
 )
 from bastion.city.rules import ID_CHECK, ID_WEIGHTS
@@ -101,7 +100,9 @@ def plan_places(sizes: np.ndarray, cal: Calibration, streams: Streams) -> Places
     rng = streams("compounds")
     weights = np.array([t.share / (sum(t.buildings_per_compound) / 2) for t in types])
     weights = weights / weights.sum()
-    mean_capacity = sum(w * t.households * sum(t.buildings_per_compound) / 2 for w, t in zip(weights, types, strict=True))
+    mean_capacity = sum(
+        w * t.households * sum(t.buildings_per_compound) / 2 for w, t in zip(weights, types, strict=True)
+    )
     guess = int(households / mean_capacity * 1.3) + 4
     kind = rng.choice(len(types), size=guess, p=weights)
     low = np.array([t.buildings_per_compound[0] for t in types])[kind]
@@ -120,7 +121,9 @@ def plan_places(sizes: np.ndarray, cal: Calibration, streams: Streams) -> Places
     # Buildings, in compound order.
     b_compound = np.repeat(np.arange(compounds), per_compound)
     b_kind = kind[b_compound]
-    b_number = np.arange(len(b_compound)) - np.repeat(np.cumsum(per_compound) - per_compound, per_compound) + 1
+    b_number = (
+        np.arange(len(b_compound)) - np.repeat(np.cumsum(per_compound) - per_compound, per_compound) + 1
+    )
     b_capacity = np.array([t.households for t in types])[b_kind]
     b_reach = np.cumsum(b_capacity)
     n_buildings = int(np.searchsorted(b_reach, households)) + 1
@@ -152,18 +155,25 @@ def plan_places(sizes: np.ndarray, cal: Calibration, streams: Streams) -> Places
     # Communities by household count, grids within them, subdistricts and districts above.
     mean_size = float(sizes.mean()) if households else 2.6
     per_community = max(1.0, cal.residents_per_community / mean_size)
-    c_households = np.bincount(b_compound, weights=np.bincount(h_building, minlength=n_buildings), minlength=compounds)
+    c_households = np.bincount(
+        b_compound, weights=np.bincount(h_building, minlength=n_buildings), minlength=compounds
+    )
     c_start = np.cumsum(c_households) - c_households
     c_community = _dense(np.floor(c_start / per_community).astype(np.int64))
     communities = int(c_community.max()) + 1
-    start_in_community = c_start - np.minimum.reduceat(c_start, np.r_[0, np.flatnonzero(np.diff(c_community)) + 1])[c_community]
+    start_in_community = (
+        c_start
+        - np.minimum.reduceat(c_start, np.r_[0, np.flatnonzero(np.diff(c_community)) + 1])[c_community]
+    )
     per_grid = per_community / cal.grids_per_community
     c_grid = _dense(c_community * 1024 + np.floor(start_in_community / per_grid).astype(np.int64))
     grids = int(c_grid.max()) + 1
     g_first = np.unique(c_grid, return_index=True)[1]
     g_community = c_community[g_first]
 
-    districts = int(np.clip(round(communities / cal.communities_per_district), min(2, communities), cal.max_districts))
+    districts = int(
+        np.clip(round(communities / cal.communities_per_district), min(2, communities), cal.max_districts)
+    )
     m_district = np.arange(communities) * districts // communities
     subdistricts = max(districts, round(communities / cal.communities_per_subdistrict))
     m_subdistrict = np.arange(communities) * subdistricts // communities
@@ -299,7 +309,9 @@ def synthesize_residents(
 
     ages_rng = streams("ages")
     head_elderly = ages_rng.random(len(sizes)) < cal.elderly_share_of_heads
-    head_age = np.where(head_elderly, 60 + ages_rng.integers(0, 26, len(sizes)), ages_rng.integers(26, 60, len(sizes)))
+    head_age = np.where(
+        head_elderly, 60 + ages_rng.integers(0, 26, len(sizes)), ages_rng.integers(26, 60, len(sizes))
+    )
     single = sizes == 1
     single_elderly = ages_rng.random(len(sizes)) < cal.elderly_share_of_singles
     single_age = np.where(
@@ -311,7 +323,9 @@ def synthesize_residents(
     h_age = head_age[household]
     age = h_age.copy()
     spouse = number == 2
-    age[spouse] = np.clip(h_age[spouse] + ages_rng.normal(0, 3, int(spouse.sum())).round().astype(np.int64), 18, 100)
+    age[spouse] = np.clip(
+        h_age[spouse] + ages_rng.normal(0, 3, int(spouse.sum())).round().astype(np.int64), 18, 100
+    )
     child = (number >= 3) & (number <= 4)
     age[child] = h_age[child] - ages_rng.integers(24, 35, int(child.sum()))
     third = number == 3
@@ -344,7 +358,9 @@ def synthesize_residents(
     treatment_draw = flags.random(n)
     chronic = np.full(n, "", dtype=object)
     chronic[treatment_draw < cal.dialysis_share] = "dialysis"
-    chemo = (treatment_draw >= cal.dialysis_share) & (treatment_draw < cal.dialysis_share + cal.chemotherapy_share)
+    chemo = (treatment_draw >= cal.dialysis_share) & (
+        treatment_draw < cal.dialysis_share + cal.chemotherapy_share
+    )
     chronic[chemo] = "chemotherapy"
     other = elderly & (chronic == "") & (flags.random(n) < cal.other_treatment_share_elderly)
     chronic[other] = "other"
@@ -376,7 +392,9 @@ def synthesize_residents(
     id_number = _id_numbers(region=region, birth=birth, male=sex_male)
 
     phone_rng = streams("phones")
-    prefixes = np.array([130, 131, 132, 135, 136, 137, 138, 139, 150, 151, 152, 157, 158, 159, 177, 180, 186, 187, 189, 199])
+    prefixes = np.array(
+        [130, 131, 132, 135, 136, 137, 138, 139, 150, 151, 152, 157, 158, 159, 177, 180, 186, 187, 189, 199]
+    )
     prefix = prefixes[phone_rng.integers(0, len(prefixes), n)]
     # A bijection of the person's index onto 8 digits keeps phones unique within a prefix.
     tail = (np.arange(n, dtype=np.int64) * 48_271 + int(phone_rng.integers(0, 10**8))) % 10**8
@@ -416,7 +434,9 @@ def _id_numbers(*, region: np.ndarray, birth: np.ndarray, male: np.ndarray) -> p
     order = np.lexsort((male, day, region))
     key_region, key_day, key_male = region[order], day[order], male[order]
     new_group = np.ones(n, dtype=bool)
-    new_group[1:] = (key_region[1:] != key_region[:-1]) | (key_day[1:] != key_day[:-1]) | (key_male[1:] != key_male[:-1])
+    new_group[1:] = (
+        (key_region[1:] != key_region[:-1]) | (key_day[1:] != key_day[:-1]) | (key_male[1:] != key_male[:-1])
+    )
     group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - group_start
@@ -434,4 +454,6 @@ def _id_numbers(*, region: np.ndarray, birth: np.ndarray, male: np.ndarray) -> p
         total += (rest % 10) * weight
         rest //= 10
     check = np.array(list(ID_CHECK))[total % 11]
-    return pl.select(pl.format("{}{}", pl.lit(pl.Series(first17)).cast(pl.Utf8).str.zfill(17), pl.lit(pl.Series(check)))).to_series()
+    return pl.select(
+        pl.format("{}{}", pl.lit(pl.Series(first17)).cast(pl.Utf8).str.zfill(17), pl.lit(pl.Series(check)))
+    ).to_series()

@@ -72,10 +72,17 @@ def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         base = {table: bulk.next_id(table) for table in TABLES}
-        d, s, m, g = base["city_district"], base["city_subdistrict"], base["city_community"], base["city_grid"]
+        d, s, m, g = (
+            base["city_district"],
+            base["city_subdistrict"],
+            base["city_community"],
+            base["city_grid"],
+        )
         c, b, u, h = base["city_compound"], base["city_building"], base["city_unit"], base["city_household"]
         with bulk.indexes_deferred(BIG_TABLES):
-            bulk.write_frame("city_district", places.districts.select(_ids(d, places.districts), "code", "name"))
+            bulk.write_frame(
+                "city_district", places.districts.select(_ids(d, places.districts), "code", "name")
+            )
             bulk.write_frame(
                 "city_subdistrict",
                 places.subdistricts.select(_ids(s, places.subdistricts), "code", "name", _ref("district", d)),
@@ -88,7 +95,9 @@ def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _
             )
             bulk.write_frame(
                 "city_grid",
-                places.grids.select(_ids(g, places.grids), "code", "name", _ref("community", m), _ref("district", d)),
+                places.grids.select(
+                    _ids(g, places.grids), "code", "name", _ref("community", m), _ref("district", d)
+                ),
             )
             bulk.write_frame(
                 "city_compound",

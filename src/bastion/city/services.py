@@ -10,13 +10,13 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
+from bastion.city import rules
+from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
+from bastion.city.selectors import elderly_cutoff, infant_cutoff
 from bastion.core import audit
 from bastion.core.errors import Conflict, InvalidInput
 from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
 from bastion.core.scopes import Actor
-from bastion.city import rules
-from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
-from bastion.city.selectors import elderly_cutoff, infant_cutoff
 
 FLAG_FIELDS = ["living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online"]
 
@@ -49,7 +49,9 @@ def account_grant(
         raise InvalidInput(_("Unknown role %(role)s.") % {"role": role}, code="unknown_role")
     scope = scope or DEFAULT_SCOPE[role]
     if SCOPE_ORDER.index(ScopeLevel(scope)) < SCOPE_ORDER.index(ScopeLevel(DEFAULT_SCOPE[role])):
-        raise InvalidInput(_("A %(role)s cannot have a scope that wide.") % {"role": role}, code="scope_too_wide")
+        raise InvalidInput(
+            _("A %(role)s cannot have a scope that wide.") % {"role": role}, code="scope_too_wide"
+        )
     User = get_user_model()
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
@@ -79,11 +81,15 @@ def account_grant(
     return account
 
 
-def resident_set_flags(*, resident: Resident, flags: dict[str, Any], reason: str, actor: Actor, now: datetime) -> Resident:
+def resident_set_flags(
+    *, resident: Resident, flags: dict[str, Any], reason: str, actor: Actor, now: datetime
+) -> Resident:
     """Change a resident's vulnerable flags, audited with the reason."""
     unknown = set(flags) - set(FLAG_FIELDS)
     if unknown:
-        raise InvalidInput(_("Unknown flags: %(flags)s.") % {"flags": ", ".join(sorted(unknown))}, code="unknown_flag")
+        raise InvalidInput(
+            _("Unknown flags: %(flags)s.") % {"flags": ", ".join(sorted(unknown))}, code="unknown_flag"
+        )
     with transaction.atomic():
         locked = Resident.objects.select_for_update().get(pk=resident.pk)
         before = {name: getattr(locked, name) for name in flags}
@@ -161,7 +167,16 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
             return cursor.rowcount
 
 
-def city_generate(*, residents: int, seed: int, as_of: date, replace: bool = False, progress: Any = None, actor: Actor, now: datetime) -> Any:
+def city_generate(
+    *,
+    residents: int,
+    seed: int,
+    as_of: date,
+    replace: bool = False,
+    progress: Any = None,
+    actor: Actor,
+    now: datetime,
+) -> Any:
     """Generate a synthetic city of `residents` people into the registry, audited.
 
     Refuses a non-empty registry unless `replace`; all or nothing.

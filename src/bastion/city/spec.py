@@ -33,7 +33,17 @@ class _Acc:
     sizes: list[int] = field(default_factory=list)
 
 
-COMPOUND_KEYS = {"code", "name", "buildings", "units", "floors", "per_floor", "household_size", "shared_facilities", "grid"}
+COMPOUND_KEYS = {
+    "code",
+    "name",
+    "buildings",
+    "units",
+    "floors",
+    "per_floor",
+    "household_size",
+    "shared_facilities",
+    "grid",
+}
 
 
 def _positive_int(value: Any, key: str, *, maximum: int = 10_000) -> int:
@@ -81,7 +91,9 @@ def places_from_spec(city: Any) -> Places:
         d = len(acc.districts)
         acc.districts.append({"code": dcode, "name": str(district.get("name", dcode))})
         s = len(acc.subdistricts)
-        acc.subdistricts.append({"code": f"{dcode}-S1", "name": f"{district.get('name', dcode)}街道", "district": d})
+        acc.subdistricts.append(
+            {"code": f"{dcode}-S1", "name": f"{district.get('name', dcode)}街道", "district": d}
+        )
         for mi, community in enumerate(_list(district.get("communities"), f"{dkey}.communities")):
             mkey = f"{dkey}.communities[{mi}]"
             community = _mapping(community, mkey)
@@ -139,7 +151,9 @@ def places_from_spec(city: Any) -> Places:
                     )
                     for un in range(1, n_units + 1):
                         u = len(acc.units)
-                        acc.units.append({"building": b, "number": un, "compound": c, "community": m, "district": d})
+                        acc.units.append(
+                            {"building": b, "number": un, "compound": c, "community": m, "district": d}
+                        )
                         for floor in range(1, floors + 1):
                             for p in range(1, per_floor + 1):
                                 room = f"{floor * 100 + p}"

@@ -1,10 +1,10 @@
 """The `bastion` console script: Django's management commands behind one entry point.
 
-    bastion demo                      build a demo city under ./var and serve the console
-    bastion worker                    run the timers
-    bastion city generate --residents N --seed S
-    bastion city import FILE / bastion city export FILE
-    bastion scenario run FILE.yaml    replay a scenario on a fresh embedded database
+bastion demo                      build a demo city under ./var and serve the console
+bastion worker                    run the timers
+bastion city generate --residents N --seed S
+bastion city import FILE / bastion city export FILE
+bastion scenario run FILE.yaml    replay a scenario on a fresh embedded database
 """
 
 from __future__ import annotations

@@ -93,9 +93,7 @@ def parse_database_url(url: str, *, base_dir: Path) -> Database:
                     "transaction_mode": "IMMEDIATE",
                     "timeout": 30,
                 },
-                "TEST": {"NAME": str(path.with_name(path.stem + "-test.db"))}
-                if name != ":memory:"
-                else {},
+                "TEST": {"NAME": str(path.with_name(path.stem + "-test.db"))} if name != ":memory:" else {},
             },
         )
     if parsed.scheme in {"postgres", "postgresql"}:

@@ -41,6 +41,9 @@ class Access(models.Model):
         default_permissions = ()
         permissions = PERMISSIONS
 
+    def __str__(self) -> str:
+        return "access"
+
 
 class WorkerHeartbeat(models.Model):
     """The last time the worker ran its jobs, so the console can say whether timers run."""

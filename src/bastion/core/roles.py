@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -61,7 +63,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.RESIDENT: ["view_registry", "view_personal_data"],
 }
 
-PERMISSIONS: list[tuple[str, str]] = [
+PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_registry", "Can browse the registry within scope"),
     ("view_personal_data", "Can see full ID and phone numbers within scope"),
     ("view_city_figures", "Can see the city's figures"),

@@ -61,7 +61,9 @@ class ScopePaths:
     household: str | None = "household_id"
 
 
-def scoped(queryset: models.QuerySet[M], actor: Actor, paths: ScopePaths = ScopePaths()) -> models.QuerySet[M]:
+def scoped(
+    queryset: models.QuerySet[M], actor: Actor, paths: ScopePaths = ScopePaths()
+) -> models.QuerySet[M]:
     """Narrow `queryset` to what `actor` may see.
 
     A level the model cannot express (a household-scoped actor on a table of districts)
@@ -78,9 +80,11 @@ def scoped(queryset: models.QuerySet[M], actor: Actor, paths: ScopePaths = Scope
     return queryset.none()
 
 
-def get_scoped(queryset: models.QuerySet[M], actor: Actor, paths: ScopePaths = ScopePaths(), **lookup: object) -> M:
+def get_scoped(
+    queryset: models.QuerySet[M], actor: Actor, paths: ScopePaths = ScopePaths(), **lookup: object
+) -> M:
     """Fetch one object within scope; outside it, the object does not exist (404)."""
-    try:
-        return scoped(queryset, actor, paths).get(**lookup)
-    except queryset.model.DoesNotExist:
-        raise NotFound() from None
+    found = scoped(queryset, actor, paths).filter(**lookup).first()
+    if found is None:
+        raise NotFound()
+    return found

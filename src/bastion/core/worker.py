@@ -32,7 +32,9 @@ class Job:
 _jobs: dict[str, Job] = {}
 
 
-def periodic(name: str, every: timedelta) -> Callable[[Callable[[datetime], object]], Callable[[datetime], object]]:
+def periodic(
+    name: str, every: timedelta
+) -> Callable[[Callable[[datetime], object]], Callable[[datetime], object]]:
     def register(func: Callable[[datetime], object]) -> Callable[[datetime], object]:
         _jobs[name] = Job(name=name, every=every, run=func)
         return func

@@ -93,7 +93,9 @@ def run(scenario: Scenario) -> dict[str, Any]:
                     with transaction.atomic():
                         EVENT_KINDS[event.kind](ctx, event)
                 except DomainError as exc:
-                    raise ScenarioError(f"events[{event.index}].{event.kind}", str(exc.message), event.line) from None
+                    raise ScenarioError(
+                        f"events[{event.index}].{event.kind}", str(exc.message), event.line
+                    ) from None
             end_of_day = ctx.local(day, time(23, 59, 59))
             sim.advance_to(max(sim.now(), end_of_day))
             worker.tick(now=sim.now(), name="scenario")

@@ -96,7 +96,9 @@ def load(path: Path, *, event_kinds: set[str], observations: set[str]) -> Scenar
     return parse(text, source=path, event_kinds=event_kinds, observations=observations)
 
 
-def parse(text: str, *, source: Path | None = None, event_kinds: set[str], observations: set[str]) -> Scenario:
+def parse(
+    text: str, *, source: Path | None = None, event_kinds: set[str], observations: set[str]
+) -> Scenario:
     try:
         doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
@@ -123,7 +125,9 @@ def parse(text: str, *, source: Path | None = None, event_kinds: set[str], obser
     try:
         ZoneInfo(str(tz))
     except (ZoneInfoNotFoundError, ValueError):
-        raise ScenarioError("timezone", f"{tz!r} is not a known time zone", line_of(doc, "timezone")) from None
+        raise ScenarioError(
+            "timezone", f"{tz!r} is not a known time zone", line_of(doc, "timezone")
+        ) from None
     start = need("start")
     if isinstance(start, str):
         try:
@@ -142,7 +146,9 @@ def parse(text: str, *, source: Path | None = None, event_kinds: set[str], obser
     city = need("city")
     city_file = None
     if not isinstance(city, dict):
-        raise ScenarioError("city", "must be a mapping: inline districts, or file: city.csv", line_of(doc, "city"))
+        raise ScenarioError(
+            "city", "must be a mapping: inline districts, or file: city.csv", line_of(doc, "city")
+        )
     if "file" in city:
         if set(city) != {"file"}:
             raise ScenarioError("city", "is either file: … or an inline city, not both", line_of(doc, "city"))
@@ -192,7 +198,9 @@ def _event(raw: Any, index: int, days: int, kinds: set[str], fallback_line: int 
     if isinstance(day, bool) or not isinstance(day, int) or day < 0:
         raise ScenarioError(f"{key}.day", "must be a day offset of 0 or more", line_of(raw, "day"))
     if day >= days:
-        raise ScenarioError(f"{key}.day", f"is after the last day of the scenario (days: {days})", line_of(raw, "day"))
+        raise ScenarioError(
+            f"{key}.day", f"is after the last day of the scenario (days: {days})", line_of(raw, "day")
+        )
     at = time(9, 0)
     if "time" in raw:
         try:
@@ -206,7 +214,9 @@ def _event(raw: Any, index: int, days: int, kinds: set[str], fallback_line: int 
     if kind not in kinds:
         supported = ", ".join(sorted(kinds)) or "none yet"
         raise ScenarioError(
-            f"{key}.{kind}", f"is not an event kind this version supports (supported: {supported})", line_of(raw, kind)
+            f"{key}.{kind}",
+            f"is not an event kind this version supports (supported: {supported})",
+            line_of(raw, kind),
         )
     body = raw[kind]
     if not isinstance(body, dict):

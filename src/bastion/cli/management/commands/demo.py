@@ -17,7 +17,7 @@ from bastion.core import clock, worker
 from bastion.core.roles import Role
 from bastion.core.scopes import SYSTEM
 
-DEMO_PASSWORD = "bastion-demo-2022"
+DEMO_PASSWORD = "bastion-demo-2022"  # noqa: S105 - printed for the demo accounts only
 
 
 class Command(BaseCommand):
@@ -27,7 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--residents", type=int, default=50_000)
         parser.add_argument("--seed", type=int, default=2022)
         parser.add_argument("--addr", default="127.0.0.1:8000")
-        parser.add_argument("--no-serve", action="store_true", help="prepare the city and accounts, then exit")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="prepare the city and accounts, then exit"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -37,21 +39,25 @@ class Command(BaseCommand):
             self.stdout.write(f"generating a demo city of {options['residents']:,} residents…")
             call_command("city", "generate", residents=options["residents"], seed=options["seed"])
         logins = self._accounts()
-        self.stdout.write(self.style.SUCCESS("\nDemo logins (password for all: %s)" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for username, role, where in logins:
             self.stdout.write(f"  {username:<22} {role:<20} {where}")
         if options["no_serve"]:
             return
         worker.start_in_thread(interval=30.0)
-        self.stdout.write(self.style.SUCCESS(f"\nConsole: http://{options['addr']}/   API docs: http://{options['addr']}/api/v1/docs\n"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nConsole: http://{options['addr']}/   API docs: http://{options['addr']}/api/v1/docs\n"
+            )
+        )
         call_command("runserver", options["addr"], use_reloader=False, use_threading=True)
 
     def _accounts(self) -> list[tuple[str, str, str]]:
         district = District.objects.order_by("code").first()
-        other = District.objects.order_by("code").exclude(pk=getattr(district, "pk", None)).first()
+        other = District.objects.order_by("code").exclude(code=district.code if district else "").first()
         community = Community.objects.filter(district=district).order_by("code").first()
         household = Household.objects.filter(community=community).order_by("id").first()
-        plan = [
+        plan: list[tuple[str, str, dict[str, Any]]] = [
             ("demo-command", Role.COMMAND_CENTRE, {}),
             ("demo-district", Role.DISTRICT_OFFICER, {"district": district}),
             ("demo-community", Role.COMMUNITY_WORKER, {"community": community}),
@@ -69,11 +75,18 @@ class Command(BaseCommand):
         for username, role, places in plan:
             if not User.objects.filter(username=username).exists():
                 services.account_grant(
-                    username=username, password=DEMO_PASSWORD, role=role, actor=SYSTEM, now=clock.now(), **places
+                    username=username,
+                    password=DEMO_PASSWORD,
+                    role=role,
+                    actor=SYSTEM,
+                    now=clock.now(),
+                    **places,
                 )
-            account = Account.objects.select_related("district", "community", "household").get(user__username=username)
+            account = Account.objects.select_related("district", "community", "household").get(
+                user__username=username
+            )
             where = account.district or account.community or account.household or account.get_scope_display()
-            out.append((username, Role(role).label, str(where)))
+            out.append((username, str(Role(role).label), str(where)))
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", password=DEMO_PASSWORD)
         out.append(("admin", "Django admin", "/admin/"))

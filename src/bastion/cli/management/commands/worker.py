@@ -22,7 +22,10 @@ class Command(BaseCommand):
             ran = worker.tick(now=clock.now())
             self.stdout.write(f"ran: {', '.join(ran) or 'nothing due'}")
             return
-        self.stdout.write(f"worker running every {options['interval']:g} s; jobs: {', '.join(worker.registered()) or 'none'}")
+        self.stdout.write(
+            f"worker running every {options['interval']:g} s; "
+            f"jobs: {', '.join(worker.registered()) or 'none'}"
+        )
         try:
             worker.run_forever(interval=options["interval"])
         except KeyboardInterrupt:

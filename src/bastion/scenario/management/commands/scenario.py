@@ -23,7 +23,9 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         run = sub.add_parser("run", help="replay FILE and print the days as JSON on stdout")
         run.add_argument("file", type=Path)
-        run.add_argument("--here", action="store_true", help="use the configured database instead of a fresh one")
+        run.add_argument(
+            "--here", action="store_true", help="use the configured database instead of a fresh one"
+        )
         run.add_argument("--indent", type=int, default=1)
 
     def handle(self, *args: Any, **options: Any) -> None:
