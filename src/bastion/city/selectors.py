@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Min, QuerySet, Sum
 
-from bastion.core.errors import Forbidden, NotFound
-from bastion.core.masking import id_number_for, phone_for
-from bastion.core.roles import ROLE_PERMISSIONS, ScopeLevel
-from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 from bastion.city import rules
 from bastion.city.models import (
     Account,
@@ -26,6 +24,10 @@ from bastion.city.models import (
     Subdistrict,
     Unit,
 )
+from bastion.core.errors import Forbidden, NotFound
+from bastion.core.masking import id_number_for, phone_for
+from bastion.core.roles import ROLE_PERMISSIONS
+from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 
 FIGURE_FIELDS = [
     "households",
@@ -45,15 +47,12 @@ def actor_for(user: AbstractBaseUser | AnonymousUser) -> Actor:
     if not user.is_authenticated:
         raise Forbidden()
     try:
-        account = Account.objects.get(user_id=user.pk)
+        # One query: the community's district comes with the account.
+        account = Account.objects.select_related("community").get(user_id=user.pk)
     except Account.DoesNotExist:
         raise Forbidden() from None
     permissions = frozenset(ROLE_PERMISSIONS.get(account.role, []))
-    community_district = None
-    if account.community_id is not None:
-        community_district = Community.objects.filter(pk=account.community_id).values_list(
-            "district_id", flat=True
-        ).first()
+    community_district = account.community.district_id if account.community is not None else None
     return Actor(
         user_id=user.pk,
         role=account.role,
@@ -87,10 +86,16 @@ class Figures:
     as_of: date | None = None
 
 
+# The oldest count in a sum: the figures are no fresher than that.
+_FIGURE_SUMS = {**{name: Sum(name) for name in FIGURE_FIELDS}, "as_of": Min("as_of")}
+
+
+def _figures_of(totals: Mapping[str, Any]) -> Figures:
+    return Figures(**{name: int(totals[name] or 0) for name in FIGURE_FIELDS}, as_of=totals["as_of"])
+
+
 def _sum_figures(rows: QuerySet[CommunityFigures]) -> Figures:
-    totals = rows.aggregate(**{name: Sum(name) for name in FIGURE_FIELDS})
-    as_of = rows.order_by("as_of").values_list("as_of", flat=True).first()
-    return Figures(**{name: int(totals[name] or 0) for name in FIGURE_FIELDS}, as_of=as_of)
+    return _figures_of(rows.aggregate(**_FIGURE_SUMS))
 
 
 def city_figures(*, actor: Actor) -> Figures:
@@ -129,16 +134,17 @@ def structure_counts(*, actor: Actor) -> StructureCounts:
 
 
 def district_list(*, actor: Actor) -> list[tuple[District, Figures]]:
-    """Districts in scope with their figures."""
+    """Districts in scope with their figures (over the communities in scope): two queries in all."""
     actor.require("view_registry")
     districts = list(scoped(District.objects.all(), actor, DISTRICT_PATHS).distinct().order_by("code"))
-    by_district: dict[int, Figures] = {}
-    for district in districts:
-        rows = CommunityFigures.objects.filter(district_id=district.pk)
-        if actor.level == ScopeLevel.COMMUNITY:
-            rows = rows.filter(community_id=actor.community_id)
-        by_district[district.pk] = _sum_figures(rows)
-    return [(d, by_district[d.pk]) for d in districts]
+    grouped = (
+        scoped(CommunityFigures.objects.all(), actor, BELOW_COMMUNITY_PATHS)
+        .values("district_id")
+        .order_by()
+        .annotate(**_FIGURE_SUMS)
+    )
+    by_district = {row["district_id"]: _figures_of(row) for row in grouped}
+    return [(d, by_district.get(d.pk, Figures())) for d in districts]
 
 
 def district_detail(*, actor: Actor, district_id: int) -> District:
@@ -149,7 +155,9 @@ def district_detail(*, actor: Actor, district_id: int) -> District:
 def community_list(*, actor: Actor, district_id: int) -> list[tuple[Community, Figures]]:
     district = district_detail(actor=actor, district_id=district_id)
     communities = scoped(
-        Community.objects.filter(district_id=district.pk).select_related("subdistrict"), actor, COMMUNITY_PATHS
+        Community.objects.filter(district_id=district.pk).select_related("subdistrict"),
+        actor,
+        COMMUNITY_PATHS,
     ).order_by("code")
     figures = {f.community_id: f for f in CommunityFigures.objects.filter(district_id=district.pk)}
     out = []
@@ -203,7 +211,10 @@ def building_list(*, actor: Actor, compound_id: int) -> QuerySet[Building]:
 def building_detail(*, actor: Actor, building_id: int) -> Building:
     actor.require("view_registry")
     return get_scoped(
-        Building.objects.select_related("compound", "community"), actor, BELOW_COMMUNITY_PATHS, pk=building_id
+        Building.objects.select_related("compound", "community", "district"),
+        actor,
+        BELOW_COMMUNITY_PATHS,
+        pk=building_id,
     )
 
 

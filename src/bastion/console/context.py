@@ -1,19 +1,87 @@
-"""The console frame: navigation per role."""
+"""The console frame: who is acting, and the navigation their role and scope give them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from bastion.city.selectors import actor_for
 from bastion.core.errors import Forbidden
+from bastion.core.roles import Role, ScopeLevel
+from bastion.core.scopes import Actor
 
-# (label, url name, permission needed or None)
+_ACTOR_KEY = "_bastion_actor"
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    """The request's actor, looked up once per request (the view and the frame both need it)."""
+    cached: Actor | None = request.__dict__.get(_ACTOR_KEY)
+    if cached is None:
+        cached = request.__dict__[_ACTOR_KEY] = actor_for(request.user)
+    return cached
+
+
+STAFF_LEVELS = frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.OWN_TASKS})
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url_name: str
+    # Scope levels that see the item, and the permission they also need (None: any).
+    levels: frozenset[str]
+    permission: str | None = None
+    # The actor's place the url points to ("community_id", "household_id"), if any.
+    place: str | None = None
+    # Active on every page below its url, not only on the url itself.
+    section: bool = False
+
+
 NAVIGATION = [
-    (_("Home"), "console:home", None),
-    (_("Registry"), "console:registry", "view_registry"),
+    NavItem(_("Home"), "console:home", STAFF_LEVELS),
+    NavItem(
+        _("Registry"),
+        "console:registry",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT}),
+        "view_registry",
+        section=True,
+    ),
+    NavItem(
+        _("My community"),
+        "console:community",
+        frozenset({ScopeLevel.COMMUNITY}),
+        "view_registry",
+        place="community_id",
+    ),
+    NavItem(
+        _("My household"),
+        "console:household",
+        frozenset({ScopeLevel.OWN_HOUSEHOLD}),
+        "view_registry",
+        place="household_id",
+    ),
 ]
+
+
+def nav_for(actor: Actor, path: str) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = []
+    for item in NAVIGATION:
+        if actor.level not in item.levels or (item.permission and not actor.has(item.permission)):
+            continue
+        if item.place is None:
+            url = reverse(item.url_name)
+        else:
+            place_id = getattr(actor, item.place)
+            if place_id is None:
+                continue
+            url = reverse(item.url_name, args=[place_id])
+        active = path == url or (item.section and path.startswith(url))
+        items.append({"label": item.label, "url": url, "active": active})
+    return items
 
 
 def navigation(request: HttpRequest) -> dict[str, object]:
@@ -21,12 +89,8 @@ def navigation(request: HttpRequest) -> dict[str, object]:
     if user is None or not user.is_authenticated:
         return {}
     try:
-        actor = actor_for(user)
+        actor = actor_of(request)
     except Forbidden:
         return {"nav": [], "actor": None}
-    items = [
-        {"label": label, "url": reverse(name), "active": request.path == reverse(name)}
-        for label, name, permission in NAVIGATION
-        if permission is None or actor.has(permission)
-    ]
-    return {"nav": items, "actor": actor}
+    role_label = Role(actor.role).label if actor.role in Role.values else actor.role
+    return {"nav": nav_for(actor, request.path), "actor": actor, "role_label": role_label}

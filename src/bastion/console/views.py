@@ -7,98 +7,132 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from bastion.city import selectors
+from bastion.console.context import actor_of
+from bastion.console.crumbs import building_label, household_label, trail
 from bastion.core import clock
 from bastion.core.models import WorkerHeartbeat
 from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor
 
 
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
-    if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
-        return redirect("console:community", community_id=actor.community_id)
-    figures = selectors.city_figures(actor=actor)
-    structure = selectors.structure_counts(actor=actor)
-    heartbeat = WorkerHeartbeat.objects.filter(name="worker").first()
-    return render(
-        request,
-        "console/home.html",
-        {"figures": figures, "structure": structure, "heartbeat": heartbeat, "now": clock.now()},
-    )
-
-
-@login_required
-def registry(request: HttpRequest) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+def _own_place(actor: Actor) -> HttpResponse | None:
+    """Community workers and residents start at their own place, not at the city's."""
     if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
         return redirect("console:community", community_id=actor.community_id)
     if actor.level == ScopeLevel.OWN_HOUSEHOLD and actor.household_id is not None:
         return redirect("console:household", household_id=actor.household_id)
+    return None
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    if (elsewhere := _own_place(actor)) is not None:
+        return elsewhere
+    context: dict[str, object] = {"now": clock.now(), "can_browse": actor.has("view_registry")}
+    if actor.has("view_city_figures") or actor.has("view_registry"):
+        context["figures"] = selectors.city_figures(actor=actor)
+        context["structure"] = selectors.structure_counts(actor=actor)
+        context["heartbeat"] = WorkerHeartbeat.objects.filter(name="worker").first()
+    return render(request, "console/home.html", context)
+
+
+@login_required
+def registry(request: HttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    if (elsewhere := _own_place(actor)) is not None:
+        return elsewhere
     return render(request, "console/registry.html", {"districts": selectors.district_list(actor=actor)})
 
 
 @login_required
 def district(request: HttpRequest, district_id: int) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+    actor = actor_of(request)
+    place = selectors.district_detail(actor=actor, district_id=district_id)
     return render(
         request,
         "console/district.html",
         {
-            "district": selectors.district_detail(actor=actor, district_id=district_id),
+            "district": place,
             "communities": selectors.community_list(actor=actor, district_id=district_id),
+            "crumbs": trail(actor, district=place),
         },
     )
 
 
 @login_required
 def community(request: HttpRequest, community_id: int) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+    actor = actor_of(request)
+    place = selectors.community_detail(actor=actor, community_id=community_id)
     return render(
         request,
         "console/community.html",
         {
-            "community": selectors.community_detail(actor=actor, community_id=community_id),
+            "community": place,
             "compounds": selectors.compound_list(actor=actor, community_id=community_id),
+            "crumbs": trail(actor, district=place.district, community=place),
         },
     )
 
 
 @login_required
 def compound(request: HttpRequest, compound_id: int) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+    actor = actor_of(request)
+    place = selectors.compound_detail(actor=actor, compound_id=compound_id)
     return render(
         request,
         "console/compound.html",
         {
-            "compound": selectors.compound_detail(actor=actor, compound_id=compound_id),
+            "compound": place,
             "buildings": selectors.building_list(actor=actor, compound_id=compound_id),
+            "crumbs": trail(actor, district=place.district, community=place.community, compound=place),
         },
     )
 
 
 @login_required
 def building(request: HttpRequest, building_id: int) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+    actor = actor_of(request)
+    place = selectors.building_detail(actor=actor, building_id=building_id)
     return render(
         request,
         "console/building.html",
         {
-            "building": selectors.building_detail(actor=actor, building_id=building_id),
+            "building": place,
+            "building_label": building_label(place),
             "households": selectors.household_list(actor=actor, building_id=building_id),
+            "crumbs": trail(
+                actor,
+                district=place.district,
+                community=place.community,
+                compound=place.compound,
+                building=place,
+            ),
         },
     )
 
 
 @login_required
 def household(request: HttpRequest, household_id: int) -> HttpResponse:
-    actor = selectors.actor_for(request.user)
+    actor = actor_of(request)
+    place = selectors.household_detail(actor=actor, household_id=household_id)
     return render(
         request,
         "console/household.html",
         {
-            "household": selectors.household_detail(actor=actor, household_id=household_id),
+            "household": place,
+            "household_label": household_label(place),
+            "building_label": building_label(place.building),
             "residents": selectors.household_residents(
                 actor=actor, household_id=household_id, today=clock.today()
+            ),
+            "crumbs": trail(
+                actor,
+                district=place.district,
+                community=place.community,
+                compound=place.compound,
+                building=place.building,
+                household=place,
             ),
         },
     )
