@@ -237,6 +237,9 @@ def registry_clear() -> None:
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Deferred foreign-key checks of earlier writes in this transaction must fire
+            # before TRUNCATE, which refuses to run with trigger events pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
         else:
             for table in tables:

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bastion.city import generate, rules, services
+from bastion.city.calibration import Calibration
+from bastion.city.models import Community, CommunityFigures, Household, Resident
+from bastion.core.errors import Conflict
+from bastion.core.models import AuditEntry
+from bastion.core.scopes import SYSTEM
+from tests.conftest import NOW
+
+AS_OF = date(2022, 9, 1)
+BASTION = Path(sys.executable).with_name("bastion")
+
+
+def _plan(residents: int, seed: int) -> tuple[generate.Places, object]:
+    cal = Calibration()
+    streams = generate.Streams(seed)
+    sizes = generate.household_sizes(residents, cal, streams("household-sizes"))
+    places = generate.plan_places(sizes, cal, streams)
+    people = generate.synthesize_residents(
+        sizes=sizes,
+        household_district=places.households["district"].to_numpy(),
+        household_community=places.households["community"].to_numpy(),
+        as_of=AS_OF,
+        cal=cal,
+        streams=streams,
+    )
+    return places, people
+
+
+def test_the_same_seed_gives_the_same_city_and_another_seed_another() -> None:
+    a_places, a_people = _plan(20_000, seed=5)
+    b_places, b_people = _plan(20_000, seed=5)
+    c_places, c_people = _plan(20_000, seed=6)
+    assert a_people.equals(b_people)  # type: ignore[attr-defined]
+    assert a_places.households.equals(b_places.households)
+    assert not a_people["id_number"].equals(c_people["id_number"])  # type: ignore[index]
+
+
+def test_the_city_is_calibrated_on_the_census() -> None:
+    places, people = _plan(200_000, seed=1)
+    assert people.height == 200_000  # type: ignore[attr-defined]
+    mean_household = people.height / places.households.height  # type: ignore[attr-defined]
+    assert 2.5 <= mean_household <= 2.75  # census 2020: 2.62
+    age = (np.datetime64(AS_OF) - people["birth_date"].to_numpy()).astype(int) / 365.2425  # type: ignore[index]
+    elderly = age >= 60
+    assert 0.16 <= elderly.mean() <= 0.22  # census 2020: 18.7 % aged 60+
+    alone = people["living_alone"].to_numpy()  # type: ignore[index]
+    assert 0.08 <= (elderly & alone).sum() / elderly.sum() <= 0.2
+    assert places.compounds["shared_facilities"].any()  # some courtyards
+
+
+def test_every_generated_id_number_is_valid_unique_and_matches_birth_and_sex() -> None:
+    _, people = _plan(30_000, seed=3)
+    assert people["id_number"].n_unique() == people.height  # type: ignore[index,attr-defined]
+    for row in people.head(2_000).iter_rows(named=True):  # type: ignore[attr-defined]
+        born = rules.parse_id_number(row["id_number"])
+        assert born == row["birth_date"]
+        assert (int(row["id_number"][16]) % 2 == 1) == (row["sex"] == "M")
+
+
+@pytest.mark.django_db
+def test_generation_loads_the_registry_and_its_figures() -> None:
+    result = services.city_generate(residents=5_000, seed=2, as_of=AS_OF, actor=SYSTEM, now=NOW)
+    assert Resident.objects.count() == 5_000 == result.residents
+    assert Household.objects.count() == result.households
+    assert CommunityFigures.objects.count() == Community.objects.count() == result.communities
+    assert sum(f.residents for f in CommunityFigures.objects.all()) == 5_000
+    first = Resident.objects.order_by("id").first()
+    assert first is not None and first.household.address.startswith("C000001/1/1/")
+    assert first.district_id == first.household.district_id
+    assert AuditEntry.objects.filter(action="city.registry.generated").count() == 1
+
+
+@pytest.mark.django_db
+def test_generation_refuses_a_registry_that_holds_a_city() -> None:
+    services.city_generate(residents=500, seed=2, as_of=AS_OF, actor=SYSTEM, now=NOW)
+    with pytest.raises(Conflict):
+        services.city_generate(residents=500, seed=3, as_of=AS_OF, actor=SYSTEM, now=NOW)
+    assert Resident.objects.count() == 500
+    services.city_generate(residents=700, seed=3, as_of=AS_OF, replace=True, actor=SYSTEM, now=NOW)
+    assert Resident.objects.count() == 700
+
+
+def _counts(db: Path) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("city_district", "city_household", "city_resident")
+        )
+
+
+def _env(db: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=f"sqlite:///{db}", BASTION_DEV="1")
+    return env
+
+
+def test_a_generation_killed_half_way_leaves_nothing_and_a_rerun_matches_a_clean_run(tmp_path: Path) -> None:
+    killed, clean = tmp_path / "killed.db", tmp_path / "clean.db"
+    for db in (killed, clean):
+        subprocess.run([str(BASTION), "migrate", "-v0"], env=_env(db), check=True, timeout=120)
+    args = [str(BASTION), "city", "generate", "--residents", "300000", "--seed", "4", "--as-of", "2022-09-01"]
+    proc = subprocess.Popen(args, env=_env(killed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    # Kill it while it writes: once the database file has grown past its empty size.
+    empty = killed.stat().st_size
+    while time.monotonic() < deadline and proc.poll() is None:
+        wal = killed.with_name(killed.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 4 * 1024 * 1024:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the load finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert killed.stat().st_size >= empty
+    assert _counts(killed) == (0, 0, 0)
+    subprocess.run(args, env=_env(killed), check=True, timeout=300, capture_output=True)
+    subprocess.run(args, env=_env(clean), check=True, timeout=300, capture_output=True)
+    assert _counts(killed) == _counts(clean)
+    query = "SELECT id_number, household_id, name FROM city_resident ORDER BY id"
+    with sqlite3.connect(killed) as a, sqlite3.connect(clean) as b:
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
