@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 from django.db import connection, transaction
+from psycopg.copy import QueuedLibpqWriter
 
 CHUNK_ROWS = 500_000
 
@@ -47,7 +48,9 @@ def _copy_frame(table: str, frame: pl.DataFrame) -> int:
     sql = f'COPY "{table}" ({columns}) FROM STDIN WITH (FORMAT csv)'
     with connection.cursor() as cursor:
         raw = cursor.cursor  # the psycopg cursor under Django's wrapper
-        with raw.copy(sql) as copy:
+        # The queued writer sends to the server from its own thread, so that formatting the
+        # next chunk (polars, without the GIL) overlaps the server's parsing of this one.
+        with raw.copy(sql, writer=QueuedLibpqWriter(raw)) as copy:
             for chunk in _csv_chunks(frame):
                 copy.write(chunk)
     return frame.height
@@ -69,8 +72,15 @@ def _executemany_frame(table: str, frame: pl.DataFrame) -> int:
     marks = ", ".join(["?"] * frame.width)
     sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks})'
     raw = connection.connection  # sqlite3.Connection: its executemany is the fast path
-    for start in range(0, frame.height, CHUNK_ROWS):
-        raw.executemany(sql, frame.slice(start, CHUNK_ROWS).iter_rows())
+    # SQLite keeps dates as ISO text and booleans as 0/1: convert whole columns in polars, then
+    # hand plain lists to executemany (several times faster than polars' row iterator).
+    plain = frame.with_columns(
+        pl.col(pl.Date).dt.strftime("%Y-%m-%d"),
+        pl.col(pl.Boolean).cast(pl.Int8),
+    )
+    for start in range(0, plain.height, CHUNK_ROWS):
+        chunk = plain.slice(start, CHUNK_ROWS)
+        raw.executemany(sql, zip(*(chunk[name].to_list() for name in chunk.columns), strict=True))
     return frame.height
 
 

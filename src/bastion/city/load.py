@@ -71,6 +71,8 @@ def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
+                # Index builds at the end of the load sort in memory instead of on disk.
+                cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
         base = {table: bulk.next_id(table) for table in TABLES}
         d, s, m, g = (
             base["city_district"],

@@ -16,12 +16,15 @@ from django.utils.translation import gettext_lazy as _
 from bastion.core.roles import Role, ScopeLevel
 
 
-def _copy_of(to: str, related_name: str = "+", verbose_name: str = "") -> models.ForeignKey:  # type: ignore[type-arg]
-    """A denormalised ancestor: joinable, indexed, not enforced by the database."""
+def _copy_of(  # type: ignore[type-arg]
+    to: str, related_name: str = "+", verbose_name: str = "", *, db_index: bool = True
+) -> models.ForeignKey:
+    """A denormalised ancestor: joinable, not enforced by the database, indexed unless told."""
     return models.ForeignKey(
         to,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=db_index,
         related_name=related_name,
         verbose_name=verbose_name or None,
     )
@@ -150,12 +153,14 @@ class Unit(models.Model):
 
 
 class Household(models.Model):
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="households")
+    # Indexed by the (unit, room) constraint; a second index would only slow loads.
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="households", db_index=False)
     building = _copy_of("city.Building", "households")
     compound = _copy_of("city.Compound", "households")
     grid = _copy_of("city.Grid", "households")
     community = _copy_of("city.Community", "households")
-    district = _copy_of("city.District", "households")
+    # For sharding by district, not for lookups: district counts come from CommunityFigures.
+    district = _copy_of("city.District", "households", db_index=False)
     room = models.CharField(_("room"), max_length=12)
     floor = models.SmallIntegerField(_("floor"), default=1)
     # "compound/building/unit/room", kept for search and for the scenario addresses.
@@ -167,7 +172,10 @@ class Household(models.Model):
         # Named constraints rather than unique=True so that bulk loads can drop and rebuild them.
         constraints = [
             models.UniqueConstraint(fields=["unit", "room"], name="household_room_unique"),
-            models.UniqueConstraint(fields=["address"], name="household_address_unique"),
+            # text_pattern_ops: byte order, which builds this index ~1.5x faster on PostgreSQL.
+            models.UniqueConstraint(
+                fields=["address"], name="household_address_unique", opclasses=["text_pattern_ops"]
+            ),
         ]
 
     def __str__(self) -> str:
@@ -187,9 +195,12 @@ class Sex(models.TextChoices):
 
 
 class Resident(models.Model):
-    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="residents")
+    # Indexed by the (household, number) constraint.
+    household = models.ForeignKey(
+        Household, on_delete=models.PROTECT, related_name="residents", db_index=False
+    )
     community = _copy_of("city.Community", "residents")
-    district = _copy_of("city.District", "residents")
+    district = _copy_of("city.District", "residents", db_index=False)
     number = models.PositiveSmallIntegerField(_("number in household"))
     name = models.CharField(_("name"), max_length=50)
     id_number = models.CharField(_("resident ID number"), max_length=18)
@@ -213,7 +224,9 @@ class Resident(models.Model):
         verbose_name_plural = _("residents")
         constraints = [
             models.UniqueConstraint(fields=["household", "number"], name="resident_number_unique"),
-            models.UniqueConstraint(fields=["id_number"], name="resident_id_number_unique"),
+            models.UniqueConstraint(
+                fields=["id_number"], name="resident_id_number_unique", opclasses=["text_pattern_ops"]
+            ),
             models.CheckConstraint(condition=Q(number__gte=1), name="resident_number_positive"),
         ]
 
@@ -237,9 +250,16 @@ class Staff(models.Model):
     community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="staff")
     district = _copy_of("city.District")
     grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
-    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    building = models.ForeignKey(
+        Building, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
     resident = models.ForeignKey(
-        Resident, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("residence")
+        Resident,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("residence"),
     )
     skills = models.JSONField(_("skills"), default=list, blank=True)
     user = models.OneToOneField(
@@ -255,7 +275,8 @@ class Staff(models.Model):
                 condition=~Q(role="grid_worker") | Q(grid__isnull=False), name="grid_worker_has_grid"
             ),
             models.CheckConstraint(
-                condition=~Q(role="building_head") | Q(building__isnull=False), name="building_head_has_building"
+                condition=~Q(role="building_head") | Q(building__isnull=False),
+                name="building_head_has_building",
             ),
         ]
 
@@ -270,15 +291,20 @@ class Account(models.Model):
     role = models.CharField(_("role"), max_length=30, choices=Role.choices)
     scope = models.CharField(_("scope"), max_length=20, choices=ScopeLevel.choices)
     district = models.ForeignKey(District, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    community = models.ForeignKey(Community, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    household = models.ForeignKey(Household, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    community = models.ForeignKey(
+        Community, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    household = models.ForeignKey(
+        Household, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("account")
         verbose_name_plural = _("accounts")
         constraints = [
             models.CheckConstraint(
-                condition=~Q(scope="district") | Q(district__isnull=False), name="district_scope_names_district"
+                condition=~Q(scope="district") | Q(district__isnull=False),
+                name="district_scope_names_district",
             ),
             models.CheckConstraint(
                 condition=~Q(scope="community") | Q(community__isnull=False),
@@ -300,7 +326,9 @@ class CommunityFigures(models.Model):
     The command centre's figures add these up instead of counting 21 M residents per page.
     """
 
-    community = models.OneToOneField(Community, primary_key=True, on_delete=models.CASCADE, related_name="figures")
+    community = models.OneToOneField(
+        Community, primary_key=True, on_delete=models.CASCADE, related_name="figures"
+    )
     district = _copy_of("city.District")
     households = models.IntegerField(default=0)
     residents = models.IntegerField(default=0)
