@@ -14,7 +14,7 @@ import pytest
 
 from bastion.city import generate, rules, services
 from bastion.city.calibration import Calibration
-from bastion.city.models import Community, CommunityFigures, Household, Resident
+from bastion.city.models import Community, CommunityFigures, Household, Resident, Staff, StaffRole
 from bastion.core.errors import Conflict
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
@@ -82,6 +82,24 @@ def test_generation_loads_the_registry_and_its_figures() -> None:
     assert first is not None and first.household.address.startswith("C000001/1/1/")
     assert first.district_id == first.household.district_id
     assert AuditEntry.objects.filter(action="city.registry.generated").count() == 1
+
+
+@pytest.mark.django_db
+def test_generation_staffs_every_grid_and_building_from_the_people_living_there() -> None:
+    result = services.city_generate(residents=20_000, seed=4, as_of=AS_OF, actor=SYSTEM, now=NOW)
+    grid_workers = Staff.objects.filter(role=StaffRole.GRID_WORKER)
+    assert grid_workers.count() == result.grids
+    assert grid_workers.values("grid").distinct().count() == result.grids
+    heads = Staff.objects.filter(role=StaffRole.BUILDING_HEAD).select_related("resident__household")
+    assert heads.count() == result.buildings
+    for head in heads[:50]:
+        assert head.resident is not None
+        assert head.resident.household.building_id == head.building_id
+        assert head.name == head.resident.name
+    volunteers = Staff.objects.filter(role=StaffRole.VOLUNTEER)
+    assert 100 <= volunteers.count() <= 160  # Chengdu: 139,300 for 21 M
+    assert all(v.skills for v in volunteers[:20])
+    assert Staff.objects.filter(role=StaffRole.COMMUNITY_WORKER).count() == 5 * result.communities
 
 
 @pytest.mark.django_db

@@ -21,6 +21,7 @@ from bastion.city.calibration import (
     GIVEN,
     PLACE_SYLLABLES,
     SURNAMES,
+    VOLUNTEER_SKILLS,
     Calibration,
 )
 from bastion.city.rules import ID_CHECK, ID_WEIGHTS
@@ -457,3 +458,92 @@ def _id_numbers(*, region: np.ndarray, birth: np.ndarray, male: np.ndarray) -> p
     return pl.select(
         pl.format("{}{}", pl.lit(pl.Series(first17)).cast(pl.Utf8).str.zfill(17), pl.lit(pl.Series(check)))
     ).to_series()
+
+
+def plan_staff(
+    *, places: Places, people: pl.DataFrame, as_of: date, cal: Calibration, streams: Streams
+) -> pl.DataFrame:
+    """Grid workers (one per grid), building heads (one per building), community workers and
+    volunteers, each drawn from the adults living there. Columns ready for `city_staff` with
+    `resident` as a row index of `people`."""
+    rng = streams("staff")
+    n = people.height
+    if n == 0:
+        return pl.DataFrame()
+    household = people["household"].to_numpy()
+    grid = places.households["grid"].to_numpy()[household]
+    building = places.households["building"].to_numpy()[household]
+    community = people["community"].to_numpy()
+    age = (np.datetime64(as_of) - people["birth_date"].to_numpy()).astype(np.int64) // 365
+    adults = np.flatnonzero((age >= 18) & (age < 65))
+    adults = adults[rng.permutation(len(adults))]
+    taken = np.zeros(n, dtype=bool)
+
+    def first_per(groups: np.ndarray) -> np.ndarray:
+        pool = adults[~taken[adults]]
+        _, first = np.unique(groups[pool], return_index=True)
+        return pool[np.sort(first)]
+
+    grid_workers = first_per(grid)
+    taken[grid_workers] = True
+    heads = first_per(building)
+    taken[heads] = True
+    pool = adults[~taken[adults]]
+    order = np.argsort(community[pool], kind="stable")
+    ranked = pool[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(community[ranked])) + 1]
+    position = np.arange(len(ranked)) - np.repeat(starts, np.diff(np.r_[starts, len(ranked)]))
+    workers = ranked[position < cal.community_workers_per_community]
+    taken[workers] = True
+    pool = adults[~taken[adults]]
+    volunteers = pool[: min(len(pool), round(n * cal.volunteers_per_resident))]
+
+    skills = np.array(VOLUNTEER_SKILLS)
+    first_skill = skills[rng.integers(0, len(skills), len(volunteers))]
+    second_skill = skills[rng.integers(0, len(skills), len(volunteers))]
+    volunteer_skills = [
+        f'["{a}"]' if a == b else f'["{a}", "{b}"]' for a, b in zip(first_skill, second_skill, strict=True)
+    ]
+
+    def frame(
+        rows: np.ndarray, role: str, *, with_grid: bool, with_building: bool, skills: list[str]
+    ) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "resident": rows,
+                "role": np.full(len(rows), role),
+                "community": community[rows],
+                "district": people["district"].to_numpy()[rows],
+                "grid": pl.Series(grid[rows] if with_grid else np.full(len(rows), None), dtype=pl.Int64),
+                "building": pl.Series(
+                    building[rows] if with_building else np.full(len(rows), None), dtype=pl.Int64
+                ),
+                "skills": pl.Series(skills, dtype=pl.Utf8),
+            }
+        )
+
+    staff = pl.concat(
+        [
+            frame(
+                grid_workers,
+                "grid_worker",
+                with_grid=True,
+                with_building=False,
+                skills=["[]"] * len(grid_workers),
+            ),
+            frame(heads, "building_head", with_grid=True, with_building=True, skills=["[]"] * len(heads)),
+            frame(
+                workers,
+                "community_worker",
+                with_grid=False,
+                with_building=False,
+                skills=["[]"] * len(workers),
+            ),
+            frame(volunteers, "volunteer", with_grid=False, with_building=False, skills=volunteer_skills),
+        ]
+    )
+    return staff.with_columns(
+        pl.Series("name", people["name"].to_numpy()[staff["resident"].to_numpy()]),
+        pl.Series("phone", people["phone"].to_numpy()[staff["resident"].to_numpy()]),
+        pl.lit(True).alias("active"),
+    )

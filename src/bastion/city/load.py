@@ -44,6 +44,7 @@ class LoadResult:
     units: int
     households: int
     residents: int
+    staff: int = 0
 
 
 def registry_is_empty() -> bool:
@@ -60,7 +61,9 @@ def _ref(column: str, base: int) -> pl.Expr:
     return (pl.col(column) + base).alias(f"{column}_id")
 
 
-def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _quiet) -> LoadResult:
+def load_city(
+    places: Places, residents: pl.DataFrame, *, staff: pl.DataFrame | None = None, progress: Progress = _quiet
+) -> LoadResult:
     """Write the planned places and residents after whatever the registry holds.
 
     One transaction: a load that fails or is killed half-way leaves the registry as it was.
@@ -182,7 +185,26 @@ def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _
                 )
                 progress("residents", start + chunk.height, total)
             progress("indexes", total, total)
-        bulk.reset_sequences(TABLES)
+        staff_count = 0
+        if staff is not None and staff.height:
+            f = bulk.next_id("city_staff")
+            staff_count = bulk.write_frame(
+                "city_staff",
+                staff.select(
+                    _ids(f, staff),
+                    "name",
+                    "phone",
+                    "role",
+                    "skills",
+                    "active",
+                    _ref("community", m),
+                    _ref("district", d),
+                    _ref("grid", g),
+                    _ref("building", b),
+                    _ref("resident", r),
+                ),
+            )
+        bulk.reset_sequences([*TABLES, "city_staff"])
     return LoadResult(
         districts=places.districts.height,
         subdistricts=places.subdistricts.height,
@@ -193,6 +215,7 @@ def load_city(places: Places, residents: pl.DataFrame, *, progress: Progress = _
         units=places.units.height,
         households=places.households.height,
         residents=total,
+        staff=staff_count,
     )
 
 

@@ -198,6 +198,7 @@ def city_generate(
         cal=cal,
         streams=streams,
     )
+    staff = generate.plan_staff(places=places, people=people, as_of=as_of, cal=cal, streams=streams)
     with transaction.atomic():
         if not load.registry_is_empty():
             if not replace:
@@ -206,7 +207,7 @@ def city_generate(
                     code="registry_not_empty",
                 )
             registry_clear()
-        result = load.load_city(places, people, progress=progress or load._quiet)
+        result = load.load_city(places, people, staff=staff, progress=progress or load._quiet)
         figures_refresh(today=as_of)
         audit.record(
             action="city.registry.generated",

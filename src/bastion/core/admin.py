@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+from bastion.core import audit, clock
+from bastion.core.models import AuditEntry
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit log is read-only, even for superusers."""
+
+    list_display = ["at", "action", "actor_label", "object_type", "object_id", "reason"]
+    list_filter = ["action"]
+    search_fields = ["object_id", "actor_label", "reason"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Master data edited in the admin is audited like any other change."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        before = None
+        if change and obj.pk is not None:
+            old = type(obj).objects.filter(pk=obj.pk).values(*form.changed_data).first()
+            before = {k: _plain(v) for k, v in (old or {}).items()}
+        super().save_model(request, obj, form, change)
+        audit.record(
+            action=f"admin.{obj._meta.model_name}.{'changed' if change else 'added'}",
+            obj=obj,
+            before=before,
+            after={name: _plain(getattr(obj, name, None)) for name in form.changed_data},
+            actor=_admin_actor(request),
+            now=clock.now(),
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        pk = obj.pk
+        audit.record(
+            action=f"admin.{obj._meta.model_name}.deleted",
+            obj=obj,
+            object_id=pk,
+            before={"str": str(obj)},
+            actor=_admin_actor(request),
+            now=clock.now(),
+        )
+        super().delete_model(request, obj)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Model):
+        return value.pk
+    return str(value)
+
+
+def _admin_actor(request: HttpRequest) -> Actor:
+    user = request.user
+    return Actor(user_id=user.pk, role="admin", level=ScopeLevel.CITY, label=f"admin:{user.get_username()}")
