@@ -16,9 +16,9 @@ from django.utils.translation import gettext_lazy as _
 from bastion.core.roles import Role, ScopeLevel
 
 
-def _copy_of(  # type: ignore[type-arg]
+def _copy_of(
     to: str, related_name: str = "+", verbose_name: str = "", *, db_index: bool = True
-) -> models.ForeignKey:
+) -> models.ForeignKey:  # type: ignore[type-arg]
     """A denormalised ancestor: joinable, not enforced by the database, indexed unless told."""
     return models.ForeignKey(
         to,
