@@ -59,9 +59,8 @@ def test_it_sends_an_anonymous_visitor_to_the_login_page(client: Client, city: P
 
 
 def test_it_logs_a_user_in_with_the_login_form(client: Client, command_centre: User) -> None:
-    response = client.post(
-        "/login/", {"username": command_centre.username, "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
-    )
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    response = client.post("/login/", {"username": command_centre.username, "password": PASSWORD})
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert "The city today" in page(client, "/")
