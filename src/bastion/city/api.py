@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from typing import Any, Literal
 
-from django.http import HttpRequest
-from ninja import Router, Schema
+from django.http import FileResponse, HttpRequest
+from ninja import File, Router, Schema
+from ninja.files import UploadedFile
 
+from bastion.city import selectors, services_io
 from bastion.core import clock
 from bastion.core.scopes import Actor
-from bastion.city import selectors
 
 router = Router(tags=["city"])
 
@@ -96,9 +99,75 @@ def households(request: HttpRequest, building_id: int) -> list[dict[str, object]
 
 @router.get("/households/{household_id}/residents", response=list[ResidentOut])
 def household_residents(request: HttpRequest, household_id: int) -> list[selectors.ResidentView]:
-    return selectors.household_residents(actor=_actor(request), household_id=household_id, today=clock.today())
+    return selectors.household_residents(
+        actor=_actor(request), household_id=household_id, today=clock.today()
+    )
 
 
 @router.get("/residents/{resident_id}", response=ResidentOut)
 def resident(request: HttpRequest, resident_id: int) -> selectors.ResidentView:
     return selectors.resident_detail(actor=_actor(request), resident_id=resident_id, today=clock.today())
+
+
+class ImportCounts(Schema):
+    districts: int
+    subdistricts: int
+    communities: int
+    grids: int
+    compounds: int
+    buildings: int
+    units: int
+    households: int
+    residents: int
+
+
+class ImportOut(Schema):
+    rows: int
+    created: ImportCounts
+    updated: ImportCounts
+    unchanged: ImportCounts
+
+
+class ProblemOut(Schema):
+    row: int
+    column: str
+    code: str
+    message: str
+
+
+class RejectedOut(Schema):
+    code: str
+    message: str
+    details: list[ProblemOut]
+
+
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.post(
+    "/registry/import",
+    response={200: ImportOut, 422: RejectedOut},
+    summary="Import a registry file (CSV or XLSX), all or nothing",
+)
+def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+    result = services_io.registry_import(
+        file=file, filename=file.name or "", actor=_actor(request), now=clock.now()
+    )
+    return result.as_dict()
+
+
+@router.get("/registry/export", summary="The registry within your scope as CSV or XLSX")
+def registry_export(request: HttpRequest, format: Literal["csv", "xlsx"] = "csv") -> FileResponse:
+    # Spooled: a community's export stays in memory, a whole city's goes to disk.
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
+    services_io.registry_export(fmt=format, out=out, actor=_actor(request), now=clock.now())
+    out.seek(0)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"registry-{clock.today().isoformat()}.{format}",
+        content_type=EXPORT_TYPES[format],
+    )

@@ -114,3 +114,8 @@ def parse_address(text: str) -> Address:
 
 def household_address(compound: str, building: int, unit: int, room: str) -> str:
     return f"{compound}/{building}/{unit}/{room}"
+
+
+def id_sex(value: str) -> str:
+    """`M` or `F` as a valid ID number records it: the 17th digit is odd for men (GB 11643)."""
+    return "M" if int(value.strip()[16]) % 2 else "F"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 from datetime import date
 from typing import Any
@@ -10,7 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bastion.city import services
+from bastion.city import services, services_io
+from bastion.city.registry_io import RegistryFileRejected
 from bastion.core import clock
 from bastion.core.errors import DomainError
 from bastion.core.scopes import SYSTEM
@@ -26,11 +29,28 @@ class Command(BaseCommand):
         gen.add_argument("--seed", type=int, default=1)
         gen.add_argument("--as-of", type=date.fromisoformat, default=None, help="the day ages are counted on")
         gen.add_argument("--replace", action="store_true", help="remove the city already loaded first")
+        imp = sub.add_parser("import", help="import a registry file (CSV or XLSX), all or nothing")
+        imp.add_argument("file", help="the file; layout in docs/REGISTRY_FORMAT.md")
+        exp = sub.add_parser("export", help="export the registry to a file")
+        exp.add_argument("file")
+        exp.add_argument(
+            "--format", choices=["csv", "xlsx"], default=None, help="default: from the file name, else csv"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["action"] == "generate":
                 self._generate(options)
+            elif options["action"] == "import":
+                self._import(options)
+            elif options["action"] == "export":
+                self._export(options)
+        except RegistryFileRejected as exc:
+            for problem in exc.problems:
+                where = f"row {problem.row}" if problem.row else "file"
+                column = f", {problem.column}" if problem.column else ""
+                self.stderr.write(f"{where}{column}: {problem.message} [{problem.code}]")
+            raise CommandError(str(exc.message)) from None
         except DomainError as exc:
             raise CommandError(str(exc.message)) from None
 
@@ -64,5 +84,30 @@ class Command(BaseCommand):
         self.stderr.write(
             f"generated {result.residents:,} residents in {result.households:,} households, "
             f"{result.buildings:,} buildings, {result.compounds:,} compounds, {result.grids:,} grids, "
-            f"{result.communities:,} communities, {result.districts} districts in {elapsed:.1f} s"
+            f"{result.communities:,} communities, {result.districts} districts, "
+            f"{result.staff:,} staff and volunteers in {elapsed:.1f} s"
         )
+
+    def _import(self, options: dict[str, Any]) -> None:
+        path = options["file"]
+        try:
+            with open(path, "rb") as file:
+                result = services_io.registry_import(
+                    file=file, filename=os.path.basename(path), actor=SYSTEM, now=clock.now()
+                )
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from None
+        self.stdout.write(json.dumps(result.as_dict(), ensure_ascii=False))
+
+    def _export(self, options: dict[str, Any]) -> None:
+        path = options["file"]
+        fmt = options["format"] or ("xlsx" if path.lower().endswith(".xlsx") else "csv")
+        try:
+            with open(path, "wb") as out:
+                rows = services_io.registry_export(fmt=fmt, out=out, actor=SYSTEM, now=clock.now())
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror}") from None
+        except DomainError:
+            os.remove(path)  # no half-written file left behind to be mistaken for an export
+            raise
+        self.stderr.write(f"exported {rows:,} residents to {path} ({fmt})")

@@ -1,0 +1,685 @@
+"""Import and export of the registry file (layout: docs/REGISTRY_FORMAT.md).
+
+An import is an upsert by natural keys: district, subdistrict, community, grid and compound
+codes; (compound, building number); (building, unit number); the household address; the
+resident's ID number. It never deletes. It is all or nothing: the file is checked whole
+(`registry_io`), then against the registry, and only a file without a single problem is
+written — new rows set-based through `bulk`, changed rows with `bulk_update`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, TypeVar
+
+import polars as pl
+from django.db import connection, models, transaction
+from django.db.models import F
+from django.utils.translation import gettext as _
+
+from bastion.city import bulk, registry_io, services
+from bastion.city.models import (
+    Building,
+    Community,
+    Compound,
+    District,
+    Grid,
+    Household,
+    Resident,
+    Subdistrict,
+    Unit,
+)
+from bastion.city.registry_io import Problem, RegistryFileRejected, Row
+from bastion.city.selectors import RESIDENT_PATHS
+from bastion.core import audit, clock
+from bastion.core.errors import Forbidden, InvalidInput
+from bastion.core.masking import id_number_for, phone_for
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor, scoped
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+CHUNK = 2000
+# A resident who changes place is parked at number + MOVE_OFFSET first, so that swapping two
+# residents' places never trips the (household, number) unique constraint half-way.
+MOVE_OFFSET = 10_000
+# Serialises imports on PostgreSQL: ids are allocated from MAX(id) + 1 like the bulk loader.
+IMPORT_LOCK = 0x0B0A_5710
+
+LEVELS = (
+    "districts",
+    "subdistricts",
+    "communities",
+    "grids",
+    "compounds",
+    "buildings",
+    "units",
+    "households",
+    "residents",
+)
+
+RESIDENT_FIELDS = (
+    "household_id",
+    "community_id",
+    "district_id",
+    "number",
+    "name",
+    "sex",
+    "birth_date",
+    "phone",
+    "living_alone",
+    "disabled",
+    "pregnant",
+    "chronic_treatment",
+    "cannot_order_online",
+)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """How many places and people of each level the file created, updated or left unchanged."""
+
+    rows: int
+    created: dict[str, int]
+    updated: dict[str, int]
+    unchanged: dict[str, int]
+
+    @property
+    def changed(self) -> bool:
+        return any(self.created.values()) or any(self.updated.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+        }
+
+
+@dataclass
+class _Plan:
+    problems: list[Problem] = field(default_factory=list)
+    new: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    changed: list[tuple[type[models.Model], list[models.Model], list[str]]] = field(default_factory=list)
+    movers: list[int] = field(default_factory=list)
+    communities: set[int] = field(default_factory=set)
+    created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+    unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
+
+
+def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now: datetime) -> ImportResult:
+    """Import a registry file (CSV or XLSX) all or nothing, audited as `city.registry.imported`.
+
+    Raises `RegistryFileRejected` (422) listing every problem of the file; then nothing is
+    written. Importing the same file again changes nothing. Rows outside the actor's scope
+    are problems too.
+    """
+    actor.require("import_registry")
+    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
+        raise Forbidden()
+    data = file if isinstance(file, bytes) else file.read()
+    today = clock.local_date(now)
+    rows = registry_io.read_registry(data, filename=filename, today=today)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
+        plan = _plan(rows, actor)
+        if plan.problems:
+            raise RegistryFileRejected(plan.problems)
+        _apply(plan)
+        result = ImportResult(
+            rows=len(rows), created=plan.created, updated=plan.updated, unchanged=plan.unchanged
+        )
+        if result.changed:
+            services.figures_refresh(today=today, community_ids=sorted(plan.communities))
+        audit.record(
+            action="city.registry.imported",
+            object_type="city.registry",
+            object_id="city",
+            after={"file": filename, **result.as_dict()},
+            actor=actor,
+            now=now,
+        )
+    return result
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _fetch(
+    model: type[models.Model], lookup: str, keys: Collection[Any], names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of `model` whose `lookup` is one of `keys`, in chunks that every database accepts."""
+    found: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(keys)):
+        found.extend(model._default_manager.filter(**{f"{lookup}__in": chunk}).values(*names))
+    return found
+
+
+def _first(rows: Sequence[Row], key: Callable[[Row], K]) -> dict[K, Row]:
+    first: dict[K, Row] = {}
+    for row in rows:
+        first.setdefault(key(row), row)
+    return first
+
+
+@dataclass(frozen=True)
+class _Level:
+    name: str  # as in LEVELS
+    what: str  # as in registry_io.level_label
+    model: type[models.Model]
+    attributes: tuple[str, ...]  # compared, and updated when they differ
+    parent: str | None = None  # a place cannot change parent through a file
+    parent_model: type[models.Model] | None = None
+    parent_column: str = ""
+
+
+def _upsert(
+    plan: _Plan,
+    level: _Level,
+    wanted: dict[K, tuple[Row, dict[str, Any]]],
+    existing: dict[K, dict[str, Any]],
+    label: Callable[[K], str],
+) -> dict[K, int]:
+    """Decide, for each place the file names, whether it is new, changed or unchanged.
+
+    `wanted` maps a natural key to its first row and the column values it should have.
+    Returns the id of every key: existing ids, and fresh ids for the new rows.
+    """
+    table = level.model._meta.db_table
+    next_id = bulk.next_id(table)
+    ids: dict[K, int] = {}
+    new = plan.new.setdefault(table, [])
+    changed: list[models.Model] = []
+    for key, (row, values) in wanted.items():
+        old = existing.get(key)
+        if old is None:
+            ids[key] = next_id
+            new.append({"id": next_id, **values})
+            next_id += 1
+            plan.created[level.name] += 1
+            continue
+        ids[key] = old["id"]
+        if level.parent and old[level.parent] != values[level.parent]:
+            plan.problems.append(_moved(level, label(key), row, old[level.parent]))
+            continue
+        if any(not _same(old[name], values[name]) for name in level.attributes):
+            changed.append(level.model(pk=old["id"], **{name: values[name] for name in level.attributes}))
+            plan.updated[level.name] += 1
+        else:
+            plan.unchanged[level.name] += 1
+    if changed:
+        plan.changed.append((level.model, changed, list(level.attributes)))
+    return ids
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, float):
+        return registry_io.coordinate(stored) == wanted
+    return bool(stored == wanted)
+
+
+def _moved(level: _Level, code: str, row: Row, old_parent: int) -> Problem:
+    assert level.parent_model is not None  # noqa: S101 - only levels with a parent move
+    old_code = (
+        level.parent_model._default_manager.filter(pk=old_parent).values_list("code", flat=True).first()
+    )
+    return Problem(
+        row.line,
+        level.parent_column,
+        "moved_place",
+        _("%(what)s %(code)s is under %(parent)s in the registry; a file cannot move it under %(here)s.")
+        % {
+            "what": registry_io.level_label(level.what),
+            "code": code,
+            "parent": old_code or "?",
+            "here": getattr(row, level.parent_column),
+        },
+    )
+
+
+def _plan(rows: Sequence[Row], actor: Actor) -> _Plan:
+    """Compare the file with the registry: what to create, what to update, what is refused."""
+    plan = _Plan()
+
+    districts = _first(rows, lambda r: r.district_code)
+    d_ids = _upsert(
+        plan,
+        _Level("districts", "district", District, ("name",)),
+        {code: (r, {"code": code, "name": r.district_name}) for code, r in districts.items()},
+        {d["code"]: d for d in _fetch(District, "code", districts, ["id", "code", "name"])},
+        str,
+    )
+
+    subdistricts = _first(rows, lambda r: r.subdistrict_code)
+    s_ids = _upsert(
+        plan,
+        _Level(
+            "subdistricts", "subdistrict", Subdistrict, ("name",), "district_id", District, "district_code"
+        ),
+        {
+            code: (r, {"code": code, "name": r.subdistrict_name, "district_id": d_ids[r.district_code]})
+            for code, r in subdistricts.items()
+        },
+        {
+            s["code"]: s
+            for s in _fetch(Subdistrict, "code", subdistricts, ["id", "code", "name", "district_id"])
+        },
+        str,
+    )
+
+    communities = _first(rows, lambda r: r.community_code)
+    m_ids = _upsert(
+        plan,
+        _Level(
+            "communities",
+            "community",
+            Community,
+            ("name",),
+            "subdistrict_id",
+            Subdistrict,
+            "subdistrict_code",
+        ),
+        {
+            code: (
+                r,
+                {
+                    "code": code,
+                    "name": r.community_name,
+                    "subdistrict_id": s_ids[r.subdistrict_code],
+                    "district_id": d_ids[r.district_code],
+                },
+            )
+            for code, r in communities.items()
+        },
+        {
+            m["code"]: m
+            for m in _fetch(
+                Community, "code", communities, ["id", "code", "name", "subdistrict_id", "district_id"]
+            )
+        },
+        str,
+    )
+
+    grids = _first(rows, lambda r: r.grid_code)
+    g_ids = _upsert(
+        plan,
+        _Level("grids", "grid", Grid, (), "community_id", Community, "community_code"),
+        {
+            code: (
+                r,
+                {
+                    "code": code,
+                    "name": code,
+                    "community_id": m_ids[r.community_code],
+                    "district_id": d_ids[r.district_code],
+                },
+            )
+            for code, r in grids.items()
+        },
+        {g["code"]: g for g in _fetch(Grid, "code", grids, ["id", "code", "community_id"])},
+        str,
+    )
+
+    compounds = _first(rows, lambda r: r.compound_code)
+    compound_attributes = ("name", "latitude", "longitude", "shared_facilities")
+    existing_compounds = {
+        c["code"]: c
+        for c in _fetch(Compound, "code", compounds, ["id", "code", "grid_id", *compound_attributes])
+    }
+    c_ids = _upsert(
+        plan,
+        _Level("compounds", "compound", Compound, compound_attributes, "grid_id", Grid, "grid_code"),
+        {
+            code: (
+                r,
+                {
+                    "code": code,
+                    "name": r.compound_name,
+                    "latitude": r.compound_latitude,
+                    "longitude": r.compound_longitude,
+                    "shared_facilities": r.compound_shared_facilities,
+                    "grid_id": g_ids[r.grid_code],
+                    "community_id": m_ids[r.community_code],
+                    "district_id": d_ids[r.district_code],
+                },
+            )
+            for code, r in compounds.items()
+        },
+        existing_compounds,
+        str,
+    )
+    # Buildings, units and households are keyed under their compound: only the compounds
+    # that already exist can hold existing ones.
+    old_compounds = [c["id"] for c in existing_compounds.values()]
+
+    def above(r: Row) -> dict[str, int]:
+        return {
+            "compound_id": c_ids[r.compound_code],
+            "community_id": m_ids[r.community_code],
+            "district_id": d_ids[r.district_code],
+        }
+
+    buildings = _first(rows, lambda r: (c_ids[r.compound_code], r.building_number))
+    building_attributes = ("floors", "latitude", "longitude")
+    b_ids = _upsert(
+        plan,
+        _Level("buildings", "building", Building, building_attributes),
+        {
+            key: (
+                r,
+                {
+                    "number": r.building_number,
+                    "floors": r.building_floors,
+                    "latitude": r.building_latitude,
+                    "longitude": r.building_longitude,
+                    **above(r),
+                },
+            )
+            for key, r in buildings.items()
+        },
+        {
+            (b["compound_id"], b["number"]): b
+            for b in _fetch(
+                Building, "compound_id", old_compounds, ["id", "compound_id", "number", *building_attributes]
+            )
+        },
+        str,
+    )
+
+    def building_of(r: Row) -> int:
+        return b_ids[(c_ids[r.compound_code], r.building_number)]
+
+    units = _first(rows, lambda r: (building_of(r), r.unit_number))
+    u_ids = _upsert(
+        plan,
+        _Level("units", "unit", Unit, ()),
+        {key: (r, {"number": r.unit_number, "building_id": key[0], **above(r)}) for key, r in units.items()},
+        {
+            (u["building_id"], u["number"]): u
+            for u in _fetch(Unit, "compound_id", old_compounds, ["id", "building_id", "number"])
+        },
+        str,
+    )
+
+    households = _first(rows, lambda r: r.household_address)
+    existing_households = {
+        h["address"]: h for h in _fetch(Household, "compound_id", old_compounds, ["id", "address", "floor"])
+    }
+    h_ids = _upsert(
+        plan,
+        _Level("households", "household", Household, ("floor",)),
+        {
+            address: (
+                r,
+                {
+                    "room": r.room,
+                    "floor": r.floor,
+                    "address": address,
+                    "unit_id": u_ids[(building_of(r), r.unit_number)],
+                    "building_id": building_of(r),
+                    "grid_id": g_ids[r.grid_code],
+                    **above(r),
+                },
+            )
+            for address, r in households.items()
+        },
+        existing_households,
+        str,
+    )
+
+    _check_scope(plan, rows, actor, d_ids, m_ids)
+    plan.communities.update(m_ids[r.community_code] for r in rows)
+    _plan_residents(
+        plan,
+        rows,
+        actor,
+        household_ids=h_ids,
+        old_households=[h["id"] for h in existing_households.values()],
+        community_ids=m_ids,
+        district_ids=d_ids,
+    )
+    return plan
+
+
+def _in_scope(actor: Actor, district_id: int, community_id: int) -> bool:
+    if actor.level == ScopeLevel.CITY:
+        return True
+    if actor.level == ScopeLevel.DISTRICT:
+        return district_id == actor.district_id
+    return actor.level == ScopeLevel.COMMUNITY and community_id == actor.community_id
+
+
+def _check_scope(
+    plan: _Plan, rows: Sequence[Row], actor: Actor, d_ids: dict[str, int], m_ids: dict[str, int]
+) -> None:
+    if actor.level == ScopeLevel.CITY:
+        return
+    for row in rows:
+        if not _in_scope(actor, d_ids[row.district_code], m_ids[row.community_code]):
+            column = "district_code" if actor.level == ScopeLevel.DISTRICT else "community_code"
+            plan.problems.append(
+                Problem(row.line, column, "out_of_scope", _("This row lies outside your scope."))
+            )
+
+
+def _plan_residents(
+    plan: _Plan,
+    rows: Sequence[Row],
+    actor: Actor,
+    *,
+    household_ids: dict[str, int],
+    old_households: list[int],
+    community_ids: dict[str, int],
+    district_ids: dict[str, int],
+) -> None:
+    in_file = {r.id_number for r in rows}
+    existing = {
+        r["id_number"]: r
+        for r in _fetch(Resident, "id_number", in_file, ["id", "id_number", *RESIDENT_FIELDS])
+    }
+    occupants = {
+        (r["household_id"], r["number"]): r
+        for r in _fetch(
+            Resident, "household_id", old_households, ["id", "id_number", "household_id", "number"]
+        )
+    }
+    next_id = bulk.next_id("city_resident")
+    new = plan.new.setdefault("city_resident", [])
+    changed: list[models.Model] = []
+    for row in rows:
+        values: dict[str, Any] = {
+            "household_id": household_ids[row.household_address],
+            "community_id": community_ids[row.community_code],
+            "district_id": district_ids[row.district_code],
+            "number": row.resident_number,
+            "name": row.name,
+            "sex": row.sex,
+            "birth_date": row.birth_date,
+            "phone": row.phone,
+            "living_alone": row.living_alone,
+            "disabled": row.disabled,
+            "pregnant": row.pregnant,
+            "chronic_treatment": row.chronic_treatment,
+            "cannot_order_online": row.cannot_order_online,
+        }
+        place = (values["household_id"], values["number"])
+        # A row outside the scope is reported once, by `_check_scope`.
+        in_scope = _in_scope(actor, values["district_id"], values["community_id"])
+        occupant = occupants.get(place)
+        if (
+            occupant is not None
+            and occupant["id_number"] != row.id_number
+            and occupant["id_number"] not in in_file
+        ):
+            plan.problems.append(
+                Problem(
+                    row.line,
+                    "resident_number",
+                    "resident_number_taken",
+                    _("%(address)s is held in the registry by another resident, who is not in this file.")
+                    % {"address": row.resident_address},
+                )
+            )
+        old = existing.get(row.id_number)
+        if old is None:
+            new.append({"id": next_id, "id_number": row.id_number, **values})
+            next_id += 1
+            plan.created["residents"] += 1
+            continue
+        if in_scope and not _in_scope(actor, old["district_id"], old["community_id"]):
+            plan.problems.append(
+                Problem(row.line, "id_number", "out_of_scope", _("This resident lies outside your scope."))
+            )
+            continue
+        moved = (old["household_id"], old["number"]) != place
+        if moved and old["name"] != row.name:
+            plan.problems.append(_id_taken(row, old))
+            continue
+        if all(old[name] == values[name] for name in RESIDENT_FIELDS):
+            plan.unchanged["residents"] += 1
+            continue
+        changed.append(Resident(pk=old["id"], **values))
+        plan.updated["residents"] += 1
+        plan.communities.add(old["community_id"])
+        if moved:
+            plan.movers.append(old["id"])
+    if changed:
+        plan.changed.append((Resident, changed, list(RESIDENT_FIELDS)))
+
+
+def _id_taken(row: Row, old: dict[str, Any]) -> Problem:
+    address = Household.objects.filter(pk=old["household_id"]).values_list("address", flat=True).first()
+    return Problem(
+        row.line,
+        "id_number",
+        "id_number_taken",
+        _("The ID number belongs to %(name)s at %(address)s in the registry.")
+        % {"name": old["name"], "address": f"{address}#{old['number']}"},
+    )
+
+
+def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    # Every row carries every column; infer_schema over all rows so that a column that is
+    # empty at the top (a coordinate, a phone) still gets its type.
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _apply(plan: _Plan) -> None:
+    """Write the plan: new places parents first, then changes, then new residents."""
+    for table in (
+        "city_district",
+        "city_subdistrict",
+        "city_community",
+        "city_grid",
+        "city_compound",
+        "city_building",
+        "city_unit",
+        "city_household",
+    ):
+        if plan.new.get(table):
+            bulk.write_frame(table, _frame(plan.new[table]))
+    for chunk in _chunks(plan.movers):
+        Resident.objects.filter(pk__in=chunk).update(number=F("number") + MOVE_OFFSET)
+    for model, objects, names in plan.changed:
+        if names:
+            model._default_manager.bulk_update(objects, names, batch_size=500)
+    if plan.new.get("city_resident"):
+        bulk.write_frame("city_resident", _frame(plan.new["city_resident"]))
+    bulk.reset_sequences([table for table, new in plan.new.items() if new])
+
+
+# -- export --------------------------------------------------------------------------------
+
+EXPORT_FIELDS = (
+    "district__code",
+    "district__name",
+    "community__subdistrict__code",
+    "community__subdistrict__name",
+    "community__code",
+    "community__name",
+    "household__grid__code",
+    "household__compound__code",
+    "household__compound__name",
+    "household__compound__latitude",
+    "household__compound__longitude",
+    "household__compound__shared_facilities",
+    "household__building__number",
+    "household__building__latitude",
+    "household__building__longitude",
+    "household__building__floors",
+    "household__unit__number",
+    "household__room",
+    "household__floor",
+    "number",
+    "name",
+    "id_number",
+    "sex",
+    "birth_date",
+    "phone",
+    "living_alone",
+    "disabled",
+    "pregnant",
+    "chronic_treatment",
+    "cannot_order_online",
+)
+_ID = registry_io.COLUMNS.index("id_number")
+_PHONE = registry_io.COLUMNS.index("phone")
+_COORDINATES = [i for i, name in enumerate(registry_io.COLUMNS) if name.endswith(("latitude", "longitude"))]
+
+
+def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) -> int:
+    """Write the residents within the actor's scope to `out` as CSV or XLSX; return how many.
+
+    ID and phone numbers are masked unless the actor may see personal data, so that a masked
+    export can never be imported back over the real numbers (the import refuses them).
+    Audited as `city.registry.exported`.
+    """
+    actor.require("export_registry")
+    if fmt not in registry_io.FORMATS:
+        raise InvalidInput(
+            _("Unknown format %(format)s; use csv or xlsx.") % {"format": fmt}, code="unknown_format"
+        )
+    residents = (
+        scoped(Resident.objects.all(), actor, RESIDENT_PATHS)
+        .order_by(
+            "district__code",
+            "community__code",
+            "household__compound__code",
+            "household__building__number",
+            "household__unit__number",
+            "household__floor",
+            "household__room",
+            "number",
+        )
+        .values_list(*EXPORT_FIELDS)
+    )
+
+    def rows() -> Iterator[list[Any]]:
+        for values in residents.iterator(chunk_size=CHUNK):
+            row = list(values)
+            row[_ID] = id_number_for(actor, row[_ID])
+            row[_PHONE] = phone_for(actor, row[_PHONE])
+            for index in _COORDINATES:
+                row[index] = registry_io.coordinate(row[index])
+            yield row
+
+    with transaction.atomic():
+        count = registry_io.write_registry(rows(), out, fmt=fmt)
+        audit.record(
+            action="city.registry.exported",
+            object_type="city.registry",
+            object_id="city",
+            after={"format": fmt, "rows": count, "masked": not actor.sees_personal_data},
+            actor=actor,
+            now=now,
+        )
+    return count
