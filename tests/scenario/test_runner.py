@@ -124,3 +124,31 @@ def test_the_command_exits_non_zero_on_an_unsupported_event(tmp_path: Path) -> N
     assert "events[0].positive" in done.stderr
     assert "line 15" in done.stderr
     assert done.stdout == ""
+
+
+@pytest.mark.django_db
+def test_a_city_can_come_from_a_registry_file() -> None:
+    scenario = load(
+        SCENARIOS / "registry-from-file.yaml",
+        event_kinds=set(runner.EVENT_KINDS),
+        observations=set(runner.OBSERVATIONS),
+    )
+    day0 = runner.run(scenario)["days"][0]["registry"]
+    assert (day0["compounds"], day0["buildings"], day0["households"], day0["residents"]) == (2, 3, 30, 84)
+
+
+@pytest.mark.django_db
+def test_a_rejected_city_file_names_the_row_and_column(tmp_path: Path) -> None:
+    rows = (SCENARIOS / "lhasa-courtyard-city.csv").read_text(encoding="utf-8-sig").splitlines()
+    rows[2] = rows[2].replace(",M,", ",X,", 1)
+    (tmp_path / "city.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(
+        "protocol: v9\nstart: 2022-08-10\ncity: {file: city.csv}\nobserve: [registry]\ndays: 1\n"
+    )
+    scenario = load(
+        tmp_path / "s.yaml", event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS)
+    )
+    with pytest.raises(ScenarioError) as caught:
+        runner.run(scenario)
+    assert caught.value.key == "city.file"
+    assert "row 3" in str(caught.value) and "sex" in str(caught.value)

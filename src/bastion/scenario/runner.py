@@ -18,6 +18,8 @@ from django.db import transaction
 from bastion.city import selectors as city_selectors
 from bastion.city import services as city_services
 from bastion.city.load import registry_is_empty
+from bastion.city.registry_io import RegistryFileRejected
+from bastion.city.services_io import registry_import
 from bastion.core import clock, worker
 from bastion.core.errors import DomainError
 from bastion.core.scopes import SYSTEM
@@ -108,4 +110,13 @@ def run(scenario: Scenario) -> dict[str, Any]:
 
 
 def _load_city_file(ctx: Context) -> None:
-    raise ScenarioError("city.file", "loading a registry file in a scenario needs the registry import")
+    """`city: {file: city.csv}`: the registry import format (docs/REGISTRY_FORMAT.md)."""
+    path = ctx.scenario.city_file
+    if path is None:
+        raise ScenarioError("city.file", "is missing")
+    try:
+        registry_import(file=path.read_bytes(), filename=path.name, actor=SYSTEM, now=ctx.clock.now())
+    except RegistryFileRejected as exc:
+        first = exc.problems[0] if exc.problems else None
+        where = f" (row {first.row}, column {first.column}: {first.message})" if first else ""
+        raise ScenarioError("city.file", f"{path.name} was rejected{where}") from None
