@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-# around it are still synchronous, one at a time.
+# Playwright's sync API keeps an event loop running in this thread; Django would refuse ORM
+# calls made meanwhile. They are still synchronous, one at a time.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,12 +32,30 @@ def city_live(transactional_db: None, city: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
+def site(transactional_db: None, live_server: Any) -> str:
+    """The live server's base URL (the database first, so that the server stops before it is dropped)."""
+    return str(live_server.url)
+
+
+@pytest.fixture
 def login_user(transactional_db: None, make_user: Callable[..., User]) -> Callable[..., User]:
     return make_user
 
 
 @pytest.fixture
+def worker(city_live: dict[str, Any], login_user: Callable[..., User]) -> User:
+    """A community worker of M1. Ask for people and places before `browser`: see there."""
+    return login_user("community_worker", community=city_live["M1"])
+
+
+@pytest.fixture
 def browser(settings: Any) -> Iterator[Any]:
+    """Chromium, launched for one test.
+
+    While Playwright's loop runs, Django counts this thread as async and hands out a separate
+    database connection; so data is set up before (fixtures listed ahead of this one), and any
+    connection opened meanwhile is closed here before the loop ends.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
@@ -50,3 +69,4 @@ def browser(settings: Any) -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+            connections.close_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,18 +21,17 @@ def log_in(page: Any, base: str, user: User) -> None:
 
 
 def test_it_shows_a_community_worker_their_community_only(
-    live_server: Any, browser: Any, city_live: dict[str, Any], login_user: Callable[..., User]
+    city_live: dict[str, Any], worker: User, site: str, browser: Any
 ) -> None:
-    worker = login_user("community_worker", community=city_live["M1"])
     context = browser.new_context(locale="en-US")
     page = context.new_page()
-    log_in(page, live_server.url, worker)
+    log_in(page, site, worker)
 
-    assert page.url == f"{live_server.url}/registry/communities/{city_live['M1'].pk}/"
+    assert page.url == f"{site}/registry/communities/{city_live['M1'].pk}/"
     assert page.get_by_test_id("community-name").inner_text().startswith("锦华社区")
     assert "玉林社区" not in page.content()
 
-    response = page.goto(f"{live_server.url}/registry/communities/{city_live['M2'].pk}/")
+    response = page.goto(f"{site}/registry/communities/{city_live['M2'].pk}/")
     assert response is not None and response.status == 404
     assert page.get_by_test_id("error").is_visible()
     assert "玉林社区" not in page.content()
@@ -41,13 +39,12 @@ def test_it_shows_a_community_worker_their_community_only(
 
 
 def test_it_fits_the_community_page_on_a_phone(
-    live_server: Any, browser: Any, city_live: dict[str, Any], login_user: Callable[..., User]
+    city_live: dict[str, Any], worker: User, site: str, browser: Any
 ) -> None:
-    worker = login_user("community_worker", community=city_live["M1"])
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True)
     page = context.new_page()
-    log_in(page, live_server.url, worker)
-    assert page.url == f"{live_server.url}/registry/communities/{city_live['M1'].pk}/"
+    log_in(page, site, worker)
+    assert page.url == f"{site}/registry/communities/{city_live['M1'].pk}/"
     # Down the trail: community, compound, building, household (the widest table).
     for level in ("community", "compound", "building", "household"):
         assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), level
@@ -59,18 +56,15 @@ def test_it_fits_the_community_page_on_a_phone(
     context.close()
 
 
-def test_it_switches_the_language(
-    live_server: Any, browser: Any, city_live: dict[str, Any], login_user: Callable[..., User]
-) -> None:
-    worker = login_user("community_worker", community=city_live["M1"])
+def test_it_switches_the_language(city_live: dict[str, Any], worker: User, site: str, browser: Any) -> None:
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
-    log_in(page, live_server.url, worker)
+    log_in(page, site, worker)
     assert page.locator("html").get_attribute("lang") == "zh-hans"
 
     with page.expect_navigation():
         page.select_option("#language", "en")
     assert page.locator("html").get_attribute("lang") == "en"
-    assert page.url == f"{live_server.url}/registry/communities/{city_live['M1'].pk}/"
+    assert page.url == f"{site}/registry/communities/{city_live['M1'].pk}/"
     assert page.get_by_role("link", name="My community").is_visible()
     context.close()
