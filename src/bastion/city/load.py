@@ -24,7 +24,7 @@ TABLES = [
     "city_household",
     "city_resident",
 ]
-BIG_TABLES = ["city_household", "city_resident", "city_unit", "city_building"]
+BIG_TABLES = ["city_household", "city_resident", "city_unit", "city_building", "city_staff"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -184,26 +184,26 @@ def load_city(
                     ),
                 )
                 progress("residents", start + chunk.height, total)
+            staff_count = 0
+            if staff is not None and staff.height:
+                f = bulk.next_id("city_staff")
+                staff_count = bulk.write_frame(
+                    "city_staff",
+                    staff.select(
+                        _ids(f, staff),
+                        "name",
+                        "phone",
+                        "role",
+                        "skills",
+                        "active",
+                        _ref("community", m),
+                        _ref("district", d),
+                        _ref("grid", g),
+                        _ref("building", b),
+                        _ref("resident", r),
+                    ),
+                )
             progress("indexes", total, total)
-        staff_count = 0
-        if staff is not None and staff.height:
-            f = bulk.next_id("city_staff")
-            staff_count = bulk.write_frame(
-                "city_staff",
-                staff.select(
-                    _ids(f, staff),
-                    "name",
-                    "phone",
-                    "role",
-                    "skills",
-                    "active",
-                    _ref("community", m),
-                    _ref("district", d),
-                    _ref("grid", g),
-                    _ref("building", b),
-                    _ref("resident", r),
-                ),
-            )
         bulk.reset_sequences([*TABLES, "city_staff"])
     return LoadResult(
         districts=places.districts.height,
