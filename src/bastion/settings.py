@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Serves the API docs' Swagger UI from its own static files: the console works offline.
+    "ninja",
     "bastion.core",
     "bastion.city",
     "bastion.console",

@@ -52,6 +52,8 @@ def outside_m1() -> Household:
         "/figures",
         "/districts",
         "/districts/1/communities",
+        "/communities/1/compounds",
+        "/compounds/1/buildings",
         "/buildings/1/households",
         "/households/1/residents",
         "/residents/1",
@@ -98,6 +100,20 @@ def test_it_lists_communities_only_in_scope(
     assert [c["code"] for c in as_worker] == ["M1"]
     assert as_worker[0]["figures"]["residents"] == Resident.objects.filter(community_id=city["M1"].pk).count()
     assert get(client, f"/districts/{city['D2'].pk}/communities", status=404)["code"] == "not_found"
+
+
+def test_it_walks_from_a_community_down_to_its_buildings(client: Client, city: Places, worker: User) -> None:
+    api(client, worker)
+    compounds = get(client, f"/communities/{city['M1'].pk}/compounds")
+    assert [c["code"] for c in compounds] == ["C1", "C2"]
+    courtyard = next(c for c in compounds if c["code"] == "C2")
+    assert courtyard["shared_facilities"] is True
+    buildings = get(client, f"/compounds/{compounds[0]['id']}/buildings")
+    assert [b["number"] for b in buildings] == [1, 2]
+    assert all(b["households"] == 12 for b in buildings)
+    get(client, f"/communities/{city['M2'].pk}/compounds", status=404)
+    c3 = Household.objects.get(address="C3/1/1/101").compound_id
+    get(client, f"/compounds/{c3}/buildings", status=404)
 
 
 def test_it_lists_households_only_in_scope(client: Client, household: Household, worker: User) -> None:

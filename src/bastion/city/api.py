@@ -89,6 +89,58 @@ def communities(request: HttpRequest, district_id: int) -> list[dict[str, object
     ]
 
 
+class CompoundOut(Schema):
+    id: int
+    code: str
+    name: str
+    grid: str
+    latitude: float | None
+    longitude: float | None
+    shared_facilities: bool
+    buildings: int
+
+
+class BuildingOut(Schema):
+    id: int
+    number: int
+    floors: int
+    latitude: float | None
+    longitude: float | None
+    households: int
+
+
+@router.get("/communities/{community_id}/compounds", response=list[CompoundOut])
+def compounds(request: HttpRequest, community_id: int) -> list[dict[str, object]]:
+    return [
+        {
+            "id": c.pk,
+            "code": c.code,
+            "name": c.name,
+            "grid": c.grid.code,
+            "latitude": c.latitude,
+            "longitude": c.longitude,
+            "shared_facilities": c.shared_facilities,
+            "buildings": c.building_count,  # type: ignore[attr-defined]
+        }
+        for c in selectors.compound_list(actor=_actor(request), community_id=community_id)
+    ]
+
+
+@router.get("/compounds/{compound_id}/buildings", response=list[BuildingOut])
+def buildings(request: HttpRequest, compound_id: int) -> list[dict[str, object]]:
+    return [
+        {
+            "id": b.pk,
+            "number": b.number,
+            "floors": b.floors,
+            "latitude": b.latitude,
+            "longitude": b.longitude,
+            "households": b.household_count,  # type: ignore[attr-defined]
+        }
+        for b in selectors.building_list(actor=_actor(request), compound_id=compound_id)
+    ]
+
+
 @router.get("/buildings/{building_id}/households", response=list[HouseholdOut])
 def households(request: HttpRequest, building_id: int) -> list[dict[str, object]]:
     return [
