@@ -23,6 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p var
 	BASTION_DEV=1 $(BIN)/bastion demo
 
 # On a developer's machine: SQLite, then PostgreSQL if one answers. In CI (.ci/run): both, always.
@@ -34,6 +35,7 @@ test: $(STAMP)
 	else echo "PostgreSQL not reachable on 127.0.0.1:5432: skipped the PostgreSQL run"; fi
 
 test-sqlite: $(STAMP)
+	mkdir -p var
 	SECRET_KEY=test-only-secret-key-0123456789abcdef DATABASE_URL=sqlite:///var/test.db \
 		$(BIN)/pytest -n 2 -m "not postgres" $(PYTEST_ARGS)
 
