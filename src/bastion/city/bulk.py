@@ -149,6 +149,22 @@ def _secondary_indexes(tables: Sequence[str]) -> _Dropped:
     return _Dropped(drop=drop, create=create)
 
 
+# One advisory lock for every bulk change of the registry (generation, build, import): two of
+# them at once would both read "empty" or the same next ids and collide half-way.
+REGISTRY_LOCK = 0x42A57100
+
+
+def lock_registry() -> None:
+    """Serialise bulk writers of the registry until the end of the current transaction.
+
+    SQLite needs nothing more: its IMMEDIATE transactions already admit one writer at a time.
+    """
+    _require_transaction()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK])
+
+
 def next_id(table: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"')

@@ -61,15 +61,23 @@ def _ref(column: str, base: int) -> pl.Expr:
     return (pl.col(column) + base).alias(f"{column}_id")
 
 
-def load_city(
-    places: Places, residents: pl.DataFrame, *, staff: pl.DataFrame | None = None, progress: Progress = _quiet
-) -> LoadResult:
-    """Write the planned places and residents after whatever the registry holds.
+People = tuple[pl.DataFrame, pl.DataFrame | None]
 
+
+def load_city(
+    places: Places,
+    people: People | Callable[[], People],
+    *,
+    progress: Progress = _quiet,
+) -> LoadResult:
+    """Write the planned places, then the residents and staff, after whatever the registry holds.
+
+    `people` may be a callable (a pending future's `result`): the residents are then drawn
+    while the places are written, and asked for only when their turn comes.
     One transaction: a load that fails or is killed half-way leaves the registry as it was.
     Secondary indexes of the large tables are rebuilt once at the end.
     """
-    total = residents.height
+    total = int(places.sizes.sum())
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -159,6 +167,7 @@ def load_city(
                 ),
             )
             progress("households", 0, total)
+            residents, staff = people() if callable(people) else people
             r = base["city_resident"]
             step = 1_000_000
             for start in range(0, total, step):

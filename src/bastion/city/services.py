@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
-from bastion.city import rules
+from bastion.city import bulk, rules
 from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
 from bastion.city.selectors import elderly_cutoff, infant_cutoff
 from bastion.core import audit
@@ -186,37 +187,53 @@ def city_generate(
 
     if residents < 1:
         raise InvalidInput(_("A city needs at least one resident."), code="too_few_residents")
+    refusal = Conflict(
+        _("The registry already holds a city; generate with --replace to start over."),
+        code="registry_not_empty",
+    )
+    if not replace and not load.registry_is_empty():
+        raise refusal  # early, before minutes of drawing; checked again under the lock
     cal = Calibration()
     streams = generate.Streams(seed)
     sizes = generate.household_sizes(residents, cal, streams("household-sizes"))
     places = generate.plan_places(sizes, cal, streams)
-    people = generate.synthesize_residents(
-        sizes=sizes,
-        household_district=places.households["district"].to_numpy(),
-        household_community=places.households["community"].to_numpy(),
-        as_of=as_of,
-        cal=cal,
-        streams=streams,
-    )
-    staff = generate.plan_staff(places=places, people=people, as_of=as_of, cal=cal, streams=streams)
-    with transaction.atomic():
-        if not load.registry_is_empty():
-            if not replace:
-                raise Conflict(
-                    _("The registry already holds a city; generate with --replace to start over."),
-                    code="registry_not_empty",
-                )
-            registry_clear()
-        result = load.load_city(places, people, staff=staff, progress=progress or load._quiet)
-        figures_refresh(today=as_of)
-        audit.record(
-            action="city.registry.generated",
-            object_type="city.registry",
-            object_id="city",
-            after={"residents": residents, "seed": seed, "as_of": as_of.isoformat(), **result.__dict__},
-            actor=actor,
-            now=now,
+
+    def draw_people() -> tuple[Any, Any]:
+        people = generate.synthesize_residents(
+            sizes=sizes,
+            household_district=places.households["district"].to_numpy(),
+            household_community=places.households["community"].to_numpy(),
+            as_of=as_of,
+            cal=cal,
+            streams=streams,
         )
+        return people, generate.plan_staff(
+            places=places, people=people, as_of=as_of, cal=cal, streams=streams
+        )
+
+    # The people are drawn in a second thread while the places are written: numpy, polars and
+    # the database drivers release the GIL, so the two overlap on a 2-core machine.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="city-generate")
+    pending = pool.submit(draw_people)
+    try:
+        with transaction.atomic():
+            bulk.lock_registry()
+            if not load.registry_is_empty():
+                if not replace:
+                    raise refusal
+                registry_clear()
+            result = load.load_city(places, pending.result, progress=progress or load._quiet)
+            figures_refresh(today=as_of)
+            audit.record(
+                action="city.registry.generated",
+                object_type="city.registry",
+                object_id="city",
+                after={"residents": residents, "seed": seed, "as_of": as_of.isoformat(), **result.__dict__},
+                actor=actor,
+                now=now,
+            )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return result
 
 
@@ -266,7 +283,8 @@ def city_build(*, city: Any, seed: int = 1, as_of: date, actor: Actor, now: date
         streams=generate.Streams(seed),
     )
     with transaction.atomic():
-        result = load.load_city(places, people)
+        bulk.lock_registry()
+        result = load.load_city(places, (people, None))
         figures_refresh(today=as_of)
         audit.record(
             action="city.registry.built",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import IO, Any, TypeVar
 
 import polars as pl
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
@@ -46,8 +46,6 @@ CHUNK = 2000
 # A resident who changes place is parked at number + MOVE_OFFSET first, so that swapping two
 # residents' places never trips the (household, number) unique constraint half-way.
 MOVE_OFFSET = 10_000
-# Serialises imports on PostgreSQL: ids are allocated from MAX(id) + 1 like the bulk loader.
-IMPORT_LOCK = 0x0B0A_5710
 
 LEVELS = (
     "districts",
@@ -126,9 +124,7 @@ def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now
     today = clock.local_date(now)
     rows = registry_io.read_registry(data, filename=filename, today=today)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
+        bulk.lock_registry()
         plan = _plan(rows, actor)
         if plan.problems:
             raise RegistryFileRejected(plan.problems)
