@@ -165,6 +165,35 @@ def lock_registry() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK])
 
 
+def reserve_ids(table: str, count: int) -> int:
+    """Reserve `count` consecutive ids of `table` and return the first.
+
+    On PostgreSQL the table's sequence is moved past the block in one statement, so that an
+    ordinary ORM insert committed meanwhile (an admin edit, a console action) takes an id after
+    the block instead of colliding with it. SQLite admits one writer at a time, and its
+    AUTOINCREMENT follows the largest id written.
+    """
+    _require_transaction()
+    if count < 0:
+        raise ValueError("cannot reserve a negative number of ids")
+    if connection.vendor != "postgresql":
+        return next_id(table)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+        cursor.execute(
+            f"""
+            SELECT setval(%s::regclass, GREATEST(
+                       (SELECT COALESCE(MAX(id), 0) FROM "{table}"),
+                       (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM {sequence})
+                   ) + %s)
+            """,
+            [sequence, max(count, 1)],
+        )
+        last = int(cursor.fetchone()[0])
+    return last - max(count, 1) + 1
+
+
 def next_id(table: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT COALESCE(MAX(id), 0) + 1 FROM "{table}"')
@@ -172,15 +201,27 @@ def next_id(table: str) -> int:
 
 
 def reset_sequences(tables: Sequence[str]) -> None:
-    """After rows were written with explicit ids, make the next ORM insert follow them."""
+    """After rows were written with explicit ids, make the next ORM insert follow them.
+
+    Never moves a sequence backwards (ids reserved by `reserve_ids` stay reserved).
+    """
     if connection.vendor != "postgresql":
         return  # SQLite's AUTOINCREMENT follows MAX(id) by itself
     with connection.cursor() as cursor:
         for table in tables:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0]
             cursor.execute(
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
-                f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)',
-                [table],
+                f"""
+                WITH taken AS (
+                    SELECT GREATEST(
+                        (SELECT COALESCE(MAX(id), 0) FROM "{table}"),
+                        (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM {sequence})
+                    ) AS last
+                )
+                SELECT setval(%s::regclass, GREATEST(last, 1), last > 0) FROM taken
+                """,
+                [sequence],
             )
 
 

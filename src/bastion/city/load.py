@@ -84,7 +84,18 @@ def load_city(
                 cursor.execute("SET LOCAL synchronous_commit = off")
                 # Index builds at the end of the load sort in memory instead of on disk.
                 cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
-        base = {table: bulk.next_id(table) for table in TABLES}
+        sizes = {
+            "city_district": places.districts.height,
+            "city_subdistrict": places.subdistricts.height,
+            "city_community": places.communities.height,
+            "city_grid": places.grids.height,
+            "city_compound": places.compounds.height,
+            "city_building": places.buildings.height,
+            "city_unit": places.units.height,
+            "city_household": places.households.height,
+            "city_resident": total,
+        }
+        base = {table: bulk.reserve_ids(table, count) for table, count in sizes.items()}
         d, s, m, g = (
             base["city_district"],
             base["city_subdistrict"],
@@ -195,7 +206,7 @@ def load_city(
                 progress("residents", start + chunk.height, total)
             staff_count = 0
             if staff is not None and staff.height:
-                f = bulk.next_id("city_staff")
+                f = bulk.reserve_ids("city_staff", staff.height)
                 staff_count = bulk.write_frame(
                     "city_staff",
                     staff.select(
