@@ -68,7 +68,7 @@ def test_audit_refuses_to_write_outside_a_transaction() -> None:
 
 
 def test_masking_hides_the_birth_date_and_the_middle_of_a_phone() -> None:
-    assert mask_id_number("51010419800101001X") == "510104********001X"
+    assert mask_id_number("51010419800101001X") == "5101************1X"
     assert mask_phone("13812345678") == "138****5678"
     officer = Actor(user_id=1, role="district_officer", level=ScopeLevel.DISTRICT, district_id=1)
     worker_ = Actor(
@@ -77,7 +77,7 @@ def test_masking_hides_the_birth_date_and_the_middle_of_a_phone() -> None:
         level=ScopeLevel.COMMUNITY,
         permissions=frozenset({"view_personal_data"}),
     )
-    assert id_number_for(officer, "51010419800101001X") == "510104********001X"
+    assert id_number_for(officer, "51010419800101001X") == "5101************1X"
     assert id_number_for(worker_, "51010419800101001X") == "51010419800101001X"
     assert phone_for(officer, "") == ""
 

@@ -57,7 +57,7 @@ class ResidentOut(Schema):
     address: str
     name: str
     sex: str
-    birth_date: date
+    birth_date: date | None
     age: int
     id_number: str
     phone: str

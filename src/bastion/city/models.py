@@ -9,11 +9,12 @@ no foreign-key constraint so that a 21-million-row COPY is not checked row by ro
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from bastion.core.roles import Role, ScopeLevel
+from bastion.core.roles import DEFAULT_SCOPE, SCOPE_ORDER, Role, ScopeLevel
 
 
 def _copy_of(
@@ -328,6 +329,17 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()}"
+
+    def clean(self) -> None:
+        """A scope is never wider than the role's (a resident never sees the whole city)."""
+        if self.role not in DEFAULT_SCOPE or self.scope not in SCOPE_ORDER:
+            return
+        widest = SCOPE_ORDER.index(ScopeLevel(DEFAULT_SCOPE[self.role]))
+        if SCOPE_ORDER.index(ScopeLevel(self.scope)) < widest:
+            raise ValidationError(
+                {"scope": _("A %(role)s cannot have a scope that wide.") % {"role": self.get_role_display()}},
+                code="scope_too_wide",
+            )
 
 
 class CommunityFigures(models.Model):

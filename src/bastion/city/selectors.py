@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Min, QuerySet, Sum
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
+from django.db.models import Count, Min, Q, QuerySet, Sum
 
 from bastion.city import rules
 from bastion.city.models import (
@@ -26,7 +26,7 @@ from bastion.city.models import (
 )
 from bastion.core.errors import Forbidden, NotFound
 from bastion.core.masking import id_number_for, phone_for
-from bastion.core.roles import ROLE_PERMISSIONS
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 
 FIGURE_FIELDS = [
@@ -51,7 +51,13 @@ def actor_for(user: AbstractBaseUser | AnonymousUser) -> Actor:
         account = Account.objects.select_related("community").get(user_id=user.pk)
     except Account.DoesNotExist:
         raise Forbidden() from None
-    permissions = frozenset(ROLE_PERMISSIONS.get(account.role, []))
+    # The powers are the Django permissions of the user's groups (the role's group, kept by
+    # `roles_sync`, plus any an administrator granted), so that the admin can change them.
+    permissions = frozenset(
+        Permission.objects.filter(
+            Q(group__user=user.pk) | Q(user=user.pk), content_type__app_label="core"
+        ).values_list("codename", flat=True)
+    )
     community_district = account.community.district_id if account.community is not None else None
     return Actor(
         user_id=user.pk,
@@ -102,6 +108,8 @@ def city_figures(*, actor: Actor) -> Figures:
     """The registry's counts over the actor's scope (from the per-community figures)."""
     if not (actor.has("view_city_figures") or actor.has("view_registry")):
         raise Forbidden()
+    if actor.level in (ScopeLevel.OWN_HOUSEHOLD, ScopeLevel.OWN_TASKS):
+        raise Forbidden()  # area figures mean nothing for one household or one's own tasks
     rows = scoped(CommunityFigures.objects.all(), actor, BELOW_COMMUNITY_PATHS)
     return _sum_figures(rows)
 
@@ -246,7 +254,7 @@ class ResidentView:
     address: str
     name: str
     sex: str
-    birth_date: date
+    birth_date: date | None  # None where the role sees masked data: it would unmask the ID
     age: int
     id_number: str
     phone: str
@@ -286,7 +294,7 @@ def _view(actor: Actor, r: Resident, household_address: str, infant: bool, today
         address=f"{household_address}#{r.number}",
         name=r.name,
         sex=r.sex,
-        birth_date=r.birth_date,
+        birth_date=r.birth_date if actor.sees_personal_data else None,
         age=rules.age_on(r.birth_date, today),
         id_number=id_number_for(actor, r.id_number),
         phone=phone_for(actor, r.phone),

@@ -8,7 +8,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from bastion.city import bulk, rules
@@ -22,15 +23,18 @@ from bastion.core.scopes import Actor
 FLAG_FIELDS = ["living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online"]
 
 
-def roles_sync() -> None:
-    """Create one Django group per role holding that role's permissions (idempotent)."""
-    with transaction.atomic():
+def roles_sync(*, using: str = "default") -> None:
+    """Create one Django group per role holding that role's default permissions.
+
+    Idempotent; adds missing defaults and never removes what an administrator granted.
+    """
+    with transaction.atomic(using=using):
         for role in Role:
-            group, _created = Group.objects.get_or_create(name=role.value)
-            perms = Permission.objects.filter(
+            group, _created = Group.objects.using(using).get_or_create(name=role.value)
+            perms = Permission.objects.using(using).filter(
                 content_type__app_label="core", codename__in=ROLE_PERMISSIONS.get(role.value, [])
             )
-            group.permissions.set(perms)
+            group.permissions.add(*perms)
 
 
 def account_grant(
@@ -49,21 +53,32 @@ def account_grant(
     if role not in Role.values:
         raise InvalidInput(_("Unknown role %(role)s.") % {"role": role}, code="unknown_role")
     scope = scope or DEFAULT_SCOPE[role]
+    if scope not in ScopeLevel.values:
+        raise InvalidInput(_("Unknown scope %(scope)s.") % {"scope": scope}, code="unknown_scope")
     if SCOPE_ORDER.index(ScopeLevel(scope)) < SCOPE_ORDER.index(ScopeLevel(DEFAULT_SCOPE[role])):
         raise InvalidInput(
-            _("A %(role)s cannot have a scope that wide.") % {"role": role}, code="scope_too_wide"
+            _("A %(role)s cannot have a scope that wide.") % {"role": Role(role).label}, code="scope_too_wide"
         )
     User = get_user_model()
+    taken = Conflict(_("The user name %(name)s is taken.") % {"name": username}, code="username_taken")
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
-            raise Conflict(_("The user name %(name)s is taken.") % {"name": username}, code="username_taken")
-        user = User.objects.create_user(username=username, password=password)
+            raise taken
+        try:
+            # Two officers creating the same user at once: the unique index decides.
+            with transaction.atomic():
+                user = User.objects.create_user(username=username, password=password)
+        except IntegrityError:
+            raise taken from None
         group, _created = Group.objects.get_or_create(name=role)
         user.groups.add(group)
         account = Account(
             user=user, role=role, scope=scope, district=district, community=community, household=household
         )
-        account.full_clean(exclude=["user"])
+        try:
+            account.full_clean(exclude=["user"])
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code="invalid_account") from None
         account.save()
         audit.record(
             action="city.account.granted",

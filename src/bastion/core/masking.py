@@ -6,10 +6,15 @@ from bastion.core.scopes import Actor
 
 
 def mask_id_number(value: str) -> str:
-    """110105********0013: region kept, birth date hidden, last four kept."""
-    if len(value) <= 10:
+    """5101************13: the province and city, and the last two characters.
+
+    The district, the birth date and most of the sequence number stay hidden, so that the
+    number cannot be rebuilt from what a masked view shows beside it (the address gives the
+    district, the age the birth year).
+    """
+    if len(value) <= 6:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:4] + "*" * (len(value) - 6) + value[-2:]
 
 
 def mask_phone(value: str) -> str:
