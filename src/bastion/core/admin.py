@@ -36,7 +36,7 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = None
-        if change and obj.pk is not None:
+        if change and obj.pk is not None and form.changed_data:
             old = type(obj).objects.filter(pk=obj.pk).values(*form.changed_data).first()
             before = {k: _plain(v) for k, v in (old or {}).items()}
         super().save_model(request, obj, form, change)
@@ -48,6 +48,26 @@ class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             actor=_admin_actor(request),
             now=clock.now(),
         )
+
+    # Fields that tie an object to its place in the hierarchy: copies of them live on every
+    # row below (district_id, community_id …), so they are changed by import, never by hand.
+    parent_fields: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + self.parent_fields if obj is not None else fields
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        # The changelist's "delete selected" goes through here, not delete_model.
+        for obj in queryset:
+            audit.record(
+                action=f"admin.{obj._meta.model_name}.deleted",
+                obj=obj,
+                before={"str": str(obj)},
+                actor=_admin_actor(request),
+                now=clock.now(),
+            )
+        super().delete_queryset(request, queryset)
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         pk = obj.pk
