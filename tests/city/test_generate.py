@@ -6,11 +6,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import User
 
 from bastion.city import generate, rules, services
 from bastion.city.calibration import Calibration
@@ -151,3 +153,21 @@ def test_a_generation_killed_half_way_leaves_nothing_and_a_rerun_matches_a_clean
     query = "SELECT id_number, household_id, name FROM city_resident ORDER BY id"
     with sqlite3.connect(killed) as a, sqlite3.connect(clean) as b:
         assert a.execute(query).fetchall() == b.execute(query).fetchall()
+
+
+@pytest.mark.django_db
+def test_replacing_a_city_is_refused_while_accounts_are_tied_to_its_places(
+    make_user: Callable[..., User],
+) -> None:
+    services.city_generate(residents=500, seed=2, as_of=AS_OF, actor=SYSTEM, now=NOW)
+    command = make_user("command_centre")
+    worker = make_user("community_worker", community=Community.objects.first())
+    with pytest.raises(Conflict) as caught:
+        services.city_generate(residents=700, seed=3, as_of=AS_OF, replace=True, actor=SYSTEM, now=NOW)
+    assert caught.value.code == "accounts_tied_to_places"
+    assert Resident.objects.count() == 500
+    worker.account.delete()
+    services.city_generate(residents=700, seed=3, as_of=AS_OF, replace=True, actor=SYSTEM, now=NOW)
+    assert Resident.objects.count() == 700
+    command.refresh_from_db()
+    assert command.account.role == "command_centre"  # city-wide accounts survive a new city

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bastion.city import bulk, rules
@@ -236,6 +237,7 @@ def city_generate(
             if not load.registry_is_empty():
                 if not replace:
                     raise refusal
+                _refuse_if_accounts_are_tied_to_places()
                 registry_clear()
             result = load.load_city(places, pending.result, progress=progress or load._quiet)
             figures_refresh(today=as_of)
@@ -252,12 +254,29 @@ def city_generate(
     return result
 
 
+def _refuse_if_accounts_are_tied_to_places() -> None:
+    tied = Account.objects.filter(
+        Q(district__isnull=False) | Q(community__isnull=False) | Q(household__isnull=False)
+    ).count()
+    if tied:
+        raise Conflict(
+            _(
+                "%(count)d console accounts are tied to districts, communities or households of the "
+                "current city; revoke them before replacing the city."
+            )
+            % {"count": tied},
+            code="accounts_tied_to_places",
+        )
+
+
 def registry_clear() -> None:
-    """Remove every place and person (generation with --replace, scenario set-up)."""
+    """Remove every place and person (generation with --replace, scenario set-up).
+
+    City-wide accounts survive; callers make sure no account is tied to a place.
+    """
     tables = [
         "city_communityfigures",
         "city_staff",
-        "city_account",
         "city_resident",
         "city_household",
         "city_unit",

@@ -74,6 +74,8 @@ class Command(BaseCommand):
         out = []
         User = get_user_model()
         for username, role, places in plan:
+            # A demo user whose account went away (a revoked account) is granted afresh.
+            User.objects.filter(username=username, account__isnull=True).delete()
             if not User.objects.filter(username=username).exists():
                 services.account_grant(
                     username=username,
