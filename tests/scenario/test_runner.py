@@ -152,3 +152,31 @@ def test_a_rejected_city_file_names_the_row_and_column(tmp_path: Path) -> None:
         runner.run(scenario)
     assert caught.value.key == "city.file"
     assert "row 3" in str(caught.value) and "sex" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "compounds",
+    [
+        # one grid named in two communities
+        ("{code: C1, buildings: 1, grid: G1}", "{code: C2, buildings: 1, grid: G1}"),
+        # a grid named like another community's default grid
+        ("{code: C1, buildings: 1}", "{code: C2, buildings: 1, grid: M1-G1}"),
+    ],
+)
+@pytest.mark.django_db
+def test_a_grid_in_two_communities_is_refused_naming_the_key(compounds: tuple[str, str]) -> None:
+    text = f"""
+protocol: v9
+start: 2022-09-01
+city:
+  districts:
+    - code: D1
+      communities:
+        - {{code: M1, compounds: [{compounds[0]}]}}
+        - {{code: M2, compounds: [{compounds[1]}]}}
+observe: [registry]
+days: 1
+"""
+    with pytest.raises(ScenarioError) as caught:
+        runner.run(_parse(text))  # type: ignore[arg-type]
+    assert caught.value.key == "city.districts[0].communities[1].compounds[0].grid"

@@ -84,6 +84,8 @@ def places_from_spec(city: Any) -> Places:
         raise SpecError(f"city.{sorted(unknown)[0]}", "is not a key of a city")
     acc = _Acc()
     codes: set[str] = set()
+    # Grid codes are city-wide: a grid lies in one community.
+    grids: dict[str, tuple[int, int]] = {}
     for di, district in enumerate(_list(city.get("districts"), "city.districts")):
         dkey = f"city.districts[{di}]"
         district = _mapping(district, dkey)
@@ -102,7 +104,6 @@ def places_from_spec(city: Any) -> Places:
             acc.communities.append(
                 {"code": mcode, "name": str(community.get("name", mcode)), "subdistrict": s, "district": d}
             )
-            grids: dict[str, int] = {}
             for ci, compound in enumerate(_list(community.get("compounds"), f"{mkey}.compounds")):
                 ckey = f"{mkey}.compounds[{ci}]"
                 compound = _mapping(compound, ckey)
@@ -112,9 +113,13 @@ def places_from_spec(city: Any) -> Places:
                 ccode = _code(compound, ckey, codes)
                 grid_code = str(compound.get("grid", f"{mcode}-G1"))
                 if grid_code not in grids:
-                    grids[grid_code] = len(acc.grids)
+                    if grid_code in codes:
+                        raise SpecError(f"{ckey}.grid", f"{grid_code!r} is already the code of another place")
+                    grids[grid_code] = (len(acc.grids), m)
                     acc.grids.append({"code": grid_code, "name": grid_code, "community": m, "district": d})
-                g = grids[grid_code]
+                g, grid_community = grids[grid_code]
+                if grid_community != m:
+                    raise SpecError(f"{ckey}.grid", f"grid {grid_code!r} already lies in another community")
                 n_buildings = _positive_int(compound.get("buildings"), f"{ckey}.buildings")
                 n_units = _positive_int(compound.get("units", 1), f"{ckey}.units", maximum=20)
                 floors = _positive_int(compound.get("floors", 1), f"{ckey}.floors", maximum=99)
