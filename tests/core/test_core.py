@@ -145,3 +145,22 @@ def test_a_bad_setting_stops_the_start_naming_it() -> None:
     done = _settings_with(SECRET_KEY="x" * 50, BASTION_TIMEZONE="Nowhere/Else")
     assert done.returncode != 0
     assert "BASTION_TIMEZONE" in done.stderr
+
+
+@pytest.mark.django_db
+def test_a_daily_job_runs_once_per_day_of_the_city() -> None:
+    calls: list[datetime] = []
+
+    @worker.daily("test-daily")
+    def daily(now: datetime) -> None:
+        calls.append(now)
+
+    try:
+        worker.reset()
+        morning = datetime(2022, 9, 1, 0, 30, tzinfo=UTC)  # 08:30 in Chengdu
+        worker.tick(now=morning)
+        worker.tick(now=morning + timedelta(hours=15))  # 23:30 the same day in Chengdu
+        worker.tick(now=morning + timedelta(hours=16))  # 00:30 the next day
+        assert calls == [morning, morning + timedelta(hours=16)]
+    finally:
+        worker._jobs.pop("test-daily")

@@ -180,3 +180,11 @@ days: 1
     with pytest.raises(ScenarioError) as caught:
         runner.run(_parse(text))  # type: ignore[arg-type]
     assert caught.value.key == "city.districts[0].communities[1].compounds[0].grid"
+
+
+@pytest.mark.django_db
+def test_the_figures_are_recounted_every_day_in_the_scenarios_time_zone() -> None:
+    # 23:59 in Los Angeles is already the next day in Shanghai: days must be the file's own.
+    text = GOOD.replace("protocol: v9", "protocol: v9\ntimezone: America/Los_Angeles")
+    days = runner.run(_parse(text))["days"]  # type: ignore[arg-type]
+    assert [d["registry"]["as_of"] for d in days] == [d["date"] for d in days]

@@ -17,6 +17,9 @@ from django.utils import timezone
 
 
 class Clock:
+    # The city's time zone while this clock is in use; None means the TIME_ZONE setting.
+    zone: ZoneInfo | None = None
+
     def now(self) -> datetime:
         raise NotImplementedError
 
@@ -39,11 +42,12 @@ class FrozenClock(Clock):
 class SimulatedClock(Clock):
     """A clock that moves only when told to: scenario replay and drills."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime, *, zone: ZoneInfo | None = None) -> None:
         if timezone.is_naive(start):
             raise ValueError("a clock needs an aware datetime")
         self._at = start
         self._lock = threading.Lock()
+        self.zone = zone
 
     def now(self) -> datetime:
         return self._at
@@ -66,7 +70,8 @@ def now() -> datetime:
 
 
 def city_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
+    """The zone protocol days are counted in: the clock's (a scenario's), else the setting."""
+    return _current.zone or ZoneInfo(settings.TIME_ZONE)
 
 
 def today() -> date:

@@ -24,22 +24,45 @@ log = logging.getLogger(__name__)
 @dataclass
 class Job:
     name: str
-    every: timedelta
+    every: timedelta | None  # None: once per calendar day in the city's time zone
     run: Callable[[datetime], object]
     last_run: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        if self.last_run is None or now < self.last_run:  # a clock set back (a new scenario)
+            return True
+        if self.every is None:
+            return clock.local_date(now) != clock.local_date(self.last_run)
+        return now - self.last_run >= self.every
 
 
 _jobs: dict[str, Job] = {}
 
+JobFunction = Callable[[datetime], object]
 
-def periodic(
-    name: str, every: timedelta
-) -> Callable[[Callable[[datetime], object]], Callable[[datetime], object]]:
-    def register(func: Callable[[datetime], object]) -> Callable[[datetime], object]:
+
+def periodic(name: str, every: timedelta) -> Callable[[JobFunction], JobFunction]:
+    def register(func: JobFunction) -> JobFunction:
         _jobs[name] = Job(name=name, every=every, run=func)
         return func
 
     return register
+
+
+def daily(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Run once per calendar day of the city, at the first tick of the day."""
+
+    def register(func: JobFunction) -> JobFunction:
+        _jobs[name] = Job(name=name, every=None, run=func)
+        return func
+
+    return register
+
+
+def reset() -> None:
+    """Forget when jobs last ran (a scenario starts its own calendar)."""
+    for job in _jobs.values():
+        job.last_run = None
 
 
 def registered() -> list[str]:
@@ -51,7 +74,7 @@ def tick(*, now: datetime, name: str = "worker") -> list[str]:
     ran: list[str] = []
     errors: list[str] = []
     for job in _jobs.values():
-        if job.last_run is not None and now - job.last_run < job.every:
+        if not job.due(now):
             continue
         try:
             job.run(now)

@@ -60,6 +60,8 @@ def _observe_registry(ctx: Context, day: int, today: date) -> dict[str, Any]:
         "registry": {
             **structure.__dict__,
             **{name: getattr(figures, name) for name in city_selectors.FIGURE_FIELDS},
+            # The day the figures were counted on: the worker recounts them every day.
+            "as_of": figures.as_of.isoformat() if figures.as_of else None,
         }
     }
 
@@ -70,8 +72,9 @@ def run(scenario: Scenario) -> dict[str, Any]:
         raise ScenarioError("city", "the database already holds a city; scenarios start from an empty one")
     zone = ZoneInfo(scenario.timezone)
     start = datetime.combine(scenario.start, time(0, 0), tzinfo=zone)
-    sim = clock.SimulatedClock(start)
+    sim = clock.SimulatedClock(start, zone=zone)
     ctx = Context(scenario=scenario, zone=zone, clock=sim, state={})
+    worker.reset()
     with clock.use(sim):
         city_services.roles_sync()
         try:
