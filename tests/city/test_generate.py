@@ -64,6 +64,18 @@ def test_the_city_is_calibrated_on_the_census() -> None:
     assert places.compounds["shared_facilities"].any()  # some courtyards
 
 
+def test_the_flags_agree_with_the_age_the_registry_shows() -> None:
+    _, people = _plan(50_000, seed=8)
+    for row in people.iter_rows(named=True):  # type: ignore[attr-defined]
+        age = rules.age_on(row["birth_date"], AS_OF)
+        if row["pregnant"]:
+            assert 20 <= age <= 40 and row["sex"] == "F"
+        if row["chronic_treatment"] == "other":
+            assert age >= 60  # other regular treatment is drawn for the elderly only
+        if not row["phone"]:
+            assert age < 12
+
+
 def test_every_generated_id_number_is_valid_unique_and_matches_birth_and_sex() -> None:
     _, people = _plan(30_000, seed=3)
     assert people["id_number"].n_unique() == people.height  # type: ignore[index,attr-defined]

@@ -346,6 +346,9 @@ def synthesize_residents(
     as_of_ordinal = as_of.toordinal()
     born_ordinal = as_of_ordinal - (age * 365.2425).astype(np.int64) - days_rng.integers(0, 365, n)
     birth = np.array(born_ordinal - date(1970, 1, 1).toordinal(), dtype="datetime64[D]")
+    # Whole years on the day, as the registry counts them: what the flags below must agree with
+    # (a drawn age of 60 can land on a birthday not yet reached).
+    age = age_on(birth, as_of)
 
     sex_rng = streams("sex")
     sex_male = sex_rng.random(n) < 0.5
@@ -429,6 +432,15 @@ def synthesize_residents(
 
 def _concat(*parts: pl.Series) -> pl.Series:
     return pl.select(pl.concat_str([pl.lit(p) for p in parts])).to_series()
+
+
+def age_on(birth: np.ndarray, day: date) -> np.ndarray:
+    """Vectorised `rules.age_on`: completed years on `day` for datetime64[D] birth dates."""
+    year = birth.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = birth.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    dom = (birth - birth.astype("datetime64[M]")).astype(np.int64) + 1
+    before_birthday = (month > day.month) | ((month == day.month) & (dom > day.day))
+    return day.year - year - before_birthday.astype(np.int64)
 
 
 def _id_numbers(*, region: np.ndarray, birth: np.ndarray, male: np.ndarray) -> pl.Series:
