@@ -10,7 +10,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Schema
 from ninja.files import UploadedFile
 
-from bastion.city import selectors, services_io
+from bastion.city import selectors, services, services_io
 from bastion.core import clock
 from bastion.core.scopes import Actor
 
@@ -156,6 +156,29 @@ def household_residents(request: HttpRequest, household_id: int) -> list[selecto
     )
 
 
+class FlagsIn(Schema):
+    living_alone: bool | None = None
+    disabled: bool | None = None
+    pregnant: bool | None = None
+    chronic_treatment: str | None = None
+    cannot_order_online: bool | None = None
+    reason: str
+
+
+@router.patch(
+    "/residents/{resident_id}/flags",
+    response=ResidentOut,
+    summary="Change a resident's vulnerable flags (community workers, within scope), with a reason",
+)
+def resident_flags(request: HttpRequest, resident_id: int, body: FlagsIn) -> selectors.ResidentView:
+    actor = _actor(request)
+    changes = body.dict(exclude={"reason"}, exclude_none=True)
+    services.resident_set_flags(
+        resident_id=resident_id, flags=changes, reason=body.reason, actor=actor, now=clock.now()
+    )
+    return selectors.resident_detail(actor=actor, resident_id=resident_id, today=clock.today())
+
+
 @router.get("/residents/{resident_id}", response=ResidentOut)
 def resident(request: HttpRequest, resident_id: int) -> selectors.ResidentView:
     return selectors.resident_detail(actor=_actor(request), resident_id=resident_id, today=clock.today())
@@ -215,7 +238,11 @@ def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str,
 def registry_export(request: HttpRequest, format: Literal["csv", "xlsx"] = "csv") -> FileResponse:
     # Spooled: a community's export stays in memory, a whole city's goes to disk.
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
-    services_io.registry_export(fmt=format, out=out, actor=_actor(request), now=clock.now())
+    try:
+        services_io.registry_export(fmt=format, out=out, actor=_actor(request), now=clock.now())
+    except BaseException:
+        out.close()  # a refused export (too many rows for XLSX) leaves a file half-written
+        raise
     out.seek(0)
     return FileResponse(
         out,

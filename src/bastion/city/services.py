@@ -13,13 +13,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from bastion.city import bulk, rules
+from bastion.city import bulk
 from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
-from bastion.city.selectors import elderly_cutoff, infant_cutoff
-from bastion.core import audit
+from bastion.city.selectors import RESIDENT_PATHS, elderly_cutoff, infant_cutoff
+from bastion.core import audit, clock
 from bastion.core.errors import Conflict, InvalidInput
 from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
-from bastion.core.scopes import Actor
+from bastion.core.scopes import Actor, get_scoped
 
 FLAG_FIELDS = ["living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online"]
 
@@ -99,20 +99,33 @@ def account_grant(
 
 
 def resident_set_flags(
-    *, resident: Resident, flags: dict[str, Any], reason: str, actor: Actor, now: datetime
+    *, resident_id: int, flags: dict[str, Any], reason: str, actor: Actor, now: datetime
 ) -> Resident:
-    """Change a resident's vulnerable flags, audited with the reason."""
+    """Change a resident's vulnerable flags within the actor's scope, audited with the reason.
+
+    Locks the resident; recounts their community's figures in the same transaction.
+    """
+    actor.require("change_resident_flags")
     unknown = set(flags) - set(FLAG_FIELDS)
     if unknown:
         raise InvalidInput(
             _("Unknown flags: %(flags)s.") % {"flags": ", ".join(sorted(unknown))}, code="unknown_flag"
         )
+    for name, value in flags.items():
+        if name != "chronic_treatment" and not isinstance(value, bool):
+            raise InvalidInput(_("%(flag)s must be true or false.") % {"flag": name}, code="not_a_boolean")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(_("Say why the flags change."), code="reason_required")
     with transaction.atomic():
-        locked = Resident.objects.select_for_update().get(pk=resident.pk)
+        locked = get_scoped(Resident.objects.select_for_update(), actor, RESIDENT_PATHS, pk=resident_id)
         before = {name: getattr(locked, name) for name in flags}
         for name, value in flags.items():
             setattr(locked, name, value)
-        locked.full_clean(exclude=["household", "community", "district"], validate_unique=False)
+        try:
+            locked.full_clean(exclude=["household", "community", "district"], validate_unique=False)
+        except ValidationError as exc:
+            raise InvalidInput(" ".join(exc.messages), code="invalid_flags") from None
         locked.save(update_fields=list(flags))
         audit.record(
             action="city.resident.flags_changed",
@@ -124,14 +137,8 @@ def resident_set_flags(
             actor=actor,
             now=now,
         )
+        figures_refresh(today=clock.local_date(now), community_ids=[locked.community_id])
     return locked
-
-
-def validate_id_number(value: str, *, today: date) -> date:
-    try:
-        return rules.parse_id_number(value, today=today)
-    except rules.IdNumberError as exc:
-        raise InvalidInput(_("Invalid ID number: %(why)s.") % {"why": _(str(exc))}, code=exc.code) from None
 
 
 def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> int:
@@ -142,12 +149,14 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
     """
     old = elderly_cutoff(today)
     young = infant_cutoff(today)
-    where = ""
+    where = inner = ""
     params: list[Any] = []
     if community_ids is not None:
         if not community_ids:
             return 0
-        where = f"WHERE c.id IN ({', '.join(['%s'] * len(community_ids))})"
+        marks = ", ".join(["%s"] * len(community_ids))
+        where = f"WHERE c.id IN ({marks})"
+        inner = f"WHERE community_id IN ({marks})"
         params = list(community_ids)
     sql = f"""
         INSERT INTO city_communityfigures (
@@ -158,7 +167,8 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
                COALESCE(r.elderly_alone, 0), COALESCE(r.disabled, 0), COALESCE(r.pregnant, 0),
                COALESCE(r.infants, 0), COALESCE(r.chronic, 0), COALESCE(r.offline, 0), %s
         FROM city_community c
-        LEFT JOIN (SELECT community_id, COUNT(*) AS households FROM city_household GROUP BY community_id) h
+        LEFT JOIN (SELECT community_id, COUNT(*) AS households FROM city_household {inner}
+                   GROUP BY community_id) h
                ON h.community_id = c.id
         LEFT JOIN (
             SELECT community_id,
@@ -170,7 +180,7 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
                    SUM(CASE WHEN birth_date > %s THEN 1 ELSE 0 END) AS infants,
                    SUM(CASE WHEN chronic_treatment <> '' THEN 1 ELSE 0 END) AS chronic,
                    SUM(CASE WHEN cannot_order_online THEN 1 ELSE 0 END) AS offline
-            FROM city_resident GROUP BY community_id) r
+            FROM city_resident {inner} GROUP BY community_id) r
                ON r.community_id = c.id
         {where}
     """
@@ -180,7 +190,7 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
             doomed = doomed.filter(community_id__in=community_ids)
         doomed.delete()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [today, old, old, young, *params])
+            cursor.execute(sql, [today, *params, old, old, young, *params, *params])
             return cursor.rowcount
 
 

@@ -54,7 +54,12 @@ SCOPE_ORDER = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.COMMAND_CENTRE: ["view_registry", "view_city_figures", "import_registry", "export_registry"],
     Role.DISTRICT_OFFICER: ["view_registry", "view_city_figures", "export_registry"],
-    Role.COMMUNITY_WORKER: ["view_registry", "view_personal_data", "export_registry"],
+    Role.COMMUNITY_WORKER: [
+        "view_registry",
+        "view_personal_data",
+        "export_registry",
+        "change_resident_flags",
+    ],
     Role.VOLUNTEER: [],
     Role.LAB: [],
     Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data"],
@@ -69,4 +74,5 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_city_figures", "Can see the city's figures"),
     ("import_registry", "Can import registry files"),
     ("export_registry", "Can export the registry within scope"),
+    ("change_resident_flags", "Can change residents' vulnerable flags within scope"),
 ]

@@ -46,7 +46,14 @@ SYSTEM = Actor(
     role=Role.COMMAND_CENTRE,
     level=ScopeLevel.CITY,
     permissions=frozenset(
-        {"view_registry", "view_personal_data", "view_city_figures", "import_registry", "export_registry"}
+        {
+            "view_registry",
+            "view_personal_data",
+            "view_city_figures",
+            "import_registry",
+            "export_registry",
+            "change_resident_flags",
+        }
     ),
     label="system",
 )
