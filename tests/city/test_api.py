@@ -160,6 +160,7 @@ def test_it_gives_a_resident_only_their_household(
     get(client, f"/households/{neighbour.pk}/residents", status=404)
     get(client, f"/buildings/{household.building_id}/households", status=404)
     assert get(client, "/districts") == []
+    assert get(client, "/figures", status=403)["code"] == "forbidden"
 
 
 def test_it_answers_404_for_ids_that_do_not_exist(client: Client, command: User) -> None:
