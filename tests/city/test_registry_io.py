@@ -18,10 +18,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from bastion.city import registry_io, rules, services, services_io
-from bastion.city.models import Community, CommunityFigures, Compound, Household, Resident
+from bastion.city.models import Community, CommunityFigures, Compound, District, Household, Resident
 from bastion.city.registry_io import COLUMNS, RegistryFileRejected
 from bastion.city.selectors import actor_for
-from bastion.core.errors import Forbidden
+from bastion.core.errors import Forbidden, InvalidInput
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM, Actor
 from tests.conftest import on_postgres
@@ -237,6 +237,49 @@ def test_it_moves_and_swaps_residents_between_places(city: dict[str, Any], now: 
     assert CommunityFigures.objects.get(community=city["M3"]).residents == 5
 
 
+def test_a_resident_moves_into_a_place_the_same_file_creates(city: dict[str, Any], now: datetime) -> None:
+    rows = read_csv(export(now=now))
+    mover = next(r for r in rows if r["community_code"] == "M3")
+    mover.update(
+        compound_code="C9",
+        compound_name="新苑",
+        compound_latitude="",
+        compound_longitude="",
+        compound_shared_facilities="false",
+        building_number="1",
+        building_latitude="",
+        building_longitude="",
+        building_floors="6",
+        unit_number="1",
+        room="101",
+        floor="1",
+        resident_number="1",
+    )
+    newcomer = dict(mover)
+    born = date(1991, 2, 3)
+    newcomer.update(
+        resident_number="2",
+        name="周新",
+        id_number=new_id_number(born, male=True),
+        sex="M",
+        birth_date=str(born),
+    )
+
+    result = import_bytes(write_csv([mover, newcomer]), now=now)
+
+    assert (result.created["compounds"], result.created["households"], result.created["residents"]) == (
+        1,
+        1,
+        1,
+    )
+    assert result.updated["residents"] == 1
+    household = Household.objects.get(address="C9/1/1/101")
+    assert household.compound.code == "C9"
+    assert household.unit.building.compound_id == household.compound_id
+    assert {r.id_number for r in household.residents.all()} == {mover["id_number"], newcomer["id_number"]}
+    assert CommunityFigures.objects.get(community=city["M3"]).residents == 7  # the mover stays in M3
+
+
 # -- rejection -----------------------------------------------------------------------------
 
 
@@ -286,6 +329,76 @@ def test_a_file_with_bad_rows_is_rejected_whole_with_every_problem(
     assert messages["id_check_digit"] == "The check digit of the ID number is wrong."
     assert messages["duplicate_id_number"] == f"The ID number is also on row {23}."
     assert messages["inconsistent_hierarchy"].startswith(f"Grid {rows[8]['grid_code']} is under M1 on row")
+
+
+def test_it_refuses_codes_and_names_a_spreadsheet_would_run_as_formulas(
+    city: dict[str, Any], now: datetime
+) -> None:
+    row = read_csv(export(now=now))[0]
+    row.update(
+        name='=HYPERLINK("http://example.com/?x","点此")',
+        district_name="@SUM(1+1)",
+        subdistrict_code="+D1-S1",
+        compound_name="-cmd|' /C calc'!A0",
+        grid_code="'=M1-G1",  # the quote our CSV export writes is not a way around the check
+        phone="+86 13800138000",  # a phone may start with "+"
+        room="-101",  # and a basement room with "-"
+    )
+    before = snapshot()
+
+    problems = rejected(write_csv([row]), now=now)
+
+    assert where(problems) == {
+        (2, "subdistrict_code", "formula_like"),
+        (2, "grid_code", "formula_like"),
+        (2, "compound_name", "formula_like"),
+        (2, "name", "formula_like"),
+        (2, "district_name", "formula_like"),
+    }
+    assert problems[0]["message"] == (
+        "A code or name cannot start with '=', '+', '-' or '@': spreadsheets run it as a formula."
+    )
+    assert snapshot() == before
+
+
+def test_an_export_writes_formula_like_text_as_text(city: dict[str, Any], now: datetime) -> None:
+    from openpyxl import load_workbook
+
+    person = Resident.objects.select_related("household__compound").order_by("id").first()
+    assert person is not None
+    formula = '=HYPERLINK("http://example.com/?x","点此")'
+    Resident.objects.filter(pk=person.pk).update(name=formula, phone="+86 13800138000")
+    Compound.objects.filter(pk=person.household.compound_id).update(name="@SUM(1+1)", longitude=-104.5)
+    Household.objects.filter(pk=person.household_id).update(floor=-1)
+
+    book = load_workbook(io.BytesIO(export(fmt="xlsx", now=now)))
+    sheet = book.worksheets[0]
+    name, compound_name = COLUMNS.index("name") + 1, COLUMNS.index("compound_name") + 1
+    cell = next(c for c in sheet.iter_rows(min_col=name, max_col=name) if c[0].value == formula)[0]
+    assert cell.data_type == "s"
+    row = cell.row
+    assert (sheet.cell(row, compound_name).value, sheet.cell(row, compound_name).data_type) == (
+        "@SUM(1+1)",
+        "s",
+    )
+    assert sheet.cell(row, COLUMNS.index("floor") + 1).value == -1
+    book.close()
+
+    exported = next(r for r in read_csv(export(now=now)) if r["id_number"] == person.id_number)
+    assert exported["name"] == "'" + formula
+    assert exported["compound_name"] == "'@SUM(1+1)"
+    assert exported["phone"] == "'+86 13800138000"
+    # Numbers are not text: a negative one is written as it is.
+    assert (exported["floor"], exported["compound_longitude"]) == ("-1", "-104.5")
+
+    # The quote is taken off again on import: such a phone round-trips unchanged.
+    Resident.objects.filter(pk=person.pk).update(name="王安")
+    Compound.objects.filter(pk=person.household.compound_id).update(name="安苑")
+    before = snapshot()
+    result = import_bytes(export(now=now), now=now)
+    assert not result.changed
+    assert snapshot() == before
+    assert Resident.objects.get(pk=person.pk).phone == "+86 13800138000"
 
 
 def test_it_names_missing_and_unknown_columns(city: dict[str, Any], now: datetime) -> None:
@@ -397,9 +510,10 @@ def test_it_refuses_an_id_number_that_belongs_to_someone_else(city: dict[str, An
         (3, "resident_number", "resident_number_taken"),
     }
     owner = Resident.objects.select_related("household").get(id_number=rows[40]["id_number"])
-    assert problems[0]["message"] == (
-        f"The ID number belongs to {owner.name} at {owner.household.address}#{owner.number} in the registry."
-    )
+    # The uploader learns that the number is taken, never by whom nor where they live.
+    assert problems[0]["message"] == "The ID number is registered to another person in the registry."
+    assert owner.name not in problems[0]["message"]
+    assert owner.household.address not in problems[0]["message"]
     assert snapshot() == before
 
 
@@ -493,13 +607,71 @@ def test_an_export_masks_personal_data_for_a_role_without_it(
     real = {r.name: r for r in Resident.objects.filter(district=city["D2"])}
     for row in rows:
         person = real[row["name"]]
-        assert row["id_number"] == person.id_number[:6] + "********" + person.id_number[-4:]
+        assert row["id_number"] == person.id_number[:4] + "*" * 12 + person.id_number[-2:]
         assert row["phone"] == (person.phone[:3] + "****" + person.phone[-4:] if person.phone else "")
     entry = AuditEntry.objects.filter(action="city.registry.exported").latest("id")
     assert entry.after == {"format": "csv", "rows": 6, "masked": True}
     # A masked file can never be imported back over the real numbers.
     problems = rejected(data, filename="masked.xlsx", now=now)
     assert {p["code"] for p in problems if p["column"] == "id_number"} == {"id_characters"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_export_reads_outside_any_transaction(
+    city: dict[str, Any], now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On SQLite an open transaction is the write lock (IMMEDIATE): an export must not hold
+    # every other writer off while it writes a whole city.
+    in_transaction: list[bool] = []
+    write = registry_io.write_registry
+
+    def watching(rows: Iterator[list[Any]], out: Any, *, fmt: str) -> int:
+        def watched() -> Iterator[list[Any]]:
+            for row in rows:
+                raw = connection.connection
+                in_transaction.append(
+                    connection.in_atomic_block or bool(getattr(raw, "in_transaction", False))
+                )
+                yield row
+
+        return write(watched(), out, fmt=fmt)
+
+    monkeypatch.setattr(registry_io, "write_registry", watching)
+
+    data = export(fmt="xlsx", now=now)
+
+    assert data.startswith(b"PK")
+    assert len(in_transaction) == 106
+    assert not any(in_transaction)
+    entry = AuditEntry.objects.get(action="city.registry.exported")
+    assert entry.after == {"format": "xlsx", "rows": 106, "masked": False}
+
+
+def test_an_xlsx_export_refuses_more_rows_than_a_sheet_holds(
+    city: dict[str, Any],
+    now: datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    make_user: Callable[..., User],
+    client: Client,
+) -> None:
+    monkeypatch.setattr(registry_io, "XLSX_MAX_ROWS", 105)
+
+    with pytest.raises(InvalidInput) as caught:
+        export(fmt="xlsx", now=now)
+
+    assert caught.value.code == "too_many_rows_for_xlsx"
+    assert (
+        str(caught.value.message) == "An XLSX sheet holds at most 105 residents; export this registry as CSV."
+    )
+    assert not AuditEntry.objects.filter(action="city.registry.exported").exists()
+    assert len(read_csv(export(fmt="csv", now=now))) == 106
+    client.force_login(make_user("command_centre"))
+    response = client.get("/api/v1/city/registry/export?format=xlsx", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 422
+    assert response.json()["code"] == "too_many_rows_for_xlsx"
+    # The writer keeps to the limit too, should rows arrive after the count.
+    with pytest.raises(InvalidInput):
+        registry_io.write_xlsx([read_csv(export(now=now))[0].values()] * 106, io.BytesIO())  # type: ignore[list-item]
 
 
 def test_import_and_export_need_their_permissions(
@@ -515,26 +687,28 @@ def test_import_and_export_need_their_permissions(
         export(volunteer, now=now)
 
 
-def test_a_district_scoped_import_refuses_rows_of_other_districts(
-    city: dict[str, Any], now: datetime
-) -> None:
-    d1_importer = Actor(
+@pytest.mark.parametrize("level", ["district", "community"])
+def test_only_a_city_wide_actor_may_import(city: dict[str, Any], now: datetime, level: str) -> None:
+    # Even a file within its own district would rename the city's levels above it, and the
+    # report of a narrow importer must not speak of residents it may not see.
+    narrow = Actor(
         user_id=None,
         role="command_centre",
-        level="district",
+        level=level,
         district_id=city["D1"].pk,
+        community_id=city["M1"].pk if level == "community" else None,
         permissions=frozenset({"import_registry"}),
     )
-    rows = read_csv(export(now=now))
+    rows = [r for r in read_csv(export(now=now)) if r["community_code"] == "M1"]
+    rows[0]["district_name"] = "改名区"
+    before = snapshot()
 
-    with pytest.raises(RegistryFileRejected) as caught:
-        import_bytes(write_csv(rows), actor=d1_importer, now=now)
-    problems = list(caught.value.details)
+    with pytest.raises(Forbidden) as caught:
+        import_bytes(write_csv(rows), actor=narrow, now=now)
 
-    assert {p["code"] for p in problems} == {"out_of_scope"}
-    assert len(problems) == sum(1 for r in rows if r["district_code"] == "D2")
-    d1_only = [r for r in rows if r["district_code"] == "D1"]
-    assert import_bytes(write_csv(d1_only), actor=d1_importer, now=now).unchanged["residents"] == 100
+    assert str(caught.value.message) == "Only a city-wide role may import the registry."
+    assert snapshot() == before
+    assert imported_entries() == []
 
 
 # -- command line and HTTP ---------------------------------------------------------------------
@@ -640,6 +814,35 @@ def test_new_rows_go_in_by_copy_and_the_sequences_follow(city: dict[str, Any], n
         subdistrict=community.subdistrict, district_id=community.district_id, code="M-new", name="新"
     )
     assert extra.pk > community.pk
+
+
+@pytest.mark.postgres
+def test_an_import_takes_ids_after_those_the_sequence_handed_out(city: dict[str, Any], now: datetime) -> None:
+    if not on_postgres():
+        pytest.skip("sequences are PostgreSQL behaviour")
+    row = read_csv(export(now=now))[0]
+    born = date(1992, 4, 5)
+    row.update(
+        district_code="D9",
+        district_name="新区",
+        subdistrict_code="D9-S1",
+        community_code="M9",
+        grid_code="M9-G1",
+        compound_code="C9",
+        name="吴新",
+        id_number=new_id_number(born, male=True),
+        sex="M",
+        birth_date=born.isoformat(),
+    )
+    # An ordinary insert in another session has drawn the next id and not committed yet.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('city_district', 'id'))")
+        drawn = cursor.fetchone()[0]
+
+    import_bytes(write_csv([row]), now=now)
+
+    assert District.objects.get(code="D9").pk > drawn
+    assert District.objects.create(code="D10", name="后来").pk > District.objects.get(code="D9").pk
 
 
 def test_the_layout_matches_the_row_type() -> None:

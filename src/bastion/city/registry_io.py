@@ -67,6 +67,10 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "是", "√"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "否", ""})
 SEX_WORDS = {"M": "M", "F": "F", "男": "M", "女": "F"}
 TREATMENTS = frozenset(ChronicTreatment.values)
+# A spreadsheet reads a cell starting with one of these as a formula (=HYPERLINK(…), +cmd|…).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The rows of one XLSX sheet, less the header.
+XLSX_MAX_ROWS = 1_048_575
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,10 @@ class _Bad(ValueError):
 def _text(value: Any) -> str:
     """A cell as text: spreadsheets hand us numbers, dates and booleans as well as strings."""
     if type(value) is str:  # the common case first: every CSV cell
-        return value.strip()
+        text = value.strip()
+        if text[:1] == "'" and text[1:2] in FORMULA_START:
+            text = text[1:].strip()  # the quote our CSV export puts before such a cell
+        return text
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -185,9 +192,18 @@ def _limited(text: str, max_length: int) -> str:
     return text
 
 
+def _not_formula(text: str) -> str:
+    if text.startswith(FORMULA_START):
+        raise _Bad(
+            "formula_like",
+            _("A code or name cannot start with '=', '+', '-' or '@': spreadsheets run it as a formula."),
+        )
+    return text
+
+
 def _code(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        text = _limited(_required(value), max_length)
+        text = _not_formula(_limited(_required(value), max_length))
         if "/" in text or "#" in text or any(c.isspace() for c in text):
             raise _Bad("bad_code", _("A code cannot contain '/', '#' or spaces."))
         return text
@@ -197,7 +213,7 @@ def _code(max_length: int) -> Callable[[Any], str]:
 
 def _name(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        return _limited(_required(value), max_length)
+        return _not_formula(_limited(_required(value), max_length))
 
     return parse
 
@@ -664,6 +680,10 @@ def check_consistency(rows: Sequence[Row]) -> list[Problem]:
 
 
 def csv_cell(value: Any) -> str:
+    if type(value) is str:
+        # Quoted so that a spreadsheet shows the text instead of running it; the import
+        # removes the quote again. Numbers (a negative floor or longitude) are never quoted.
+        return "'" + value if value.startswith(FORMULA_START) else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -689,23 +709,51 @@ def write_csv(rows: Iterable[Sequence[Any]], out: IO[bytes]) -> int:
     return count
 
 
+class TooManyRowsForXlsx(InvalidInput):
+    code = "too_many_rows_for_xlsx"
+
+    def __init__(self) -> None:
+        super().__init__(
+            _("An XLSX sheet holds at most %(max)d residents; export this registry as CSV.")
+            % {"max": XLSX_MAX_ROWS}
+        )
+
+
 def write_xlsx(rows: Iterable[Sequence[Any]], out: IO[bytes]) -> int:
-    """Header and rows as one sheet. ID numbers, phones and rooms stay text, never numbers."""
+    """Header and rows as one sheet. ID numbers, phones and rooms stay text, never numbers,
+    and text is always a string cell, never a formula.
+
+    Raises `TooManyRowsForXlsx` past the last row a sheet has; `out` is then to be thrown away.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES
 
     book = Workbook(write_only=True)
     sheet = book.create_sheet("registry")
     sheet.append(list(COLUMNS))
     birth = COLUMNS.index("birth_date")
+
+    def text(value: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        return cell
+
     count = 0
     for row in rows:
-        values: list[Any] = list(row)
+        if count == XLSX_MAX_ROWS:
+            book.save(out)  # the only public way to let openpyxl remove its temporary files
+            raise TooManyRowsForXlsx()
+        count += 1
+        # openpyxl turns a text starting with "=" into a formula and "#N/A" into an error;
+        # every other text is a string cell already, and wrapping each one would be slow.
+        values: list[Any] = [
+            text(v) if type(v) is str and (v.startswith("=") or v in ERROR_CODES) else v for v in row
+        ]
         cell = WriteOnlyCell(sheet, value=values[birth])
         cell.number_format = "yyyy-mm-dd"
         values[birth] = cell
         sheet.append(values)
-        count += 1
     book.save(out)
     return count
 

@@ -5,6 +5,10 @@ codes; (compound, building number); (building, unit number); the household addre
 resident's ID number. It never deletes. It is all or nothing: the file is checked whole
 (`registry_io`), then against the registry, and only a file without a single problem is
 written — new rows set-based through `bulk`, changed rows with `bulk_update`.
+
+The plan gives new rows placeholder ids (-1, -2, … per table), so that rows can refer to
+new parents before any id is taken; `_apply` reserves one block of ids per table from the
+sequence and turns each placeholder into an id of its block.
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ class _Plan:
     new: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     changed: list[tuple[type[models.Model], list[models.Model], list[str]]] = field(default_factory=list)
     movers: list[int] = field(default_factory=list)
-    communities: set[int] = field(default_factory=set)
+    communities: set[int] = field(default_factory=set)  # placeholders for new communities
     created: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
     updated: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
@@ -114,26 +118,27 @@ def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now
     """Import a registry file (CSV or XLSX) all or nothing, audited as `city.registry.imported`.
 
     Raises `RegistryFileRejected` (422) listing every problem of the file; then nothing is
-    written. Importing the same file again changes nothing. Rows outside the actor's scope
-    are problems too.
+    written. Importing the same file again changes nothing. Only a city-wide actor may
+    import: a file names every level above its residents, and its report speaks of the
+    whole registry.
     """
     actor.require("import_registry")
-    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
-        raise Forbidden()
+    if actor.level != ScopeLevel.CITY:
+        raise Forbidden(_("Only a city-wide role may import the registry."))
     data = file if isinstance(file, bytes) else file.read()
     today = clock.local_date(now)
     rows = registry_io.read_registry(data, filename=filename, today=today)
     with transaction.atomic():
         bulk.lock_registry()
-        plan = _plan(rows, actor)
+        plan = _plan(rows)
         if plan.problems:
             raise RegistryFileRejected(plan.problems)
-        _apply(plan)
+        communities = _apply(plan)
         result = ImportResult(
             rows=len(rows), created=plan.created, updated=plan.updated, unchanged=plan.unchanged
         )
         if result.changed:
-            services.figures_refresh(today=today, community_ids=sorted(plan.communities))
+            services.figures_refresh(today=today, community_ids=sorted(communities))
         audit.record(
             action="city.registry.imported",
             object_type="city.registry",
@@ -188,19 +193,17 @@ def _upsert(
     """Decide, for each place the file names, whether it is new, changed or unchanged.
 
     `wanted` maps a natural key to its first row and the column values it should have.
-    Returns the id of every key: existing ids, and fresh ids for the new rows.
+    Returns the id of every key: existing ids, and placeholders for the new rows.
     """
     table = level.model._meta.db_table
-    next_id = bulk.next_id(table)
     ids: dict[K, int] = {}
     new = plan.new.setdefault(table, [])
     changed: list[models.Model] = []
     for key, (row, values) in wanted.items():
         old = existing.get(key)
         if old is None:
-            ids[key] = next_id
-            new.append({"id": next_id, **values})
-            next_id += 1
+            ids[key] = _placeholder(new)
+            new.append({"id": ids[key], **values})
             plan.created[level.name] += 1
             continue
         ids[key] = old["id"]
@@ -215,6 +218,11 @@ def _upsert(
     if changed:
         plan.changed.append((level.model, changed, list(level.attributes)))
     return ids
+
+
+def _placeholder(new: list[dict[str, Any]]) -> int:
+    """The id a new row carries until `_apply` reserves real ones: -1 for the first, -2…"""
+    return -len(new) - 1
 
 
 def _same(stored: Any, wanted: Any) -> bool:
@@ -242,7 +250,7 @@ def _moved(level: _Level, code: str, row: Row, old_parent: int) -> Problem:
     )
 
 
-def _plan(rows: Sequence[Row], actor: Actor) -> _Plan:
+def _plan(rows: Sequence[Row]) -> _Plan:
     """Compare the file with the registry: what to create, what to update, what is refused."""
     plan = _Plan()
 
@@ -432,12 +440,10 @@ def _plan(rows: Sequence[Row], actor: Actor) -> _Plan:
         str,
     )
 
-    _check_scope(plan, rows, actor, d_ids, m_ids)
     plan.communities.update(m_ids[r.community_code] for r in rows)
     _plan_residents(
         plan,
         rows,
-        actor,
         household_ids=h_ids,
         old_households=[h["id"] for h in existing_households.values()],
         community_ids=m_ids,
@@ -446,31 +452,9 @@ def _plan(rows: Sequence[Row], actor: Actor) -> _Plan:
     return plan
 
 
-def _in_scope(actor: Actor, district_id: int, community_id: int) -> bool:
-    if actor.level == ScopeLevel.CITY:
-        return True
-    if actor.level == ScopeLevel.DISTRICT:
-        return district_id == actor.district_id
-    return actor.level == ScopeLevel.COMMUNITY and community_id == actor.community_id
-
-
-def _check_scope(
-    plan: _Plan, rows: Sequence[Row], actor: Actor, d_ids: dict[str, int], m_ids: dict[str, int]
-) -> None:
-    if actor.level == ScopeLevel.CITY:
-        return
-    for row in rows:
-        if not _in_scope(actor, d_ids[row.district_code], m_ids[row.community_code]):
-            column = "district_code" if actor.level == ScopeLevel.DISTRICT else "community_code"
-            plan.problems.append(
-                Problem(row.line, column, "out_of_scope", _("This row lies outside your scope."))
-            )
-
-
 def _plan_residents(
     plan: _Plan,
     rows: Sequence[Row],
-    actor: Actor,
     *,
     household_ids: dict[str, int],
     old_households: list[int],
@@ -488,7 +472,6 @@ def _plan_residents(
             Resident, "household_id", old_households, ["id", "id_number", "household_id", "number"]
         )
     }
-    next_id = bulk.next_id("city_resident")
     new = plan.new.setdefault("city_resident", [])
     changed: list[models.Model] = []
     for row in rows:
@@ -508,8 +491,6 @@ def _plan_residents(
             "cannot_order_online": row.cannot_order_online,
         }
         place = (values["household_id"], values["number"])
-        # A row outside the scope is reported once, by `_check_scope`.
-        in_scope = _in_scope(actor, values["district_id"], values["community_id"])
         occupant = occupants.get(place)
         if (
             occupant is not None
@@ -527,18 +508,20 @@ def _plan_residents(
             )
         old = existing.get(row.id_number)
         if old is None:
-            new.append({"id": next_id, "id_number": row.id_number, **values})
-            next_id += 1
+            new.append({"id": _placeholder(new), "id_number": row.id_number, **values})
             plan.created["residents"] += 1
-            continue
-        if in_scope and not _in_scope(actor, old["district_id"], old["community_id"]):
-            plan.problems.append(
-                Problem(row.line, "id_number", "out_of_scope", _("This resident lies outside your scope."))
-            )
             continue
         moved = (old["household_id"], old["number"]) != place
         if moved and old["name"] != row.name:
-            plan.problems.append(_id_taken(row, old))
+            # Whoever holds the number stays unnamed: the report goes to whoever uploaded.
+            plan.problems.append(
+                Problem(
+                    row.line,
+                    "id_number",
+                    "id_number_taken",
+                    _("The ID number is registered to another person in the registry."),
+                )
+            )
             continue
         if all(old[name] == values[name] for name in RESIDENT_FIELDS):
             plan.unchanged["residents"] += 1
@@ -552,25 +535,50 @@ def _plan_residents(
         plan.changed.append((Resident, changed, list(RESIDENT_FIELDS)))
 
 
-def _id_taken(row: Row, old: dict[str, Any]) -> Problem:
-    address = Household.objects.filter(pk=old["household_id"]).values_list("address", flat=True).first()
-    return Problem(
-        row.line,
-        "id_number",
-        "id_number_taken",
-        _("The ID number belongs to %(name)s at %(address)s in the registry.")
-        % {"name": old["name"], "address": f"{address}#{old['number']}"},
-    )
-
-
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     # Every row carries every column; infer_schema over all rows so that a column that is
     # empty at the top (a coordinate, a phone) still gets its type.
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def _apply(plan: _Plan) -> None:
-    """Write the plan: new places parents first, then changes, then new residents."""
+# The tables a plan's foreign keys point to, for turning placeholders into ids.
+REFERENCES = {
+    "district_id": "city_district",
+    "subdistrict_id": "city_subdistrict",
+    "community_id": "city_community",
+    "grid_id": "city_grid",
+    "compound_id": "city_compound",
+    "building_id": "city_building",
+    "unit_id": "city_unit",
+    "household_id": "city_household",
+}
+
+
+def _apply(plan: _Plan) -> set[int]:
+    """Write the plan: new places parents first, then changes, then new residents.
+
+    Reserves the ids of the new rows from each table's sequence, so that an ordinary insert
+    committed meanwhile never takes one of them. Returns the ids of the communities touched.
+    """
+    first = {table: bulk.reserve_ids(table, len(new)) for table, new in plan.new.items() if new}
+
+    def real(column: str, value: int) -> int:
+        return first[REFERENCES[column]] - value - 1 if value < 0 else value
+
+    def resolved(table: str) -> pl.DataFrame:
+        frame = _frame(plan.new[table])
+        return frame.with_columns(
+            (pl.lit(first[table]) - pl.col("id") - 1).alias("id"),
+            *(
+                pl.when(pl.col(name) < 0)
+                .then(pl.lit(first[REFERENCES[name]]) - pl.col(name) - 1)
+                .otherwise(pl.col(name))
+                .alias(name)
+                for name in frame.columns
+                if name in REFERENCES and REFERENCES[name] in first
+            ),
+        )
+
     for table in (
         "city_district",
         "city_subdistrict",
@@ -582,15 +590,20 @@ def _apply(plan: _Plan) -> None:
         "city_household",
     ):
         if plan.new.get(table):
-            bulk.write_frame(table, _frame(plan.new[table]))
+            bulk.write_frame(table, resolved(table))
     for chunk in _chunks(plan.movers):
         Resident.objects.filter(pk__in=chunk).update(number=F("number") + MOVE_OFFSET)
     for model, objects, names in plan.changed:
-        if names:
-            model._default_manager.bulk_update(objects, names, batch_size=500)
+        if not names:
+            continue
+        for obj in objects:  # a resident may move into a new household
+            for name in names:
+                if name in REFERENCES and getattr(obj, name) < 0:
+                    setattr(obj, name, real(name, getattr(obj, name)))
+        model._default_manager.bulk_update(objects, names, batch_size=500)
     if plan.new.get("city_resident"):
-        bulk.write_frame("city_resident", _frame(plan.new["city_resident"]))
-    bulk.reset_sequences([table for table, new in plan.new.items() if new])
+        bulk.write_frame("city_resident", resolved("city_resident"))
+    return {real("community_id", community) for community in plan.communities}
 
 
 # -- export --------------------------------------------------------------------------------
@@ -637,7 +650,9 @@ def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) ->
 
     ID and phone numbers are masked unless the actor may see personal data, so that a masked
     export can never be imported back over the real numbers (the import refuses them).
-    Audited as `city.registry.exported`.
+    Audited as `city.registry.exported`. Reads outside any transaction: on SQLite an atomic
+    block takes the write lock at BEGIN and would hold every writer off for the whole
+    export. Raises `TooManyRowsForXlsx` for an XLSX export beyond one sheet's rows.
     """
     actor.require("export_registry")
     if fmt not in registry_io.FORMATS:
@@ -668,8 +683,10 @@ def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) ->
                 row[index] = registry_io.coordinate(row[index])
             yield row
 
+    if fmt == "xlsx" and residents.count() > registry_io.XLSX_MAX_ROWS:
+        raise registry_io.TooManyRowsForXlsx()
+    count = registry_io.write_registry(rows(), out, fmt=fmt)
     with transaction.atomic():
-        count = registry_io.write_registry(rows(), out, fmt=fmt)
         audit.record(
             action="city.registry.exported",
             object_type="city.registry",
