@@ -609,6 +609,7 @@ def test_an_export_masks_personal_data_for_a_role_without_it(
         person = real[row["name"]]
         assert row["id_number"] == person.id_number[:4] + "*" * 12 + person.id_number[-2:]
         assert row["phone"] == (person.phone[:3] + "****" + person.phone[-4:] if person.phone else "")
+        assert row["birth_date"] == ""  # it would give the hidden ID digits back
     entry = AuditEntry.objects.filter(action="city.registry.exported").latest("id")
     assert entry.after == {"format": "csv", "rows": 6, "masked": True}
     # A masked file can never be imported back over the real numbers.

@@ -299,10 +299,14 @@ def registry_clear() -> None:
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # TRUNCATE must take the accounts along (they reference places); the city-wide
+            # ones, tied to no place, are put back in the same transaction.
+            kept = list(Account.objects.filter(district=None, community=None, household=None).values())
             # Deferred foreign-key checks of earlier writes in this transaction must fire
             # before TRUNCATE, which refuses to run with trigger events pending.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE")
+            cursor.execute("TRUNCATE " + ", ".join(tables) + " CASCADE")
+            Account.objects.bulk_create(Account(**values) for values in kept)
         else:
             for table in tables:
                 cursor.execute(f'DELETE FROM "{table}"')

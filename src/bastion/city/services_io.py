@@ -642,13 +642,15 @@ EXPORT_FIELDS = (
 )
 _ID = registry_io.COLUMNS.index("id_number")
 _PHONE = registry_io.COLUMNS.index("phone")
+_BIRTH = registry_io.COLUMNS.index("birth_date")
 _COORDINATES = [i for i, name in enumerate(registry_io.COLUMNS) if name.endswith(("latitude", "longitude"))]
 
 
 def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) -> int:
     """Write the residents within the actor's scope to `out` as CSV or XLSX; return how many.
 
-    ID and phone numbers are masked unless the actor may see personal data, so that a masked
+    ID and phone numbers are masked, and birth dates left out, unless the actor may see
+    personal data, so that a masked
     export can never be imported back over the real numbers (the import refuses them).
     Audited as `city.registry.exported`. Reads outside any transaction: on SQLite an atomic
     block takes the write lock at BEGIN and would hold every writer off for the whole
@@ -679,6 +681,8 @@ def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) ->
             row = list(values)
             row[_ID] = id_number_for(actor, row[_ID])
             row[_PHONE] = phone_for(actor, row[_PHONE])
+            if not actor.sees_personal_data:
+                row[_BIRTH] = None  # with the address, it would give the masked digits back
             for index in _COORDINATES:
                 row[index] = registry_io.coordinate(row[index])
             yield row
