@@ -92,13 +92,16 @@ class _Dropped:
 
 @contextmanager
 def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
-    """Drop the secondary indexes and constraints of `tables`, rebuild them on exit.
+    """Drop the indexes and constraints of `tables`, rebuild them once on exit.
 
     Building an index once over loaded rows is several times cheaper than maintaining it
-    row by row. Runs inside the caller's transaction, so a failure restores everything.
+    row by row. On PostgreSQL this includes the primary keys and every foreign key that
+    points at them; they come back in dependency order (keys, then unique indexes and
+    indexes, then foreign keys, each validated over the whole table in one pass). Runs inside
+    the caller's transaction, so a failure restores everything.
     """
     _require_transaction()
-    saved = _secondary_indexes(tables)
+    saved = _postgres_indexes(tables) if connection.vendor == "postgresql" else _sqlite_indexes(tables)
     with connection.cursor() as cursor:
         for statement in saved.drop:
             cursor.execute(statement)
@@ -108,44 +111,59 @@ def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
             cursor.execute(statement)
 
 
-def _secondary_indexes(tables: Sequence[str]) -> _Dropped:
+def _postgres_indexes(tables: Sequence[str]) -> _Dropped:
+    names = list(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT contype, conrelid::regclass::text, conname, pg_get_constraintdef(oid)
+            FROM pg_constraint
+            WHERE (contype IN ('p', 'u', 'f') AND conrelid = ANY(%s::regclass[]))
+               OR (contype = 'f' AND confrelid = ANY(%s::regclass[]))
+            """,
+            [names, names],
+        )
+        constraints = {
+            (table, name): (kind, definition) for kind, table, name, definition in cursor.fetchall()
+        }
+        cursor.execute(
+            """
+            SELECT x.indrelid::regclass::text, i.relname, pg_get_indexdef(i.oid) FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            WHERE x.indrelid = ANY(%s::regclass[]) AND NOT x.indisprimary
+              AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
+            """,
+            [names],
+        )
+        indexes = cursor.fetchall()
+
+    def of(kind: str) -> list[tuple[str, str, str]]:
+        return sorted((table, name, d) for (table, name), (k, d) in constraints.items() if k == kind)
+
+    drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for table, name, _ in of("f")]
+    drop += [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for table, name, _ in of("u")]
+    drop += [f'DROP INDEX "{name}"' for _, name, _ in indexes]
+    drop += [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for table, name, _ in of("p")]
+    create = [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d in of("p")]
+    create += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d in of("u")]
+    create += [definition for _, _, definition in indexes]
+    create += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {d}' for table, name, d in of("f")]
+    return _Dropped(drop=drop, create=create)
+
+
+def _sqlite_indexes(tables: Sequence[str]) -> _Dropped:
     drop: list[str] = []
     create: list[str] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            for table in tables:
-                cursor.execute(
-                    """
-                    SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-                    WHERE conrelid = %s::regclass AND contype IN ('u', 'f')
-                    """,
-                    [table],
-                )
-                for name, definition in cursor.fetchall():
-                    drop.append(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
-                    create.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
-                cursor.execute(
-                    """
-                    SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x
-                    JOIN pg_class i ON i.oid = x.indexrelid
-                    WHERE x.indrelid = %s::regclass AND NOT x.indisprimary
-                      AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
-                    """,
-                    [table],
-                )
-                for name, definition in cursor.fetchall():
-                    drop.append(f'DROP INDEX "{name}"')
-                    create.append(definition)
-        else:
-            for table in tables:
-                cursor.execute(
-                    "SELECT name, sql FROM sqlite_master"
-                    " WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
-                    [table],
-                )
-                for name, definition in cursor.fetchall():
-                    drop.append(f'DROP INDEX "{name}"')
-                    create.append(definition)
+        for table in tables:
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master"
+                " WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL",
+                [table],
+            )
+            for name, definition in cursor.fetchall():
+                drop.append(f'DROP INDEX "{name}"')
+                create.append(definition)
     return _Dropped(drop=drop, create=create)
 
 
