@@ -339,3 +339,54 @@ def test_it_pins_the_query_count_of_list_pages(
     as_user(client, command_centre)
     with django_assert_max_num_queries(most):
         page(client, url.format(**ids))
+
+
+# --- needs of residents ------------------------------------------------------------------
+
+
+def test_a_community_worker_corrects_needs_from_the_household_page(
+    client: Client, household: Household, community_worker: User
+) -> None:
+    as_user(client, community_worker)
+    html = page(client, f"/registry/households/{household.pk}/")
+    assert "Change needs" in html
+    first = Resident.objects.filter(household=household).order_by("number").first()
+    assert first is not None
+    response = client.post(
+        f"/registry/residents/{first.pk}/flags/",
+        {
+            "cannot_order_online": "on",
+            "disabled": "on",
+            "chronic_treatment": "dialysis",
+            "reason": "home visit",
+        },
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/registry/households/{household.pk}/"
+    html = response.content.decode()
+    assert f"The needs of {first.name} were saved." in html
+    row = html.split(f'data-resident="{first.household.address}#{first.number}"')[1].split("</tr>")[0]
+    assert "cannot order online" in row and "dialysis" in row and "disabled" in row
+
+
+def test_needs_without_a_reason_are_refused_with_a_message(
+    client: Client, household: Household, community_worker: User
+) -> None:
+    first = Resident.objects.filter(household=household).order_by("number").first()
+    assert first is not None
+    response = as_user(client, community_worker).post(
+        f"/registry/residents/{first.pk}/flags/", {"disabled": "on", "reason": ""}, follow=True
+    )
+    assert "Say why the flags change." in response.content.decode()
+    assert Resident.objects.get(pk=first.pk).disabled == first.disabled
+
+
+def test_only_a_role_that_may_change_needs_sees_the_form(
+    client: Client, household: Household, district_officer: User
+) -> None:
+    html = page(as_user(client, district_officer), f"/registry/households/{household.pk}/")
+    assert "Change needs" not in html
+    first = Resident.objects.filter(household=household).first()
+    assert first is not None
+    response = client.post(f"/registry/residents/{first.pk}/flags/", {"disabled": "on", "reason": "x"})
+    assert response.status_code == 403

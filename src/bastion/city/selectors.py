@@ -302,6 +302,14 @@ def _view(actor: Actor, r: Resident, household_address: str, infant: bool, today
     )
 
 
+def resident_household_id(*, actor: Actor, resident_id: int) -> int:
+    """The household of a resident within the actor's scope (404 outside it)."""
+    actor.require("view_registry")
+    return get_scoped(
+        Resident.objects.only("household_id"), actor, RESIDENT_PATHS, pk=resident_id
+    ).household_id
+
+
 def resident_detail(*, actor: Actor, resident_id: int, today: date) -> ResidentView:
     actor.require("view_registry")
     resident = get_scoped(Resident.objects.select_related("household"), actor, RESIDENT_PATHS, pk=resident_id)

@@ -14,4 +14,5 @@ urlpatterns = [
     path("registry/compounds/<int:compound_id>/", views.compound, name="compound"),
     path("registry/buildings/<int:building_id>/", views.building, name="building"),
     path("registry/households/<int:household_id>/", views.household, name="household"),
+    path("registry/residents/<int:resident_id>/flags/", views.resident_flags, name="resident_flags"),
 ]

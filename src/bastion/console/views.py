@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from bastion.city import selectors
+from bastion.city import selectors, services
 from bastion.console.context import actor_of
 from bastion.console.crumbs import building_label, household_label, trail
 from bastion.core import clock
+from bastion.core.errors import InvalidInput
 from bastion.core.models import WorkerHeartbeat
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -121,6 +125,7 @@ def household(request: HttpRequest, household_id: int) -> HttpResponse:
         "console/household.html",
         {
             "household": place,
+            "can_change_flags": actor.has("change_resident_flags"),
             "household_label": household_label(place),
             "building_label": building_label(place.building),
             "residents": selectors.household_residents(
@@ -136,3 +141,30 @@ def household(request: HttpRequest, household_id: int) -> HttpResponse:
             ),
         },
     )
+
+
+FLAG_CHECKBOXES = ["living_alone", "disabled", "pregnant", "cannot_order_online"]
+
+
+@login_required
+@require_POST
+def resident_flags(request: HttpRequest, resident_id: int) -> HttpResponse:
+    """A community worker corrects a resident's needs from the household page."""
+    actor = actor_of(request)
+    flags: dict[str, object] = {name: name in request.POST for name in FLAG_CHECKBOXES}
+    flags["chronic_treatment"] = request.POST.get("chronic_treatment", "")
+    try:
+        resident = services.resident_set_flags(
+            resident_id=resident_id,
+            flags=flags,
+            reason=request.POST.get("reason", ""),
+            actor=actor,
+            now=clock.now(),
+        )
+    except InvalidInput as exc:
+        messages.error(request, str(exc.message))
+        household_id = selectors.resident_household_id(actor=actor, resident_id=resident_id)
+    else:
+        messages.success(request, _("The needs of %(name)s were saved.") % {"name": resident.name})
+        household_id = resident.household_id
+    return redirect("console:household", household_id=household_id)
