@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 
 from bastion.city import services
-from bastion.city.models import Account, Community, District, Household
+from bastion.city.models import Community, District, Household
 from bastion.core import clock
 from bastion.core.scopes import SYSTEM
 
@@ -138,10 +137,3 @@ def make_user(db: None) -> Callable[..., User]:
 @pytest.fixture
 def household(city: dict[str, Any]) -> Household:
     return Household.objects.get(address="C1/2/1/301")
-
-
-def on_postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-__all__ = ["NOW", "TODAY", "Account", "on_postgres"]

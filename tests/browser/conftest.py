@@ -57,7 +57,11 @@ def browser(settings: Any) -> Iterator[Any]:
     connection opened meanwhile is closed here before the loop ends.
     """
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        # .ci/run installs Debian's chromium; in CI a missing browser is a failure, never a skip.
+        message = f"no Chromium at {CHROMIUM}: apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     # The live server speaks plain HTTP: secure-only cookies would never come back.

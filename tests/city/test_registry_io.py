@@ -24,7 +24,6 @@ from bastion.city.selectors import actor_for
 from bastion.core.errors import Forbidden, InvalidInput
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM, Actor
-from tests.conftest import on_postgres
 
 TABLES = [
     "city_district",
@@ -801,8 +800,6 @@ def test_the_api_export_stays_within_the_callers_scope(
 
 @pytest.mark.postgres
 def test_new_rows_go_in_by_copy_and_the_sequences_follow(city: dict[str, Any], now: datetime) -> None:
-    if not on_postgres():
-        pytest.skip("COPY and sequences are PostgreSQL behaviour")
     data = export(now=now)
     services.registry_clear()
 
@@ -819,8 +816,6 @@ def test_new_rows_go_in_by_copy_and_the_sequences_follow(city: dict[str, Any], n
 
 @pytest.mark.postgres
 def test_an_import_takes_ids_after_those_the_sequence_handed_out(city: dict[str, Any], now: datetime) -> None:
-    if not on_postgres():
-        pytest.skip("sequences are PostgreSQL behaviour")
     row = read_csv(export(now=now))[0]
     born = date(1992, 4, 5)
     row.update(

@@ -12,8 +12,10 @@ from django.db import connection, transaction
 
 from bastion.city import bulk
 from bastion.city.generate import Places
+from bastion.city.models import RESIDENT_OWN_FIELDS
 
-TABLES = [
+# The registry's places, parents first: the order they are written in.
+PLACE_TABLES = [
     "city_district",
     "city_subdistrict",
     "city_community",
@@ -22,8 +24,8 @@ TABLES = [
     "city_building",
     "city_unit",
     "city_household",
-    "city_resident",
 ]
+TABLES = [*PLACE_TABLES, "city_resident"]
 BIG_TABLES = ["city_household", "city_resident", "city_unit", "city_building", "city_staff"]
 
 Progress = Callable[[str, int, int], None]
@@ -190,17 +192,7 @@ def load_city(
                         _ref("household", h),
                         _ref("community", m),
                         _ref("district", d),
-                        "number",
-                        "name",
-                        "id_number",
-                        "sex",
-                        "birth_date",
-                        "phone",
-                        "living_alone",
-                        "disabled",
-                        "pregnant",
-                        "chronic_treatment",
-                        "cannot_order_online",
+                        *RESIDENT_OWN_FIELDS,
                     ),
                 )
                 progress("residents", start + chunk.height, total)

@@ -245,6 +245,12 @@ class Resident(models.Model):
         return f"{self.name} #{self.number}"
 
 
+# The vulnerable flags a community worker keeps, and every column of a resident that is the
+# person's own (not where they live): what loads write and imports compare.
+RESIDENT_FLAGS = ("living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online")
+RESIDENT_OWN_FIELDS = ("number", "name", "id_number", "sex", "birth_date", "phone", *RESIDENT_FLAGS)
+
+
 class StaffRole(models.TextChoices):
     GRID_WORKER = "grid_worker", _("grid worker (网格员)")
     BUILDING_HEAD = "building_head", _("building head (楼长)")

@@ -14,14 +14,22 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bastion.city import bulk
-from bastion.city.models import Account, Community, CommunityFigures, District, Household, Resident
+from bastion.city.models import (
+    RESIDENT_FLAGS,
+    Account,
+    Community,
+    CommunityFigures,
+    District,
+    Household,
+    Resident,
+)
 from bastion.city.selectors import RESIDENT_PATHS, elderly_cutoff, infant_cutoff
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, InvalidInput
 from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
 
-FLAG_FIELDS = ["living_alone", "disabled", "pregnant", "chronic_treatment", "cannot_order_online"]
+FLAG_FIELDS = RESIDENT_FLAGS
 
 
 def roles_sync(*, using: str = "default") -> None:
@@ -284,19 +292,10 @@ def registry_clear() -> None:
 
     City-wide accounts survive; callers make sure no account is tied to a place.
     """
-    tables = [
-        "city_communityfigures",
-        "city_staff",
-        "city_resident",
-        "city_household",
-        "city_unit",
-        "city_building",
-        "city_compound",
-        "city_grid",
-        "city_community",
-        "city_subdistrict",
-        "city_district",
-    ]
+    from bastion.city import load
+
+    # Children before parents, so that SQLite's row-by-row DELETE meets no foreign key.
+    tables = ["city_communityfigures", "city_staff", *reversed(load.TABLES)]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # TRUNCATE must take the accounts along (they reference places); the city-wide

@@ -23,8 +23,9 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from bastion.city import bulk, registry_io, services
+from bastion.city import bulk, load, registry_io, services
 from bastion.city.models import (
+    RESIDENT_OWN_FIELDS,
     Building,
     Community,
     Compound,
@@ -63,20 +64,12 @@ LEVELS = (
     "residents",
 )
 
+# The resident's id number is the key they are matched by; everything else may change.
 RESIDENT_FIELDS = (
     "household_id",
     "community_id",
     "district_id",
-    "number",
-    "name",
-    "sex",
-    "birth_date",
-    "phone",
-    "living_alone",
-    "disabled",
-    "pregnant",
-    "chronic_treatment",
-    "cannot_order_online",
+    *(name for name in RESIDENT_OWN_FIELDS if name != "id_number"),
 )
 
 
@@ -579,16 +572,7 @@ def _apply(plan: _Plan) -> set[int]:
             ),
         )
 
-    for table in (
-        "city_district",
-        "city_subdistrict",
-        "city_community",
-        "city_grid",
-        "city_compound",
-        "city_building",
-        "city_unit",
-        "city_household",
-    ):
+    for table in load.PLACE_TABLES:
         if plan.new.get(table):
             bulk.write_frame(table, resolved(table))
     for chunk in _chunks(plan.movers):
