@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from bastion.core.env import (
     ConfigError,
     env_bool,
+    env_choice,
     env_list,
     env_str,
     env_timezone,
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
     "ninja",
     "bastion.core",
     "bastion.city",
+    "bastion.cases",
+    "bastion.zones",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",
@@ -100,6 +103,11 @@ USE_I18N = True
 USE_TZ = True
 # Protocol day counts are calendar days in the city's time zone (ARCHITECTURE.md, "Time").
 TIME_ZONE = env_timezone("BASTION_TIMEZONE", "Asia/Shanghai")
+
+# The national protocol applied until an officer adopts another (cases.ProtocolInForce).
+BASTION_PROTOCOL = env_choice("BASTION_PROTOCOL", "v9", ["v9", "nov2022", "dec2022"])
+# "automatic": a new case's zones are in force at once; "proposed": an officer confirms them.
+BASTION_ZONE_DESIGNATION = env_choice("BASTION_ZONE_DESIGNATION", "automatic", ["automatic", "proposed"])
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

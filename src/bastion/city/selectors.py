@@ -9,6 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Permission
 from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.utils.translation import gettext as _
 
 from bastion.city import rules
 from bastion.city.models import (
@@ -349,3 +350,105 @@ def resident_by_address(address: str) -> Resident:
 
 def unit_of(household: Household) -> Unit:
     return household.unit
+
+
+@dataclass(frozen=True)
+class PlaceRef:
+    """A place of the registry by address, down to any level, with the ids of its path."""
+
+    address: str
+    level: str
+    compound_id: int
+    building_id: int | None
+    unit_id: int | None
+    household_id: int | None
+    community_id: int
+    district_id: int
+    shared_facilities: bool
+
+
+def place_by_address(address: str) -> PlaceRef:
+    """`C1`, `C1/2`, `C1/2/1` or `C1/2/1/301`: the place it names (a resident's tail is dropped).
+
+    Raises NotFound(`unknown_place`) naming the address when any part does not exist.
+    """
+    try:
+        parsed = rules.parse_address(address)
+    except ValueError:
+        raise NotFound(
+            _("%(address)s is not an address like C1/2/1/301.") % {"address": address}, code="bad_address"
+        ) from None
+    missing = NotFound(_("There is no place %(address)s.") % {"address": address}, code="unknown_place")
+    compound = Compound.objects.filter(code=parsed.compound).first()
+    if compound is None:
+        raise missing
+    ids: dict[str, int | None] = {"building_id": None, "unit_id": None, "household_id": None}
+    level = "compound"
+    if parsed.building is not None:
+        building = Building.objects.filter(compound=compound, number=parsed.building).first()
+        if building is None:
+            raise missing
+        ids["building_id"], level = building.pk, "building"
+        if parsed.unit is not None:
+            unit = Unit.objects.filter(building=building, number=parsed.unit).first()
+            if unit is None:
+                raise missing
+            ids["unit_id"], level = unit.pk, "unit"
+            if parsed.room is not None:
+                household = Household.objects.filter(unit=unit, room=parsed.room).first()
+                if household is None:
+                    raise missing
+                ids["household_id"], level = household.pk, "household"
+    text = str(parsed) if parsed.number is None else parsed.household
+    return PlaceRef(
+        address=text,
+        level=level,
+        compound_id=compound.pk,
+        community_id=compound.community_id,
+        district_id=compound.district_id,
+        shared_facilities=compound.shared_facilities,
+        **ids,
+    )
+
+
+def household_place(household: Household) -> PlaceRef:
+    shared = Compound.objects.filter(pk=household.compound_id).values_list("shared_facilities", flat=True)
+    return PlaceRef(
+        address=household.address,
+        level="household",
+        compound_id=household.compound_id,
+        building_id=household.building_id,
+        unit_id=household.unit_id,
+        household_id=household.pk,
+        community_id=household.community_id,
+        district_id=household.district_id,
+        shared_facilities=bool(shared.first()),
+    )
+
+
+def households_within(
+    *, compound_id: int, building_id: int | None, unit_id: int | None, household_id: int | None
+) -> QuerySet[Household]:
+    """The households of an area given by its path of ids (for zones, rounds, deliveries)."""
+    households = Household.objects.filter(compound_id=compound_id)
+    if household_id is not None:
+        return households.filter(pk=household_id)
+    if unit_id is not None:
+        return households.filter(unit_id=unit_id)
+    if building_id is not None:
+        return households.filter(building_id=building_id)
+    return households
+
+
+def place_address(
+    *, compound_id: int, building_id: int | None, unit_id: int | None, household_id: int | None
+) -> str:
+    if household_id is not None:
+        return Household.objects.values_list("address", flat=True).get(pk=household_id)
+    code = Compound.objects.values_list("code", flat=True).get(pk=compound_id)
+    if building_id is None:
+        return code
+    text = f"{code}/{Building.objects.values_list('number', flat=True).get(pk=building_id)}"
+    if unit_id is None:
+        return text
+    return f"{text}/{Unit.objects.values_list('number', flat=True).get(pk=unit_id)}"

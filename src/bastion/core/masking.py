@@ -32,3 +32,12 @@ def phone_for(actor: Actor, value: str) -> str:
     if not value:
         return value
     return value if actor.sees_personal_data else mask_phone(value)
+
+
+def mask_name(value: str) -> str:
+    """张** : the family name only. Used where a name sits beside a health status."""
+    return value[:1] + "*" * max(len(value) - 1, 1) if value else value
+
+
+def name_for(actor: Actor, value: str) -> str:
+    return value if actor.sees_personal_data else mask_name(value)

@@ -52,17 +52,33 @@ SCOPE_ORDER = [
 # Permissions (codename in app `core`) a role holds. Registry reading is by scope; these are
 # the extra powers. `view_personal_data` unmasks ID and phone numbers.
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.COMMAND_CENTRE: ["view_registry", "view_city_figures", "import_registry", "export_registry"],
-    Role.DISTRICT_OFFICER: ["view_registry", "view_city_figures", "export_registry"],
+    Role.COMMAND_CENTRE: [
+        "view_registry",
+        "view_city_figures",
+        "import_registry",
+        "export_registry",
+        "view_cases",
+        "manage_cases",
+        "manage_zones",
+    ],
+    Role.DISTRICT_OFFICER: [
+        "view_registry",
+        "view_city_figures",
+        "export_registry",
+        "view_cases",
+        "manage_cases",
+        "manage_zones",
+    ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
         "view_personal_data",
         "export_registry",
         "change_resident_flags",
+        "view_cases",
     ],
     Role.VOLUNTEER: [],
     Role.LAB: [],
-    Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data"],
+    Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data", "view_cases"],
     Role.COMMERCE_SUPPLY: ["view_city_figures"],
     Role.MARKET_REGULATOR: ["view_city_figures"],
     Role.RESIDENT: ["view_registry", "view_personal_data"],
@@ -75,4 +91,7 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("import_registry", "Can import registry files"),
     ("export_registry", "Can export the registry within scope"),
     ("change_resident_flags", "Can change residents' vulnerable flags within scope"),
+    ("view_cases", "Can see cases and contacts within scope"),
+    ("manage_cases", "Can enter cases, conversions, discharges and contacts within scope"),
+    ("manage_zones", "Can confirm, adjust and lift risk zones within scope"),
 ]

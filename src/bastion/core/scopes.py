@@ -53,6 +53,9 @@ SYSTEM = Actor(
             "import_registry",
             "export_registry",
             "change_resident_flags",
+            "view_cases",
+            "manage_cases",
+            "manage_zones",
         }
     ),
     label="system",

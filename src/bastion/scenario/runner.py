@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from bastion.cases import services as case_services
 from bastion.city import selectors as city_selectors
 from bastion.city import services as city_services
 from bastion.city.load import registry_is_empty
@@ -42,6 +43,14 @@ Observer = Callable[[Context, int, date], dict[str, Any]]
 
 EVENT_KINDS: dict[str, EventHandler] = {}
 OBSERVATIONS: dict[str, Observer] = {}
+
+
+def event(name: str) -> Callable[[EventHandler], EventHandler]:
+    def register(func: EventHandler) -> EventHandler:
+        EVENT_KINDS[name] = func
+        return func
+
+    return register
 
 
 def observation(name: str) -> Callable[[Observer], Observer]:
@@ -77,6 +86,14 @@ def run(scenario: Scenario) -> dict[str, Any]:
     worker.reset()
     with clock.use(sim):
         city_services.roles_sync()
+        with transaction.atomic():
+            case_services.protocol_adopt(
+                protocol=scenario.protocol,
+                since=scenario.start,
+                reason="scenario",
+                actor=SYSTEM,
+                now=sim.now(),
+            )
         try:
             if scenario.city_file is not None:
                 _load_city_file(ctx)
@@ -123,3 +140,9 @@ def _load_city_file(ctx: Context) -> None:
         first = exc.problems[0] if exc.problems else None
         where = f" (row {first.row}, column {first.column}: {first.message})" if first else ""
         raise ScenarioError("city.file", f"{path.name} was rejected{where}") from None
+
+
+# The capabilities' event kinds and observations register themselves on import.
+from bastion.scenario import cases_zones  # noqa: E402
+
+del cases_zones

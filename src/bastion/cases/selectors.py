@@ -1,0 +1,281 @@
+"""Reads of cases and contacts, each within the actor's scope; personal data masked by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+
+from bastion.cases import protocol as protocols
+from bastion.cases.models import Case, CaseKind, Contact, ContactStatus, ProtocolInForce
+from bastion.core.errors import NotFound
+from bastion.core.masking import id_number_for, name_for
+from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
+
+CASE_PATHS = ScopePaths(district="district_id", community="community_id", household="household_id")
+OPEN_CONTACT = (ContactStatus.QUARANTINED, ContactStatus.MONITORING)
+
+
+def protocol_code_on(day: date) -> str:
+    """The protocol the city applies on `day`: the last one adopted on or before it."""
+    adopted = ProtocolInForce.objects.filter(since__lte=day).order_by("-since").first()
+    return adopted.protocol if adopted else str(settings.BASTION_PROTOCOL)
+
+
+def protocol_on(day: date) -> protocols.Protocol:
+    return protocols.get(protocol_code_on(day))
+
+
+def cases_visible(actor: Actor) -> QuerySet[Case]:
+    actor.require("view_cases")
+    return scoped(Case.objects.all(), actor, CASE_PATHS)
+
+
+def case_detail(*, actor: Actor, case_id: int) -> Case:
+    actor.require("view_cases")
+    return get_scoped(
+        Case.objects.select_related("resident", "household", "district", "community"),
+        actor,
+        CASE_PATHS,
+        pk=case_id,
+    )
+
+
+def case_of_resident(resident_id: int) -> Case | None:
+    return Case.objects.filter(resident_id=resident_id).first()
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    id: int
+    resident_id: int
+    name: str
+    id_number: str
+    address: str
+    district: str
+    kind: str
+    initial_kind: str
+    found_by: str
+    onset_on: date | None
+    reported_on: date
+    converted_on: date | None
+    status: str
+    source_id: int | None
+    depth: int = 0
+
+
+def _row(actor: Actor, case: Case, depth: int = 0) -> CaseRow:
+    resident = case.resident
+    return CaseRow(
+        id=case.pk,
+        resident_id=resident.pk,
+        name=name_for(actor, resident.name),
+        id_number=id_number_for(actor, resident.id_number),
+        address=case.household.address,
+        district=case.district.code,
+        kind=case.kind,
+        initial_kind=case.initial_kind,
+        found_by=case.found_by,
+        onset_on=case.onset_on,
+        reported_on=case.reported_on,
+        converted_on=case.converted_on,
+        status=case.status,
+        source_id=case.source_id,
+        depth=depth,
+    )
+
+
+def case_list(
+    *, actor: Actor, reported_on: date | None = None, district_id: int | None = None, limit: int = 500
+) -> list[CaseRow]:
+    cases = cases_visible(actor).select_related("resident", "household", "district")
+    if reported_on is not None:
+        cases = cases.filter(Q(reported_on=reported_on) | Q(converted_on=reported_on))
+    if district_id is not None:
+        cases = cases.filter(district_id=district_id)
+    return [_row(actor, case) for case in cases.order_by("-reported_at", "-id")[:limit]]
+
+
+def case_view(*, actor: Actor, case_id: int) -> CaseRow:
+    return _row(actor, case_detail(actor=actor, case_id=case_id))
+
+
+# Up to the first case of the chain, then down to everyone infected from it: one query on both
+# databases. `depth` counts generations from the first case.
+_CHAIN_SQL = """
+WITH RECURSIVE up(id, source_id, steps) AS (
+    SELECT id, source_id, 0 FROM cases_case WHERE id = %s
+    UNION ALL
+    SELECT c.id, c.source_id, up.steps + 1 FROM cases_case c JOIN up ON c.id = up.source_id
+    WHERE up.steps < 1000
+),
+root AS (SELECT id FROM up ORDER BY steps DESC LIMIT 1),
+down(id, depth) AS (
+    SELECT id, 0 FROM root
+    UNION ALL
+    SELECT c.id, down.depth + 1 FROM cases_case c JOIN down ON c.source_id = down.id
+    WHERE down.depth < 1000
+)
+SELECT id, depth FROM down ORDER BY depth, id
+"""
+
+
+def case_chain(*, actor: Actor, case_id: int) -> list[CaseRow]:
+    """The chain of transmission `case_id` belongs to: from its first case down, generation by
+    generation. Cases outside the actor's scope are left out, never revealed."""
+    case_detail(actor=actor, case_id=case_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_CHAIN_SQL, [case_id])
+        depths = dict(cursor.fetchall())
+    visible = (
+        cases_visible(actor).filter(pk__in=list(depths)).select_related("resident", "household", "district")
+    )
+    rows = [_row(actor, case, depths[case.pk]) for case in visible]
+    return sorted(rows, key=lambda r: (r.depth, r.id))
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    id: int
+    resident_id: int
+    name: str
+    address: str
+    kind: str
+    case_id: int
+    via_id: int | None
+    last_exposure_on: date
+    place: str
+    quarantine_until: date
+    monitoring_until: date | None
+    test_dates: list[str]
+    status: str
+    ended_on: date | None
+
+
+def contact_list(*, actor: Actor, case_id: int) -> list[ContactRow]:
+    """The close and secondary contacts of a case (secondaries through its close contacts)."""
+    case_detail(actor=actor, case_id=case_id)
+    contacts = (
+        scoped(Contact.objects.all(), actor, CASE_PATHS)
+        .filter(Q(case_id=case_id) | Q(via__case_id=case_id))
+        .select_related("resident", "household")
+        .order_by("kind", "last_exposure_on", "id")
+    )
+    return [
+        ContactRow(
+            id=c.pk,
+            resident_id=c.resident_id,
+            name=name_for(actor, c.resident.name),
+            address=c.household.address,
+            kind=c.kind,
+            case_id=c.case_id,
+            via_id=c.via_id,
+            last_exposure_on=c.last_exposure_on,
+            place=c.place,
+            quarantine_until=c.quarantine_until,
+            monitoring_until=c.monitoring_until,
+            test_dates=list(c.test_dates),
+            status=c.status,
+            ended_on=c.ended_on,
+        )
+        for c in contacts
+    ]
+
+
+def open_contacts_of_resident(resident_id: int) -> QuerySet[Contact]:
+    return Contact.objects.filter(resident_id=resident_id, status__in=OPEN_CONTACT)
+
+
+def household_isolating(*, household_id: int, except_resident_id: int) -> bool:
+    """Someone else in the household is already isolating at home: an active case or a
+    contact in home isolation (dec2022's exception to resetting a zone's clock)."""
+    others = ~Q(resident_id=except_resident_id)
+    return (
+        Case.objects.filter(others, household_id=household_id, status="active").exists()
+        or Contact.objects.filter(
+            others, household_id=household_id, status__in=OPEN_CONTACT, place="home"
+        ).exists()
+    )
+
+
+@dataclass(frozen=True)
+class CaseCounts:
+    new_confirmed: int
+    new_asymptomatic: int
+    conversions: int
+    cumulative_confirmed: int
+    cumulative_asymptomatic: int
+    discharged: int
+    cumulative_discharged: int
+    found_by: dict[str, int]
+
+    @property
+    def cumulative(self) -> int:
+        return self.cumulative_confirmed + self.cumulative_asymptomatic
+
+
+def case_counts(*, day: date, district_ids: list[int] | None = None) -> dict[int | None, CaseCounts]:
+    """The bulletin's case figures for the day 0–24 h, per district (key) and for the city (None).
+
+    One grouped query. Each person is counted once under their classification at the end of
+    `day`: a conversion moves them from asymptomatic to confirmed and is not a new confirmed.
+    """
+    asym, conf = CaseKind.ASYMPTOMATIC, CaseKind.CONFIRMED
+    converted_by_day = Q(initial_kind=asym, converted_on__isnull=False, converted_on__lte=day)
+    rows = (
+        Case.objects.filter(reported_on__lte=day)
+        .values("district_id")
+        .annotate(
+            new_confirmed=Count("id", filter=Q(reported_on=day, initial_kind=conf)),
+            new_asymptomatic=Count("id", filter=Q(reported_on=day, initial_kind=asym)),
+            conversions=Count("id", filter=Q(converted_on=day)),
+            cumulative_confirmed=Count("id", filter=Q(initial_kind=conf) | converted_by_day),
+            cumulative_asymptomatic=Count("id", filter=Q(initial_kind=asym) & ~converted_by_day),
+            discharged=Count("id", filter=Q(discharged_on=day)),
+            cumulative_discharged=Count("id", filter=Q(discharged_on__lte=day)),
+            by_screening=Count("id", filter=Q(reported_on=day, found_by="screening")),
+            by_quarantine=Count("id", filter=Q(reported_on=day, found_by="quarantine")),
+            by_community=Count("id", filter=Q(reported_on=day, found_by="community")),
+            by_hospital=Count("id", filter=Q(reported_on=day, found_by="hospital")),
+        )
+    )
+    if district_ids is not None:
+        rows = rows.filter(district_id__in=district_ids)
+    out: dict[int | None, CaseCounts] = {}
+    totals: dict[str, Any] = {}
+    for row in rows:
+        figures = {key: value for key, value in row.items() if key != "district_id"}
+        out[row["district_id"]] = _counts(figures)
+        for key, value in figures.items():
+            totals[key] = totals.get(key, 0) + value
+    out[None] = _counts(totals)
+    return out
+
+
+def _counts(row: dict[str, Any]) -> CaseCounts:
+    return CaseCounts(
+        new_confirmed=row.get("new_confirmed", 0),
+        new_asymptomatic=row.get("new_asymptomatic", 0),
+        conversions=row.get("conversions", 0),
+        cumulative_confirmed=row.get("cumulative_confirmed", 0),
+        cumulative_asymptomatic=row.get("cumulative_asymptomatic", 0),
+        discharged=row.get("discharged", 0),
+        cumulative_discharged=row.get("cumulative_discharged", 0),
+        found_by={
+            "screening": row.get("by_screening", 0),
+            "quarantine": row.get("by_quarantine", 0),
+            "community": row.get("by_community", 0),
+            "hospital": row.get("by_hospital", 0),
+        },
+    )
+
+
+def case_for_actor_or_404(*, actor: Actor, resident_id: int) -> Case:
+    case = cases_visible(actor).filter(resident_id=resident_id).first()
+    if case is None:
+        raise NotFound()
+    return case

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ZonesConfig(AppConfig):
+    name = "bastion.zones"
+    label = "zones"
+    verbose_name = _("Risk zones")
+
+    def ready(self) -> None:
+        from bastion.zones import jobs  # registers the daily evaluation with the worker
+
+        del jobs

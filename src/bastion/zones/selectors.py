@@ -1,0 +1,208 @@
+"""Reads of risk zones: lists and clocks within scope, who lives inside, and each household's
+service mode, which the supply and testing capabilities read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, Q, QuerySet
+
+from bastion.cases import protocol as protocols
+from bastion.city.models import Household, Resident
+from bastion.core.errors import NotFound
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor, ScopePaths, scoped
+from bastion.zones import rules
+from bastion.zones.models import Level, Zone, ZonePeriod, ZoneScreening, ZoneState
+
+ZONE_PATHS = ScopePaths(district="district_id", community="community_id", household=None)
+ACTIVE = (ZoneState.PROPOSED, ZoneState.IN_FORCE)
+
+DOOR_TO_DOOR = "door_to_door"
+STAGGERED_PICKUP = "staggered_pickup"
+NORMAL = "normal"
+SERVICE_MODES = {Level.HIGH: DOOR_TO_DOOR, Level.MEDIUM: STAGGERED_PICKUP}
+
+
+def place_of(zone: Zone) -> rules.Place:
+    return rules.Place(
+        compound=zone.compound_id, building=zone.building_id, unit=zone.unit_id, household=zone.household_id
+    )
+
+
+def covering_household(household: Household) -> Q:
+    """Zones whose area holds `household`."""
+    return (
+        Q(compound_id=household.compound_id)
+        & (Q(building_id__isnull=True) | Q(building_id=household.building_id))
+        & (Q(unit_id__isnull=True) | Q(unit_id=household.unit_id))
+        & (Q(household_id__isnull=True) | Q(household_id=household.pk))
+    )
+
+
+def zones_visible(actor: Actor) -> QuerySet[Zone]:
+    """Staff see the zones of their scope; a resident sees the zones their household lies in."""
+    if actor.level == ScopeLevel.OWN_HOUSEHOLD:
+        if actor.household_id is None:
+            return Zone.objects.none()
+        household = Household.objects.filter(pk=actor.household_id).first()
+        if household is None:
+            return Zone.objects.none()
+        return Zone.objects.filter(covering_household(household))
+    return scoped(Zone.objects.all(), actor, ZONE_PATHS)
+
+
+def zone_get(*, actor: Actor, zone_id: int) -> Zone:
+    zone = zones_visible(actor).filter(pk=zone_id).first()
+    if zone is None:
+        raise NotFound()
+    return zone
+
+
+def zone_households(zone: Zone) -> QuerySet[Household]:
+    households = Household.objects.filter(compound_id=zone.compound_id)
+    if zone.household_id is not None:
+        return households.filter(pk=zone.household_id)
+    if zone.unit_id is not None:
+        return households.filter(unit_id=zone.unit_id)
+    if zone.building_id is not None:
+        return households.filter(building_id=zone.building_id)
+    return households
+
+
+def zone_residents(zone: Zone) -> QuerySet[Resident]:
+    return Resident.objects.filter(household__in=zone_households(zone))
+
+
+def zone_counts(zone: Zone) -> tuple[int, int]:
+    """(households, residents) inside the zone's area now."""
+    households = zone_households(zone)
+    return households.count(), Resident.objects.filter(household__in=households.values("pk")).count()
+
+
+def _in_zones(zones: QuerySet[Zone]) -> Q:
+    """Households lying in any of `zones`: four set lookups, one per kind of area."""
+    return (
+        Q(pk__in=zones.filter(area="household").values("household_id"))
+        | Q(unit_id__in=zones.filter(area="unit").values("unit_id"))
+        | Q(building_id__in=zones.filter(area="building").values("building_id"))
+        | Q(compound_id__in=zones.filter(area="compound").values("compound_id"))
+    )
+
+
+def households_locked(level: str = Level.HIGH) -> QuerySet[Household]:
+    """Every household in an in-force zone of `level` (door-to-door service for high)."""
+    return Household.objects.filter(_in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=level)))
+
+
+def households_by_service_mode(mode: str) -> QuerySet[Household]:
+    """The households on `mode`: door-to-door in high zones; staggered pick-up in medium zones
+    (unless also in a high one). `normal` is everyone else and is not listed."""
+    high = _in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=Level.HIGH))
+    if mode == DOOR_TO_DOOR:
+        return Household.objects.filter(high)
+    if mode == STAGGERED_PICKUP:
+        medium = _in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=Level.MEDIUM))
+        return Household.objects.filter(medium).exclude(high)
+    raise ValueError(f"{mode} households are not listed")
+
+
+def service_mode(*, household_id: int) -> str:
+    """How a household is served: door-to-door, staggered pick-up, or normal, from the highest
+    level of the in-force zones it lies in."""
+    household = Household.objects.filter(pk=household_id).first()
+    if household is None:
+        raise NotFound()
+    levels = set(
+        Zone.objects.filter(covering_household(household), state=ZoneState.IN_FORCE).values_list(
+            "level", flat=True
+        )
+    )
+    for level in (Level.HIGH, Level.MEDIUM):
+        if level in levels:
+            return SERVICE_MODES[level]
+    return NORMAL
+
+
+def locked_residents() -> int:
+    """Residents in any high or medium zone in force, each counted once."""
+    zones = Zone.objects.filter(state=ZoneState.IN_FORCE)
+    return Resident.objects.filter(
+        household__in=Household.objects.filter(_in_zones(zones)).values("pk")
+    ).count()
+
+
+@dataclass(frozen=True)
+class Clock:
+    """When a zone steps down if nothing restarts its clock, and what that needs."""
+
+    to: str
+    due_on: date
+    screening_on: date | None
+    screened_negative: bool
+    ready: bool
+
+
+def zone_clock(zone: Zone, *, today: date) -> Clock | None:
+    if zone.state not in ACTIVE:
+        return None
+    step = protocols.get(zone.protocol).steps[zone.step]
+    screenings = [(s.on, s.all_negative) for s in zone.screenings.all()]
+    required = rules.screening_due_on(step, zone.clock_start)
+    return Clock(
+        to=step.to,
+        due_on=rules.due_on(step, zone.clock_start),
+        screening_on=required,
+        screened_negative=required is not None
+        and any(negative and required <= day <= today for day, negative in screenings),
+        ready=rules.step_ready(step, clock_start=zone.clock_start, today=today, screenings=screenings),
+    )
+
+
+def person_days(zone: Zone, *, today: date) -> int:
+    """Locked person-days so far: residents × the days the zone has been in force (a day
+    started counts)."""
+    if zone.since is None:
+        return 0
+    end = zone.lifted_on if zone.lifted_on is not None else today + timedelta(days=1)
+    return zone.residents * max((end - zone.since).days, 0)
+
+
+def zone_list(
+    *, actor: Actor, states: tuple[str, ...] = ACTIVE, district_id: int | None = None
+) -> QuerySet[Zone]:
+    zones = zones_visible(actor).filter(state__in=states)
+    if district_id is not None:
+        zones = zones.filter(district_id=district_id)
+    return zones.prefetch_related("screenings").order_by("-level", "since", "code")
+
+
+def zones_in_force_on(day: date) -> dict[int | None, dict[str, int]]:
+    """How many zones of each level were in force at the end of `day`, per district and (None)
+    for the city."""
+    rows = (
+        ZonePeriod.objects.filter(start_on__lte=day)
+        .filter(Q(end_on__isnull=True) | Q(end_on__gt=day))
+        .exclude(level=Level.LOW)
+        .values("district_id", "level")
+        .annotate(n=Count("zone_id", distinct=True))
+    )
+    out: dict[int | None, dict[str, int]] = {None: {"high": 0, "medium": 0}}
+    for row in rows:
+        out.setdefault(row["district_id"], {"high": 0, "medium": 0})[row["level"]] += row["n"]
+        out[None][row["level"]] += row["n"]
+    return out
+
+
+def screenings_of(zone: Zone) -> QuerySet[ZoneScreening]:
+    return zone.screenings.order_by("on", "id")
+
+
+def zones_of_household(
+    *, household_id: int, states: tuple[str, ...] = (ZoneState.IN_FORCE,)
+) -> QuerySet[Zone]:
+    household = Household.objects.filter(pk=household_id).first()
+    if household is None:
+        return Zone.objects.none()
+    return Zone.objects.filter(covering_household(household), state__in=states)
