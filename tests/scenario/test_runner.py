@@ -65,7 +65,7 @@ def test_the_shipped_registry_scenario_counts_the_courtyard() -> None:
     ("text", "key", "line"),
     [
         (GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, flood: {x: 1}}"), "events[0].flood", 15),
-        (GOOD.replace("observe: [registry]", "observe: [zones]"), "observe.zones", 12),
+        (GOOD.replace("observe: [registry]", "observe: [weather]"), "observe.weather", 12),
         (GOOD.replace("protocol: v9", "protocol: v10"), "protocol", 3),
         (GOOD.replace("days: 3", "days: 3\nweather: sunny"), "weather", 14),
         (GOOD.replace("start: 2022-09-01", "start: first of september"), "start", 4),
@@ -116,13 +116,22 @@ def test_the_command_prints_json_on_a_fresh_database() -> None:
 
 def test_the_command_exits_non_zero_on_an_unsupported_event(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, flood: {level: 3}}"))
+    done = _cli(str(bad))
+    assert done.returncode != 0
+    assert "events[0].flood" in done.stderr
+    assert "line 15" in done.stderr
+    assert done.stdout == ""
+
+
+def test_the_command_names_the_event_of_an_unknown_resident(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
     bad.write_text(
-        GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, positive: {resident: 'C1/1/1/101#1'}}")
+        GOOD.replace("days: 3", "days: 3\nevents:\n  - {day: 0, positive: {resident: 'C1/1/1/909#1'}}")
     )
     done = _cli(str(bad))
     assert done.returncode != 0
-    assert "events[0].positive" in done.stderr
-    assert "line 15" in done.stderr
+    assert "line 15: events[0].positive: there is no resident C1/1/1/909#1" in done.stderr
     assert done.stdout == ""
 
 

@@ -95,6 +95,9 @@ def zones_designate_for_case(
     compounds = {p.compound for p in infected} | {p.place.compound for p in proposals}
     changes: list[ZoneChange] = []
     with transaction.atomic():
+        # Two cases in one compound at once must not both designate the same unit: the compound
+        # rows are the lock, taken in id order so that two designations cannot deadlock.
+        list(Compound.objects.select_for_update().filter(pk__in=compounds).order_by("pk").values_list("pk"))
         nearby = list(Zone.objects.select_for_update().filter(compound_id__in=compounds, state__in=ACTIVE))
         for zone in nearby:
             if not any(place_of(zone).contains(p) for p in infected):
