@@ -64,6 +64,21 @@ NAVIGATION = [
         "view_registry",
         place="household_id",
     ),
+    NavItem(
+        _("Zones"),
+        "console:zones",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
+        section=True,
+    ),
+    NavItem(_("My zone"), "console:my_zone", frozenset({ScopeLevel.OWN_HOUSEHOLD})),
+    NavItem(
+        _("Cases"),
+        "console:cases",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
+        "view_cases",
+        section=True,
+    ),
+    NavItem(_("Bulletin"), "console:bulletin", frozenset(ScopeLevel.values), section=True),
 ]
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console import views
+from bastion.console import views, views_outbreak
 
 app_name = "console"
 urlpatterns = [
@@ -15,4 +15,21 @@ urlpatterns = [
     path("registry/buildings/<int:building_id>/", views.building, name="building"),
     path("registry/households/<int:household_id>/", views.household, name="household"),
     path("registry/residents/<int:resident_id>/flags/", views.resident_flags, name="resident_flags"),
+    path("zones/", views_outbreak.zone_list, name="zones"),
+    path("zones/map/", views_outbreak.zone_map, name="zone_map"),
+    path("zones/<int:zone_id>/", views_outbreak.zone_detail, name="zone"),
+    path("zones/<int:zone_id>/confirm/", views_outbreak.zone_confirm, name="zone_confirm"),
+    path("zones/<int:zone_id>/reject/", views_outbreak.zone_reject, name="zone_reject"),
+    path("zones/<int:zone_id>/lift/", views_outbreak.zone_lift, name="zone_lift"),
+    path("zones/<int:zone_id>/adjust/", views_outbreak.zone_adjust, name="zone_adjust"),
+    path("zones/<int:zone_id>/screening/", views_outbreak.zone_screening, name="zone_screening"),
+    path("my-zone/", views_outbreak.my_zone, name="my_zone"),
+    path("bulletin/", views_outbreak.bulletin, name="bulletin"),
+    path("bulletin/print/", views_outbreak.bulletin_print, name="bulletin_print"),
+    path("cases/", views_outbreak.case_list, name="cases"),
+    path("cases/new/", views_outbreak.case_new, name="case_new"),
+    path("cases/<int:case_id>/", views_outbreak.case_detail, name="case"),
+    path("cases/<int:case_id>/convert/", views_outbreak.case_convert, name="case_convert"),
+    path("cases/<int:case_id>/discharge/", views_outbreak.case_discharge, name="case_discharge"),
+    path("cases/<int:case_id>/contacts/", views_outbreak.contact_add, name="contact_add"),
 ]
