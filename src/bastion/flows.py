@@ -7,13 +7,17 @@ page. Contexts never import each other's services; they meet here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import transaction
 
 from bastion.cases import services as cases
+from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
 from bastion.cases.models import Case, FoundBy
+from bastion.city.registry_io import Problem
+from bastion.core.errors import DomainError, Forbidden
 from bastion.core.scopes import Actor
 from bastion.zones import services as zones
 
@@ -67,3 +71,35 @@ def case_reported(
             now=now,
         )
     return CaseReported(opened.case, changes)
+
+
+def cases_reported_batch(
+    *, rows: Sequence[CaseBatchRow], actor: Actor, now: datetime
+) -> list[tuple[CaseBatchRow, CaseReported]]:
+    """A batch of positives, checked whole by `cases.batch.read_batch`: each row goes through
+    `case_reported`, all in one transaction.
+
+    All or nothing: if a row is refused now (someone opened the same case since the file
+    was checked), every case of the batch is rolled back and the refusal names the row.
+    """
+    reported: list[tuple[CaseBatchRow, CaseReported]] = []
+    with transaction.atomic():
+        for row in rows:
+            try:
+                outcome = case_reported(
+                    resident_id=row.resident_id,
+                    kind=row.kind,
+                    found_by=row.found_by,
+                    onset_on=row.onset_on,
+                    reported_at=row.reported_at,
+                    frequent=row.frequent,
+                    stayed=row.stayed,
+                    actor=actor,
+                    now=now,
+                )
+            except Forbidden:
+                raise
+            except DomainError as exc:
+                raise CaseBatchRejected([Problem(row.line, "", exc.code, str(exc.message))]) from exc
+            reported.append((row, outcome))
+    return reported

@@ -1,0 +1,304 @@
+"""Cases and contacts endpoints: thin — parse, call one service or flow, render.
+
+Opening a case must go through `flows` (the zones follow), a layer above this context that
+it may not import (the layers contract). The API root hands those flows in through
+`add_reporting`; every other endpoint calls the cases' own services and selectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, File, Router, Schema
+from ninja.files import UploadedFile
+from ninja.responses import Status
+
+from bastion.cases import batch, selectors, services
+from bastion.cases.models import Contact
+from bastion.city.selectors import actor_for
+from bastion.core import clock
+from bastion.core.errors import InvalidInput
+from bastion.core.masking import name_for
+from bastion.core.scopes import Actor
+
+router = Router(tags=["cases"])
+
+
+class CaseOut(Schema):
+    id: int
+    resident_id: int
+    name: str
+    id_number: str
+    address: str
+    district: str
+    kind: str
+    initial_kind: str
+    found_by: str
+    onset_on: date | None
+    reported_on: date
+    converted_on: date | None
+    status: str
+    source_id: int | None
+    depth: int
+
+
+class ContactOut(Schema):
+    id: int
+    resident_id: int
+    name: str
+    address: str
+    kind: str
+    case_id: int
+    via_id: int | None
+    last_exposure_on: date
+    place: str
+    quarantine_until: date
+    monitoring_until: date | None
+    test_dates: list[str]
+    status: str
+    ended_on: date | None
+
+
+class ZoneChangeOut(Schema):
+    what: str  # designated, proposed, raised, clock_restarted, linked
+    zone_id: int
+    code: str
+    level: str
+    state: str
+    area: str
+    address: str
+
+
+class ReportedOut(Schema):
+    case: CaseOut
+    zone_changes: list[ZoneChangeOut]
+
+
+class ResidentNamed(Schema):
+    """A resident by id, or by address like C1/2/1/301#1."""
+
+    resident_id: int | None = None
+    resident: str | None = None
+
+
+# Kinds are plain text, so that a wrong one gets the service's own code and message.
+class CaseIn(ResidentNamed):
+    kind: str = Field(description="confirmed or asymptomatic")
+    found_by: str = Field("community", description="screening, quarantine, community or hospital")
+    onset_on: date | None = None
+    reported_at: datetime | None = None  # without a time zone: the city's
+    frequent: list[str] = []
+    stayed: list[str] = []
+
+
+class ContactIn(ResidentNamed):
+    kind: str = Field(description="close, or secondary (linked through via_contact_id)")
+    last_exposure_on: date
+    case_id: int | None = None
+    via_contact_id: int | None = None
+
+
+class ReasonIn(Schema):
+    reason: str = ""
+
+
+class BatchCaseOut(Schema):
+    row: int
+    case_id: int
+    resident_id: int
+    kind: str
+
+
+class BatchZoneChangeOut(ZoneChangeOut):
+    row: int
+
+
+class BatchOut(Schema):
+    rows: int
+    cases: list[BatchCaseOut]
+    zone_changes: list[BatchZoneChangeOut]
+
+
+class ProblemOut(Schema):
+    row: int
+    column: str
+    code: str
+    message: str
+
+
+class RejectedOut(Schema):
+    code: str
+    message: str
+    details: list[ProblemOut]
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return actor_for(request.user)
+
+
+def _resident_id(actor: Actor, body: ResidentNamed) -> int:
+    if (body.resident_id is None) == (body.resident is None):
+        raise InvalidInput(
+            _("Name the resident by resident_id or by resident (an address like C1/2/1/301#1)."),
+            code="resident_required",
+        )
+    if body.resident_id is not None:
+        return body.resident_id
+    assert body.resident is not None  # noqa: S101 - checked just above
+    return batch.resident_at(actor=actor, address=body.resident)
+
+
+def _city_time(at: datetime | None) -> datetime | None:
+    if at is not None and at.tzinfo is None:
+        return at.replace(tzinfo=clock.city_zone())
+    return at
+
+
+def _zone_change(change: Any) -> dict[str, Any]:
+    """A `zones.services.ZoneChange`, read by its attributes (zones sit above this context)."""
+    zone = change.zone
+    return {
+        "what": change.what,
+        "zone_id": zone.pk,
+        "code": zone.code,
+        "level": zone.level,
+        "state": zone.state,
+        "area": zone.area,
+        "address": zone.address,
+    }
+
+
+def _contact(actor: Actor, contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.pk,
+        "resident_id": contact.resident_id,
+        "name": name_for(actor, contact.resident.name),
+        "address": contact.household.address,
+        "kind": contact.kind,
+        "case_id": contact.case_id,
+        "via_id": contact.via_id,
+        "last_exposure_on": contact.last_exposure_on,
+        "place": contact.place,
+        "quarantine_until": contact.quarantine_until,
+        "monitoring_until": contact.monitoring_until,
+        "test_dates": list(contact.test_dates),
+        "status": contact.status,
+        "ended_on": contact.ended_on,
+    }
+
+
+@router.get("/", response=list[CaseOut], summary="Cases within your scope, newest first")
+def case_list(
+    request: HttpRequest, day: date | None = None, district_id: int | None = None
+) -> list[selectors.CaseRow]:
+    """`day`: the cases reported, or converted to confirmed, that day."""
+    return selectors.case_list(actor=_actor(request), reported_on=day, district_id=district_id)
+
+
+@router.post("/contacts", response={201: ContactOut}, summary="List a close or secondary contact")
+def contact_add(request: HttpRequest, body: ContactIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    actor.require("manage_cases")
+    contact = services.contact_add(
+        resident_id=_resident_id(actor, body),
+        kind=body.kind,
+        last_exposure_on=body.last_exposure_on,
+        case_id=body.case_id,
+        via_contact_id=body.via_contact_id,
+        actor=actor,
+        now=clock.now(),
+    )
+    return Status(201, _contact(actor, contact))
+
+
+@router.get("/{int:case_id}", response=CaseOut)
+def case_view(request: HttpRequest, case_id: int) -> selectors.CaseRow:
+    return selectors.case_view(actor=_actor(request), case_id=case_id)
+
+
+@router.get(
+    "/{int:case_id}/chain",
+    response=list[CaseOut],
+    summary="The chain of transmission the case belongs to, generation by generation",
+)
+def case_chain(request: HttpRequest, case_id: int) -> list[selectors.CaseRow]:
+    return selectors.case_chain(actor=_actor(request), case_id=case_id)
+
+
+@router.get("/{int:case_id}/contacts", response=list[ContactOut])
+def case_contacts(request: HttpRequest, case_id: int) -> list[selectors.ContactRow]:
+    return selectors.contact_list(actor=_actor(request), case_id=case_id)
+
+
+@router.post("/{int:case_id}/convert", response=CaseOut, summary="Asymptomatic → confirmed, counted once")
+def case_convert(request: HttpRequest, case_id: int, body: ReasonIn) -> selectors.CaseRow:
+    actor = _actor(request)
+    services.case_convert(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
+    return selectors.case_view(actor=actor, case_id=case_id)
+
+
+@router.post("/{int:case_id}/discharge", response=CaseOut)
+def case_discharge(request: HttpRequest, case_id: int, body: ReasonIn) -> selectors.CaseRow:
+    actor = _actor(request)
+    services.case_discharge(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
+    return selectors.case_view(actor=actor, case_id=case_id)
+
+
+Flow = Callable[..., Any]
+
+
+def add_reporting(*, case_reported: Flow, cases_reported_batch: Flow) -> None:
+    """Add the endpoints that open cases, calling `flows.case_reported` and
+    `flows.cases_reported_batch` as given by the API root."""
+
+    @router.post(
+        "/",
+        response={201: ReportedOut},
+        summary="Report a case: the case is opened and the zones follow",
+    )
+    def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
+        actor = _actor(request)
+        actor.require("manage_cases")
+        reported = case_reported(
+            resident_id=_resident_id(actor, body),
+            kind=body.kind,
+            found_by=body.found_by,
+            onset_on=body.onset_on,
+            reported_at=_city_time(body.reported_at),
+            frequent=body.frequent,
+            stayed=body.stayed,
+            actor=actor,
+            now=clock.now(),
+        )
+        return Status(
+            201,
+            {
+                "case": selectors.case_view(actor=actor, case_id=reported.case.pk),
+                "zone_changes": [_zone_change(change) for change in reported.zone_changes],
+            },
+        )
+
+    @router.post(
+        "/batch",
+        response={200: BatchOut, 422: RejectedOut},
+        summary="Report a batch file of cases (CSV or XLSX), all or nothing",
+    )
+    def case_batch(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+        actor = _actor(request)
+        now = clock.now()
+        rows = batch.read_batch(file.read(), filename=file.name or "", actor=actor, now=now)
+        reported = cases_reported_batch(rows=rows, actor=actor, now=now)
+        return {
+            "rows": len(rows),
+            "cases": [
+                {"row": row.line, "case_id": r.case.pk, "resident_id": row.resident_id, "kind": row.kind}
+                for row, r in reported
+            ],
+            "zone_changes": [
+                {"row": row.line, **_zone_change(change)} for row, r in reported for change in r.zone_changes
+            ],
+        }
