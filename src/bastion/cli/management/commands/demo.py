@@ -10,9 +10,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from bastion import flows
+from bastion.cases.models import Case
+from bastion.cases.services import contact_add
 from bastion.city import services
 from bastion.city.load import registry_is_empty
-from bastion.city.models import Account, Community, District, Household
+from bastion.city.models import Account, Community, Compound, District, Household, Resident
 from bastion.core import clock, worker
 from bastion.core.roles import Role
 from bastion.core.scopes import SYSTEM
@@ -40,6 +43,8 @@ class Command(BaseCommand):
             self.stdout.write(f"generating a demo city of {options['residents']:,} residents…")
             call_command("city", "generate", residents=options["residents"], seed=options["seed"])
         logins = self._accounts()
+        if not Case.objects.exists():
+            self._outbreak()
         self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for username, role, where in logins:
             self.stdout.write(f"  {username:<22} {role:<20} {where}")
@@ -52,6 +57,53 @@ class Command(BaseCommand):
             )
         )
         call_command("runserver", options["addr"], use_reloader=False, use_threading=True)
+
+    def _outbreak(self) -> None:
+        """A few cases so that the zones, the bulletin and the resident's page have something to
+        show: one in the demo resident's unit, one who stayed in another compound (a medium zone
+        under v9), one in the second district, and a close contact."""
+        resident_household = (
+            Account.objects.filter(user__username="demo-resident")
+            .values_list("household_id", flat=True)
+            .first()
+        )
+        home = Household.objects.filter(pk=resident_household).first() if resident_household else None
+        if home is None:
+            return
+        neighbour = (
+            Resident.objects.filter(household__unit_id=home.unit_id).exclude(household_id=home.pk).first()
+            or Resident.objects.filter(household_id=home.pk).order_by("-number").first()
+        )
+        elsewhere = (
+            Compound.objects.filter(community_id=home.community_id).exclude(pk=home.compound_id).first()
+        )
+        other_district = Resident.objects.exclude(district_id=home.district_id).order_by("id").first()
+        now = clock.now()
+        reports = []
+        if neighbour is not None:
+            stayed = (
+                [elsewhere.code + "/1"] if elsewhere and elsewhere.buildings.filter(number=1).exists() else []
+            )
+            reports.append((neighbour, "confirmed", stayed))
+        if other_district is not None:
+            reports.append((other_district, "asymptomatic", []))
+        first = None
+        for person, kind, stayed in reports:
+            reported = flows.case_reported(
+                resident_id=person.pk, kind=kind, found_by="screening", stayed=stayed, actor=SYSTEM, now=now
+            )
+            first = first or reported.case
+        contact = Resident.objects.filter(community_id=home.community_id).exclude(case__isnull=False).last()
+        if first is not None and contact is not None:
+            contact_add(
+                resident_id=contact.pk,
+                kind="close",
+                last_exposure_on=clock.local_date(now),
+                case_id=first.pk,
+                actor=SYSTEM,
+                now=now,
+            )
+        self.stdout.write(f"reported {len(reports)} demo cases; their zones are in force")
 
     def _accounts(self) -> list[tuple[str, str, str]]:
         district = District.objects.order_by("code").first()
