@@ -390,3 +390,28 @@ def test_the_bulletin_counts_a_conversion_once(
 
 def test_the_bulletin_needs_a_signed_in_user(client: Client, city: Places) -> None:
     assert call(api(client), "get", "/bulletin/", status=401)["code"] == "not_authenticated"
+
+
+def test_it_pins_the_query_count_of_the_case_list_and_the_bulletin(
+    client: Client, command: User, django_assert_max_num_queries: Any
+) -> None:
+    for address in ["C1/2/1/301#1", "C1/1/1/101#1", "C3/1/1/101#1", "C4/1/1/101#1"]:
+        report(address)
+    api(client, command)
+    # session, user, account, permissions, then the page's own reads
+    for url, most in [("/cases/", 5), ("/bulletin/", 7)]:
+        with django_assert_max_num_queries(most):
+            call(client, "get", url)
+
+
+def test_it_publishes_cases_zones_and_the_bulletin_in_the_openapi_document(client: Client, db: None) -> None:
+    paths = client.get("/api/v1/openapi.json").json()["paths"]
+    for path in [
+        "/api/v1/cases/",
+        "/api/v1/cases/batch",
+        "/api/v1/cases/{case_id}/chain",
+        "/api/v1/zones/{zone_id}/lift",
+        "/api/v1/zones/service-mode/{household_id}",
+        "/api/v1/bulletin/",
+    ]:
+        assert path in paths, path
