@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -81,30 +82,34 @@ def zone_counts(zone: Zone) -> tuple[int, int]:
     return households.count(), Resident.objects.filter(household__in=households.values("pk")).count()
 
 
-def _in_zones(zones: QuerySet[Zone]) -> Q:
-    """Households lying in any of `zones`: four set lookups, one per kind of area."""
-    return (
-        Q(pk__in=zones.filter(area="household").values("household_id"))
-        | Q(unit_id__in=zones.filter(area="unit").values("unit_id"))
-        | Q(building_id__in=zones.filter(area="building").values("building_id"))
-        | Q(compound_id__in=zones.filter(area="compound").values("compound_id"))
+def _household_ids(zones: QuerySet[Zone]) -> QuerySet[Household, Any]:
+    """The ids of the households lying in any of `zones`: one indexed lookup per kind of area,
+    joined by UNION, so that no query scans every household of the city."""
+
+    def within(area: str, column: str) -> QuerySet[Household, Any]:
+        return Household.objects.filter(
+            **{f"{column}__in": zones.filter(area=area).values(f"{area}_id")}
+        ).values("pk")
+
+    return within("household", "pk").union(
+        within("unit", "unit_id"), within("building", "building_id"), within("compound", "compound_id")
     )
 
 
 def households_locked(level: str = Level.HIGH) -> QuerySet[Household]:
     """Every household in an in-force zone of `level` (door-to-door service for high)."""
-    return Household.objects.filter(_in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=level)))
+    zones = Zone.objects.filter(state=ZoneState.IN_FORCE, level=level)
+    return Household.objects.filter(pk__in=_household_ids(zones))
 
 
 def households_by_service_mode(mode: str) -> QuerySet[Household]:
     """The households on `mode`: door-to-door in high zones; staggered pick-up in medium zones
     (unless also in a high one). `normal` is everyone else and is not listed."""
-    high = _in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=Level.HIGH))
     if mode == DOOR_TO_DOOR:
-        return Household.objects.filter(high)
+        return households_locked(Level.HIGH)
     if mode == STAGGERED_PICKUP:
-        medium = _in_zones(Zone.objects.filter(state=ZoneState.IN_FORCE, level=Level.MEDIUM))
-        return Household.objects.filter(medium).exclude(high)
+        high = Zone.objects.filter(state=ZoneState.IN_FORCE, level=Level.HIGH)
+        return households_locked(Level.MEDIUM).exclude(pk__in=_household_ids(high))
     raise ValueError(f"{mode} households are not listed")
 
 
@@ -128,9 +133,7 @@ def service_mode(*, household_id: int) -> str:
 def locked_residents() -> int:
     """Residents in any high or medium zone in force, each counted once."""
     zones = Zone.objects.filter(state=ZoneState.IN_FORCE)
-    return Resident.objects.filter(
-        household__in=Household.objects.filter(_in_zones(zones)).values("pk")
-    ).count()
+    return Resident.objects.filter(household_id__in=_household_ids(zones)).count()
 
 
 @dataclass(frozen=True)
