@@ -85,6 +85,16 @@ def test_under_v9_places_stayed_become_medium_zones_with_staggered_pick_up(city:
     household = Household.objects.filter(compound__code="C3").first()
     assert household is not None
     assert selectors.service_mode(household_id=household.pk) == selectors.STAGGERED_PICKUP
+    staggered = selectors.households_by_service_mode(selectors.STAGGERED_PICKUP)
+    assert sorted(h.address for h in staggered) == sorted(
+        Household.objects.filter(building__compound__code="C3", building__number=1).values_list(
+            "address", flat=True
+        )
+    )
+    # A case inside the medium zone raises it to high: its households move to door-to-door.
+    report("C3/1/1/101#1", now=at(1))
+    assert selectors.service_mode(household_id=household.pk) == selectors.DOOR_TO_DOOR
+    assert not selectors.households_by_service_mode(selectors.STAGGERED_PICKUP).exists()
 
 
 @override_settings(BASTION_ZONE_DESIGNATION="proposed")
@@ -98,6 +108,8 @@ def test_a_proposed_zone_locks_nobody_until_an_officer_confirms_it(
     worker = actor_for(make_user("community_worker", community=city["M1"]))
     with pytest.raises(Forbidden):
         services.zone_confirm(zone_id=zone.pk, actor=worker, now=at(0, 10))
+    assert selectors.proposals_overdue(actor=officer, now=at(0, 13)) == []
+    assert selectors.proposals_overdue(actor=officer, now=at(0, 14)) == [zone]
     services.zone_confirm(zone_id=zone.pk, actor=officer, now=at(0, 10))
     zone.refresh_from_db()
     assert (zone.state, zone.since) == (ZoneState.IN_FORCE, TODAY)

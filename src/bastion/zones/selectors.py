@@ -4,7 +4,7 @@ service mode, which the supply and testing capabilities read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
@@ -209,3 +209,14 @@ def zones_of_household(
     if household is None:
         return Zone.objects.none()
     return Zone.objects.filter(covering_household(household), state__in=states)
+
+
+def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:
+    """Proposed zones still unconfirmed past their protocol's designation deadline (v9: zones
+    published within 5 hours of the case), oldest first: the command centre's to-do list."""
+    late = []
+    for zone in zones_visible(actor).filter(state=ZoneState.PROPOSED).order_by("proposed_at"):
+        deadline = zone.proposed_at + timedelta(hours=protocols.get(zone.protocol).designation_deadline_hours)
+        if deadline <= now:
+            late.append(zone)
+    return late
