@@ -269,14 +269,25 @@ def nav_links(html: str) -> list[str]:
 def test_it_gives_each_role_its_own_navigation(
     client: Client, city: Places, household: Household, make_user: Callable[..., User]
 ) -> None:
-    assert nav_links(page(as_user(client, make_user("command_centre")), "/")) == ["/", "/registry/"]
+    assert nav_links(page(as_user(client, make_user("command_centre")), "/")) == [
+        "/",
+        "/registry/",
+        "/zones/",
+        "/cases/",
+        "/bulletin/",
+    ]
     worker = make_user("community_worker", community=city["M1"])
     assert nav_links(page(as_user(client, worker), f"/registry/communities/{city['M1'].pk}/")) == [
-        f"/registry/communities/{city['M1'].pk}/"
+        f"/registry/communities/{city['M1'].pk}/",
+        "/zones/",
+        "/cases/",
+        "/bulletin/",
     ]
     member = make_user("resident", household=household)
     assert nav_links(page(as_user(client, member), f"/registry/households/{household.pk}/")) == [
-        f"/registry/households/{household.pk}/"
+        f"/registry/households/{household.pk}/",
+        "/my-zone/",
+        "/bulletin/",
     ]
 
 

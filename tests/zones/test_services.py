@@ -78,6 +78,16 @@ def test_a_second_case_in_the_same_unit_restarts_the_clock_rather_than_adding_a_
     assert zone.cases.count() == 2
 
 
+def test_a_case_entered_late_starts_the_clock_on_its_report_day(city: Places) -> None:
+    flows.case_reported(
+        resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", reported_at=at(-2), actor=SYSTEM, now=NOW
+    )
+    zone = Zone.objects.get()
+    assert (zone.since, zone.clock_start) == (TODAY, TODAY - timedelta(days=2))
+    clock = selectors.zone_clock(zone, today=TODAY)
+    assert clock is not None and clock.due_on == TODAY + timedelta(days=5)
+
+
 def test_under_v9_places_stayed_become_medium_zones_with_staggered_pick_up(city: Places) -> None:
     report("C1/2/1/301#1", stayed=["C3/1"])
     medium = Zone.objects.get(level="medium")

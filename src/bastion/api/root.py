@@ -7,7 +7,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import django_auth
 
-from bastion import flows
 from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
@@ -49,8 +48,6 @@ def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
 
 
 api.add_router("/city/", city_router)
-# Opening a case goes through the flows, which the cases context may not import.
-cases_api.add_reporting(case_reported=flows.case_reported, cases_reported_batch=flows.cases_reported_batch)
 api.add_router("/cases/", cases_api.router)
 api.add_router("/zones/", zones_router)
 api.add_router("/bulletin/", bulletin_router)

@@ -1,13 +1,11 @@
 """Cases and contacts endpoints: thin — parse, call one service or flow, render.
 
-Opening a case must go through `flows` (the zones follow), a layer above this context that
-it may not import (the layers contract). The API root hands those flows in through
-`add_reporting`; every other endpoint calls the cases' own services and selectors.
+Opening a case goes through `flows.case_reported` (the zones follow). An API module is an
+interface: the layers contract lets `*.api` import the flows above its context.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +15,7 @@ from ninja import Field, File, Router, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
+from bastion import flows
 from bastion.cases import batch, selectors, services
 from bastion.cases.models import Contact
 from bastion.city.selectors import actor_for
@@ -248,57 +247,51 @@ def case_discharge(request: HttpRequest, case_id: int, body: ReasonIn) -> select
     return selectors.case_view(actor=actor, case_id=case_id)
 
 
-Flow = Callable[..., Any]
-
-
-def add_reporting(*, case_reported: Flow, cases_reported_batch: Flow) -> None:
-    """Add the endpoints that open cases, calling `flows.case_reported` and
-    `flows.cases_reported_batch` as given by the API root."""
-
-    @router.post(
-        "/",
-        response={201: ReportedOut},
-        summary="Report a case: the case is opened and the zones follow",
+@router.post(
+    "/",
+    response={201: ReportedOut},
+    summary="Report a case: the case is opened and the zones follow",
+)
+def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    actor.require("manage_cases")
+    reported = flows.case_reported(
+        resident_id=_resident_id(actor, body),
+        kind=body.kind,
+        found_by=body.found_by,
+        onset_on=body.onset_on,
+        reported_at=_city_time(body.reported_at),
+        frequent=body.frequent,
+        stayed=body.stayed,
+        actor=actor,
+        now=clock.now(),
     )
-    def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
-        actor = _actor(request)
-        actor.require("manage_cases")
-        reported = case_reported(
-            resident_id=_resident_id(actor, body),
-            kind=body.kind,
-            found_by=body.found_by,
-            onset_on=body.onset_on,
-            reported_at=_city_time(body.reported_at),
-            frequent=body.frequent,
-            stayed=body.stayed,
-            actor=actor,
-            now=clock.now(),
-        )
-        return Status(
-            201,
-            {
-                "case": selectors.case_view(actor=actor, case_id=reported.case.pk),
-                "zone_changes": [_zone_change(change) for change in reported.zone_changes],
-            },
-        )
-
-    @router.post(
-        "/batch",
-        response={200: BatchOut, 422: RejectedOut},
-        summary="Report a batch file of cases (CSV or XLSX), all or nothing",
+    return Status(
+        201,
+        {
+            "case": selectors.case_view(actor=actor, case_id=reported.case.pk),
+            "zone_changes": [_zone_change(change) for change in reported.zone_changes],
+        },
     )
-    def case_batch(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
-        actor = _actor(request)
-        now = clock.now()
-        rows = batch.read_batch(file.read(), filename=file.name or "", actor=actor, now=now)
-        reported = cases_reported_batch(rows=rows, actor=actor, now=now)
-        return {
-            "rows": len(rows),
-            "cases": [
-                {"row": row.line, "case_id": r.case.pk, "resident_id": row.resident_id, "kind": row.kind}
-                for row, r in reported
-            ],
-            "zone_changes": [
-                {"row": row.line, **_zone_change(change)} for row, r in reported for change in r.zone_changes
-            ],
-        }
+
+
+@router.post(
+    "/batch",
+    response={200: BatchOut, 422: RejectedOut},
+    summary="Report a batch file of cases (CSV or XLSX), all or nothing",
+)
+def case_batch(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+    actor = _actor(request)
+    now = clock.now()
+    rows = batch.read_batch(file.read(), filename=file.name or "", actor=actor, now=now)
+    reported = flows.cases_reported_batch(rows=rows, actor=actor, now=now)
+    return {
+        "rows": len(rows),
+        "cases": [
+            {"row": row.line, "case_id": r.case.pk, "resident_id": row.resident_id, "kind": row.kind}
+            for row, r in reported
+        ],
+        "zone_changes": [
+            {"row": row.line, **_zone_change(change)} for row, r in reported for change in r.zone_changes
+        ],
+    }

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from bastion.cases import protocol as protocols
-from bastion.cases.models import Case, CaseKind, Contact, ContactStatus, ProtocolInForce
+from bastion.cases.models import Case, CaseKind, Contact, ContactStatus, ExposurePlace, ProtocolInForce
 from bastion.core.errors import NotFound
 from bastion.core.masking import id_number_for, name_for
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
@@ -279,3 +279,9 @@ def case_for_actor_or_404(*, actor: Actor, resident_id: int) -> Case:
     if case is None:
         raise NotFound()
     return case
+
+
+def case_places(*, actor: Actor, case_id: int) -> QuerySet[ExposurePlace]:
+    """The places a case stayed (home first), for an actor who may see the case."""
+    case_detail(actor=actor, case_id=case_id)
+    return ExposurePlace.objects.filter(case_id=case_id).order_by("-frequent", "id")

@@ -26,7 +26,7 @@ from bastion.cases.models import (
     PlaceType,
     ProtocolInForce,
 )
-from bastion.cases.selectors import OPEN_CONTACT, protocol_code_on, protocol_on
+from bastion.cases.selectors import OPEN_CONTACT, cases_visible, protocol_code_on, protocol_on
 from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS, PlaceRef, household_place, place_by_address
 from bastion.core import audit, clock
@@ -127,6 +127,8 @@ def case_open(
     reported_on = clock.local_date(reported_at)
     if onset_on is not None and onset_on > today:
         raise InvalidInput(_("The onset cannot be in the future."), code="onset_in_future")
+    if onset_on is not None and onset_on > reported_on:
+        raise InvalidInput(_("The onset cannot be after the report."), code="onset_after_report")
     frequent_places = _places(frequent or [])
     stayed_places = _places(stayed or [])
     with transaction.atomic():
@@ -348,8 +350,14 @@ def contact_add(
                 raise InvalidInput(
                     _("A secondary contact is linked to the close contact they met."), code="via_required"
                 )
+            # An open close contact, of a case within the actor's scope.
             via = (
-                Contact.objects.filter(pk=via_contact_id, kind=ContactKind.CLOSE)
+                Contact.objects.filter(
+                    pk=via_contact_id,
+                    kind=ContactKind.CLOSE,
+                    status__in=OPEN_CONTACT,
+                    case__in=cases_visible(actor),
+                )
                 .select_related("case")
                 .first()
             )
@@ -357,7 +365,7 @@ def contact_add(
                 raise NotFound(_("There is no such close contact."), code="unknown_contact")
             case = via.case
         else:
-            found = Case.objects.filter(pk=case_id).first() if case_id is not None else None
+            found = cases_visible(actor).filter(pk=case_id).first() if case_id is not None else None
             if found is None:
                 raise NotFound(_("There is no such case."), code="unknown_case")
             case = found

@@ -339,13 +339,21 @@ def infant_cutoff(today: date) -> date:
 
 def resident_by_address(address: str) -> Resident:
     """The resident at `C1/2/1/301#1` (platform use: scenarios, imports)."""
-    parsed = rules.parse_address(address)
-    if parsed.number is None:
-        raise NotFound(code="not_a_resident_address")
+    try:
+        parsed: rules.Address | None = rules.parse_address(address)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.number is None:
+        raise NotFound(
+            _("%(address)s is not a resident's address like C1/2/1/301#1.") % {"address": address},
+            code="not_a_resident_address",
+        )
     try:
         return Resident.objects.get(household__address=parsed.household, number=parsed.number)
     except Resident.DoesNotExist:
-        raise NotFound(code="unknown_resident") from None
+        raise NotFound(
+            _("There is no resident %(address)s.") % {"address": address}, code="unknown_resident"
+        ) from None
 
 
 def unit_of(household: Household) -> Unit:

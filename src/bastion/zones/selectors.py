@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 
 from bastion.cases import protocol as protocols
 from bastion.city.models import Household, Resident
@@ -50,7 +50,10 @@ def zones_visible(actor: Actor) -> QuerySet[Zone]:
         household = Household.objects.filter(pk=actor.household_id).first()
         if household is None:
             return Zone.objects.none()
-        return Zone.objects.filter(covering_household(household))
+        # Residents see the zones that apply or applied to them, not an officer's drafts.
+        return Zone.objects.filter(
+            covering_household(household), state__in=[ZoneState.IN_FORCE, ZoneState.LIFTED]
+        )
     return scoped(Zone.objects.all(), actor, ZONE_PATHS)
 
 
@@ -178,7 +181,11 @@ def zone_list(
     zones = zones_visible(actor).filter(state__in=states)
     if district_id is not None:
         zones = zones.filter(district_id=district_id)
-    return zones.prefetch_related("screenings").order_by("-level", "since", "code")
+    # High before medium (the level names do not sort that way), then the oldest first.
+    rank = Case(
+        When(level=Level.HIGH, then=Value(0)), When(level=Level.MEDIUM, then=Value(1)), default=Value(2)
+    )
+    return zones.prefetch_related("screenings").order_by(rank, "since", "code")
 
 
 def zones_in_force_on(day: date) -> dict[int | None, dict[str, int]]:
@@ -220,3 +227,8 @@ def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:
         if deadline <= now:
             late.append(zone)
     return late
+
+
+def zones_of_case(*, actor: Actor, case_id: int) -> QuerySet[Zone]:
+    """The zones a case put at risk or restarted, within the actor's scope."""
+    return zones_visible(actor).filter(case_links__case_id=case_id).order_by("proposed_at", "id")

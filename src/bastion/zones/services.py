@@ -84,7 +84,6 @@ def zones_designate_for_case(
     where someone already isolates at home does not restart the clock.
     """
     protocol = protocols.get(case.protocol)
-    today = clock.local_date(now)
     infected = [_place(residence), *(_place(p) for p in frequent)]
     proposals = rules.designate(
         protocol, residence=infected[0], frequent=infected[1:], stayed=[_place(p) for p in stayed]
@@ -106,11 +105,15 @@ def zones_designate_for_case(
                 zone=zone, case=case, defaults={"at": now, "restarted_clock": restart}
             )
             first = protocols.get(zone.protocol).first_step(zone.level).name
-            if not restart or (zone.clock_start == today and zone.step == first):
+            # The clock counts from the day of the infection (a case entered late was still
+            # infected on its report day).
+            if not restart or (zone.clock_start >= case.reported_on and zone.step == first):
                 changes.append(ZoneChange(zone, "linked"))
                 continue
             before = _snapshot(zone)
-            zone.clock_start = today
+            zone.clock_start = (
+                case.reported_on if zone.step != first else max(zone.clock_start, case.reported_on)
+            )
             zone.step = first
             zone.save(update_fields=["clock_start", "step"])
             audit.record(
@@ -182,7 +185,7 @@ def _create(
         district_id=compound.district_id,
         proposed_at=now,
         since=today if automatic else None,
-        clock_start=today,
+        clock_start=case.reported_on,
         reason=reason % {"case": case.pk, "protocol": protocol.code, "area": place.area},
     )
     district_code = District.objects.values_list("code", flat=True).get(pk=compound.district_id)
@@ -212,7 +215,7 @@ def _raise(
     before = _snapshot(zone)
     zone.level = level
     zone.step = protocols.get(zone.protocol).first_step(level).name
-    zone.clock_start = today
+    zone.clock_start = case.reported_on
     zone.save(update_fields=["level", "step", "clock_start"])
     ZoneCase.objects.get_or_create(zone=zone, case=case, defaults={"at": now})
     if zone.state == ZoneState.IN_FORCE:
