@@ -290,3 +290,35 @@ def test_two_officers_reporting_one_person_at_once_open_one_case(city: Places) -
     assert sorted(outcomes) == ["already_a_case", "opened"]
     assert Case.objects.count() == 1
     assert Zone.objects.count() == 1
+
+
+def test_an_officer_cannot_attach_a_contact_to_a_case_outside_their_district(
+    city: Places, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/1/1/101#1")
+    officer = actor_for(make_user("district_officer", district=city["D2"]))
+    with pytest.raises(NotFound) as caught:
+        services.contact_add(
+            resident_id=resident("C4/1/1/101#1").pk,
+            kind="close",
+            last_exposure_on=TODAY,
+            case_id=case.pk,
+            actor=officer,
+            now=NOW,
+        )
+    assert caught.value.code == "unknown_case"
+    assert not Contact.objects.exists()
+
+
+def test_an_onset_after_the_report_is_refused(city: Places) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        flows.case_reported(
+            resident_id=resident("C1/1/1/101#1").pk,
+            kind="confirmed",
+            reported_at=at(-2),
+            onset_on=TODAY - timedelta(days=1),
+            actor=SYSTEM,
+            now=NOW,
+        )
+    assert caught.value.code == "onset_after_report"
+    assert nothing_written()
