@@ -53,7 +53,8 @@ def test_a_case_puts_its_unit_at_high_risk_and_its_households_on_door_to_door_se
     assert (zone.households, zone.residents) == (6, 18)
     assert [c.what for c in reported.zone_changes] == ["designated"]
     entry = AuditEntry.objects.get(action="zones.zone.designated")
-    assert f"Case {reported.case.pk}" in entry.reason
+    assert entry.reason == zone.reason
+    assert str(reported.case.pk) in zone.reason
     inside = Household.objects.get(address="C1/2/1/101")
     outside = Household.objects.get(address="C1/2/2/101")
     assert selectors.service_mode(household_id=inside.pk) == selectors.DOOR_TO_DOOR

@@ -9,7 +9,9 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N_
 
 from bastion.cases import protocol as protocols
 from bastion.cases.models import Case
@@ -21,7 +23,7 @@ from bastion.core.errors import InvalidInput, InvalidTransition
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import Actor
 from bastion.zones import rules
-from bastion.zones.models import Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
+from bastion.zones.models import Area, Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
 from bastion.zones.selectors import ACTIVE, place_of, zone_clock, zone_counts, zone_get
 
 ZONE_TRANSITIONS: dict[str, set[str]] = {
@@ -36,6 +38,13 @@ ZONE_TRANSITIONS: dict[str, set[str]] = {
 class ZoneChange:
     zone: Zone
     what: str  # designated, proposed, raised, clock_restarted, linked
+
+
+def _city_text(message: str, **params: object) -> str:
+    """A reason the platform writes itself, kept in the city's language whoever's request (or
+    which worker) caused it: the record reads the same to every resident and officer."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return translation.gettext(message) % {key: str(value) for key, value in params.items()}
 
 
 def _snapshot(zone: Zone) -> dict[str, object]:
@@ -121,7 +130,7 @@ def zones_designate_for_case(
                 obj=zone,
                 before=before,
                 after=_snapshot(zone),
-                reason=_("New infection inside the zone: case %(case)s.") % {"case": case.pk},
+                reason=_city_text(N_("New infection inside the zone: case %(case)s."), case=case.pk),
                 district_id=zone.district_id,
                 actor=actor,
                 now=now,
@@ -166,9 +175,18 @@ def _create(
     )
     compound = Compound.objects.only("community_id", "district_id").get(pk=place.compound)
     if proposal.level == Level.HIGH:
-        reason = _("Case %(case)s lives or often stays here (%(protocol)s: %(area)s level).")
+        reason = _city_text(
+            N_("Case %(case)s lives or often stays here (%(protocol)s: high risk at %(area)s level)."),
+            case=case.pk,
+            protocol=protocol.code,
+            area=Area(place.area).label,
+        )
     else:
-        reason = _("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed).")
+        reason = _city_text(
+            N_("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed)."),
+            case=case.pk,
+            protocol=protocol.code,
+        )
     zone = Zone.objects.create(
         code="",
         level=proposal.level,
@@ -186,7 +204,7 @@ def _create(
         proposed_at=now,
         since=today if automatic else None,
         clock_start=case.reported_on,
-        reason=reason % {"case": case.pk, "protocol": protocol.code, "area": place.area},
+        reason=reason,
     )
     district_code = District.objects.values_list("code", flat=True).get(pk=compound.district_id)
     zone.code = f"{district_code}-{zone.pk:05d}"
@@ -226,7 +244,7 @@ def _raise(
         obj=zone,
         before=before,
         after=_snapshot(zone),
-        reason=_("Case %(case)s lives or often stays here.") % {"case": case.pk},
+        reason=_city_text(N_("Case %(case)s lives or often stays here."), case=case.pk),
         district_id=zone.district_id,
         actor=actor,
         now=now,
@@ -444,14 +462,16 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                     state=ZoneState.LIFTED, level=Level.LOW, lifted_on=today
                 )
                 lifted += len(ids)
-                action, reason = "zones.zone.lifted", _("No new infection for the protocol's days; lifted.")
+                action = "zones.zone.lifted"
+                reason = _city_text(N_("No new infection for the protocol's days: lifted."))
             else:
                 Zone.objects.filter(pk__in=ids).update(level=to, step=next_step, clock_start=today)
                 periods += [
                     ZonePeriod(zone_id=i[0], level=to, district_id=i[4], start_on=today) for i in items
                 ]
                 lowered += len(ids)
-                action, reason = "zones.zone.lowered", _("No new infection for the protocol's days; lowered.")
+                action = "zones.zone.lowered"
+                reason = _city_text(N_("No new infection for the protocol's days: lowered."))
             audits += [
                 AuditEntry(
                     action=action,
