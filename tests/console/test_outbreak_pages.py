@@ -461,3 +461,35 @@ def test_the_navigation_follows_the_role(
     assert ">My zone</a>" in html
     assert ">Cases</a>" not in html
     assert ">Zones</a>" not in html
+
+
+def test_a_district_officer_reports_a_file_of_cases_or_sees_every_problem(
+    client: Client, district_officer: User, community_worker: User
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def upload(text: str) -> Any:
+        return client.post(
+            "/cases/batch/", {"file": SimpleUploadedFile("cases.csv", text.encode(), "text/csv")}, follow=True
+        )
+
+    as_user(client, district_officer)
+    bad = "address,kind,found_by\nC1/1/1/101#1,mild,screening\nC1/9/9/101#1,confirmed,screening\n"
+    response = upload(bad)
+    assert response.status_code == 422
+    html = response.content.decode()
+    problems = html.split('data-testid="batch-problems"')[1]
+    assert ">2<" in problems and ">3<" in problems
+    assert not Case.objects.exists()
+    good = (
+        "address,kind,found_by,stayed\n"
+        "C1/1/1/101#1,confirmed,screening,C3/1\n"
+        "C1/2/2/201#2,asymptomatic,quarantine,\n"
+    )
+    response = upload(good)
+    assert response.status_code == 200
+    assert "2 cases were reported" in response.content.decode()
+    assert Case.objects.count() == 2
+    assert Zone.objects.filter(level="medium", address="C3/1").exists()
+    as_user(client, community_worker)
+    assert client.get("/cases/batch/").status_code == 403

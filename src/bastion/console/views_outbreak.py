@@ -22,8 +22,10 @@ from bastion import flows
 from bastion.bulletin.selectors import bulletin as bulletin_of
 from bastion.cases import selectors as cases
 from bastion.cases import services as case_services
+from bastion.cases.batch import CaseBatchRejected, read_batch
 from bastion.cases.models import Case, CaseKind, ContactKind, ExposurePlace, FoundBy
 from bastion.cases.protocol import get as protocol
+from bastion.city.registry_io import Problem
 from bastion.city.selectors import community_list, district_list, resident_by_address
 from bastion.console.context import actor_of
 from bastion.core import audit, clock
@@ -414,6 +416,41 @@ def case_new(request: HttpRequest) -> HttpResponse:
         {"form": form, "kinds": CaseKind.choices, "found_by": FoundBy.choices, "today": clock.today()},
         status=status,
     )
+
+
+@login_required
+def case_batch(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV or XLSX file of cases (docs/CASES_FORMAT.md): all reported, or none with
+    every problem listed by row and column."""
+    actor = actor_of(request)
+    actor.require("manage_cases")
+    problems: list[Problem] = []
+    status = 200
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            messages.error(request, _("Choose a CSV or XLSX file first."))
+            status = 422
+        else:
+            now = clock.now()
+            try:
+                rows = read_batch(upload.read(), filename=upload.name or "", actor=actor, now=now)
+                reported = flows.cases_reported_batch(rows=rows, actor=actor, now=now)
+            except CaseBatchRejected as exc:
+                messages.error(request, str(exc.message))
+                problems, status = exc.problems, 422
+            except FIXABLE as exc:
+                messages.error(request, str(exc.message))
+                status = exc.status
+            else:
+                zones_changed = sum(len(outcome.zone_changes) for _row, outcome in reported)
+                messages.success(
+                    request,
+                    _("%(cases)d cases were reported; %(zones)d zone changes followed.")
+                    % {"cases": len(reported), "zones": zones_changed},
+                )
+                return redirect("console:cases")
+    return render(request, "console/case_batch.html", {"problems": problems}, status=status)
 
 
 def _zone_change_text(change: zone_services.ZoneChange) -> str:
