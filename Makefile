@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -51,9 +51,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/city_generation.py --sqlite-residents 1000000 --postgres-residents 21000000
+	$(MAKE) --no-print-directory bench-zones
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/city_generation.py --sqlite-residents 100000 --postgres-residents 1000000
+	$(BIN)/python bench/zones.py --residents 1000000 --zones 4000 --database bench_zones_quick
+
+# Cases and zones on a 21 M city in the database bench_zones, kept between runs (generated once).
+bench-zones: $(STAMP)
+	$(BIN)/python bench/zones.py --residents 21000000 --keep
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages
