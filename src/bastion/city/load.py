@@ -217,6 +217,11 @@ def load_city(
                 )
             progress("indexes", total, total)
         bulk.reset_sequences([*TABLES, "city_staff"])
+        if connection.vendor == "postgresql":
+            # Fresh statistics, so that the first queries after a load (a case's zones, a
+            # zone's residents) are planned on the real sizes rather than on empty tables.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE " + ", ".join([*TABLES, "city_staff"]))
     return LoadResult(
         districts=places.districts.height,
         subdistricts=places.subdistricts.height,
