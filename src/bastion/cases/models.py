@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CaseKind(models.TextChoices):
@@ -20,7 +21,7 @@ class FoundBy(models.TextChoices):
 
 
 class CaseStatus(models.TextChoices):
-    ACTIVE = "active", _("active")
+    ACTIVE = "active", pgettext_lazy("case status", "active")
     DISCHARGED = "discharged", _("discharged")
 
 

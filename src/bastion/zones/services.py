@@ -364,7 +364,11 @@ def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: dat
         protocol = protocols.get(zone.protocol)
         if level not in protocol.levels:
             raise InvalidInput(
-                _("%(protocol)s has no %(level)s zones.") % {"protocol": zone.protocol, "level": level},
+                _("%(protocol)s has no %(level)s zones.")
+                % {
+                    "protocol": zone.protocol,
+                    "level": Level(level).label if level in Level.values else level,
+                },
                 code="bad_level",
             )
         if zone.state != ZoneState.IN_FORCE or zone.level == level:
