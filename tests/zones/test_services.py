@@ -253,3 +253,13 @@ def test_two_cases_reported_at_once_in_one_unit_make_one_zone(city: Places) -> N
     zone = Zone.objects.get()
     assert zone.address == "C1/1/1"
     assert zone.cases.count() == 2
+
+
+def test_the_reasons_the_platform_writes_are_in_the_citys_language_whoever_asks(city: Places) -> None:
+    from django.utils import translation
+
+    with translation.override("en"):
+        case = report("C1/2/1/301#1").case
+    zone = Zone.objects.get()
+    assert zone.reason.startswith(f"病例 {case.pk}")
+    assert "按单元划定高风险区" in zone.reason

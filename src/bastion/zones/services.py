@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N_
+from django.utils.translation import gettext_noop
 
 from bastion.cases import protocol as protocols
 from bastion.cases.models import Case
@@ -130,7 +130,9 @@ def zones_designate_for_case(
                 obj=zone,
                 before=before,
                 after=_snapshot(zone),
-                reason=_city_text(N_("New infection inside the zone: case %(case)s."), case=case.pk),
+                reason=_city_text(
+                    gettext_noop("New infection inside the zone: case %(case)s."), case=case.pk
+                ),
                 district_id=zone.district_id,
                 actor=actor,
                 now=now,
@@ -176,14 +178,16 @@ def _create(
     compound = Compound.objects.only("community_id", "district_id").get(pk=place.compound)
     if proposal.level == Level.HIGH:
         reason = _city_text(
-            N_("Case %(case)s lives or often stays here (%(protocol)s: high risk at %(area)s level)."),
+            gettext_noop(
+                "Case %(case)s lives or often stays here (%(protocol)s: high risk at %(area)s level)."
+            ),
             case=case.pk,
             protocol=protocol.code,
             area=Area(place.area).label,
         )
     else:
         reason = _city_text(
-            N_("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed)."),
+            gettext_noop("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed)."),
             case=case.pk,
             protocol=protocol.code,
         )
@@ -244,7 +248,7 @@ def _raise(
         obj=zone,
         before=before,
         after=_snapshot(zone),
-        reason=_city_text(N_("Case %(case)s lives or often stays here."), case=case.pk),
+        reason=_city_text(gettext_noop("Case %(case)s lives or often stays here."), case=case.pk),
         district_id=zone.district_id,
         actor=actor,
         now=now,
@@ -467,7 +471,7 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 )
                 lifted += len(ids)
                 action = "zones.zone.lifted"
-                reason = _city_text(N_("No new infection for the protocol's days: lifted."))
+                reason = _city_text(gettext_noop("No new infection for the protocol's days: lifted."))
             else:
                 Zone.objects.filter(pk__in=ids).update(level=to, step=next_step, clock_start=today)
                 periods += [
@@ -475,7 +479,7 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 ]
                 lowered += len(ids)
                 action = "zones.zone.lowered"
-                reason = _city_text(N_("No new infection for the protocol's days: lowered."))
+                reason = _city_text(gettext_noop("No new infection for the protocol's days: lowered."))
             audits += [
                 AuditEntry(
                     action=action,
