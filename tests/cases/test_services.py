@@ -322,3 +322,31 @@ def test_an_onset_after_the_report_is_refused(city: Places) -> None:
         )
     assert caught.value.code == "onset_after_report"
     assert nothing_written()
+
+
+def test_a_released_secondary_contact_is_listed_again_when_their_close_contact_turns_positive(
+    city: Places,
+) -> None:
+    first = report("C1/1/1/101#1")
+    close = services.contact_add(
+        resident_id=resident("C1/2/2/101#1").pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=first.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    secondary = services.contact_add(
+        resident_id=resident("C3/1/1/101#1").pk,
+        kind="secondary",
+        last_exposure_on=TODAY,
+        via_contact_id=close.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    services.contacts_release_due(today=date(2022, 9, 9), actor=SYSTEM, now=at(8))
+    secondary.refresh_from_db()
+    assert secondary.status == "released"
+    second = report("C1/2/2/101#1", now=at(9))
+    again = Contact.objects.get(resident=secondary.resident, case=second)
+    assert (again.kind, again.status, again.last_exposure_on) == ("close", "quarantined", TODAY)

@@ -208,7 +208,7 @@ def test_a_district_officer_changes_a_zones_level_with_a_reason(
     )
     zone.refresh_from_db()
     assert zone.level == "medium"
-    assert "lifts on 2022-09-08" in html
+    assert "lifts on 2022-09-04" in html
     assert "no spread in the stairwell" in html
 
 
@@ -493,3 +493,38 @@ def test_a_district_officer_reports_a_file_of_cases_or_sees_every_problem(
     assert Zone.objects.filter(level="medium", address="C3/1").exists()
     as_user(client, community_worker)
     assert client.get("/cases/batch/").status_code == 403
+
+
+def test_odd_numbers_and_days_in_forms_and_links_get_a_message_not_an_error(
+    client: Client, district_officer: User, city: Places
+) -> None:
+    case = report("C1/2/1/301#1")
+    zone = zone_at("C1/2/1")
+    as_user(client, district_officer)
+    assert client.get("/cases/?day=0001-01-01").status_code == 200
+    assert client.get("/zones/map/?district=²").status_code in (200, 404)
+    html = post(
+        client, f"/zones/{zone.pk}/screening/", {"on": "2022-09-01", "result": "negative", "sampled": "²"}
+    )
+    assert "Sampled is a number of people." in html
+    html = post(client, f"/zones/{zone.pk}/screening/", {"on": "2022-09-01", "result": "maybe"})
+    assert "Say whether the screening" in html
+    assert not zone.screenings.exists()
+    html = post(
+        client,
+        f"/cases/{case.pk}/contacts/",
+        {"resident": "C1/1/1/101#1", "kind": "secondary", "via": "²", "last_exposure_on": "2022-09-01"},
+    )
+    assert "Choose the close contact" in html
+    assert not Contact.objects.exists()
+
+
+def test_the_zone_totals_count_each_locked_person_once(client: Client, district_officer: User) -> None:
+    # A high-risk unit inside the medium-risk building the case also stayed in.
+    report("C1/2/1/301#1", stayed=["C1/2"])
+    assert {z.address: z.level for z in Zone.objects.all()} == {"C1/2/1": "high", "C1/2": "medium"}
+    html = page(as_user(client, district_officer), "/zones/")
+    figures = html.split('data-figure="zones_medium"')[1]
+    building = zone_at("C1/2")
+    assert f"<dd>{building.residents}</dd>" in figures
+    assert f"<dd>{building.residents}</dd>" in figures.split("Locked person-days")[1]

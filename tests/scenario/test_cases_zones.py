@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from bastion.scenario import runner
 from bastion.scenario.spec import ScenarioError, load, parse
@@ -134,7 +135,7 @@ def test_a_bad_event_names_its_key_and_line(event: str, message: str) -> None:
     scenario = parse(
         GOOD + f"  - {event}\n", event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS)
     )
-    with pytest.raises(ScenarioError) as caught:
+    with pytest.raises(ScenarioError) as caught, translation.override("en"):
         runner.run(scenario)
     assert caught.value.line == 15
     assert caught.value.key.startswith("events[0].")
@@ -148,7 +149,7 @@ def test_converting_a_confirmed_case_is_refused() -> None:
         + "  - {day: 1, convert: {resident: 'C1/1/1/101#1'}}\n"
     )
     scenario = parse(text, event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS))
-    with pytest.raises(ScenarioError) as caught:
+    with pytest.raises(ScenarioError) as caught, translation.override("en"):
         runner.run(scenario)
     assert caught.value.key == "events[1].convert"
     assert "Only an asymptomatic infection" in caught.value.message

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from bastion import flows
@@ -213,7 +213,12 @@ def test_an_officer_can_lower_a_zone_to_medium_with_a_reason(city: Places, offic
     why = "no spread in the stairwell"
     services.zone_adjust(zone_id=zone.pk, level="medium", reason=why, actor=officer, now=at(2))
     zone.refresh_from_db()
-    assert (zone.level, zone.step, zone.clock_start) == ("medium", "medium", TODAY + timedelta(days=2))
+    # Lowered by hand from high, the zone follows v9's next step: 3 more days, no screening.
+    assert (zone.level, zone.step, zone.clock_start) == (
+        "medium",
+        "medium_after_high",
+        TODAY + timedelta(days=2),
+    )
     assert AuditEntry.objects.filter(action="zones.zone.adjusted", reason=why).exists()
 
 
@@ -263,3 +268,76 @@ def test_the_reasons_the_platform_writes_are_in_the_citys_language_whoever_asks(
     zone = Zone.objects.get()
     assert zone.reason.startswith(f"病例 {case.pk}")
     assert "按单元划定高风险区" in zone.reason
+
+
+def test_dec2022_keeps_the_clock_only_around_the_isolating_household(city: Places) -> None:
+    protocol_adopt(protocol="dec2022", since=TODAY, reason="10 measures", actor=SYSTEM, now=NOW)
+    report("C1/1/2/301#1")
+    report("C1/2/1/101#1")
+    # Day 3: the first case's housemate turns positive; they often stay in the second household.
+    report("C1/1/2/301#3", now=at(3), frequent=["C1/2/1/101"])
+    first, second = Zone.objects.get(address="C1/1/2/301"), Zone.objects.get(address="C1/2/1/101")
+    assert first.clock_start == TODAY
+    assert second.clock_start == TODAY + timedelta(days=3)
+
+
+def test_raising_a_zone_for_a_case_entered_late_never_moves_its_clock_back(city: Places) -> None:
+    report("C1/1/1/101#1", stayed=["C3/1"])  # C3/1 medium from day 0
+    report("C1/1/2/101#1", now=at(5), stayed=["C3/1"])  # no restart: a stay is not an infection
+    medium = Zone.objects.get(address="C3/1")
+    report("C3/1/1/101#1", now=at(5))  # a case inside: restarted on day 5 and a high unit zone
+    medium.refresh_from_db()
+    assert medium.clock_start == TODAY + timedelta(days=5)
+    flows.case_reported(
+        resident_id=resident("C3/1/1/102#1").pk, kind="confirmed", reported_at=at(3), actor=SYSTEM, now=at(6)
+    )
+    medium.refresh_from_db()
+    assert medium.clock_start == TODAY + timedelta(days=5)
+
+
+def test_a_place_outside_the_officers_district_is_only_proposed_to_its_own_officers(
+    city: Places, officer: Any, make_user: Callable[..., User]
+) -> None:
+    flows.case_reported(
+        resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", stayed=["C4/1"], actor=officer, now=NOW
+    )
+    elsewhere = Zone.objects.get(address="C4/1")
+    assert (elsewhere.state, elsewhere.level) == (ZoneState.PROPOSED, "medium")
+    assert Zone.objects.get(address="C1/2/1").state == ZoneState.IN_FORCE
+    own = actor_for(make_user("district_officer", district=city["D2"]))
+    assert list(selectors.proposals_overdue(actor=own, now=at(1))) == [elsewhere]
+    assert selectors.proposals_overdue(actor=officer, now=at(1)) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_designation_does_not_wait_for_another_compounds_open_transaction(city: Places) -> None:
+    created = threading.Event()
+    other_done = threading.Event()
+    waited: list[bool] = []
+
+    def slow_batch() -> None:
+        try:
+            with transaction.atomic():
+                report("C1/1/1/101#1")
+                created.set()
+                waited.append(other_done.wait(timeout=10))
+        finally:
+            connection.close()
+
+    def single() -> None:
+        try:
+            created.wait(timeout=10)
+            report("C3/1/1/101#1")
+            other_done.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=slow_batch), threading.Thread(target=single)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The single report finished while the batch's transaction was still open.
+    assert waited == [True]
+    assert Zone.objects.count() == 2

@@ -161,7 +161,8 @@ def contact_list(*, actor: Actor, case_id: int) -> list[ContactRow]:
     case_detail(actor=actor, case_id=case_id)
     contacts = (
         scoped(Contact.objects.all(), actor, CASE_PATHS)
-        .filter(Q(case_id=case_id) | Q(via__case_id=case_id))
+        # A secondary contact carries the case of the close contact they met: one indexed lookup.
+        .filter(case_id=case_id)
         .select_related("resident", "household")
         .order_by("kind", "last_exposure_on", "id")
     )

@@ -212,14 +212,27 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
     ):
         _contact_end(contact, ContactStatus.BECAME_CASE, today, _("turned positive"), actor, now)
     upgraded = []
+    # Every secondary contact of the new case becomes a close contact: those still isolating
+    # end that isolation as "upgraded"; those already released are listed again, since their
+    # close contact's positive result is what the release was waiting to rule out.
     secondaries = Contact.objects.select_for_update().filter(
-        via__resident_id=case.resident_id, kind=ContactKind.SECONDARY, status__in=OPEN_CONTACT
+        via__resident_id=case.resident_id,
+        kind=ContactKind.SECONDARY,
+        status__in=[*OPEN_CONTACT, ContactStatus.RELEASED],
     )
     protocol = protocol_on(today)
     for secondary in secondaries:
-        _contact_end(
-            secondary, ContactStatus.UPGRADED, today, _("their close contact turned positive"), actor, now
-        )
+        if secondary.status in OPEN_CONTACT:
+            _contact_end(
+                secondary, ContactStatus.UPGRADED, today, _("their close contact turned positive"), actor, now
+            )
+        elif (
+            Case.objects.filter(resident_id=secondary.resident_id).exists()
+            or Contact.objects.filter(
+                resident_id=secondary.resident_id, case=case, status__in=OPEN_CONTACT
+            ).exists()
+        ):
+            continue
         upgraded.append(
             _contact_create(
                 resident=secondary.resident,

@@ -8,7 +8,7 @@ on the page; a refusal of the role (403) or of the scope (404) is the error page
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -38,6 +38,7 @@ from bastion.zones import services as zone_services
 from bastion.zones.map import zone_map as zone_map_of
 from bastion.zones.models import Level, Zone, ZoneState
 
+ZONE_PAGE = 500
 LEVEL_ORDER: dict[str, int] = {Level.HIGH: 0, Level.MEDIUM: 1, Level.LOW: 2}
 # What a user can put right on the page; Forbidden and NotFound stay the error page.
 FIXABLE = (InvalidInput, Conflict)
@@ -63,6 +64,12 @@ def _date_field(value: str, label: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(_("%(field)s is not a day like 2022-09-01.") % {"field": label}) from None
+
+
+def _number(text: str) -> int | None:
+    """A whole number typed in ASCII digits, else None ("²" is a digit to Python, not to int)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _lines(text: str) -> list[str]:
@@ -103,7 +110,9 @@ def zone_list(request: HttpRequest) -> HttpResponse:
     shown = "lifted" if request.GET.get("state") == "lifted" else "active"
     states = (ZoneState.LIFTED,) if shown == "lifted" else zones.ACTIVE
     today = clock.today()
-    lines = [_line(z, today) for z in zones.zone_list(actor=actor, states=states)]
+    listed = zones.zone_list(actor=actor, states=states)
+    # A page is for reading: the first ZONE_PAGE zones, high first; the totals cover them all.
+    lines = [_line(z, today) for z in listed[:ZONE_PAGE]]
     # High before medium, then the oldest first: the order a zone officer works through.
     lines.sort(key=lambda line: (LEVEL_ORDER.get(line.zone.level, 3), line.zone.since or today))
     return render(
@@ -114,13 +123,34 @@ def zone_list(request: HttpRequest) -> HttpResponse:
             "shown": shown,
             "today": today,
             "totals": {
-                "high": sum(1 for line in lines if line.zone.level == Level.HIGH),
-                "medium": sum(1 for line in lines if line.zone.level == Level.MEDIUM),
-                "residents": sum(line.zone.residents for line in lines),
-                "person_days": sum(line.person_days for line in lines),
+                "high": listed.filter(state=ZoneState.IN_FORCE, level=Level.HIGH).count(),
+                "medium": listed.filter(state=ZoneState.IN_FORCE, level=Level.MEDIUM).count(),
+                "listed": listed.count(),
+                # Each person once, though a unit's zone may lie inside its building's.
+                "residents": zones.locked_residents(actor=actor) if shown == "active" else None,
+                "person_days": sum(line.person_days for line in _outermost(lines)),
             },
         },
     )
+
+
+def _outermost(lines: list[ZoneLine]) -> list[ZoneLine]:
+    """The zones in force not lying inside another listed zone in force: their person-days add
+    up without counting the people of a unit inside a locked building twice."""
+    in_force = [line for line in lines if line.zone.state == ZoneState.IN_FORCE]
+    by_compound: dict[int, list[ZoneLine]] = {}
+    for line in in_force:
+        by_compound.setdefault(line.zone.compound_id, []).append(line)
+    return [
+        line
+        for line in in_force
+        if not any(
+            other is not line
+            and zones.place_of(other.zone).contains(zones.place_of(line.zone))
+            and (zones.place_of(other.zone) != zones.place_of(line.zone) or other.zone.pk < line.zone.pk)
+            for other in by_compound[line.zone.compound_id]
+        )
+    ]
 
 
 def _history(zone: Zone) -> QuerySet[AuditEntry]:
@@ -183,14 +213,18 @@ def _zone_action(request: HttpRequest, zone_id: int, act: str) -> HttpResponse:
             done = _("Zone %(code)s is now at %(level)s.")
         else:  # screening
             on = _date_field(request.POST.get("on", ""), _("Day")) or clock.today()
-            sampled = request.POST.get("sampled", "").strip()
-            if sampled and not sampled.isdigit():
+            sampled_text = request.POST.get("sampled", "").strip()
+            sampled = _number(sampled_text)
+            if sampled_text and sampled is None:
                 raise InvalidInput(_("Sampled is a number of people."))
+            result = request.POST.get("result", "")
+            if result not in ("negative", "positive"):
+                raise InvalidInput(_("Say whether the screening was all negative or found positives."))
             zone_services.zone_screening_record(
                 zone_id=zone_id,
                 on=on,
-                all_negative=request.POST.get("result") == "negative",
-                sampled=int(sampled) if sampled else None,
+                all_negative=result == "negative",
+                sampled=sampled,
                 actor=actor,
                 now=now,
             )
@@ -234,8 +268,7 @@ def zone_screening(request: HttpRequest, zone_id: int) -> HttpResponse:
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
-    value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return _number(request.GET.get(name, ""))
 
 
 @login_required
@@ -335,8 +368,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
         {
             "rows": cases.case_list(actor=actor, reported_on=day),
             "day": day,
-            "previous": date.fromordinal(day.toordinal() - 1),
-            "next": date.fromordinal(day.toordinal() + 1) if day < clock.today() else None,
+            "previous": day - timedelta(days=1) if day > date.min else None,
+            "next": day + timedelta(days=1) if day < clock.today() else None,
             "manages": actor.has("manage_cases"),
         },
     )
@@ -485,7 +518,8 @@ def _case_action(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
             close = {
                 c.id for c in cases.contact_list(actor=actor, case_id=case_id) if c.kind == ContactKind.CLOSE
             }
-            if kind == ContactKind.SECONDARY and not (via.isdigit() and int(via) in close):
+            via_id = _number(via)
+            if kind == ContactKind.SECONDARY and via_id not in close:
                 raise InvalidInput(_("Choose the close contact the secondary contact met."))
             last = _date_field(request.POST.get("last_exposure_on", ""), _("Last exposure"))
             if last is None:
@@ -495,7 +529,7 @@ def _case_action(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
                 kind=kind,
                 last_exposure_on=last,
                 case_id=case_id if kind != ContactKind.SECONDARY else None,
-                via_contact_id=int(via) if kind == ContactKind.SECONDARY and via.isdigit() else None,
+                via_contact_id=via_id if kind == ContactKind.SECONDARY else None,
                 actor=actor,
                 now=now,
             )

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from bastion.city.selectors import actor_for, household_detail
@@ -136,9 +136,14 @@ def _detail(actor: Actor, zone_id: int) -> dict[str, Any]:
 
 @router.get("/", response=list[ZoneOut], summary="Risk zones within your scope, with their clocks")
 def zone_list(
-    request: HttpRequest, state: str = "active", district_id: int | None = None
+    request: HttpRequest,
+    state: str = "active",
+    district_id: int | None = None,
+    limit: int = Query(500, ge=1, le=2000),  # type: ignore[type-arg]
+    offset: int = Query(0, ge=0),  # type: ignore[type-arg]
 ) -> list[dict[str, Any]]:
-    """`state`: active (proposed and in force, the default), proposed, in_force, lifted or rejected."""
+    """`state`: active (proposed and in force, the default), proposed, in_force, lifted or rejected.
+    Pages of `limit` zones (at most 2,000), high before medium, oldest first."""
     states = STATE_FILTERS.get(state)
     if states is None:
         raise InvalidInput(
@@ -146,7 +151,7 @@ def zone_list(
         )
     today = clock.today()
     zones = selectors.zone_list(actor=_actor(request), states=states, district_id=district_id)
-    return [_zone(zone, today) for zone in zones]
+    return [_zone(zone, today) for zone in zones[offset : offset + limit]]
 
 
 @router.get(

@@ -133,9 +133,12 @@ def service_mode(*, household_id: int) -> str:
     return NORMAL
 
 
-def locked_residents() -> int:
-    """Residents in any high or medium zone in force, each counted once."""
-    zones = Zone.objects.filter(state=ZoneState.IN_FORCE)
+def locked_residents(*, actor: Actor | None = None) -> int:
+    """Residents in any high or medium zone in force (within the actor's scope), each counted
+    once however many zones hold them."""
+    zones = (zones_visible(actor) if actor is not None else Zone.objects.all()).filter(
+        state=ZoneState.IN_FORCE
+    )
     return Resident.objects.filter(household_id__in=_household_ids(zones)).count()
 
 
@@ -156,12 +159,16 @@ def zone_clock(zone: Zone, *, today: date) -> Clock | None:
     step = protocols.get(zone.protocol).steps[zone.step]
     screenings = [(s.on, s.all_negative) for s in zone.screenings.all()]
     required = rules.screening_due_on(step, zone.clock_start)
+    due = rules.due_on(step, zone.clock_start)
     return Clock(
         to=step.to,
-        due_on=rules.due_on(step, zone.clock_start),
+        due_on=due,
         screening_on=required,
+        # The latest full round on or after the required day decides, as in the rule itself.
         screened_negative=required is not None
-        and any(negative and required <= day <= today for day, negative in screenings),
+        and rules.step_ready(
+            step, clock_start=zone.clock_start, today=max(today, due), screenings=screenings
+        ),
         ready=rules.step_ready(step, clock_start=zone.clock_start, today=today, screenings=screenings),
     )
 

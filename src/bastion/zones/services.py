@@ -3,6 +3,7 @@ screenings, and an officer's confirmation, adjustment or lift. Atomic and audite
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -21,6 +22,7 @@ from bastion.city.selectors import PlaceRef, place_address
 from bastion.core import audit, clock
 from bastion.core.errors import InvalidInput, InvalidTransition
 from bastion.core.models import AuditEntry
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.zones import rules
 from bastion.zones.models import Area, Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
@@ -93,36 +95,51 @@ def zones_designate_for_case(
     where someone already isolates at home does not restart the clock.
     """
     protocol = protocols.get(case.protocol)
-    infected = [_place(residence), *(_place(p) for p in frequent)]
+    home = _place(residence)
+    infected = [home, *(_place(p) for p in frequent)]
     proposals = rules.designate(
-        protocol, residence=infected[0], frequent=infected[1:], stayed=[_place(p) for p in stayed]
-    )
-    restart = protocol.new_case_in_isolating_household_resets_clock or not household_isolating(
-        household_id=case.household_id, except_resident_id=case.resident_id
+        protocol, residence=home, frequent=infected[1:], stayed=[_place(p) for p in stayed]
     )
     compounds = {p.compound for p in infected} | {p.place.compound for p in proposals}
     changes: list[ZoneChange] = []
     with transaction.atomic():
         # Two cases in one compound at once must not both designate the same unit: the compound
         # rows are the lock, taken in id order so that two designations cannot deadlock.
-        list(Compound.objects.select_for_update().filter(pk__in=compounds).order_by("pk").values_list("pk"))
+        owners = {
+            pk: (district_id, community_id)
+            for pk, district_id, community_id in Compound.objects.select_for_update()
+            .filter(pk__in=compounds)
+            .order_by("pk")
+            .values_list("pk", "district_id", "community_id")
+        }
         nearby = list(Zone.objects.select_for_update().filter(compound_id__in=compounds, state__in=ACTIVE))
+        isolating: bool | None = None
         for zone in nearby:
             if not any(place_of(zone).contains(p) for p in infected):
                 continue
+            zone_protocol = protocols.get(zone.protocol)
+            restart = True
+            if not zone_protocol.new_case_in_isolating_household_resets_clock and place_of(zone).contains(
+                home
+            ):
+                # dec2022: a case in the household of someone already isolating at home does not
+                # restart the clock of the zones around that household (and only those).
+                if isolating is None:
+                    isolating = household_isolating(
+                        household_id=case.household_id, except_resident_id=case.resident_id
+                    )
+                restart = not isolating
             ZoneCase.objects.get_or_create(
                 zone=zone, case=case, defaults={"at": now, "restarted_clock": restart}
             )
-            first = protocols.get(zone.protocol).first_step(zone.level).name
+            first = zone_protocol.first_step(zone.level).name
             # The clock counts from the day of the infection (a case entered late was still
-            # infected on its report day).
+            # infected on its report day), and never moves backwards.
             if not restart or (zone.clock_start >= case.reported_on and zone.step == first):
                 changes.append(ZoneChange(zone, "linked"))
                 continue
             before = _snapshot(zone)
-            zone.clock_start = (
-                case.reported_on if zone.step != first else max(zone.clock_start, case.reported_on)
-            )
+            zone.clock_start = max(zone.clock_start, case.reported_on)
             zone.step = first
             zone.save(update_fields=["clock_start", "step"])
             audit.record(
@@ -157,18 +174,37 @@ def zones_designate_for_case(
                     ZoneChange(_raise(same[0], proposal.level, case, protocol, actor, now), "raised")
                 )
                 continue
-            zone = _create(proposal, case, protocol, actor, now)
+            # A place outside the reporting officer's area is proposed to the officers of its
+            # own district, never put in force by someone who cannot see or lift it.
+            in_scope = _covers(actor, *owners[proposal.place.compound])
+            zone = _create(proposal, case, protocol, actor, now, automatic=in_scope)
             nearby.append(zone)
             changes.append(ZoneChange(zone, "designated" if zone.state == ZoneState.IN_FORCE else "proposed"))
     return changes
 
 
+def _covers(actor: Actor, district_id: int, community_id: int) -> bool:
+    if actor.level == ScopeLevel.CITY:
+        return True
+    if actor.level == ScopeLevel.DISTRICT:
+        return actor.district_id == district_id
+    if actor.level == ScopeLevel.COMMUNITY:
+        return actor.community_id == community_id
+    return False
+
+
 def _create(
-    proposal: rules.Proposal, case: Case, protocol: protocols.Protocol, actor: Actor, now: datetime
+    proposal: rules.Proposal,
+    case: Case,
+    protocol: protocols.Protocol,
+    actor: Actor,
+    now: datetime,
+    *,
+    automatic: bool = True,
 ) -> Zone:
     place = proposal.place
     today = clock.local_date(now)
-    automatic = settings.BASTION_ZONE_DESIGNATION == "automatic"
+    automatic = automatic and settings.BASTION_ZONE_DESIGNATION == "automatic"
     address = place_address(
         compound_id=place.compound,
         building_id=place.building,
@@ -192,7 +228,9 @@ def _create(
             protocol=protocol.code,
         )
     zone = Zone.objects.create(
-        code="",
+        # A placeholder unique to this row until its id gives the real code: a shared one
+        # ("") would make every other designation in the city wait on this transaction.
+        code=f"new-{uuid.uuid4().hex}",
         level=proposal.level,
         state=ZoneState.IN_FORCE if automatic else ZoneState.PROPOSED,
         protocol=protocol.code,
@@ -237,7 +275,7 @@ def _raise(
     before = _snapshot(zone)
     zone.level = level
     zone.step = protocols.get(zone.protocol).first_step(level).name
-    zone.clock_start = case.reported_on
+    zone.clock_start = max(zone.clock_start, case.reported_on)
     zone.save(update_fields=["level", "step", "clock_start"])
     ZoneCase.objects.get_or_create(zone=zone, case=case, defaults={"at": now})
     if zone.state == ZoneState.IN_FORCE:
@@ -263,7 +301,8 @@ def _locked(actor: Actor, zone_id: int) -> Zone:
 
 
 def zone_confirm(*, zone_id: int, actor: Actor, now: datetime) -> Zone:
-    """An officer confirms a proposed zone: it is in force from now, its clock from today."""
+    """An officer confirms a proposed zone: it is in force from today; its clock still counts
+    from the day of its last infection."""
     today = clock.local_date(now)
     with transaction.atomic():
         zone = _locked(actor, zone_id)
@@ -380,8 +419,11 @@ def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: dat
                 _("Only a zone in force can change to another level."), code="not_adjustable"
             )
         before = _snapshot(zone)
+        current = protocol.steps[zone.step]
+        # Lowering a zone by hand follows the protocol's own next step (v9: a zone lowered
+        # from high needs 3 more days, not the 7 of a zone designated medium).
+        zone.step = current.next if current.to == level and current.next else protocol.first_step(level).name
         zone.level = level
-        zone.step = protocol.first_step(level).name
         zone.clock_start = today
         zone.save(update_fields=["level", "step", "clock_start"])
         _close_period(zone, today)
