@@ -415,3 +415,34 @@ def test_it_publishes_cases_zones_and_the_bulletin_in_the_openapi_document(clien
         "/api/v1/bulletin/",
     ]:
         assert path in paths, path
+
+
+def test_the_command_centre_adopts_a_protocol_from_a_day_on_and_everyone_can_read_its_rules(
+    client: Client, command: User, officer: User, worker: User
+) -> None:
+    state = call(api(client, worker), "get", "/cases/protocol")
+    assert (state["current"]["code"], state["since"]) == ("v9", None)
+    v9 = state["current"]
+    assert {s["name"]: (s["to"], s["days"], s["screening_day"]) for s in v9["steps"]}["high"] == (
+        "medium",
+        7,
+        7,
+    )
+    assert [c["kind"] for c in v9["contacts"]] == ["close", "secondary"]
+    assert sorted(p["code"] for p in state["available"]) == ["dec2022", "nov2022", "v9"]
+    before = snapshot()
+    tomorrow = (TODAY + timedelta(days=1)).isoformat()
+    body = {"protocol": "nov2022", "since": tomorrow, "reason": "20 measures"}
+    assert call(api(client, officer), "post", "/cases/protocol", body, status=403)["code"] == "forbidden"
+    api(client, command)
+    for bad, code in [
+        ({**body, "protocol": "v10"}, "unknown_protocol"),
+        ({**body, "reason": " "}, "reason_required"),
+        ({**body, "since": (TODAY - timedelta(days=1)).isoformat()}, "protocol_in_past"),
+    ]:
+        assert call(client, "post", "/cases/protocol", bad, status=422)["code"] == code
+    assert snapshot() == before
+    state = call(client, "post", "/cases/protocol", body)
+    assert state["current"]["code"] == "v9"
+    assert [(a["protocol"], a["since"]) for a in state["upcoming"]] == [("nov2022", tomorrow)]
+    assert AuditEntry.objects.filter(action="cases.protocol.adopted", reason="20 measures").count() == 1

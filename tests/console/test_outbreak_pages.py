@@ -528,3 +528,23 @@ def test_the_zone_totals_count_each_locked_person_once(client: Client, district_
     building = zone_at("C1/2")
     assert f"<dd>{building.residents}</dd>" in figures
     assert f"<dd>{building.residents}</dd>" in figures.split("Locked person-days")[1]
+
+
+def test_the_command_centre_adopts_a_protocol_and_officers_read_its_rules(
+    client: Client, command_centre: User, district_officer: User
+) -> None:
+    html = page(as_user(client, district_officer), "/protocol/")
+    assert "9th edition (2022-06)" in html and "(v9)" in html
+    assert 'data-protocol="dec2022"' in html
+    assert "protocol-form" not in html
+    assert client.post("/protocol/", {"protocol": "nov2022", "reason": "x"}).status_code == 403
+    as_user(client, command_centre)
+    html = post(
+        client, "/protocol/", {"protocol": "nov2022", "since": "2022-09-01", "reason": ""}, status=422
+    )
+    assert "Say why the protocol changes." in html
+    html = post(client, "/protocol/", {"protocol": "nov2022", "since": "2022-09-01", "reason": "20 measures"})
+    assert "The protocol was adopted." in html
+    assert "20 measures (2022-11)" in html.split('data-testid="protocol-current"')[1].split("</p>")[0]
+    report("C1/2/1/301#1")
+    assert zone_at("C1/2/1").protocol == "nov2022"

@@ -197,7 +197,7 @@ def test_the_evaluation_lowers_v9_zones_only_after_a_negative_day_7_screening(ci
 
 
 def test_dec2022_zones_lift_after_5_days_without_a_screening(city: Places, officer: Any) -> None:
-    protocol_adopt(protocol="dec2022", since=TODAY, reason="10 measures", actor=officer, now=NOW)
+    protocol_adopt(protocol="dec2022", since=TODAY, reason="10 measures", actor=SYSTEM, now=NOW)
     report("C1/2/1/301#1")
     zone = Zone.objects.get()
     assert (zone.area, zone.residents, zone.protocol) == ("household", 3, "dec2022")

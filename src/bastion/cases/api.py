@@ -190,6 +190,103 @@ def _contact(actor: Actor, contact: Contact) -> dict[str, Any]:
     }
 
 
+class StepOut(Schema):
+    name: str
+    to: str
+    days: int
+    screening_day: int | None
+
+
+class ContactPlanOut(Schema):
+    kind: str
+    centralised_days: int
+    home_days: int
+    test_days: list[int]
+    home_test_days: list[int]
+
+
+class ProtocolOut(Schema):
+    code: str
+    title: str
+    title_zh: str
+    levels: list[str]
+    high_minimum: str
+    medium_for_places_stayed: bool
+    secondary_contacts: bool
+    steps: list[StepOut]
+    contacts: list[ContactPlanOut]
+
+
+class AdoptionOut(Schema):
+    protocol: str
+    since: date
+    reason: str
+
+
+class ProtocolStateOut(Schema):
+    current: ProtocolOut
+    since: date | None
+    upcoming: list[AdoptionOut]
+    history: list[AdoptionOut]
+    available: list[ProtocolOut]
+
+
+class AdoptIn(Schema):
+    protocol: str
+    since: date
+    reason: str
+
+
+def _protocol(p: Any) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "title": p.title,
+        "title_zh": p.title_zh,
+        "levels": list(p.levels),
+        "high_minimum": p.high_minimum,
+        "medium_for_places_stayed": p.medium_for_places_stayed,
+        "secondary_contacts": p.secondary_contacts,
+        "steps": [s.__dict__ for s in p.steps.values()],
+        "contacts": [
+            {
+                "kind": kind,
+                **{
+                    **plan.__dict__,
+                    "test_days": list(plan.test_days),
+                    "home_test_days": list(plan.home_test_days),
+                },
+            }
+            for kind, plan in p.contacts.items()
+        ],
+    }
+
+
+def _protocol_state() -> dict[str, Any]:
+    state = selectors.protocol_state(today=clock.today())
+    return {
+        "current": _protocol(state.current),
+        "since": state.since,
+        "upcoming": state.upcoming,
+        "history": state.history,
+        "available": [_protocol(p) for p in state.available],
+    }
+
+
+@router.get(
+    "/protocol", response=ProtocolStateOut, summary="The protocol in force, its rules, and its changes"
+)
+def protocol_get(request: HttpRequest) -> dict[str, Any]:
+    return _protocol_state()
+
+
+@router.post("/protocol", response=ProtocolStateOut, summary="Adopt a protocol city-wide from a day on")
+def protocol_adopt(request: HttpRequest, body: AdoptIn) -> dict[str, Any]:
+    services.protocol_adopt(
+        protocol=body.protocol, since=body.since, reason=body.reason, actor=_actor(request), now=clock.now()
+    )
+    return _protocol_state()
+
+
 @router.get("/", response=list[CaseOut], summary="Cases within your scope, newest first")
 def case_list(
     request: HttpRequest, day: date | None = None, district_id: int | None = None

@@ -30,6 +30,29 @@ def protocol_on(day: date) -> protocols.Protocol:
     return protocols.get(protocol_code_on(day))
 
 
+@dataclass(frozen=True)
+class ProtocolState:
+    current: protocols.Protocol
+    since: date | None  # None: the configured default, never adopted
+    upcoming: list[ProtocolInForce]
+    history: list[ProtocolInForce]
+    available: list[protocols.Protocol]
+
+
+def protocol_state(*, today: date) -> ProtocolState:
+    """The protocol in force today, the adoptions to come and past, and every protocol of the
+    file (public rules: any signed-in role may read them)."""
+    adopted = list(ProtocolInForce.objects.order_by("-since"))
+    current = next((p for p in adopted if p.since <= today), None)
+    return ProtocolState(
+        current=protocols.get(current.protocol if current else str(settings.BASTION_PROTOCOL)),
+        since=current.since if current else None,
+        upcoming=[p for p in adopted if p.since > today],
+        history=[p for p in adopted if p.since <= today],
+        available=list(protocols.protocols().values()),
+    )
+
+
 def cases_visible(actor: Actor) -> QuerySet[Case]:
     actor.require("view_cases")
     return scoped(Case.objects.all(), actor, CASE_PATHS)

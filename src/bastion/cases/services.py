@@ -30,8 +30,9 @@ from bastion.cases.selectors import OPEN_CONTACT, cases_visible, protocol_code_o
 from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS, PlaceRef, household_place, place_by_address
 from bastion.core import audit, clock
-from bastion.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from bastion.core.models import AuditEntry
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
 
 # Which contact states may move to which: tested against the services below.
@@ -56,8 +57,16 @@ CASE_TRANSITIONS: dict[str, set[str]] = {
 def protocol_adopt(
     *, protocol: str, since: date, reason: str, actor: Actor, now: datetime
 ) -> ProtocolInForce:
-    """Apply `protocol` from `since` on. Zones keep the protocol they were designated under."""
+    """Apply `protocol` city-wide from `since` (today or later) on. Cases keep the protocol of
+    their report day and zones the one they were designated under. City-wide officers only."""
     actor.require("manage_zones")
+    if actor.level != ScopeLevel.CITY:
+        raise Forbidden(_("Only the command centre changes the protocol of the whole city."))
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(_("Say why the protocol changes."), code="reason_required")
+    if since < clock.local_date(now):
+        raise InvalidInput(_("A protocol is adopted from today or a later day."), code="protocol_in_past")
     try:
         protocols.get(protocol)
     except protocols.ProtocolFileError:

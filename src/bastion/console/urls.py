@@ -29,6 +29,7 @@ urlpatterns = [
     path("cases/", views_outbreak.case_list, name="cases"),
     path("cases/new/", views_outbreak.case_new, name="case_new"),
     path("cases/batch/", views_outbreak.case_batch, name="case_batch"),
+    path("protocol/", views_outbreak.protocol_page, name="protocol"),
     path("cases/<int:case_id>/", views_outbreak.case_detail, name="case"),
     path("cases/<int:case_id>/convert/", views_outbreak.case_convert, name="case_convert"),
     path("cases/<int:case_id>/discharge/", views_outbreak.case_discharge, name="case_discharge"),

@@ -29,14 +29,14 @@ from bastion.city.registry_io import Problem
 from bastion.city.selectors import community_list, district_list, resident_by_address
 from bastion.console.context import actor_of
 from bastion.core import audit, clock
-from bastion.core.errors import Conflict, InvalidInput, NotFound
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
 from bastion.zones.map import zone_map as zone_map_of
-from bastion.zones.models import Level, Zone, ZoneState
+from bastion.zones.models import Area, Level, Zone, ZoneState
 
 ZONE_PAGE = 500
 LEVEL_ORDER: dict[str, int] = {Level.HIGH: 0, Level.MEDIUM: 1, Level.LOW: 2}
@@ -337,6 +337,44 @@ def my_zone(request: HttpRequest) -> HttpResponse:
 
 
 # --- bulletin -----------------------------------------------------------------------------
+
+
+@login_required
+def protocol_page(request: HttpRequest) -> HttpResponse:
+    """The protocol in force and its rules, as data; the command centre adopts another."""
+    actor = actor_of(request)
+    can_adopt = actor.has("manage_zones") and actor.level == ScopeLevel.CITY
+    status = 200
+    if request.method == "POST":
+        if not can_adopt:
+            raise Forbidden()
+        try:
+            since = _date_field(request.POST.get("since", ""), _("From")) or clock.today()
+            case_services.protocol_adopt(
+                protocol=request.POST.get("protocol", ""),
+                since=since,
+                reason=request.POST.get("reason", ""),
+                actor=actor,
+                now=clock.now(),
+            )
+        except FIXABLE as exc:
+            messages.error(request, str(exc.message))
+            status = exc.status
+        else:
+            messages.success(request, _("The protocol was adopted."))
+            return redirect("console:protocol")
+    state = cases.protocol_state(today=clock.today())
+    return render(
+        request,
+        "console/protocol.html",
+        {
+            "state": state,
+            "shown": [(p, Area(p.high_minimum).label) for p in state.available],
+            "can_adopt": can_adopt,
+            "today": clock.today(),
+        },
+        status=status,
+    )
 
 
 @login_required
