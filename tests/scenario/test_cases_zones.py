@@ -153,3 +153,20 @@ def test_converting_a_confirmed_case_is_refused() -> None:
         runner.run(scenario)
     assert caught.value.key == "events[1].convert"
     assert "Only an asymptomatic infection" in caught.value.message
+
+
+def test_v9_contacts_follow_their_plans_and_a_secondary_is_upgraded_when_its_close_contact_turns_positive() -> (
+    None
+):
+    days = replay("v9-contacts-and-their-quarantine.yaml")
+    assert days[1]["contacts"] == {"close": {"quarantined": 2}, "secondary": {"quarantined": 1}}
+    # Day 3: the close contact is a case found in quarantine; the secondary is now a close contact.
+    assert days[3]["contacts"] == {
+        "close": {"became_case": 1, "quarantined": 2},
+        "secondary": {"upgraded": 1},
+    }
+    assert days[3]["bulletin"]["found_by"]["quarantine"] == 1
+    # Exposed on 09-01: centralised to 09-08, home monitoring 09-09..09-11, released 09-12.
+    assert days[7]["contacts"]["close"]["quarantined"] == 2
+    assert days[8]["contacts"]["close"]["monitoring"] == 2
+    assert days[11]["contacts"]["close"] == {"became_case": 1, "released": 2}

@@ -9,6 +9,8 @@ import random
 from datetime import date, time, timedelta
 from typing import Any
 
+from django.db.models import Count
+
 from bastion import flows
 from bastion.bulletin.selectors import bulletin
 from bastion.cases import services as case_services
@@ -203,6 +205,17 @@ def _observe_zones(ctx: Context, day: int, today: date) -> dict[str, Any]:
             if c.action != "zones.zone.screened"
         ],
     }
+
+
+@observation("contacts")
+def _observe_contacts(ctx: Context, day: int, today: date) -> dict[str, Any]:
+    """Close and secondary contacts by state at the end of the day (an extension of SCENARIOS.md)."""
+    counts: dict[str, dict[str, int]] = {kind: {} for kind in ContactKind.values}
+    for kind, status, n in (
+        Contact.objects.values_list("kind", "status").annotate(n=Count("id")).order_by("kind", "status")
+    ):
+        counts[kind][status] = n
+    return {"contacts": counts}
 
 
 @observation("bulletin")
