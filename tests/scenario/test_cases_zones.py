@@ -155,9 +155,7 @@ def test_converting_a_confirmed_case_is_refused() -> None:
     assert "Only an asymptomatic infection" in caught.value.message
 
 
-def test_v9_contacts_follow_their_plans_and_a_secondary_is_upgraded_when_its_close_contact_turns_positive() -> (
-    None
-):
+def test_v9_contacts_follow_their_plans_and_a_secondary_is_upgraded_when_its_contact_turns_positive() -> None:
     days = replay("v9-contacts-and-their-quarantine.yaml")
     assert days[1]["contacts"] == {"close": {"quarantined": 2}, "secondary": {"quarantined": 1}}
     # Day 3: the close contact is a case found in quarantine; the secondary is now a close contact.
