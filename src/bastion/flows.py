@@ -16,8 +16,8 @@ from django.db import transaction
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
 from bastion.cases.models import Case, FoundBy
-from bastion.city.registry_io import Problem
 from bastion.core.errors import DomainError, Forbidden
+from bastion.core.files import Problem
 from bastion.core.scopes import Actor
 from bastion.zones import services as zones
 

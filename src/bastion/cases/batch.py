@@ -14,15 +14,17 @@ from datetime import date, datetime
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bastion.cases.models import Case, CaseKind, FoundBy
 from bastion.city import registry_io
 from bastion.city import rules as city_rules
 from bastion.city.models import Resident
-from bastion.city.registry_io import Problem, RegistryFileRejected
+from bastion.city.registry_io import RegistryFileRejected
 from bastion.city.selectors import RESIDENT_PATHS, place_by_address
 from bastion.core import clock
 from bastion.core.errors import DomainError, InvalidInput, NotFound
+from bastion.core.files import FileRejected, Problem
 from bastion.core.scopes import Actor, scoped
 
 COLUMNS: tuple[str, ...] = (
@@ -50,22 +52,10 @@ KIND_WORDS = {
 }
 
 
-class CaseBatchRejected(InvalidInput):
-    """The file was refused as a whole; `details` lists every problem."""
-
+class CaseBatchRejected(FileRejected):
     code = "case_batch_rejected"
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.row, _column_order(p.column), p.code))
-        super().__init__(
-            _("The file was rejected with %(count)d problems; no case was reported.")
-            % {"count": len(self.problems)},
-            details=[p.as_dict() for p in self.problems],
-        )
-
-
-def _column_order(column: str) -> int:
-    return COLUMNS.index(column) if column in COLUMNS else -1
+    columns = COLUMNS
+    summary = gettext_lazy("The file was rejected with %(count)d problems; no case was reported.")
 
 
 @dataclass(frozen=True)

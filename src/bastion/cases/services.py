@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bastion.cases import protocol as protocols
 from bastion.cases import rules
@@ -31,7 +32,6 @@ from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS, PlaceRef, household_place, place_by_address
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
-from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
 
@@ -486,22 +486,16 @@ def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[st
                 continue
             ended = today if status == ContactStatus.RELEASED else None
             Contact.objects.filter(pk__in=[r[0] for r in rows]).update(status=status, ended_on=ended)
-            AuditEntry.objects.bulk_create(
-                [
-                    AuditEntry(
-                        action=f"cases.contact.{status}",
-                        actor_label=actor.label or actor.role,
-                        object_type="cases.contact",
-                        object_id=str(pk),
-                        before={"status": old},
-                        after={"status": status},
-                        reason="quarantine plan ran its course",
-                        district_id=district_id,
-                        at=now,
-                    )
+            audit.record_many(
+                action=f"cases.contact.{status}",
+                object_type="cases.contact",
+                changes=[
+                    audit.Change(pk, {"status": old}, {"status": status}, district_id)
                     for pk, old, district_id in rows
                 ],
-                batch_size=2000,
+                reason=audit.city_text(gettext_noop("The quarantine plan ran its course.")),
+                actor=actor,
+                now=now,
             )
             moved[status] = moved.get(status, 0) + len(rows)
     return moved

@@ -19,10 +19,12 @@ from datetime import date, datetime
 from typing import IO, Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bastion.city import rules
 from bastion.city.models import ChronicTreatment
 from bastion.core.errors import InvalidInput
+from bastion.core.files import FileRejected, Problem
 
 COLUMNS: tuple[str, ...] = (
     "district_code",
@@ -73,35 +75,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One bad cell (or a bad file when `row` is 0): what the user fixes and why."""
-
-    row: int
-    column: str
-    code: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
-
-
-class RegistryFileRejected(InvalidInput):
-    """The file was refused as a whole; `details` lists every problem."""
-
+class RegistryFileRejected(FileRejected):
     code = "registry_rejected"
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.row, _column_order(p.column), p.code))
-        super().__init__(
-            _("The file was rejected with %(count)d problems; nothing was imported.")
-            % {"count": len(self.problems)},
-            details=[p.as_dict() for p in self.problems],
-        )
-
-
-def _column_order(column: str) -> int:
-    return COLUMNS.index(column) if column in COLUMNS else -1
+    columns = tuple(COLUMNS)
+    summary = gettext_lazy("The file was rejected with %(count)d problems; nothing was imported.")
 
 
 @dataclass(slots=True)

@@ -36,10 +36,11 @@ from bastion.city.models import (
     Subdistrict,
     Unit,
 )
-from bastion.city.registry_io import Problem, RegistryFileRejected, Row
+from bastion.city.registry_io import RegistryFileRejected, Row
 from bastion.city.selectors import RESIDENT_PATHS
 from bastion.core import audit, clock
 from bastion.core.errors import Forbidden, InvalidInput
+from bastion.core.files import Problem
 from bastion.core.masking import id_number_for, phone_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, scoped

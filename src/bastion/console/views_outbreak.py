@@ -25,11 +25,11 @@ from bastion.cases import services as case_services
 from bastion.cases.batch import CaseBatchRejected, read_batch
 from bastion.cases.models import Case, CaseKind, ContactKind, ExposurePlace, FoundBy
 from bastion.cases.protocol import get as protocol
-from bastion.city.registry_io import Problem
 from bastion.city.selectors import community_list, district_list, resident_by_address
 from bastion.console.context import actor_of
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from bastion.core.files import Problem
 from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor

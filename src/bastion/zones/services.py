@@ -10,7 +10,6 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -21,7 +20,6 @@ from bastion.city.models import Compound, District
 from bastion.city.selectors import PlaceRef, place_address
 from bastion.core import audit, clock
 from bastion.core.errors import InvalidInput, InvalidTransition
-from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.zones import rules
@@ -40,13 +38,6 @@ ZONE_TRANSITIONS: dict[str, set[str]] = {
 class ZoneChange:
     zone: Zone
     what: str  # designated, proposed, raised, clock_restarted, linked
-
-
-def _city_text(message: str, **params: object) -> str:
-    """A reason the platform writes itself, kept in the city's language whoever's request (or
-    which worker) caused it: the record reads the same to every resident and officer."""
-    with translation.override(settings.LANGUAGE_CODE):
-        return translation.gettext(message) % {key: str(value) for key, value in params.items()}
 
 
 def _snapshot(zone: Zone) -> dict[str, object]:
@@ -147,7 +138,7 @@ def zones_designate_for_case(
                 obj=zone,
                 before=before,
                 after=_snapshot(zone),
-                reason=_city_text(
+                reason=audit.city_text(
                     gettext_noop("New infection inside the zone: case %(case)s."), case=case.pk
                 ),
                 district_id=zone.district_id,
@@ -213,7 +204,7 @@ def _create(
     )
     compound = Compound.objects.only("community_id", "district_id").get(pk=place.compound)
     if proposal.level == Level.HIGH:
-        reason = _city_text(
+        reason = audit.city_text(
             gettext_noop(
                 "Case %(case)s lives or often stays here (%(protocol)s: high risk at %(area)s level)."
             ),
@@ -222,7 +213,7 @@ def _create(
             area=Area(place.area).label,
         )
     else:
-        reason = _city_text(
+        reason = audit.city_text(
             gettext_noop("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed)."),
             case=case.pk,
             protocol=protocol.code,
@@ -286,7 +277,7 @@ def _raise(
         obj=zone,
         before=before,
         after=_snapshot(zone),
-        reason=_city_text(gettext_noop("Case %(case)s lives or often stays here."), case=case.pk),
+        reason=audit.city_text(gettext_noop("Case %(case)s lives or often stays here."), case=case.pk),
         district_id=zone.district_id,
         actor=actor,
         now=now,
@@ -502,7 +493,6 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                     (zone_id, level, step_name, clock_start, district_id)
                 )
         lowered = lifted = 0
-        audits: list[AuditEntry] = []
         periods: list[ZonePeriod] = []
         for (to, next_step, _step), items in due.items():
             ids = [item[0] for item in items]
@@ -513,7 +503,7 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 )
                 lifted += len(ids)
                 action = "zones.zone.lifted"
-                reason = _city_text(gettext_noop("No new infection for the protocol's days: lifted."))
+                reason = audit.city_text(gettext_noop("No new infection for the protocol's days: lifted."))
             else:
                 Zone.objects.filter(pk__in=ids).update(level=to, step=next_step, clock_start=today)
                 periods += [
@@ -521,21 +511,22 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 ]
                 lowered += len(ids)
                 action = "zones.zone.lowered"
-                reason = _city_text(gettext_noop("No new infection for the protocol's days: lowered."))
-            audits += [
-                AuditEntry(
-                    action=action,
-                    actor_label=actor.label or actor.role,
-                    object_type="zones.zone",
-                    object_id=str(zone_id),
-                    before={"level": level, "step": step, "clock_start": start.isoformat()},
-                    after={"level": to, "step": next_step or None, "clock_start": today.isoformat()},
-                    reason=reason,
-                    district_id=district_id,
-                    at=now,
-                )
-                for zone_id, level, step, start, district_id in items
-            ]
+                reason = audit.city_text(gettext_noop("No new infection for the protocol's days: lowered."))
+            audit.record_many(
+                action=action,
+                object_type="zones.zone",
+                changes=[
+                    audit.Change(
+                        zone_id,
+                        {"level": level, "step": step, "clock_start": start.isoformat()},
+                        {"level": to, "step": next_step or None, "clock_start": today.isoformat()},
+                        district_id,
+                    )
+                    for zone_id, level, step, start, district_id in items
+                ],
+                reason=reason,
+                actor=actor,
+                now=now,
+            )
         ZonePeriod.objects.bulk_create(periods, batch_size=2000)
-        AuditEntry.objects.bulk_create(audits, batch_size=2000)
     return Evaluation(len(zones), lowered, lifted)
