@@ -37,6 +37,7 @@ def case_reported(
     reported_at: datetime | None = None,
     frequent: list[str] | None = None,
     stayed: list[str] | None = None,
+    places: Sequence[cases.Stay] = (),
     actor: Actor,
     now: datetime,
 ) -> CaseReported:
@@ -59,6 +60,7 @@ def case_reported(
             reported_at=reported_at,
             frequent=frequent,
             stayed=stayed,
+            places=places,
             actor=actor,
             now=now,
         )

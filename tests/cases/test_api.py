@@ -446,3 +446,43 @@ def test_the_command_centre_adopts_a_protocol_from_a_day_on_and_everyone_can_rea
     assert state["current"]["code"] == "v9"
     assert [(a["protocol"], a["since"]) for a in state["upcoming"]] == [("nov2022", tomorrow)]
     assert AuditEntry.objects.filter(action="cases.protocol.adopted", reason="20 measures").count() == 1
+
+
+def test_a_case_reported_with_its_places_kinds_and_days_lists_them(client: Client, officer: User) -> None:
+    api(client, officer)
+    body = {
+        "resident": "C1/2/1/301#1",
+        "kind": "confirmed",
+        "places": [
+            {
+                "address": "C3/1",
+                "type": "workplace",
+                "frequent": True,
+                "from_on": "2022-08-25",
+                "until_on": "2022-08-31",
+            },
+            {"address": "C1/1", "type": "shop", "from_on": "2022-08-30", "until_on": "2022-08-30"},
+        ],
+    }
+    case_id = call(client, "post", "/cases/", body, status=201)["case"]["id"]
+    places = call(client, "get", f"/cases/{case_id}/places")
+    assert [(p["address"], p["type"], p["frequent"], p["from_on"], p["until_on"]) for p in places] == [
+        ("C1/2/1/301", "home", True, None, None),
+        ("C3/1", "workplace", True, "2022-08-25", "2022-08-31"),
+        ("C1/1", "shop", False, "2022-08-30", "2022-08-30"),
+    ]
+    # The workplace counts like home (high risk); the shop was a stay (medium risk under v9).
+    assert {(z.address, z.level) for z in Zone.objects.all()} == {
+        ("C1/2/1", "high"),
+        ("C3/1", "high"),
+        ("C1/1", "medium"),
+    }
+    before = snapshot()
+    for place, code in [
+        ({"address": "C1/1", "type": "home"}, "bad_place_type"),
+        ({"address": "C1/1", "from_on": "2022-08-30", "until_on": "2022-08-29"}, "bad_stay_dates"),
+        ({"address": "C1/1", "until_on": "2022-09-02"}, "stay_in_future"),
+    ]:
+        bad = {**body, "resident": "C1/2/1/302#1", "places": [place]}
+        assert call(client, "post", "/cases/", bad, status=422)["code"] == code
+    assert snapshot() == before

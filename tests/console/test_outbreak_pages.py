@@ -367,12 +367,15 @@ def test_a_district_officer_enters_a_case_with_its_places(client: Client, distri
             "kind": "confirmed",
             "found_by": "screening",
             "onset_on": "2022-08-30",
-            "frequent": "",
-            "stayed": "C3/1\n",
+            "frequent": "C1/1/2, workplace, 2022-08-25, 2022-08-31",
+            "stayed": "C3/1\nC4/1， market，2022-08-30\n",
         },
     )
     case = Case.objects.get()
     assert case.found_by == "screening"
+    places = html.split('data-place="C1/1/2"')[1].split("</tr>")[0]
+    assert "workplace" in places and "2022-08-25 – 2022-08-31" in places
+    assert "shop or market" in html.split('data-place="C4/1"')[1].split("</tr>")[0]
     assert f"Case {case.pk} was opened." in html
     assert "is in force at high risk" in html
     assert "C3/1" in html  # the place stayed, and its medium zone
@@ -391,6 +394,17 @@ def test_a_wrong_address_keeps_the_form(client: Client, district_officer: User) 
     assert Case.objects.count() == 0
     html = post(client, "/cases/new/", {**data, "resident": "C1/2/1/301#1", "stayed": "C9"}, status=422)
     assert "There is no place C9." in html
+    html = post(
+        client, "/cases/new/", {**data, "resident": "C1/2/1/301#1", "stayed": "C3/1, bar"}, status=422
+    )
+    assert "the kind of place is workplace, shop or other" in html
+    html = post(
+        client,
+        "/cases/new/",
+        {**data, "resident": "C1/2/1/301#1", "stayed": "C3/1, shop, 1 Sept"},
+        status=422,
+    )
+    assert "is not a day like 2022-09-01" in html
     assert Case.objects.count() == 0
 
 

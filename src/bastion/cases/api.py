@@ -85,6 +85,14 @@ class ResidentNamed(Schema):
 
 
 # Kinds are plain text, so that a wrong one gets the service's own code and message.
+class StayIn(Schema):
+    address: str = Field(description="a place of the registry: C1, C1/2, C1/2/1 or C1/2/1/301")
+    type: str = Field("other", description="workplace, shop or other")
+    frequent: bool = Field(False, description="a place of frequent activity (counts like home)")
+    from_on: date | None = None
+    until_on: date | None = None
+
+
 class CaseIn(ResidentNamed):
     kind: str = Field(description="confirmed or asymptomatic")
     found_by: str = Field("community", description="screening, quarantine, community or hospital")
@@ -92,6 +100,7 @@ class CaseIn(ResidentNamed):
     reported_at: datetime | None = None  # without a time zone: the city's
     frequent: list[str] = []
     stayed: list[str] = []
+    places: list[StayIn] = Field([], description="places stayed with their kind and days")
 
 
 class ContactIn(ResidentNamed):
@@ -311,6 +320,19 @@ def contact_add(request: HttpRequest, body: ContactIn) -> Status[dict[str, Any]]
     return Status(201, _contact(actor, contact))
 
 
+class PlaceOut(Schema):
+    address: str
+    type: str = Field(alias="place_type")
+    frequent: bool
+    from_on: date | None
+    until_on: date | None
+
+
+@router.get("/{int:case_id}/places", response=list[PlaceOut], summary="The places a case stayed, home first")
+def case_places(request: HttpRequest, case_id: int) -> Any:
+    return list(selectors.case_places(actor=_actor(request), case_id=case_id))
+
+
 @router.get("/{int:case_id}", response=CaseOut)
 def case_view(request: HttpRequest, case_id: int) -> selectors.CaseRow:
     return selectors.case_view(actor=_actor(request), case_id=case_id)
@@ -360,6 +382,7 @@ def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
         reported_at=_city_time(body.reported_at),
         frequent=body.frequent,
         stayed=body.stayed,
+        places=[services.Stay(p.address, p.type, p.frequent, p.from_on, p.until_on) for p in body.places],
         actor=actor,
         now=clock.now(),
     )

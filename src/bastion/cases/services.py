@@ -6,6 +6,7 @@ flows.py; these services only keep cases and contacts right.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -99,8 +100,37 @@ class OpenedCase:
     upgraded_contacts: list[Contact]
 
 
-def _places(addresses: list[str]) -> list[PlaceRef]:
-    return [place_by_address(address) for address in addresses]
+@dataclass(frozen=True)
+class Stay:
+    """A place of the registry a case stayed at, what kind of place, and when."""
+
+    address: str
+    place_type: str = PlaceType.OTHER
+    frequent: bool = False
+    from_on: date | None = None
+    until_on: date | None = None
+
+
+def _check_stays(stays: Sequence[Stay], today: date) -> list[tuple[Stay, PlaceRef]]:
+    checked = []
+    for stay in stays:
+        if stay.place_type not in PlaceType.values or stay.place_type == PlaceType.HOME:
+            raise InvalidInput(
+                _("A place is a workplace, a shop or market, or another place (home is added by itself)."),
+                code="bad_place_type",
+            )
+        if stay.from_on and stay.until_on and stay.from_on > stay.until_on:
+            raise InvalidInput(
+                _("%(address)s: the stay ends before it starts.") % {"address": stay.address},
+                code="bad_stay_dates",
+            )
+        if (stay.until_on or stay.from_on or today) > today:
+            raise InvalidInput(
+                _("%(address)s: a stay cannot be in the future.") % {"address": stay.address},
+                code="stay_in_future",
+            )
+        checked.append((stay, place_by_address(stay.address)))
+    return checked
 
 
 def case_open(
@@ -112,6 +142,7 @@ def case_open(
     reported_at: datetime | None = None,
     frequent: list[str] | None = None,
     stayed: list[str] | None = None,
+    places: Sequence[Stay] = (),
     actor: Actor,
     now: datetime,
 ) -> OpenedCase:
@@ -120,6 +151,7 @@ def case_open(
     If the resident was a contact, their quarantine ends (`became_case`) and the case is linked
     to the case that exposed them; their own secondary contacts become close contacts of the
     new case. Refuses a second case for one person and a report dated in the future.
+    `frequent` and `stayed` are plain addresses; `places` says also the kind of place and when.
     """
     actor.require("manage_cases")
     if kind not in CaseKind.values:
@@ -138,8 +170,14 @@ def case_open(
         raise InvalidInput(_("The onset cannot be in the future."), code="onset_in_future")
     if onset_on is not None and onset_on > reported_on:
         raise InvalidInput(_("The onset cannot be after the report."), code="onset_after_report")
-    frequent_places = _places(frequent or [])
-    stayed_places = _places(stayed or [])
+    stays = _check_stays(
+        [
+            *(Stay(address, frequent=True) for address in frequent or []),
+            *(Stay(address) for address in stayed or []),
+            *places,
+        ],
+        today,
+    )
     with transaction.atomic():
         resident = get_scoped(
             Resident.objects.select_for_update().select_related("household"),
@@ -183,11 +221,13 @@ def case_open(
             unit_id=residence.unit_id,
             household_id=residence.household_id,
         )
-        for place, is_frequent in [(p, True) for p in frequent_places] + [(p, False) for p in stayed_places]:
+        for stay, place in stays:
             ExposurePlace.objects.create(
                 case=case,
-                place_type=PlaceType.OTHER,
-                frequent=is_frequent,
+                place_type=stay.place_type,
+                frequent=stay.frequent,
+                from_on=stay.from_on,
+                until_on=stay.until_on,
                 address=place.address,
                 compound_id=place.compound_id,
                 building_id=place.building_id,
@@ -209,7 +249,13 @@ def case_open(
             now=now,
         )
         upgraded = _contacts_after_positive(case=case, actor=actor, now=now)
-    return OpenedCase(case, residence, frequent_places, stayed_places, upgraded)
+    return OpenedCase(
+        case,
+        residence,
+        [place for stay, place in stays if stay.frequent],
+        [place for stay, place in stays if not stay.frequent],
+        upgraded,
+    )
 
 
 def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list[Contact]:

@@ -23,7 +23,7 @@ from bastion.bulletin.selectors import bulletin as bulletin_of
 from bastion.cases import selectors as cases
 from bastion.cases import services as case_services
 from bastion.cases.batch import CaseBatchRejected, read_batch
-from bastion.cases.models import Case, CaseKind, ContactKind, ExposurePlace, FoundBy
+from bastion.cases.models import Case, CaseKind, ContactKind, FoundBy, PlaceType
 from bastion.cases.protocol import get as protocol
 from bastion.city.selectors import community_list, district_list, resident_by_address
 from bastion.console.context import actor_of
@@ -64,6 +64,39 @@ def _date_field(value: str, label: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(_("%(field)s is not a day like 2022-09-01.") % {"field": label}) from None
+
+
+PLACE_TYPES = {
+    "workplace": PlaceType.WORKPLACE,
+    "work": PlaceType.WORKPLACE,
+    "单位": PlaceType.WORKPLACE,
+    "工作单位": PlaceType.WORKPLACE,
+    "shop": PlaceType.SHOP,
+    "market": PlaceType.SHOP,
+    "商超": PlaceType.SHOP,
+    "市场": PlaceType.SHOP,
+    "other": PlaceType.OTHER,
+    "其他": PlaceType.OTHER,
+}
+
+
+def _stay(line: str, *, frequent: bool) -> case_services.Stay:
+    """`C3/1` or `C3/1, workplace, 2022-08-28, 2022-08-31` (type and days optional)."""
+    parts = [part.strip() for part in line.replace("，", ",").split(",")]
+    kind = parts[1].lower() if len(parts) > 1 and parts[1] else "other"
+    if kind not in PLACE_TYPES:
+        raise InvalidInput(
+            _("%(line)s: the kind of place is workplace, shop or other.") % {"line": line},
+            code="bad_place_type",
+        )
+    days = [_date_field(part, parts[0]) for part in parts[2:4]]
+    return case_services.Stay(
+        parts[0],
+        PLACE_TYPES[kind],
+        frequent,
+        days[0] if days else None,
+        days[1] if len(days) > 1 else (days[0] if days else None),
+    )
 
 
 def _number(text: str) -> int | None:
@@ -426,7 +459,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
             "contacts": contacts,
             "close_contacts": [c for c in contacts if c.kind == ContactKind.CLOSE],
             # Case ids are checked in scope by case_view above.
-            "places": ExposurePlace.objects.filter(case_id=row.id).order_by("-frequent", "id"),
+            "places": cases.case_places(actor=actor, case_id=row.id),
             "chain": cases.case_chain(actor=actor, case_id=case_id),
             "zones": zones.zones_visible(actor).filter(case_links__case_id=row.id).order_by("code"),
             "manages": actor.has("manage_cases"),
@@ -464,8 +497,10 @@ def case_new(request: HttpRequest) -> HttpResponse:
                 kind=form["kind"],
                 found_by=form["found_by"],
                 onset_on=_date_field(form["onset_on"], _("Onset")),
-                frequent=_lines(form["frequent"]),
-                stayed=_lines(form["stayed"]),
+                places=[
+                    *(_stay(line, frequent=True) for line in _lines(form["frequent"])),
+                    *(_stay(line, frequent=False) for line in _lines(form["stayed"])),
+                ],
                 actor=actor,
                 now=clock.now(),
             )
