@@ -8,7 +8,7 @@ page. Contexts never import each other's services; they meet here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from django.db import transaction
@@ -16,9 +16,13 @@ from django.db import transaction
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
 from bastion.cases.models import Case, FoundBy
+from bastion.core import clock
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
-from bastion.core.scopes import Actor
+from bastion.core.scopes import SYSTEM, Actor
+from bastion.testing import policy as testing_policy
+from bastion.testing import selectors as testing_selectors
+from bastion.testing import services as testing
 from bastion.zones import services as zones
 
 
@@ -105,3 +109,75 @@ def cases_reported_batch(
                 raise CaseBatchRejected([Problem(row.line, "", exc.code, str(exc.message))]) from exc
             reported.append((row, outcome))
     return reported
+
+
+@dataclass(frozen=True)
+class TubeOutcome:
+    resulted: testing.TubeResulted
+    cases: list[CaseReported]
+    zone_screened: bool
+
+
+def tube_resulted(
+    *,
+    barcode: str,
+    result: str,
+    resulted_at: datetime,
+    ct_values: dict[str, float] | None = None,
+    lab_code: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> TubeOutcome:
+    """A lab reports a tube's result.
+
+    1. The tube is resulted (testing): a negative pool clears its members; a positive or
+       invalid pool recalls every member for a single-tube retest, their households served
+       door to door until then.
+    2. A positive single tube (or retest) opens a case, found by screening, and its zones
+       follow (`case_reported`). The platform acts here, not the lab's account.
+    3. When this result completes a round of one zone (every tube resulted, every recall
+       retested), the zone's full screening is recorded: all negative only if nobody in it
+       was found positive and nobody was left unsampled. The zone's clock reads it.
+    """
+    platform = replace(SYSTEM, label=f"system (tube {barcode.strip()})")
+    with transaction.atomic():
+        resulted = testing.tube_result(
+            barcode=barcode,
+            result=result,
+            resulted_at=resulted_at,
+            ct_values=ct_values,
+            lab_code=lab_code,
+            actor=actor,
+            now=now,
+        )
+        opened = []
+        if not resulted.repeated:
+            kind = testing_policy.policy().positive_case_kind
+            for resident_id in resulted.positives:
+                if Case.objects.filter(resident_id=resident_id).exists():
+                    continue  # already a case: a positive retest adds nothing to count
+                opened.append(
+                    case_reported(
+                        resident_id=resident_id,
+                        kind=kind,
+                        found_by=FoundBy.SCREENING,
+                        reported_at=min(resulted_at, now),
+                        actor=platform,
+                        now=now,
+                    )
+                )
+        screened = False
+        round_ = resulted.tube.round
+        if not resulted.repeated and round_.zone_id is not None and testing.round_complete(round_):
+            progress = testing_selectors.round_progress(round_)
+            found_positive = testing_selectors.found_positive(round_)
+            zones.zone_screening_record(
+                zone_id=round_.zone_id,
+                on=clock.local_date(resulted_at),
+                all_negative=not found_positive and progress.unsampled == 0,
+                sampled=progress.sampled,
+                actor=platform,
+                now=now,
+            )
+            screened = True
+    return TubeOutcome(resulted, opened, screened)

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "bastion.city",
     "bastion.cases",
     "bastion.zones",
+    "bastion.testing",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

@@ -14,6 +14,7 @@ class Role(models.TextChoices):
     COMMUNITY_WORKER = "community_worker", _("Community worker")
     VOLUNTEER = "volunteer", _("Volunteer")
     LAB = "lab", _("Laboratory")
+    SAMPLER = "sampler", _("Sampling team")
     TRANSFER_DISPATCH = "transfer_dispatch", _("Transfer dispatch")
     COMMERCE_SUPPLY = "commerce_supply", _("Commerce and supply")
     MARKET_REGULATOR = "market_regulator", _("Market regulator")
@@ -35,6 +36,7 @@ DEFAULT_SCOPE: dict[str, str] = {
     Role.COMMUNITY_WORKER: ScopeLevel.COMMUNITY,
     Role.VOLUNTEER: ScopeLevel.OWN_TASKS,
     Role.LAB: ScopeLevel.CITY,
+    Role.SAMPLER: ScopeLevel.CITY,
     Role.TRANSFER_DISPATCH: ScopeLevel.CITY,
     Role.COMMERCE_SUPPLY: ScopeLevel.CITY,
     Role.MARKET_REGULATOR: ScopeLevel.CITY,
@@ -60,6 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_cases",
         "manage_cases",
         "manage_zones",
+        "manage_testing",
+        "view_testing",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -68,6 +72,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_cases",
         "manage_cases",
         "manage_zones",
+        "manage_testing",
+        "view_testing",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -75,9 +81,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "export_registry",
         "change_resident_flags",
         "view_cases",
+        "view_testing",
     ],
     Role.VOLUNTEER: [],
-    Role.LAB: [],
+    Role.LAB: ["record_results"],
+    Role.SAMPLER: ["record_samples"],
     Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data", "view_cases"],
     Role.COMMERCE_SUPPLY: ["view_city_figures"],
     Role.MARKET_REGULATOR: ["view_city_figures"],
@@ -94,4 +102,8 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_cases", "Can see cases and contacts within scope"),
     ("manage_cases", "Can enter cases, conversions, discharges and contacts within scope"),
     ("manage_zones", "Can confirm, adjust and lift risk zones within scope"),
+    ("manage_testing", "Can open testing rounds and manage sites and labs within scope"),
+    ("view_testing", "Can follow testing rounds: coverage, recalls, turnaround"),
+    ("record_samples", "Can record samples (scans of residents into tubes)"),
+    ("record_results", "Can record tube receipts and results"),
 ]

@@ -56,6 +56,10 @@ SYSTEM = Actor(
             "view_cases",
             "manage_cases",
             "manage_zones",
+            "manage_testing",
+            "view_testing",
+            "record_samples",
+            "record_results",
         }
     ),
     label="system",

@@ -1,0 +1,369 @@
+"""Reads of mass testing: a round's scope and progress, coverage per grid and building, who is
+still to be sampled, recalls, turnaround, lab backlog and sites over capacity.
+
+Reconciliation is set-based SQL over the round's scans and tubes; nothing loops per person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+
+from bastion.city.models import CommunityFigures, Household, Resident
+from bastion.core.errors import NotFound
+from bastion.core.scopes import Actor, ScopePaths, scoped
+from bastion.testing import rules
+from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Scan, Tube
+from bastion.zones import selectors as zones
+from bastion.zones.models import Level
+
+AREA_PATHS = ScopePaths(district="district_id", community=None, household=None)
+
+
+def round_get(*, actor: Actor, round_id: int | None = None, code: str | None = None) -> Round:
+    """A round the actor may follow (rounds are city business: any testing role sees them)."""
+    if not (actor.has("view_testing") or actor.has("record_samples") or actor.has("record_results")):
+        actor.require("view_testing")
+    rounds = Round.objects.all()
+    found = rounds.filter(pk=round_id).first() if round_id is not None else rounds.filter(code=code).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def round_households(round_: Round) -> QuerySet[Household]:
+    """The households a round covers: its areas, or the whole city."""
+    areas = list(RoundArea.objects.filter(round=round_))
+    if not areas:
+        return Household.objects.all()
+    q = Q()
+    for area in areas:
+        if area.household_id:
+            q |= Q(pk=area.household_id)
+        elif area.unit_id:
+            q |= Q(unit_id=area.unit_id)
+        elif area.building_id:
+            q |= Q(building_id=area.building_id)
+        elif area.compound_id:
+            q |= Q(compound_id=area.compound_id)
+        elif area.district_id:
+            q |= Q(district_id=area.district_id)
+    return Household.objects.filter(q)
+
+
+def household_in_round(round_: Round, household_id: int) -> bool:
+    return round_households(round_).filter(pk=household_id).exists()
+
+
+def level_of_household(household: Household) -> str:
+    """The risk level a household lives at today: the highest in-force zone over it, else low."""
+    levels = set(zones.zones_of_household(household_id=household.pk).values_list("level", flat=True))
+    for level in (Level.HIGH, Level.MEDIUM):
+        if level in levels:
+            return level
+    return Level.LOW
+
+
+def pooling_for(round_: Round, level: str) -> tuple[int, bool]:
+    entry = round_.pooling.get(level) or round_.pooling.get("low") or {"ratio": 10, "per_household": False}
+    return int(entry["ratio"]), bool(entry.get("per_household", False))
+
+
+def expected_residents(round_: Round) -> int:
+    """How many residents the round should sample (应检尽检): from the registry's figures for
+    whole districts or the city, by count for smaller areas."""
+    areas = list(RoundArea.objects.filter(round=round_))
+    if not areas:
+        return int(CommunityFigures.objects.aggregate(n=Sum("residents"))["n"] or 0)
+    districts = [a.district_id for a in areas if a.district_id and not a.compound_id]
+    total = 0
+    if districts:
+        total += int(
+            CommunityFigures.objects.filter(district_id__in=districts).aggregate(n=Sum("residents"))["n"] or 0
+        )
+    small = [a for a in areas if a.compound_id]
+    if small:
+        q = Q()
+        for a in small:
+            if a.household_id:
+                q |= Q(household_id=a.household_id)
+            elif a.unit_id:
+                q |= Q(household__unit_id=a.unit_id)
+            elif a.building_id:
+                q |= Q(household__building_id=a.building_id)
+            else:
+                q |= Q(household__compound_id=a.compound_id)
+        total += Resident.objects.filter(q).count()
+    return total
+
+
+@dataclass(frozen=True)
+class Progress:
+    code: str
+    expected: int
+    sampled: int
+    unsampled: int
+    tubes: int
+    tubes_resulted: int
+    positive_tubes: int
+    invalid_tubes: int
+    recalls_open: int
+    recalls_closed: int
+    turnaround_p50_hours: float | None
+    turnaround_p95_hours: float | None
+    turnaround_max_hours: float | None
+    issues: int
+
+
+def turnaround_hours(round_: Round) -> list[float]:
+    """Hours from each resulted tube's first scan to its result, sorted."""
+    spans = Tube.objects.filter(
+        round=round_, resulted_at__isnull=False, first_scan_at__isnull=False
+    ).values_list("first_scan_at", "resulted_at")
+    return sorted((done - first).total_seconds() / 3600 for first, done in spans if first and done)
+
+
+def round_progress(round_: Round) -> Progress:
+    sampled = Scan.objects.filter(round=round_, retest=False).count()
+    tubes = Tube.objects.filter(round=round_).aggregate(
+        total=Count("id"),
+        resulted=Count("id", filter=~Q(result=Result.PENDING)),
+        positive=Count("id", filter=Q(result=Result.POSITIVE)),
+        invalid=Count("id", filter=Q(result=Result.INVALID)),
+    )
+    recalls = Recall.objects.filter(round=round_).aggregate(
+        open=Count("id", filter=Q(state=RecallState.OPEN)),
+        closed=Count("id", filter=Q(state=RecallState.RETESTED)),
+    )
+    hours = turnaround_hours(round_)
+    expected = expected_residents(round_)
+    return Progress(
+        code=round_.code,
+        expected=expected,
+        sampled=sampled,
+        unsampled=max(expected - sampled, 0),
+        tubes=tubes["total"],
+        tubes_resulted=tubes["resulted"],
+        positive_tubes=tubes["positive"],
+        invalid_tubes=tubes["invalid"],
+        recalls_open=recalls["open"],
+        recalls_closed=recalls["closed"],
+        turnaround_p50_hours=_round2(rules.percentile(hours, 50)),
+        turnaround_p95_hours=_round2(rules.percentile(hours, 95)),
+        turnaround_max_hours=_round2(hours[-1] if hours else None),
+        issues=RoundIssue.objects.filter(round=round_).count(),
+    )
+
+
+def _round2(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    id: int
+    name: str
+    residents: int
+    sampled: int
+    resulted: int
+
+    @property
+    def unsampled(self) -> int:
+        return self.residents - self.sampled
+
+    @property
+    def share(self) -> float:
+        return self.sampled / self.residents if self.residents else 1.0
+
+
+def coverage(
+    *, actor: Actor, round_: Round, by: str = "grid", community_id: int | None = None
+) -> list[CoverageRow]:
+    """Per grid (or per building) of the round's households within the actor's scope: residents,
+    sampled (pooled scans) and resulted. Two grouped queries; no per-person loop."""
+    actor.require("view_testing")
+    column = {"grid": "grid_id", "building": "building_id"}[by]
+    households = scoped(round_households(round_), actor, ScopePaths(household="id"))
+    if community_id is not None:
+        households = households.filter(community_id=community_id)
+    residents = dict(
+        Resident.objects.filter(household__in=households.values("pk"))
+        .values_list(f"household__{column}")
+        .annotate(n=Count("id"))
+        .values_list(f"household__{column}", "n")
+    )
+    done = (
+        Scan.objects.filter(round=round_, retest=False, household__in=households.values("pk"))
+        .values(f"household__{column}")
+        .annotate(sampled=Count("id"), resulted=Count("id", filter=~Q(tube__result=Result.PENDING)))
+    )
+    by_place = {row[f"household__{column}"]: row for row in done}
+    names = _names(by, list(residents))
+    return sorted(
+        (
+            CoverageRow(
+                id=place,
+                name=names.get(place, str(place)),
+                residents=count,
+                sampled=by_place.get(place, {}).get("sampled", 0),
+                resulted=by_place.get(place, {}).get("resulted", 0),
+            )
+            for place, count in residents.items()
+        ),
+        key=lambda r: (r.share, r.name),
+    )
+
+
+def _names(by: str, ids: list[int]) -> dict[int, str]:
+    from bastion.city.models import Building, Grid
+
+    if by == "grid":
+        return dict(Grid.objects.filter(pk__in=ids).values_list("pk", "code"))
+    return {
+        pk: f"{code}/{number}"
+        for pk, code, number in Building.objects.filter(pk__in=ids).values_list(
+            "pk", "compound__code", "number"
+        )
+    }
+
+
+def unsampled_residents(*, actor: Actor, round_: Round, grid_id: int) -> QuerySet[Resident]:
+    """The residents of a grid not yet sampled in the round, by address: the door-to-door list."""
+    actor.require("view_testing")
+    households = scoped(round_households(round_).filter(grid_id=grid_id), actor, ScopePaths(household="id"))
+    sampled = Scan.objects.filter(round=round_, retest=False, resident_id=OuterRef("pk"))
+    return (
+        Resident.objects.filter(household__in=households.values("pk"))
+        .exclude(Exists(sampled))
+        .select_related("household")
+        .order_by("household__address", "number")
+    )
+
+
+def recalls_open(*, actor: Actor, round_: Round) -> QuerySet[Recall]:
+    """Members of positive or invalid pools not yet retested, oldest first."""
+    actor.require("view_testing")
+    return scoped(
+        Recall.objects.filter(round=round_, state=RecallState.OPEN),
+        actor,
+        ScopePaths(district="district_id", community=None, household="household_id"),
+    ).order_by("opened_at", "id")
+
+
+def households_isolated_in_place() -> QuerySet[Household]:
+    """Households with a member awaiting a single-tube retest: served door to door until then."""
+    return Household.objects.filter(
+        pk__in=Recall.objects.filter(state=RecallState.OPEN).values("household_id")
+    )
+
+
+@dataclass(frozen=True)
+class LabLoad:
+    code: str
+    name: str
+    capacity_per_hour: int
+    received: int
+    resulted: int
+    backlog: int
+
+    @property
+    def backlog_hours(self) -> float:
+        return round(self.backlog / self.capacity_per_hour, 2) if self.capacity_per_hour else 0.0
+
+
+def lab_backlog(round_: Round) -> list[LabLoad]:
+    from bastion.testing.models import Lab
+
+    counts = {
+        row["lab_id"]: row
+        for row in Tube.objects.filter(round=round_, lab__isnull=False)
+        .values("lab_id")
+        .annotate(received=Count("id"), resulted=Count("id", filter=~Q(result=Result.PENDING)))
+    }
+    out = []
+    for lab in Lab.objects.order_by("code"):
+        row = counts.get(lab.pk, {"received": 0, "resulted": 0})
+        out.append(
+            LabLoad(
+                lab.code,
+                lab.name,
+                lab.capacity_per_hour,
+                row["received"],
+                row["resulted"],
+                row["received"] - row["resulted"],
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class SiteLoad:
+    code: str
+    name: str
+    hour: datetime
+    scans: int
+    capacity_per_hour: int
+
+
+def sites_over_capacity(round_: Round) -> list[SiteLoad]:
+    """The site-hours whose scans went over the site's capacity per hour (one grouped query)."""
+    trunc = (
+        "date_trunc('hour', s.scanned_at)"
+        if connection.vendor == "postgresql"
+        else "strftime('%%Y-%%m-%%d %%H:00:00', s.scanned_at)"
+    )
+    sql = f"""
+        SELECT site.code, site.name, {trunc} AS hour, COUNT(*) AS scans, site.capacity_per_hour
+        FROM testing_scan s JOIN testing_site site ON site.id = s.site_id
+        WHERE s.round_id = %s
+        GROUP BY site.code, site.name, hour, site.capacity_per_hour
+        HAVING COUNT(*) > site.capacity_per_hour
+        ORDER BY hour, site.code
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [round_.pk])
+        rows = cursor.fetchall()
+    out = []
+    for code, name, hour, scans, capacity in rows:
+        if isinstance(hour, str):
+            hour = datetime.fromisoformat(hour)
+        out.append(SiteLoad(code, name, hour, scans, capacity))
+    return out
+
+
+def issues(*, actor: Actor, round_: Round) -> QuerySet[RoundIssue]:
+    actor.require("view_testing")
+    return RoundIssue.objects.filter(round=round_).order_by("at", "id")
+
+
+def round_list(*, actor: Actor) -> QuerySet[Round]:
+    actor.require("view_testing")
+    return Round.objects.order_by("-starts_at", "-id")
+
+
+def pending_tubes(round_: Round) -> QuerySet[Tube]:
+    return Tube.objects.filter(round=round_, result=Result.PENDING)
+
+
+def observation(round_: Round) -> dict[str, Any]:
+    """SCENARIOS.md's `testing` figures of one round."""
+    progress = round_progress(round_)
+    return {
+        "code": progress.code,
+        "sampled": progress.sampled,
+        "unsampled": progress.unsampled,
+        "tubes": progress.tubes,
+        "positive_tubes": progress.positive_tubes,
+        "recalls_open": progress.recalls_open,
+        "recalls_closed": progress.recalls_closed,
+        "turnaround_p95_hours": progress.turnaround_p95_hours,
+    }
+
+
+def found_positive(round_: Round) -> bool:
+    """Did the round find anyone positive (a positive single tube or retest)?"""
+    return Tube.objects.filter(round=round_, ratio=1, result=Result.POSITIVE).exists()

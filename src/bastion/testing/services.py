@@ -1,0 +1,515 @@
+"""Every write of mass testing: rounds, scans, tube receipts and results, recalls.
+
+A scan or a result that cannot be taken is refused with a clear error and listed in the
+round's exceptions (`RoundIssue`), written in a transaction of its own so that the refusal of
+the record never loses the record of the refusal. Devices retry: a scan or a result carrying a
+client key that was already taken returns the first answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from bastion.city.models import District, Household, Resident
+from bastion.core import audit
+from bastion.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor
+from bastion.testing import policy as policies
+from bastion.testing import selectors
+from bastion.testing.models import (
+    IssueKind,
+    Lab,
+    Recall,
+    RecallState,
+    Result,
+    Round,
+    RoundArea,
+    RoundIssue,
+    Scan,
+    Site,
+    Tube,
+)
+from bastion.zones.models import Zone
+
+
+def issue_record(
+    *, round_id: int | None, kind: str, detail: dict[str, Any], source: str, now: datetime
+) -> None:
+    """List something a device or file sent that the round could not take. Its own transaction."""
+    with transaction.atomic():
+        RoundIssue.objects.create(round_id=round_id, kind=kind, detail=detail, source=source[:200], at=now)
+
+
+class Refused(DomainError):
+    """A record refused and listed in the round's exceptions."""
+
+    status = 409
+    code = "refused"
+
+
+def _refuse(
+    error: type[DomainError],
+    *,
+    round_id: int | None,
+    kind: str,
+    message: str,
+    detail: dict[str, Any],
+    source: str,
+    now: datetime,
+) -> DomainError:
+    issue_record(round_id=round_id, kind=kind, detail=detail, source=source, now=now)
+    return error(message, code=kind)
+
+
+def round_open(
+    *,
+    code: str,
+    starts_at: datetime,
+    deadline: datetime,
+    name: str = "",
+    district_ids: Sequence[int] = (),
+    zone_id: int | None = None,
+    pooling: dict[str, dict[str, Any]] | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Round:
+    """Open a round over the city, some districts, or one zone (its full screening).
+
+    Pooling defaults to the policy file's ratios per zone level. A district officer opens
+    rounds of their own district only.
+    """
+    actor.require("manage_testing")
+    code = code.strip()
+    if not code:
+        raise InvalidInput(_("A round needs a code."), code="code_required")
+    if deadline <= starts_at:
+        raise InvalidInput(_("The deadline must come after the start."), code="deadline_before_start")
+    rules_policy = policies.policy()
+    chosen = pooling or rules_policy.pooling_json()
+    for level in ("high", "medium", "low"):
+        ratio = (chosen.get(level) or {}).get("ratio")
+        if ratio not in rules_policy.validated_ratios:
+            raise InvalidInput(
+                _("The pooling ratio for %(level)s must be one of %(ratios)s.")
+                % {"level": level, "ratios": ", ".join(map(str, rules_policy.validated_ratios))},
+                code="bad_pooling",
+            )
+    zone = Zone.objects.filter(pk=zone_id).first() if zone_id is not None else None
+    if zone_id is not None and zone is None:
+        raise NotFound(_("There is no such zone."), code="unknown_zone")
+    districts = list(District.objects.filter(pk__in=district_ids))
+    if len(districts) != len(set(district_ids)):
+        raise NotFound(_("There is no such district."), code="unknown_district")
+    if actor.level != ScopeLevel.CITY:
+        owned = [d.pk for d in districts] + ([zone.district_id] if zone else [])
+        if not owned or any(d != actor.district_id for d in owned):
+            raise NotFound(_("Open rounds of your own district only."), code="outside_scope")
+    with transaction.atomic():
+        try:
+            round_ = Round.objects.create(
+                code=code,
+                name=name,
+                starts_at=starts_at,
+                deadline=deadline,
+                pooling=chosen,
+                opened_at=now,
+                zone=zone,
+            )
+        except IntegrityError:
+            raise Conflict(_("A round with this code exists."), code="round_exists") from None
+        if zone is not None:
+            RoundArea.objects.create(
+                round=round_,
+                district_id=zone.district_id,
+                compound_id=zone.compound_id,
+                building_id=zone.building_id,
+                unit_id=zone.unit_id,
+                household_id=zone.household_id,
+            )
+        for district in districts:
+            RoundArea.objects.create(round=round_, district=district)
+        audit.record(
+            action="testing.round.opened",
+            obj=round_,
+            after={
+                "code": code,
+                "zone": zone.code if zone else None,
+                "districts": [d.code for d in districts],
+                "pooling": chosen,
+                "deadline": deadline.isoformat(),
+            },
+            actor=actor,
+            now=now,
+        )
+    return round_
+
+
+@dataclass(frozen=True)
+class ScanTaken:
+    scan: Scan
+    tube: Tube
+    repeated: bool  # the same client key was taken before: nothing changed
+
+
+def scan_record(
+    *,
+    round_id: int,
+    resident_id: int | None = None,
+    id_number: str | None = None,
+    tube_barcode: str,
+    site_code: str | None = None,
+    scanned_at: datetime,
+    sampler: str = "",
+    client_key: str | None = None,
+    retest: bool = False,
+    actor: Actor,
+    now: datetime,
+) -> ScanTaken:
+    """Bind a resident to a tube at a site.
+
+    The tube is created by its first scan with the ratio of where that person lives (the
+    round's pooling per zone level; 1 for a retest) and refuses a member over its ratio, a
+    person of another pooling, or, in a per-household area, another household. One pooled scan
+    per person and round; a retest needs an open recall. Idempotent by `client_key`.
+    """
+    actor.require("record_samples")
+    source = f"scan {client_key or ''}".strip()
+    if client_key:
+        earlier = Scan.objects.filter(client_key=client_key).select_related("tube").first()
+        if earlier is not None:
+            return ScanTaken(earlier, earlier.tube, repeated=True)
+    round_ = Round.objects.filter(pk=round_id).first()
+    if round_ is None:
+        raise NotFound(_("There is no such round."), code="unknown_round")
+    barcode = tube_barcode.strip()
+    detail = {"resident_id": resident_id, "id_number": id_number, "tube": barcode, "client_key": client_key}
+    if not barcode:
+        raise _refuse(
+            InvalidInput,
+            round_id=round_.pk,
+            kind=IssueKind.BAD_RECORD,
+            message=_("A scan needs a tube barcode."),
+            detail=detail,
+            source=source,
+            now=now,
+        )
+    residents = Resident.objects.select_related("household")
+    resident = (
+        residents.filter(pk=resident_id).first()
+        if resident_id is not None
+        else residents.filter(id_number=(id_number or "").strip().upper()).first()
+    )
+    if resident is None:
+        raise _refuse(
+            NotFound,
+            round_id=round_.pk,
+            kind=IssueKind.UNKNOWN_RESIDENT,
+            message=_("There is no such resident."),
+            detail=detail,
+            source=source,
+            now=now,
+        )
+    household = resident.household
+    if not selectors.household_in_round(round_, household.pk):
+        raise _refuse(
+            InvalidInput,
+            round_id=round_.pk,
+            kind=IssueKind.OUTSIDE_ROUND,
+            message=_("This resident lives outside the round's area."),
+            detail=detail,
+            source=source,
+            now=now,
+        )
+    site = Site.objects.filter(code=site_code).first() if site_code else None
+    if site_code and site is None:
+        raise _refuse(
+            NotFound,
+            round_id=round_.pk,
+            kind=IssueKind.BAD_RECORD,
+            message=_("There is no such sampling site."),
+            detail=detail,
+            source=source,
+            now=now,
+        )
+    recall = None
+    if retest:
+        ratio, per_household = 1, True
+        recall = Recall.objects.filter(round=round_, resident=resident, state=RecallState.OPEN).first()
+        if recall is None:
+            raise _refuse(
+                Conflict,
+                round_id=round_.pk,
+                kind=IssueKind.NO_RECALL,
+                message=_("This resident has no recall awaiting a retest."),
+                detail=detail,
+                source=source,
+                now=now,
+            )
+    else:
+        ratio, per_household = selectors.pooling_for(round_, selectors.level_of_household(household))
+    try:
+        with transaction.atomic():
+            tube, created = Tube.objects.select_for_update().get_or_create(
+                barcode=barcode,
+                defaults={
+                    "round_id": round_.pk,
+                    "ratio": ratio,
+                    "retest": retest,
+                    "site": site,
+                    "district_id": household.district_id,
+                    "first_scan_at": scanned_at,
+                },
+            )
+            problem = _tube_problem(tube, round_, ratio, per_household, retest, household)
+            if problem is not None:
+                raise _TubeRefused(*problem)
+            try:
+                with transaction.atomic():
+                    scan = Scan.objects.create(
+                        round_id=round_.pk,
+                        tube_id=tube.pk,
+                        resident_id=resident.pk,
+                        household_id=household.pk,
+                        grid_id=household.grid_id,
+                        district_id=household.district_id,
+                        site=site,
+                        retest=retest,
+                        scanned_at=scanned_at,
+                        sampler=sampler[:50],
+                        client_key=client_key,
+                    )
+            except IntegrityError:
+                repeat = (
+                    Scan.objects.filter(client_key=client_key).select_related("tube").first()
+                    if client_key
+                    else None
+                )
+                if repeat is not None:  # the same device's retry won the race
+                    raise _Repeat(repeat) from None
+                raise _TubeRefused(
+                    IssueKind.DUPLICATE_SCAN, _("This resident was already sampled in this round.")
+                ) from None
+            tube.members += 1
+            tube.first_scan_at = min(tube.first_scan_at or scanned_at, scanned_at)
+            tube.save(update_fields=["members", "first_scan_at"])
+            if recall is not None:
+                Recall.objects.filter(pk=recall.pk).update(retest_tube_id=tube.pk)
+    except _Repeat as repeat:
+        return ScanTaken(repeat.scan, repeat.scan.tube, repeated=True)
+    except _TubeRefused as refused:
+        error: type[DomainError] = InvalidInput if refused.kind == IssueKind.WRONG_POOL else Conflict
+        raise _refuse(
+            error,
+            round_id=round_.pk,
+            kind=refused.kind,
+            message=refused.message,
+            detail=detail,
+            source=source,
+            now=now,
+        ) from None
+    del created
+    return ScanTaken(scan, tube, repeated=False)
+
+
+class _TubeRefused(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class _Repeat(Exception):
+    def __init__(self, scan: Scan) -> None:
+        super().__init__("repeat")
+        self.scan = scan
+
+
+def _tube_problem(
+    tube: Tube, round_: Round, ratio: int, per_household: bool, retest: bool, household: Household
+) -> tuple[str, str] | None:
+    if tube.round_id != round_.pk:
+        return IssueKind.WRONG_POOL, _("This tube belongs to another round.")
+    if tube.result != Result.PENDING or tube.sealed_at is not None:
+        return IssueKind.OVERFULL_TUBE, _("This tube is sealed.")
+    if tube.retest != retest or tube.ratio != ratio:
+        return IssueKind.WRONG_POOL, _("This person is sampled %(ratio)s:1; the tube is %(tube)s:1.") % {
+            "ratio": ratio,
+            "tube": tube.ratio,
+        }
+    if tube.members >= tube.ratio:
+        return IssueKind.OVERFULL_TUBE, _("This tube already holds %(n)s people, its ratio.") % {
+            "n": tube.members
+        }
+    if (
+        per_household
+        and tube.members
+        and Scan.objects.filter(tube_id=tube.pk).exclude(household_id=household.pk).exists()
+    ):
+        return IssueKind.WRONG_POOL, _("In a high-risk area a tube holds one household only.")
+    return None
+
+
+def tube_receive(*, barcode: str, lab_code: str, received_at: datetime, actor: Actor, now: datetime) -> Tube:
+    """A lab receives a tube: it is sealed from then on. Receiving it again changes nothing."""
+    actor.require("record_results")
+    lab = Lab.objects.filter(code=lab_code).first()
+    if lab is None:
+        raise NotFound(_("There is no such laboratory."), code="unknown_lab")
+    with transaction.atomic():
+        tube = Tube.objects.select_for_update().filter(barcode=barcode.strip()).first()
+        if tube is None:
+            raise _refuse(
+                NotFound,
+                round_id=None,
+                kind=IssueKind.UNKNOWN_TUBE,
+                message=_("There is no tube with this barcode."),
+                detail={"tube": barcode, "lab": lab_code},
+                source="receipt",
+                now=now,
+            )
+        if tube.received_at is None:
+            tube.lab_id = lab.pk
+            tube.received_at = received_at
+            tube.sealed_at = tube.sealed_at or received_at
+            tube.save(update_fields=["lab", "received_at", "sealed_at"])
+    return tube
+
+
+@dataclass(frozen=True)
+class TubeResulted:
+    tube: Tube
+    repeated: bool
+    recalled: list[int]  # residents recalled for a single-tube retest
+    positives: list[int]  # residents whose own single tube is positive: cases to open
+    cleared: list[int]  # recalls closed negative
+
+
+def tube_result(
+    *,
+    barcode: str,
+    result: str,
+    resulted_at: datetime,
+    ct_values: dict[str, float] | None = None,
+    lab_code: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> TubeResulted:
+    """A tube's result. Negative clears its members. A positive or invalid pool recalls every
+    member for a single-tube retest (isolated in place until then). A positive single tube names
+    a case to open (the flow opens it). The same result sent again changes nothing; a different
+    one for a resulted tube is refused and listed."""
+    actor.require("record_results")
+    if result not in (Result.NEGATIVE, Result.POSITIVE, Result.INVALID):
+        raise InvalidInput(_("A result is negative, positive or invalid."), code="bad_result")
+    lab = Lab.objects.filter(code=lab_code).first() if lab_code else None
+    if lab_code and lab is None:
+        raise NotFound(_("There is no such laboratory."), code="unknown_lab")
+    detail = {"tube": barcode, "result": result}
+    with transaction.atomic():
+        tube = Tube.objects.select_for_update().filter(barcode=barcode.strip()).first()
+        if tube is None:
+            raise _refuse(
+                NotFound,
+                round_id=None,
+                kind=IssueKind.UNKNOWN_TUBE,
+                message=_("There is no tube with this barcode."),
+                detail=detail,
+                source="result",
+                now=now,
+            )
+        if tube.result != Result.PENDING:
+            if tube.result == result:
+                return TubeResulted(tube, True, [], [], [])
+            raise _refuse(
+                Conflict,
+                round_id=tube.round_id,
+                kind=IssueKind.ALREADY_RESULTED,
+                message=_("This tube already has another result."),
+                detail={**detail, "first": tube.result},
+                source="result",
+                now=now,
+            )
+        tube.result = result
+        tube.resulted_at = resulted_at
+        tube.ct_values = ct_values
+        tube.sealed_at = tube.sealed_at or resulted_at
+        if lab is not None and tube.lab_id is None:
+            tube.lab_id = lab.pk
+            tube.received_at = tube.received_at or resulted_at
+        tube.save(update_fields=["result", "resulted_at", "ct_values", "sealed_at", "lab", "received_at"])
+        members = list(
+            Scan.objects.filter(tube_id=tube.pk).values_list(
+                "resident_id", "household_id", "grid_id", "district_id"
+            )
+        )
+        recalled: list[int] = []
+        positives: list[int] = []
+        cleared: list[int] = []
+        if tube.retest:
+            for resident_id, *_rest in members:
+                Recall.objects.filter(
+                    round_id=tube.round_id, resident_id=resident_id, state=RecallState.OPEN
+                ).update(state=RecallState.RETESTED, result=result, closed_at=resulted_at)
+                if result == Result.POSITIVE:
+                    positives.append(resident_id)
+                elif result == Result.NEGATIVE:
+                    cleared.append(resident_id)
+                else:  # an invalid retest: sampled again, the recall stays open
+                    Recall.objects.filter(round_id=tube.round_id, resident_id=resident_id).update(
+                        state=RecallState.OPEN, result="", closed_at=None, retest_tube_id=None
+                    )
+                    recalled.append(resident_id)
+        elif result == Result.POSITIVE and tube.ratio == 1:
+            positives = [m[0] for m in members]
+        elif result in (Result.POSITIVE, Result.INVALID):
+            already = set(
+                Recall.objects.filter(
+                    round_id=tube.round_id, resident_id__in=[m[0] for m in members]
+                ).values_list("resident_id", flat=True)
+            )
+            Recall.objects.bulk_create(
+                [
+                    Recall(
+                        round_id=tube.round_id,
+                        resident_id=resident_id,
+                        household_id=household_id,
+                        grid_id=grid_id,
+                        district_id=district_id,
+                        tube_id=tube.pk,
+                        reason=result,
+                        opened_at=resulted_at,
+                    )
+                    for resident_id, household_id, grid_id, district_id in members
+                    if resident_id not in already
+                ]
+            )
+            recalled = [m[0] for m in members if m[0] not in already]
+        audit.record(
+            action="testing.tube.resulted",
+            obj=tube,
+            after={
+                "result": result,
+                "members": len(members),
+                "recalled": len(recalled),
+                "positives": positives,
+            },
+            district_id=tube.district_id,
+            actor=actor,
+            now=now,
+        )
+    return TubeResulted(tube, False, recalled, positives, cleared)
+
+
+def round_complete(round_: Round) -> bool:
+    """Every tube of the round has a result and no recall awaits a retest."""
+    return (
+        not selectors.pending_tubes(round_).exists()
+        and not Recall.objects.filter(round=round_, state=RecallState.OPEN).exists()
+    )
