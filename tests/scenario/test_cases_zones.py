@@ -168,3 +168,18 @@ def test_v9_contacts_follow_their_plans_and_a_secondary_is_upgraded_when_its_con
     assert days[7]["contacts"]["close"]["quarantined"] == 2
     assert days[8]["contacts"]["close"]["monitoring"] == 2
     assert days[11]["contacts"]["close"] == {"became_case": 1, "released": 2}
+
+
+def test_a_positive_pool_recalls_its_members_and_a_positive_retest_opens_a_case_and_its_zone() -> None:
+    days = replay("testing-positive-pool-recalled.yaml")
+    day0 = days[0]["testing"]["rounds"][0]
+    # 72 residents in households of 3, kept together: 3 households a 10:1 tube, 8 tubes.
+    assert (day0["sampled"], day0["unsampled"], day0["tubes"]) == (72, 0, 8)
+    assert (day0["positive_tubes"], day0["recalls_open"], day0["recalls_closed"]) == (1, 9, 0)
+    assert day0["turnaround_p95_hours"] == 12.0  # sampled 10:00, resulted by 22:00
+    assert days[0]["zones"] == []
+    day1 = days[1]["testing"]["rounds"][0]
+    assert (day1["recalls_open"], day1["recalls_closed"]) == (7, 2)
+    assert [(z["scope"], z["level"]) for z in days[1]["zones"]] == [("C1/2/1", "high")]
+    assert days[1]["bulletin"]["new_asymptomatic"] == 1
+    assert days[1]["bulletin"]["found_by"]["screening"] == 1

@@ -1,6 +1,7 @@
 """Scenario events and observations of cases and zones (SCENARIOS.md, "Cases and zones").
 
-Events: positive, convert, contact, screening. Observations: zones, bulletin.
+Events: positive, convert, contact (the zones' `screening` is a real round: testing_events).
+Observations: zones, bulletin, contacts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from bastion.core.scopes import SYSTEM
 from bastion.scenario.runner import EVENT_KINDS, Context, event, observation
 from bastion.scenario.spec import Event
 from bastion.zones import selectors as zone_selectors
-from bastion.zones import services as zone_services
 from bastion.zones.models import Zone, ZoneState
 
 
@@ -151,27 +151,6 @@ def _contact(ctx: Context, ev: Event) -> None:
     )
 
 
-@event("screening")
-def _screening(ctx: Context, ev: Event) -> None:
-    body = ev.body
-    resident = _resident(body, "zone_of")
-    result = body.get("result", "negative")
-    if result not in ("negative", "positive"):
-        raise InvalidInput("result must be negative or positive", code="bad_result")
-    zones = zone_selectors.zones_of_household(household_id=resident.household_id)
-    if not zones.exists():
-        raise NotFound(f"no zone is in force around {body['zone_of']}", code="no_zone")
-    for zone in zones:
-        zone_services.zone_screening_record(
-            zone_id=zone.pk,
-            on=clock.local_date(ctx.clock.now()),
-            all_negative=result == "negative",
-            sampled=zone.residents,
-            actor=SYSTEM,
-            now=ctx.clock.now(),
-        )
-
-
 @observation("zones")
 def _observe_zones(ctx: Context, day: int, today: date) -> dict[str, Any]:
     zones = Zone.objects.filter(state=ZoneState.IN_FORCE).order_by("since", "code")
@@ -243,4 +222,4 @@ def _observe_bulletin(ctx: Context, day: int, today: date) -> dict[str, Any]:
     }
 
 
-assert {"positive", "convert", "contact", "screening"} <= set(EVENT_KINDS)  # noqa: S101 - registered above
+assert {"positive", "convert", "contact"} <= set(EVENT_KINDS)  # noqa: S101 - registered above

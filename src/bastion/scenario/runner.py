@@ -143,6 +143,6 @@ def _load_city_file(ctx: Context) -> None:
 
 
 # The capabilities' event kinds and observations register themselves on import.
-from bastion.scenario import cases_zones  # noqa: E402
+from bastion.scenario import cases_zones, testing_events  # noqa: E402
 
-del cases_zones
+del cases_zones, testing_events

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from bastion.city.models import District, Household, Resident
+from bastion.city.selectors import PlaceRef
 from bastion.core import audit
 from bastion.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -76,6 +77,7 @@ def round_open(
     name: str = "",
     district_ids: Sequence[int] = (),
     zone_id: int | None = None,
+    places: Sequence[PlaceRef] = (),
     pooling: dict[str, dict[str, Any]] | None = None,
     actor: Actor,
     now: datetime,
@@ -108,7 +110,9 @@ def round_open(
     if len(districts) != len(set(district_ids)):
         raise NotFound(_("There is no such district."), code="unknown_district")
     if actor.level != ScopeLevel.CITY:
-        owned = [d.pk for d in districts] + ([zone.district_id] if zone else [])
+        owned = (
+            [d.pk for d in districts] + ([zone.district_id] if zone else []) + [p.district_id for p in places]
+        )
         if not owned or any(d != actor.district_id for d in owned):
             raise NotFound(_("Open rounds of your own district only."), code="outside_scope")
     with transaction.atomic():
@@ -135,6 +139,15 @@ def round_open(
             )
         for district in districts:
             RoundArea.objects.create(round=round_, district=district)
+        for place in places:
+            RoundArea.objects.create(
+                round=round_,
+                district_id=place.district_id,
+                compound_id=place.compound_id,
+                building_id=place.building_id,
+                unit_id=place.unit_id,
+                household_id=place.household_id,
+            )
         audit.record(
             action="testing.round.opened",
             obj=round_,
@@ -142,6 +155,7 @@ def round_open(
                 "code": code,
                 "zone": zone.code if zone else None,
                 "districts": [d.code for d in districts],
+                "places": [p.address for p in places],
                 "pooling": chosen,
                 "deadline": deadline.isoformat(),
             },
