@@ -140,6 +140,26 @@ def tube_resulted(
        was found positive and nobody was left unsampled. The zone's clock reads it.
     """
     platform = replace(SYSTEM, label=f"system (tube {barcode.strip()})")
+    try:
+        return _tube_resulted(barcode, result, resulted_at, ct_values, lab_code, platform, actor, now)
+    except DomainError as refusal:
+        # The refused result rolled back with everything else; its listing must not.
+        issue = testing.issue_of(refusal)
+        if issue is not None:
+            testing.issue_record(issue)
+        raise
+
+
+def _tube_resulted(
+    barcode: str,
+    result: str,
+    resulted_at: datetime,
+    ct_values: dict[str, float] | None,
+    lab_code: str | None,
+    platform: Actor,
+    actor: Actor,
+    now: datetime,
+) -> TubeOutcome:
     with transaction.atomic():
         resulted = testing.tube_result(
             barcode=barcode,

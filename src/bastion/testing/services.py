@@ -8,10 +8,11 @@ client key that was already taken returns the first answer and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -40,19 +41,30 @@ from bastion.testing.models import (
 from bastion.zones.models import Zone
 
 
-def issue_record(
-    *, round_id: int | None, kind: str, detail: dict[str, Any], source: str, now: datetime
-) -> None:
-    """List something a device or file sent that the round could not take. Its own transaction."""
+@dataclass(frozen=True)
+class Issue:
+    round_id: int | None
+    kind: str
+    detail: dict[str, Any]
+    source: str
+    at: datetime
+
+
+def issue_record(issue: Issue) -> None:
+    """List something a device or file sent that the round could not take."""
     with transaction.atomic():
-        RoundIssue.objects.create(round_id=round_id, kind=kind, detail=detail, source=source[:200], at=now)
+        RoundIssue.objects.create(
+            round_id=issue.round_id,
+            kind=issue.kind,
+            detail=issue.detail,
+            source=issue.source[:200],
+            at=issue.at,
+        )
 
 
-class Refused(DomainError):
-    """A record refused and listed in the round's exceptions."""
-
-    status = 409
-    code = "refused"
+def issue_of(error: BaseException) -> Issue | None:
+    """The round exception a refusal carries, for a caller that rolled its transaction back."""
+    return getattr(error, "issue", None)
 
 
 def _refuse(
@@ -65,8 +77,30 @@ def _refuse(
     source: str,
     now: datetime,
 ) -> DomainError:
-    issue_record(round_id=round_id, kind=kind, detail=detail, source=source, now=now)
-    return error(message, code=kind)
+    refusal = error(message, code=kind)
+    refusal.issue = Issue(round_id, kind, detail, source, now)  # type: ignore[attr-defined]
+    return refusal
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lists_refusals(func: F) -> F:
+    """Write the round exception of a refusal once the refused change has rolled back. A caller
+    that wraps the call in a transaction of its own loses that row when the refusal crosses its
+    transaction, and writes it again after its rollback (flows.tube_resulted does)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DomainError as exc:
+            issue = issue_of(exc)
+            if issue is not None:
+                issue_record(issue)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def round_open(
@@ -172,6 +206,7 @@ class ScanTaken:
     repeated: bool  # the same client key was taken before: nothing changed
 
 
+@lists_refusals
 def scan_record(
     *,
     round_id: int,
@@ -370,6 +405,7 @@ def _tube_problem(
     return None
 
 
+@lists_refusals
 def tube_receive(*, barcode: str, lab_code: str, received_at: datetime, actor: Actor, now: datetime) -> Tube:
     """A lab receives a tube: it is sealed from then on. Receiving it again changes nothing."""
     actor.require("record_results")
@@ -405,6 +441,7 @@ class TubeResulted:
     cleared: list[int]  # recalls closed negative
 
 
+@lists_refusals
 def tube_result(
     *,
     barcode: str,
