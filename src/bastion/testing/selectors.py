@@ -250,7 +250,7 @@ def recalls_open(*, actor: Actor, round_: Round) -> QuerySet[Recall]:
     return scoped(
         Recall.objects.filter(round=round_, state=RecallState.OPEN),
         actor,
-        ScopePaths(district="district_id", community=None, household="household_id"),
+        ScopePaths(district="district_id", community="household__community_id", household="household_id"),
     ).order_by("opened_at", "id")
 
 

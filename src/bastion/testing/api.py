@@ -1,0 +1,280 @@
+"""Mass testing endpoints: rounds and their reconciliation for officers, scans for sampling
+apps, receipts and results for lab systems. Thin: parse, call one service or flow, render.
+
+Sampling apps and lab systems retry: a scan carries a client key, and the same key again
+answers the first scan (200, `repeated`) without a second row; the same result for a tube
+again changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+from ninja.responses import Status
+
+from bastion import flows
+from bastion.city.selectors import actor_for
+from bastion.core import clock
+from bastion.core.errors import InvalidInput
+from bastion.core.scopes import Actor
+from bastion.testing import selectors, services
+from bastion.testing.models import Round
+
+router = Router(tags=["testing"])
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return actor_for(request.user)
+
+
+def _city_time(value: datetime | None) -> datetime:
+    """A time without a zone is the city's; none at all is now."""
+    if value is None:
+        return clock.now()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=clock.city_zone())
+    return value
+
+
+class RoundIn(Schema):
+    code: str
+    name: str = ""
+    starts_at: datetime | None = None
+    deadline: datetime
+    district_ids: list[int] = []
+    zone_id: int | None = None
+    pooling: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description='per zone level: {"high": {"ratio": 1, "per_household": true}, "medium": …, "low": …}',
+    )
+
+
+class RoundOut(Schema):
+    id: int
+    code: str
+    name: str
+    starts_at: datetime
+    deadline: datetime
+    state: str
+    pooling: dict[str, Any]
+    zone_id: int | None
+
+
+class ProgressOut(Schema):
+    code: str
+    expected: int
+    sampled: int
+    unsampled: int
+    tubes: int
+    tubes_resulted: int
+    positive_tubes: int
+    invalid_tubes: int
+    recalls_open: int
+    recalls_closed: int
+    turnaround_p50_hours: float | None
+    turnaround_p95_hours: float | None
+    turnaround_max_hours: float | None
+    issues: int
+
+
+class CoverageOut(Schema):
+    id: int
+    name: str
+    residents: int
+    sampled: int
+    resulted: int
+    unsampled: int
+
+
+class RecallOut(Schema):
+    resident_id: int
+    household_id: int
+    tube_id: int
+    reason: str
+    opened_at: datetime
+
+
+class IssueOut(Schema):
+    kind: str
+    detail: dict[str, Any]
+    source: str
+    at: datetime
+
+
+class ScanIn(Schema):
+    round: str = Field(description="the round's code")
+    resident_id: int | None = Field(None, description="the platform's resident id (the health-code payload)")
+    id_number: str | None = None
+    tube: str = Field(description="the tube's barcode")
+    site: str | None = Field(None, description="the sampling site's code")
+    scanned_at: datetime | None = None
+    sampler: str = ""
+    client_key: str | None = Field(
+        None, max_length=64, description="the device's key for this scan: retries repeat it"
+    )
+    retest: bool = False
+
+
+class ScanOut(Schema):
+    scan_id: int
+    tube: str
+    ratio: int
+    members: int
+    repeated: bool
+
+
+class ReceiptIn(Schema):
+    lab: str
+    received_at: datetime | None = None
+
+
+class ReceiptOut(Schema):
+    tube: str
+    lab: str
+    received_at: datetime
+
+
+class ResultIn(Schema):
+    result: str = Field(description="negative, positive or invalid")
+    resulted_at: datetime | None = None
+    lab: str | None = None
+    ct_values: dict[str, float] | None = None
+
+
+class ResultOut(Schema):
+    tube: str
+    result: str
+    repeated: bool
+    recalled: int
+    cases_opened: list[int]
+    zone_screened: bool
+
+
+def _round(request: HttpRequest, code: str) -> Round:
+    return selectors.round_get(actor=_actor(request), code=code)
+
+
+@router.post(
+    "/rounds", response={201: RoundOut}, summary="Open a round over the city, some districts or a zone"
+)
+def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
+    now = clock.now()
+    round_ = services.round_open(
+        code=body.code,
+        name=body.name,
+        starts_at=_city_time(body.starts_at),
+        deadline=_city_time(body.deadline),
+        district_ids=body.district_ids,
+        zone_id=body.zone_id,
+        pooling=body.pooling,
+        actor=_actor(request),
+        now=now,
+    )
+    return Status(201, round_)
+
+
+@router.get("/rounds", response=list[RoundOut], summary="Testing rounds, newest first")
+def round_list(request: HttpRequest) -> Any:
+    return list(selectors.round_list(actor=_actor(request))[:200])
+
+
+@router.get("/rounds/{code}/progress", response=ProgressOut, summary="A round's progress, reconciled")
+def round_progress(request: HttpRequest, code: str) -> selectors.Progress:
+    return selectors.round_progress(_round(request, code))
+
+
+@router.get(
+    "/rounds/{code}/coverage", response=list[CoverageOut], summary="Coverage per grid or per building"
+)
+def round_coverage(
+    request: HttpRequest, code: str, by: str = "grid", community_id: int | None = None
+) -> list[dict[str, Any]]:
+    if by not in ("grid", "building"):
+        raise InvalidInput("by is grid or building", code="bad_grouping")
+    rows = selectors.coverage(
+        actor=_actor(request), round_=_round(request, code), by=by, community_id=community_id
+    )
+    return [{**row.__dict__, "unsampled": row.unsampled} for row in rows]
+
+
+@router.get(
+    "/rounds/{code}/recalls", response=list[RecallOut], summary="Recalls awaiting a retest, oldest first"
+)
+def round_recalls(request: HttpRequest, code: str) -> Any:
+    return list(selectors.recalls_open(actor=_actor(request), round_=_round(request, code))[:5000])
+
+
+@router.get("/rounds/{code}/issues", response=list[IssueOut], summary="What the round could not take")
+def round_issues(request: HttpRequest, code: str) -> Any:
+    return list(selectors.issues(actor=_actor(request), round_=_round(request, code))[:5000])
+
+
+@router.post("/scans", response={200: ScanOut, 201: ScanOut}, summary="A resident sampled into a tube")
+def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
+    actor = _actor(request)
+    actor.require("record_samples")
+    round_ = Round.objects.filter(code=body.round).first()
+    if round_ is None:
+        raise InvalidInput("there is no round with this code", code="unknown_round")
+    now = clock.now()
+    taken = services.scan_record(
+        round_id=round_.pk,
+        resident_id=body.resident_id,
+        id_number=body.id_number,
+        tube_barcode=body.tube,
+        site_code=body.site,
+        scanned_at=_city_time(body.scanned_at) if body.scanned_at else now,
+        sampler=body.sampler,
+        client_key=body.client_key,
+        retest=body.retest,
+        actor=actor,
+        now=now,
+    )
+    return Status(
+        200 if taken.repeated else 201,
+        {
+            "scan_id": taken.scan.pk,
+            "tube": taken.tube.barcode,
+            "ratio": taken.tube.ratio,
+            "members": taken.tube.members,
+            "repeated": taken.repeated,
+        },
+    )
+
+
+@router.post("/tubes/{barcode}/receipt", response=ReceiptOut, summary="A lab receives a tube")
+def tube_receipt(request: HttpRequest, barcode: str, body: ReceiptIn) -> dict[str, Any]:
+    now = clock.now()
+    tube = services.tube_receive(
+        barcode=barcode,
+        lab_code=body.lab,
+        received_at=_city_time(body.received_at),
+        actor=_actor(request),
+        now=now,
+    )
+    return {"tube": tube.barcode, "lab": body.lab, "received_at": tube.received_at}
+
+
+@router.post("/tubes/{barcode}/result", response=ResultOut, summary="A tube's result: the flows follow")
+def tube_result(request: HttpRequest, barcode: str, body: ResultIn) -> dict[str, Any]:
+    now = clock.now()
+    outcome = flows.tube_resulted(
+        barcode=barcode,
+        result=body.result,
+        resulted_at=_city_time(body.resulted_at),
+        ct_values=body.ct_values,
+        lab_code=body.lab,
+        actor=_actor(request),
+        now=now,
+    )
+    return {
+        "tube": outcome.resulted.tube.barcode,
+        "result": outcome.resulted.tube.result,
+        "repeated": outcome.resulted.repeated,
+        "recalled": len(outcome.resulted.recalled),
+        "cases_opened": [c.case.pk for c in outcome.cases],
+        "zone_screened": outcome.zone_screened,
+    }

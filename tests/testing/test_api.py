@@ -1,0 +1,151 @@
+"""The testing API as sampling apps, lab systems and officers use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from bastion.cases.models import Case
+from bastion.city.models import Resident
+from bastion.testing.models import Lab, RoundIssue, Scan, Site, Tube
+
+Places = dict[str, Any]
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def call(client: Client, user: User, method: str, url: str, body: Any = None, status: int = 200) -> Any:
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    if method == "get":
+        response = client.get(f"/api/v1{url}", body or {})
+    else:
+        response = client.post(f"/api/v1{url}", body or {}, content_type="application/json")
+    assert response.status_code == status, (url, response.status_code, response.content[:400])
+    return response.json()
+
+
+@pytest.fixture
+def users(city: Places, make_user: Callable[..., User]) -> dict[str, User]:
+    home = resident("C1/1/1/101#1").household
+    Site.objects.create(code="S1", name="核酸点", grid_id=home.grid_id, district_id=home.district_id)
+    Lab.objects.create(code="L1", name="检测机构")
+    return {
+        "command": make_user("command_centre"),
+        "officer": make_user("district_officer", district=city["D1"]),
+        "other": make_user("district_officer", district=city["D2"]),
+        "worker": make_user("community_worker", community=city["M1"]),
+        "sampler": make_user("sampler"),
+        "lab": make_user("lab"),
+    }
+
+
+def open_round(client: Client, users: dict[str, User]) -> dict[str, Any]:
+    ten = {"ratio": 10, "per_household": False}
+    body = {
+        "code": "R1",
+        "starts_at": "2022-09-01T08:00:00+08:00",
+        "deadline": "2022-09-02T08:00:00+08:00",
+        "district_ids": [users["officer"].account.district_id],
+        "pooling": {"high": {"ratio": 1, "per_household": True}, "medium": ten, "low": ten},
+    }
+    return call(client, users["officer"], "post", "/testing/rounds", body, status=201)  # type: ignore[no-any-return]
+
+
+def test_a_district_officer_opens_a_round_of_their_own_district_only(
+    client: Client, users: dict[str, User]
+) -> None:
+    opened = open_round(client, users)
+    assert (opened["code"], opened["pooling"]["low"]["ratio"]) == ("R1", 10)
+    body = {
+        "code": "R2",
+        "deadline": "2022-09-02T08:00:00+08:00",
+        "district_ids": [users["officer"].account.district_id],
+    }
+    assert (
+        call(client, users["other"], "post", "/testing/rounds", body, status=404)["code"] == "outside_scope"
+    )
+    assert call(client, users["worker"], "post", "/testing/rounds", body, status=403)["code"] == "forbidden"
+    bad = {**body, "pooling": {"high": {"ratio": 1}, "medium": {"ratio": 7}, "low": {"ratio": 10}}}
+    assert call(client, users["officer"], "post", "/testing/rounds", bad, status=422)["code"] == "bad_pooling"
+
+
+def test_a_sampling_app_retries_a_scan_and_gets_the_first_answer(
+    client: Client, users: dict[str, User]
+) -> None:
+    open_round(client, users)
+    body = {
+        "round": "R1",
+        "resident_id": resident("C1/1/1/101#1").pk,
+        "tube": "T1",
+        "site": "S1",
+        "client_key": "pad-3:17",
+    }
+    first = call(client, users["sampler"], "post", "/testing/scans", body, status=201)
+    again = call(client, users["sampler"], "post", "/testing/scans", body, status=200)
+    assert (first["repeated"], again["repeated"], again["scan_id"]) == (False, True, first["scan_id"])
+    assert (first["ratio"], first["members"]) == (10, 1)
+    assert Scan.objects.count() == 1
+    by_id = {**body, "resident_id": None, "id_number": resident("C1/1/1/101#2").id_number, "client_key": None}
+    assert call(client, users["sampler"], "post", "/testing/scans", by_id, status=201)["members"] == 2
+    dup = {**body, "client_key": "pad-3:18", "tube": "T2"}
+    assert (
+        call(client, users["sampler"], "post", "/testing/scans", dup, status=409)["code"] == "duplicate_scan"
+    )
+    assert call(client, users["lab"], "post", "/testing/scans", body, status=403)["code"] == "forbidden"
+    issues = call(client, users["officer"], "get", "/testing/rounds/R1/issues")
+    assert [i["kind"] for i in issues] == ["duplicate_scan"]
+
+
+def test_a_lab_reports_results_and_the_flows_follow(client: Client, users: dict[str, User]) -> None:
+    open_round(client, users)
+    for n, address in enumerate(["C1/1/1/101#1", "C1/1/1/101#2", "C1/1/1/102#1"]):
+        body = {
+            "round": "R1",
+            "resident_id": resident(address).pk,
+            "tube": "T1" if n < 2 else "T2",
+            "site": "S1",
+        }
+        call(client, users["sampler"], "post", "/testing/scans", body, status=201)
+    receipt = call(client, users["lab"], "post", "/testing/tubes/T1/receipt", {"lab": "L1"})
+    assert receipt["lab"] == "L1"
+    positive = call(
+        client, users["lab"], "post", "/testing/tubes/T1/result", {"result": "positive", "lab": "L1"}
+    )
+    assert (positive["recalled"], positive["cases_opened"], positive["repeated"]) == (2, [], False)
+    again = call(client, users["lab"], "post", "/testing/tubes/T1/result", {"result": "positive"})
+    assert again["repeated"] is True
+    other = call(client, users["lab"], "post", "/testing/tubes/T1/result", {"result": "negative"}, status=409)
+    assert other["code"] == "already_resulted"
+    assert (
+        call(client, users["lab"], "post", "/testing/tubes/NONE/result", {"result": "negative"}, status=404)[
+            "code"
+        ]
+        == "unknown_tube"
+    )
+    call(client, users["lab"], "post", "/testing/tubes/T2/result", {"result": "negative"})
+    recalls = call(client, users["worker"], "get", "/testing/rounds/R1/recalls")
+    assert len(recalls) == 2
+    retest = {"round": "R1", "resident_id": resident("C1/1/1/101#1").pk, "tube": "RT1", "retest": True}
+    assert call(client, users["sampler"], "post", "/testing/scans", retest, status=201)["ratio"] == 1
+    opened = call(client, users["lab"], "post", "/testing/tubes/RT1/result", {"result": "positive"})
+    assert opened["cases_opened"] == [Case.objects.get().pk]
+    progress = call(client, users["command"], "get", "/testing/rounds/R1/progress")
+    assert (progress["sampled"], progress["tubes"], progress["recalls_open"], progress["recalls_closed"]) == (
+        3,
+        3,
+        1,
+        1,
+    )
+    coverage = call(client, users["worker"], "get", "/testing/rounds/R1/coverage")
+    assert sum(row["sampled"] for row in coverage) == 3
+    assert all(row["unsampled"] == row["residents"] - row["sampled"] for row in coverage)
+    assert sorted(RoundIssue.objects.values_list("kind", flat=True)) == ["already_resulted", "unknown_tube"]
+    assert Tube.objects.get(barcode="T1").result == "positive"
