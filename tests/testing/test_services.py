@@ -307,3 +307,20 @@ def test_two_samplers_filling_the_last_place_of_a_tube_at_once_make_one_member(
     assert sorted(outcomes) == ["overfull_tube", "taken"]
     assert Tube.objects.get(barcode="T-LAST").members == 10
     assert Scan.objects.filter(tube__barcode="T-LAST").count() == 10
+
+
+def test_a_site_added_in_the_admin_is_audited_and_takes_its_grids_district(
+    admin_client: Any, city: Places
+) -> None:
+    from bastion.core.models import AuditEntry
+
+    client = admin_client
+    grid = resident("C4/1/1/101#1").household.grid
+    response = client.post(
+        "/admin/testing/site/add/",
+        {"code": "S9", "name": "望江核酸点", "grid": grid.pk, "samplers": 4, "capacity_per_hour": 240},
+    )
+    assert response.status_code == 302, response.content[:500]
+    site = Site.objects.get(code="S9")
+    assert site.district_id == grid.district_id
+    assert AuditEntry.objects.filter(object_type="testing.site", object_id=str(site.pk)).exists()
