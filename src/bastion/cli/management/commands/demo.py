@@ -15,10 +15,11 @@ from bastion.cases.models import Case
 from bastion.cases.services import contact_add
 from bastion.city import services
 from bastion.city.load import registry_is_empty
-from bastion.city.models import Account, Community, Compound, District, Household, Resident
+from bastion.city.models import Account, Community, Compound, District, Grid, Household, Resident
 from bastion.core import clock, worker
 from bastion.core.roles import Role
 from bastion.core.scopes import SYSTEM
+from bastion.testing.models import Lab, Site
 
 DEMO_PASSWORD = "bastion-demo-2022"  # noqa: S105 - printed for the demo accounts only
 
@@ -45,6 +46,7 @@ class Command(BaseCommand):
         logins = self._accounts()
         if not Case.objects.exists():
             self._outbreak()
+        self._testing_places()
         self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for username, role, where in logins:
             self.stdout.write(f"  {username:<22} {role:<20} {where}")
@@ -57,6 +59,24 @@ class Command(BaseCommand):
             )
         )
         call_command("runserver", options["addr"], use_reloader=False, use_threading=True)
+
+    def _testing_places(self) -> None:
+        """A laboratory, and a sampling site for every grid of the first community."""
+        Lab.objects.get_or_create(
+            code="LAB-1", defaults={"name": "Demo laboratory", "capacity_per_hour": 4000}
+        )
+        community = Community.objects.order_by("code").first()
+        if community is None:
+            return
+        for grid in Grid.objects.filter(community=community).order_by("code"):
+            Site.objects.get_or_create(
+                code=f"SITE-{grid.code}",
+                defaults={
+                    "name": f"{grid.name} sampling point",
+                    "grid": grid,
+                    "district_id": grid.district_id,
+                },
+            )
 
     def _outbreak(self) -> None:
         """A few cases so that the zones, the bulletin and the resident's page have something to
@@ -116,6 +136,7 @@ class Command(BaseCommand):
             ("demo-community", Role.COMMUNITY_WORKER, {"community": community}),
             ("demo-volunteer", Role.VOLUNTEER, {}),
             ("demo-lab", Role.LAB, {}),
+            ("demo-sampler", Role.SAMPLER, {}),
             ("demo-transfer", Role.TRANSFER_DISPATCH, {}),
             ("demo-supply", Role.COMMERCE_SUPPLY, {}),
             ("demo-market", Role.MARKET_REGULATOR, {}),
