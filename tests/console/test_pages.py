@@ -274,6 +274,7 @@ def test_it_gives_each_role_its_own_navigation(
         "/registry/",
         "/zones/",
         "/cases/",
+        "/testing/",
         "/bulletin/",
     ]
     worker = make_user("community_worker", community=city["M1"])
@@ -281,6 +282,7 @@ def test_it_gives_each_role_its_own_navigation(
         f"/registry/communities/{city['M1'].pk}/",
         "/zones/",
         "/cases/",
+        "/testing/",
         "/bulletin/",
     ]
     member = make_user("resident", household=household)

@@ -78,6 +78,13 @@ NAVIGATION = [
         "view_cases",
         section=True,
     ),
+    NavItem(
+        _("Testing"),
+        "console:testing",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
+        "view_testing",
+        section=True,
+    ),
     NavItem(_("Bulletin"), "console:bulletin", frozenset(ScopeLevel.values), section=True),
 ]
 

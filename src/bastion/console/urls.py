@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console import views, views_outbreak
+from bastion.console import views, views_outbreak, views_testing
 
 app_name = "console"
 urlpatterns = [
@@ -34,4 +34,15 @@ urlpatterns = [
     path("cases/<int:case_id>/convert/", views_outbreak.case_convert, name="case_convert"),
     path("cases/<int:case_id>/discharge/", views_outbreak.case_discharge, name="case_discharge"),
     path("cases/<int:case_id>/contacts/", views_outbreak.contact_add, name="contact_add"),
+    path("testing/", views_testing.round_list, name="testing"),
+    path("testing/<int:round_id>/", views_testing.round_progress, name="testing_round"),
+    path("testing/<int:round_id>/exceptions/", views_testing.round_issues, name="testing_issues"),
+    path("testing/<int:round_id>/coverage/", views_testing.coverage, name="testing_coverage"),
+    path("testing/<int:round_id>/grids/<int:grid_id>/", views_testing.grid_page, name="testing_grid"),
+    path(
+        "testing/<int:round_id>/grids/<int:grid_id>/print/",
+        views_testing.grid_print,
+        name="testing_grid_print",
+    ),
+    path("testing/<int:round_id>/recalls/", views_testing.recalls, name="testing_recalls"),
 ]

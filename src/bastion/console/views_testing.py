@@ -1,0 +1,487 @@
+"""Console pages of mass testing: the rounds, a round's progress for the command centre,
+coverage per grid and building, a grid's door-to-door list of who is still to be sampled
+(printable), the recalls awaiting a retest, and the round's exceptions.
+
+Thin like views.py: read through the testing selectors, render. The few reads the selectors do
+not offer yet (a community's recalls, late tubes against the policy's targets) are written
+here, each one grouped query, and named in the issue note.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, F, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+
+from bastion.city.models import Building, District, Grid, Resident
+from bastion.city.selectors import infant_cutoff, vulnerability
+from bastion.console.context import actor_of
+from bastion.core import clock
+from bastion.core.errors import Conflict, InvalidInput, NotFound
+from bastion.core.masking import id_number_for, name_for, phone_for
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
+from bastion.testing import selectors as testing
+from bastion.testing import services as testing_services
+from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Tube
+from bastion.testing.policy import LEVELS, policy
+from bastion.zones import selectors as zones
+from bastion.zones.models import ZoneState
+
+# The command centre's progress page reloads itself this often (seconds).
+REFRESH_SECONDS = 30
+# Long lists show their oldest or worst first and stop here; the count covers them all.
+LIST_PAGE = 500
+FIXABLE = (InvalidInput, Conflict)
+GRID_PATHS = ScopePaths(district="community__district_id", community="community_id", household=None)
+DISTRICT_PATHS = ScopePaths(district="id", community=None, household=None)
+
+
+def _follower(request: HttpRequest) -> Actor:
+    """Staff who follow rounds. `round_get` also lets samplers and labs fetch a round (their
+    devices need it): these pages are not for them."""
+    actor = actor_of(request)
+    actor.require("view_testing")
+    return actor
+
+
+def _round(actor: Actor, round_id: int) -> Round:
+    return testing.round_get(actor=actor, round_id=round_id)
+
+
+# --- rounds -------------------------------------------------------------------------------
+
+
+ROUND_FIELDS = ("code", "name", "starts_at", "deadline", "zone")
+
+
+def _moment(value: str, label: str) -> datetime:
+    """A `datetime-local` field, read in the city's time zone."""
+    value = value.strip()
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            _("%(field)s is not a time like 2022-09-01 08:00.") % {"field": label}, code="bad_time"
+        ) from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=clock.city_zone())
+
+
+def _local_input(at: datetime) -> str:
+    return at.astimezone(clock.city_zone()).strftime("%Y-%m-%dT%H:%M")
+
+
+def _round_open(actor: Actor, form: dict[str, Any]) -> Round:
+    district_ids = []
+    for text in form["districts"]:
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidInput(_("Choose the districts from the list."))
+        district_ids.append(int(text))
+    zone_text = form["zone"].strip()
+    if zone_text and not (zone_text.isascii() and zone_text.isdigit()):
+        raise InvalidInput(_("Choose the zone from the list."))
+    if zone_text and district_ids:
+        raise InvalidInput(
+            _("A round covers some districts or one zone, not both."), code="districts_and_zone"
+        )
+    return testing_services.round_open(
+        code=form["code"],
+        name=form["name"].strip(),
+        starts_at=_moment(form["starts_at"], _("Start")),
+        deadline=_moment(form["deadline"], _("Deadline")),
+        district_ids=district_ids,
+        zone_id=int(zone_text) if zone_text else None,
+        actor=actor,
+        now=clock.now(),
+    )
+
+
+@login_required
+def round_list(request: HttpRequest) -> HttpResponse:
+    """The rounds, newest first; staff who manage testing open one here."""
+    actor = _follower(request)
+    manages = actor.has("manage_testing")
+    now = clock.now()
+    form: dict[str, Any] = {
+        "code": "",
+        "name": "",
+        "starts_at": _local_input(now),
+        "deadline": _local_input(now + timedelta(hours=24)),
+        "zone": "",
+        "districts": [],
+    }
+    status = 200
+    if request.method == "POST":
+        actor.require("manage_testing")
+        form = {name: request.POST.get(name, "") for name in ROUND_FIELDS}
+        form["districts"] = request.POST.getlist("districts")
+        try:
+            opened = _round_open(actor, form)
+        except NotFound as exc:
+            # A district or zone outside the officer's district, or none chosen: fixable here.
+            messages.error(request, str(exc.message))
+            status = 422
+        except FIXABLE as exc:
+            messages.error(request, str(exc.message))
+            status = exc.status
+        else:
+            messages.success(request, _("Round %(code)s is open.") % {"code": opened.code})
+            return redirect("console:testing_round", round_id=opened.pk)
+    rounds = testing.round_list(actor=actor).select_related("zone").prefetch_related("areas__district")
+    context: dict[str, Any] = {
+        "rounds": rounds[:LIST_PAGE],
+        "manages": manages,
+        "form": form,
+        "city_level": actor.level == ScopeLevel.CITY,
+    }
+    if manages:
+        context["districts"] = scoped(District.objects.order_by("code"), actor, DISTRICT_PATHS)
+        context["zones"] = zones.zone_list(actor=actor, states=(ZoneState.IN_FORCE,))
+        rules = policy()
+        context["pooling"] = [(level, rules.pooling[level]) for level in LEVELS]
+    return render(request, "console/testing_rounds.html", context, status=status)
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """Tubes against the policy's turnaround targets: resulted late, and still pending past them."""
+
+    pooled_hours: int
+    single_hours: int
+    late_pooled: int
+    late_single: int
+    overdue_pooled: int
+    overdue_single: int
+
+
+def _lateness(round_: Round, now: datetime) -> Lateness:
+    """One grouped query over the round's tubes. Single tubes (retests and high-risk areas) are
+    held to the single-tube target, pooled tubes to the pooled one."""
+    rules = policy()
+    pooled = timedelta(hours=rules.pooled_hours)
+    single = timedelta(hours=rules.single_hours)
+    pending = Q(result=Result.PENDING)
+    counts = Tube.objects.filter(round=round_, first_scan_at__isnull=False).aggregate(
+        late_pooled=Count("id", filter=Q(ratio__gt=1, resulted_at__gt=F("first_scan_at") + pooled)),
+        late_single=Count("id", filter=Q(ratio=1, resulted_at__gt=F("first_scan_at") + single)),
+        overdue_pooled=Count("id", filter=pending & Q(ratio__gt=1, first_scan_at__lt=now - pooled)),
+        overdue_single=Count("id", filter=pending & Q(ratio=1, first_scan_at__lt=now - single)),
+    )
+    return Lateness(rules.pooled_hours, rules.single_hours, **counts)
+
+
+def _scope_words(round_: Round) -> str:
+    """What a round covers, for a heading: its zone, its districts, or the city."""
+    if round_.zone is not None:
+        return _("zone %(code)s (%(address)s)") % {"code": round_.zone.code, "address": round_.zone.address}
+    areas = RoundArea.objects.filter(round=round_, compound__isnull=True).select_related("district")
+    names = [area.district.name for area in areas if area.district is not None]
+    return ", ".join(names) if names else _("the whole city")
+
+
+@login_required
+def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
+    """The command centre follows the round live; staff of a district or community go to the
+    coverage of their own area (the round's totals, labs and sites are the city's business)."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    if actor.level != ScopeLevel.CITY:
+        return redirect("console:testing_coverage", round_id=round_.pk)
+    now = clock.now()
+    progress = testing.round_progress(round_)
+    labs = sorted(testing.lab_backlog(round_), key=lambda lab: (-lab.backlog_hours, lab.code))
+    # On SQLite the selector's hours come back naive, in UTC (the stored zone).
+    sites = [
+        replace(site, hour=site.hour if site.hour.tzinfo else site.hour.replace(tzinfo=UTC))
+        for site in testing.sites_over_capacity(round_)
+    ]
+    rules = policy()
+    response = render(
+        request,
+        "console/testing_round.html",
+        {
+            "round": round_,
+            "scope": _scope_words(round_),
+            "progress": progress,
+            "pending_tubes": progress.tubes - progress.tubes_resulted,
+            "share": _share(progress.sampled, progress.expected),
+            "late": _lateness(round_, now),
+            "p95_late": progress.turnaround_p95_hours is not None
+            and progress.turnaround_p95_hours > rules.pooled_hours,
+            "labs": [lab for lab in labs if lab.received],
+            "idle_labs": sum(1 for lab in labs if not lab.received),
+            "sites": sites[:LIST_PAGE],
+            "sites_total": len(sites),
+            "now": now,
+            "refresh": REFRESH_SECONDS,
+        },
+    )
+    # The page reloads itself: the command centre keeps it on a wall screen.
+    response["Refresh"] = str(REFRESH_SECONDS)
+    return response
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+@login_required
+def round_issues(request: HttpRequest, round_id: int) -> HttpResponse:
+    """What devices and files sent that the round could not take: listed, never lost."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    if actor.level != ScopeLevel.CITY:
+        raise NotFound()
+    listed = testing.issues(actor=actor, round_=round_)
+    rows = [
+        {"issue": issue, "detail": _issue_detail(actor, issue.detail)}
+        for issue in listed.order_by("-at", "-id")[:LIST_PAGE]
+    ]
+    return render(
+        request,
+        "console/testing_issues.html",
+        {
+            "round": round_,
+            "rows": rows,
+            "total": listed.count(),
+            # Results for barcodes no round knows cannot be put in any round's list.
+            "unattached": RoundIssue.objects.filter(round__isnull=True).count(),
+        },
+    )
+
+
+def _issue_detail(actor: Actor, detail: Any) -> list[tuple[str, str]]:
+    """A refused record's fields, the ID number masked unless the role sees personal data."""
+    if not isinstance(detail, dict):
+        return [("", str(detail))]
+    shown = []
+    for key, value in detail.items():
+        if value in (None, ""):
+            continue
+        text = str(value)
+        if key == "id_number":
+            text = id_number_for(actor, text)
+        shown.append((str(key), text))
+    return shown
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+@login_required
+def coverage(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Coverage per grid within the actor's scope, lowest first."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    rows = testing.coverage(actor=actor, round_=round_, by="grid")
+    communities = dict(
+        Grid.objects.filter(pk__in=[row.id for row in rows]).values_list("pk", "community__name")
+    )
+    residents = sum(row.residents for row in rows)
+    sampled = sum(row.sampled for row in rows)
+    resulted = sum(row.resulted for row in rows)
+    return render(
+        request,
+        "console/testing_coverage.html",
+        {
+            "round": round_,
+            "rows": [
+                {
+                    "row": row,
+                    "community": communities.get(row.id, ""),
+                    "share": _share(row.sampled, row.residents),
+                    "awaiting": row.sampled - row.resulted,
+                }
+                for row in rows
+            ],
+            "totals": {
+                "residents": residents,
+                "sampled": sampled,
+                "unsampled": residents - sampled,
+                "awaiting": sampled - resulted,
+                "share": _share(sampled, residents),
+            },
+            "city_level": actor.level == ScopeLevel.CITY,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class DoorLine:
+    """A resident still to be sampled, as the actor may see them."""
+
+    address: str
+    name: str
+    id_number: str
+    phone: str
+    vulnerable: list[str]
+
+
+@dataclass(frozen=True)
+class BuildingGroup:
+    label: str
+    lines: list[DoorLine]
+
+
+def _door_list(actor: Actor, round_: Round, grid: Grid) -> list[BuildingGroup]:
+    """The grid's unsampled residents by building, in address order (two queries)."""
+    residents = list(
+        testing.unsampled_residents(actor=actor, round_=round_, grid_id=grid.pk).select_related(
+            "household__building__compound"
+        )
+    )
+    today = clock.today()
+    with_infant = set(
+        Resident.objects.filter(
+            household_id__in={r.household_id for r in residents}, birth_date__gt=infant_cutoff(today)
+        ).values_list("household_id", flat=True)
+    )
+    groups = []
+    for building, members in itertools.groupby(residents, key=lambda r: r.household.building):
+        groups.append(
+            BuildingGroup(
+                _building_label(building),
+                [
+                    DoorLine(
+                        address=f"{r.household.address}#{r.number}",
+                        name=r.name,
+                        id_number=id_number_for(actor, r.id_number),
+                        phone=phone_for(actor, r.phone),
+                        vulnerable=vulnerability(
+                            r, household_has_infant=r.household_id in with_infant, today=today
+                        ),
+                    )
+                    for r in members
+                ],
+            )
+        )
+    return groups
+
+
+def _building_label(building: Building) -> str:
+    return _("%(compound)s, building %(number)s") % {
+        "compound": building.compound.name,
+        "number": building.number,
+    }
+
+
+def _grid(actor: Actor, grid_id: int) -> Grid:
+    return get_scoped(Grid.objects.select_related("community"), actor, GRID_PATHS, pk=grid_id)
+
+
+@login_required
+def grid_page(request: HttpRequest, round_id: int, grid_id: int) -> HttpResponse:
+    """A grid in a round: coverage per building and the door-to-door list of who is left."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    grid = _grid(actor, grid_id)
+    in_grid = set(Building.objects.filter(compound__grid_id=grid.pk).values_list("pk", flat=True))
+    buildings = [
+        row
+        for row in testing.coverage(actor=actor, round_=round_, by="building", community_id=grid.community_id)
+        if row.id in in_grid
+    ]
+    groups = _door_list(actor, round_, grid)
+    return render(
+        request,
+        "console/testing_grid.html",
+        {
+            "round": round_,
+            "grid": grid,
+            "buildings": buildings,
+            "groups": groups,
+            "unsampled": sum(len(group.lines) for group in groups),
+            "city_level": actor.level == ScopeLevel.CITY,
+        },
+    )
+
+
+@login_required
+def grid_print(request: HttpRequest, round_id: int, grid_id: int) -> HttpResponse:
+    """The door-to-door list on paper: no navigation, a box to tick per person."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    grid = _grid(actor, grid_id)
+    groups = _door_list(actor, round_, grid)
+    return render(
+        request,
+        "console/testing_grid_print.html",
+        {
+            "round": round_,
+            "grid": grid,
+            "groups": groups,
+            "unsampled": sum(len(group.lines) for group in groups),
+            "printed_at": clock.now(),
+        },
+    )
+
+
+# --- recalls ------------------------------------------------------------------------------
+
+
+def _recalls_open(actor: Actor, round_: Round) -> QuerySet[Recall]:
+    """`testing.recalls_open` gives a community worker nothing (a recall carries no community
+    column); through the household, their community's recalls, oldest first."""
+    if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
+        return Recall.objects.filter(
+            round=round_, state=RecallState.OPEN, household__community_id=actor.community_id
+        ).order_by("opened_at", "id")
+    return testing.recalls_open(actor=actor, round_=round_)
+
+
+@dataclass(frozen=True)
+class RecallLine:
+    address: str
+    name: str
+    phone: str
+    reason: str
+    tube: str
+    opened_at: datetime
+    waited_hours: float
+    retest_sampled: bool
+
+
+@login_required
+def recalls(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Members of positive or invalid pools not yet retested, the longest waiting first."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    now = clock.now()
+    waiting = _recalls_open(actor, round_)
+    lines = [
+        RecallLine(
+            address=f"{recall.household.address}#{recall.resident.number}",
+            # A recall sits beside a name: a health status, masked for roles without personal data.
+            name=name_for(actor, recall.resident.name),
+            phone=phone_for(actor, recall.resident.phone),
+            reason=str(Result(recall.reason).label),
+            tube=recall.tube.barcode,
+            opened_at=recall.opened_at,
+            waited_hours=round((now - recall.opened_at).total_seconds() / 3600, 1),
+            retest_sampled=recall.retest_tube_id is not None,
+        )
+        for recall in waiting.select_related("resident", "household", "tube")[:LIST_PAGE]
+    ]
+    return render(
+        request,
+        "console/testing_recalls.html",
+        {
+            "round": round_,
+            "lines": lines,
+            "total": waiting.count(),
+            "city_level": actor.level == ScopeLevel.CITY,
+        },
+    )
