@@ -2,9 +2,9 @@
 coverage per grid and building, a grid's door-to-door list of who is still to be sampled
 (printable), the recalls awaiting a retest, and the round's exceptions.
 
-Thin like views.py: read through the testing selectors, render. The few reads the selectors do
-not offer yet (a community's recalls, late tubes against the policy's targets) are written
-here, each one grouped query, and named in the issue note.
+Thin like views.py: read through the testing selectors, render. The one read the selectors do
+not offer yet (tubes late against the policy's turnaround targets) is written here as one
+grouped query.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -31,7 +31,7 @@ from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 from bastion.testing import selectors as testing
 from bastion.testing import services as testing_services
-from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Tube
+from bastion.testing.models import Result, Round, RoundArea, RoundIssue, Tube
 from bastion.testing.policy import LEVELS, policy
 from bastion.zones import selectors as zones
 from bastion.zones.models import ZoneState
@@ -432,16 +432,6 @@ def grid_print(request: HttpRequest, round_id: int, grid_id: int) -> HttpRespons
 # --- recalls ------------------------------------------------------------------------------
 
 
-def _recalls_open(actor: Actor, round_: Round) -> QuerySet[Recall]:
-    """`testing.recalls_open` gives a community worker nothing (a recall carries no community
-    column); through the household, their community's recalls, oldest first."""
-    if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
-        return Recall.objects.filter(
-            round=round_, state=RecallState.OPEN, household__community_id=actor.community_id
-        ).order_by("opened_at", "id")
-    return testing.recalls_open(actor=actor, round_=round_)
-
-
 @dataclass(frozen=True)
 class RecallLine:
     address: str
@@ -460,7 +450,7 @@ def recalls(request: HttpRequest, round_id: int) -> HttpResponse:
     actor = _follower(request)
     round_ = _round(actor, round_id)
     now = clock.now()
-    waiting = _recalls_open(actor, round_)
+    waiting = testing.recalls_open(actor=actor, round_=round_)
     lines = [
         RecallLine(
             address=f"{recall.household.address}#{recall.resident.number}",
