@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import IO
 
 from django.db import transaction
 
@@ -20,9 +21,11 @@ from bastion.core import clock
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
 from bastion.core.scopes import SYSTEM, Actor
+from bastion.testing import ingest as testing_ingest
 from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
+from bastion.testing.models import Round
 from bastion.zones import services as zones
 
 
@@ -201,3 +204,75 @@ def _tube_resulted(
             )
             screened = True
     return TubeOutcome(resulted, opened, screened)
+
+
+@dataclass(frozen=True)
+class ResultsLoaded:
+    report: testing_ingest.LoadReport
+    cases: list[CaseReported]
+    zones_screened: list[int]  # rounds whose zone's full screening this file completed
+
+
+def results_loaded(
+    *,
+    file: IO[bytes],
+    filename: str,
+    source: str | None = None,
+    chunk_bytes: int = testing_ingest.CHUNK_BYTES,
+    progress: testing_ingest.Progress | None = None,
+    actor: Actor,
+    now: datetime,
+) -> ResultsLoaded:
+    """A lab's file of results, loaded set-based (`testing.ingest.results_load`), with the same
+    reactions as `tube_resulted`, inside each chunk's transaction:
+
+    1. every positive single tube or retest opens a case, found by screening (unless the
+       person is already a case), and its zones follow (`case_reported`);
+    2. a round of one zone that the chunk completes records the zone's full screening.
+    A load killed half-way and run again ends as one clean run: a committed chunk holds its
+    results and their cases together.
+    """
+    opened: list[CaseReported] = []
+    screened: list[int] = []
+    kind = testing_policy.policy().positive_case_kind
+
+    def react(chunk: testing_ingest.ResultsChunk) -> None:
+        for positive in chunk.positives:
+            if Case.objects.filter(resident_id=positive.resident_id).exists():
+                continue  # already a case: a positive retest adds nothing to count
+            opened.append(
+                case_reported(
+                    resident_id=positive.resident_id,
+                    kind=kind,
+                    found_by=FoundBy.SCREENING,
+                    reported_at=min(positive.resulted_at, now),
+                    actor=replace(SYSTEM, label=f"system (tube {positive.barcode})"),
+                    now=now,
+                )
+            )
+        rounds = Round.objects.filter(pk__in=list(chunk.rounds), zone__isnull=False).order_by("pk")
+        for round_ in rounds:
+            if round_.zone_id is None or not testing.round_complete(round_):
+                continue
+            progress_ = testing_selectors.round_progress(round_)
+            zones.zone_screening_record(
+                zone_id=round_.zone_id,
+                on=clock.local_date(chunk.rounds[round_.pk]),
+                all_negative=not testing_selectors.found_positive(round_) and progress_.unsampled == 0,
+                sampled=progress_.sampled,
+                actor=replace(SYSTEM, label=f"system (results {filename})"),
+                now=now,
+            )
+            screened.append(round_.pk)
+
+    report = testing_ingest.results_load(
+        file=file,
+        filename=filename,
+        source=source,
+        chunk_bytes=chunk_bytes,
+        progress=progress,
+        on_chunk=react,
+        actor=actor,
+        now=now,
+    )
+    return ResultsLoaded(report, opened, screened)
