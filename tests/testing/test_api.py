@@ -100,7 +100,7 @@ def test_a_sampling_app_retries_a_scan_and_gets_the_first_answer(
         call(client, users["sampler"], "post", "/testing/scans", dup, status=409)["code"] == "duplicate_scan"
     )
     assert call(client, users["lab"], "post", "/testing/scans", body, status=403)["code"] == "forbidden"
-    issues = call(client, users["officer"], "get", "/testing/rounds/R1/issues")
+    issues = call(client, users["command"], "get", "/testing/rounds/R1/issues")
     assert [i["kind"] for i in issues] == ["duplicate_scan"]
 
 
@@ -149,3 +149,17 @@ def test_a_lab_reports_results_and_the_flows_follow(client: Client, users: dict[
     assert all(row["unsampled"] == row["residents"] - row["sampled"] for row in coverage)
     assert sorted(RoundIssue.objects.values_list("kind", flat=True)) == ["already_resulted", "unknown_tube"]
     assert Tube.objects.get(barcode="T1").result == "positive"
+
+
+def test_the_rounds_exceptions_are_for_city_staff_with_id_numbers_masked(
+    client: Client, users: dict[str, User]
+) -> None:
+    open_round(client, users)
+    body = {"round": "R1", "id_number": "110101199003078888", "tube": "T1"}
+    call(client, users["sampler"], "post", "/testing/scans", body, status=404)
+    listed = call(client, users["command"], "get", "/testing/rounds/R1/issues")
+    assert [i["kind"] for i in listed] == ["unknown_resident"]
+    assert listed[0]["detail"]["id_number"] == "1101************88"
+    assert (
+        call(client, users["officer"], "get", "/testing/rounds/R1/issues", status=403)["code"] == "forbidden"
+    )

@@ -18,7 +18,9 @@ from ninja.responses import Status
 from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock
-from bastion.core.errors import InvalidInput
+from bastion.core.errors import Forbidden, InvalidInput
+from bastion.core.masking import id_number_for
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.testing import selectors, services
 from bastion.testing.models import Round
@@ -209,7 +211,27 @@ def round_recalls(request: HttpRequest, code: str) -> Any:
 
 @router.get("/rounds/{code}/issues", response=list[IssueOut], summary="What the round could not take")
 def round_issues(request: HttpRequest, code: str) -> Any:
-    return list(selectors.issues(actor=_actor(request), round_=_round(request, code))[:5000])
+    """City-level staff only (exceptions are the whole round's); ID numbers masked by role."""
+    actor = _actor(request)
+    if actor.level != ScopeLevel.CITY:
+        raise Forbidden()
+    issues = selectors.issues(actor=actor, round_=_round(request, code))[:5000]
+    return [
+        {
+            "kind": issue.kind,
+            "detail": {
+                **issue.detail,
+                **(
+                    {"id_number": id_number_for(actor, issue.detail["id_number"])}
+                    if issue.detail.get("id_number")
+                    else {}
+                ),
+            },
+            "source": issue.source,
+            "at": issue.at,
+        }
+        for issue in issues
+    ]
 
 
 @router.post("/scans", response={200: ScanOut, 201: ScanOut}, summary="A resident sampled into a tube")
