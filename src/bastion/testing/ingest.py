@@ -520,9 +520,7 @@ def _kind_case(column: str) -> str:
 
 
 def _issue_counts(report: LoadReport, table: str) -> None:
-    for kind, count in _rows(
-        f"SELECT kind, COUNT(*) FROM {table} WHERE kind IS NOT NULL GROUP BY kind"
-    ):
+    for kind, count in _rows(f"SELECT kind, COUNT(*) FROM {table} WHERE kind IS NOT NULL GROUP BY kind"):
         report.refused[kind] = report.refused.get(kind, 0) + int(count)
 
 

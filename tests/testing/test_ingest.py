@@ -1,0 +1,406 @@
+"""Bulk files of scans and results: streamed, set-based, idempotent and resumable."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion import flows
+from bastion.cases.models import Case
+from bastion.city.models import Resident
+from bastion.city.selectors import place_by_address
+from bastion.core.errors import Forbidden
+from bastion.core.models import AuditEntry
+from bastion.core.scopes import SYSTEM, Actor
+from bastion.testing import ingest, services
+from bastion.testing.models import Lab, Recall, RecallState, RoundIssue, Scan, Site, Tube
+from tests.conftest import NOW
+
+Places = dict[str, Any]
+BASTION = Path(sys.executable).with_name("bastion")
+TEN = {"ratio": 10, "per_household": False}
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def at(hours: float) -> datetime:
+    return NOW + timedelta(hours=hours)
+
+
+@pytest.fixture
+def round_(city: Places) -> Any:
+    """A round of compound C1 (24 households of 3), pooled 10:1, single tubes in high-risk areas."""
+    home = resident("C1/1/1/101#1").household
+    Site.objects.create(code="S1", name="锦华社区核酸点", grid_id=home.grid_id, district_id=home.district_id)
+    Lab.objects.create(code="L1", name="金域检测")
+    return services.round_open(
+        code="R1",
+        starts_at=NOW,
+        deadline=at(24),
+        places=[place_by_address("C1")],
+        pooling={"high": {"ratio": 1, "per_household": True}, "medium": TEN, "low": TEN},
+        actor=SYSTEM,
+        now=NOW,
+    )
+
+
+def c1_residents() -> list[Resident]:
+    return list(Resident.objects.filter(household__compound__code="C1").order_by("id"))
+
+
+def csv_file(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> bytes:
+    lines = [",".join(columns)]
+    lines += [",".join(str(row.get(c, "")) for c in columns) for row in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def ndjson_file(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+
+
+SCAN_COLUMNS = ("resident", "id_number", "tube", "site", "scanned_at", "sampler", "client_key")
+
+
+def round_rows(people: list[Resident]) -> list[dict[str, Any]]:
+    """Everyone in tubes of ten, in order, a minute apart (naive times: the city's)."""
+    return [
+        {
+            "resident": person.pk,
+            "tube": f"T{i // 10:04d}",
+            "site": "S1",
+            "scanned_at": f"2022-09-01T09:{i % 60:02d}:00",
+            "sampler": "王芳",
+        }
+        for i, person in enumerate(people)
+    ]
+
+
+def load_scans(data: bytes, name: str = "scans.csv", **kwargs: Any) -> ingest.LoadReport:
+    return ingest.scans_load(
+        file=io.BytesIO(data), filename=name, round_code="R1", actor=SYSTEM, now=NOW, **kwargs
+    )
+
+
+def load_results(data: bytes, name: str = "results.csv", **kwargs: Any) -> flows.ResultsLoaded:
+    return flows.results_loaded(file=io.BytesIO(data), filename=name, actor=SYSTEM, now=at(20), **kwargs)
+
+
+def state() -> dict[str, Any]:
+    """Everything a load writes, without ids and clocks of the load itself."""
+    barcodes = dict(Tube.objects.values_list("id", "barcode"))
+    return {
+        "scans": sorted(
+            (
+                s.resident_id,
+                barcodes[s.tube_id],
+                s.household_id,
+                s.grid_id,
+                s.site_id,
+                s.scanned_at,
+                s.sampler,
+            )
+            for s in Scan.objects.all()
+        ),
+        "tubes": sorted(
+            Tube.objects.values_list("barcode", "ratio", "members", "first_scan_at", "result", "district_id")
+        ),
+        "issues": sorted(RoundIssue.objects.values_list("kind", "source")),
+        "recalls": sorted(Recall.objects.values_list("resident_id", "state", "reason")),
+        "audit": AuditEntry.objects.filter(action__startswith="testing.")
+        .exclude(action="testing.round.opened")
+        .count(),
+    }
+
+
+def test_it_loads_a_round_file_into_exactly_the_expected_scans_and_tubes(round_: Any) -> None:
+    people = c1_residents()
+    report = load_scans(csv_file(round_rows(people), SCAN_COLUMNS))
+    assert (report.records, report.taken, report.refused) == (72, 72, {})
+    tubes = {t.barcode: t for t in Tube.objects.all()}
+    assert sorted(tubes) == [f"T{i:04d}" for i in range(8)]
+    assert [tubes[b].members for b in sorted(tubes)] == [10] * 7 + [2]
+    assert {t.ratio for t in tubes.values()} == {10}
+    first = Scan.objects.get(resident_id=people[0].pk)
+    home = people[0].household
+    assert (first.household_id, first.grid_id, first.district_id) == (home.pk, home.grid_id, home.district_id)
+    assert first.scanned_at == datetime.fromisoformat("2022-09-01T09:00:00+08:00")
+    assert first.site_id == Site.objects.get(code="S1").pk and first.sampler == "王芳"
+    assert tubes["T0000"].first_scan_at == first.scanned_at
+    assert not RoundIssue.objects.exists()
+
+
+def test_bad_lines_are_listed_with_their_line_numbers_and_no_good_line_is_lost(round_: Any) -> None:
+    people = c1_residents()
+    rows = round_rows(people[:20])
+    outsider = Resident.objects.filter(household__compound__code="C4").first()
+    assert outsider is not None
+    rows += [
+        {"resident": 99_999_999, "tube": "T0100", "scanned_at": "2022-09-01T10:00:00"},  # line 22
+        {"resident": people[0].pk, "tube": "T0101", "scanned_at": "2022-09-01T10:00:00"},  # 23: again
+        {"resident": people[20].pk, "tube": "T0000", "scanned_at": "2022-09-01T10:00:00"},  # 24: full
+        {"resident": outsider.pk, "tube": "T0102", "scanned_at": "2022-09-01T10:00:00"},  # 25
+        {"resident": people[21].pk, "tube": "T0103", "scanned_at": "yesterday"},  # 26
+        {"resident": people[22].pk, "tube": "T0104", "site": "NOPE", "scanned_at": "2022-09-01T10:00"},  # 27
+        {"id_number": people[23].id_number.lower(), "tube": "T0105", "scanned_at": "2022-09-01 10:00+08:00"},
+    ]
+    data = (
+        csv_file(rows, SCAN_COLUMNS) + b'1,"unclosed,T9,2022-09-01T10:00:00\n\n' + b"2,,T9,S1,x,y,z,extra\n"
+    )
+    report = load_scans(data)
+    issues = {
+        int(i.source.rsplit(":", 1)[1]): (i.kind, i.detail["reason"])
+        for i in RoundIssue.objects.filter(round_id=round_.pk)
+    }
+    assert issues == {
+        22: ("unknown_resident", "unknown_resident"),
+        23: ("duplicate_scan", "duplicate"),
+        24: ("overfull_tube", "over_ratio"),
+        25: ("outside_round", "outside_round"),
+        26: ("bad_record", "bad_time"),
+        27: ("bad_record", "unknown_site"),
+        29: ("bad_record", "unreadable"),
+        31: ("bad_record", "unreadable"),
+    }
+    assert RoundIssue.objects.get(source="scans scans.csv:22").detail["file"] == "scans.csv"
+    assert report.taken == 21 and Scan.objects.count() == 21  # the 20 of the round and line 28
+    assert Scan.objects.get(resident_id=people[23].pk).tube_id == Tube.objects.get(barcode="T0105").pk
+    assert Tube.objects.get(barcode="T0000").members == 10
+
+
+def test_scans_beyond_a_tubes_ratio_are_refused_by_scan_time_then_line(round_: Any) -> None:
+    people = c1_residents()[:12]
+    rows = [
+        {"resident": p.pk, "tube": "T0001", "scanned_at": f"2022-09-01T09:{59 - i:02d}:00"}
+        for i, p in enumerate(people)
+    ]
+    load_scans(csv_file(rows, SCAN_COLUMNS))
+    refused = {issue.detail["resident_id"] for issue in RoundIssue.objects.all()}
+    assert refused == {str(people[0].pk), str(people[1].pk)}  # the two scanned last
+    assert Tube.objects.get(barcode="T0001").members == 10
+
+
+def test_a_tube_in_a_high_risk_area_holds_one_person_and_others_are_refused(round_: Any) -> None:
+    flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    rows = [
+        {"resident": resident("C1/2/1/101#1").pk, "tube": "H1", "scanned_at": "2022-09-01T09:00"},
+        {"resident": resident("C1/2/1/101#2").pk, "tube": "H1", "scanned_at": "2022-09-01T09:01"},
+        {"resident": resident("C1/1/1/101#1").pk, "tube": "H1", "scanned_at": "2022-09-01T09:02"},
+        {"resident": resident("C1/1/1/101#2").pk, "tube": "P1", "scanned_at": "2022-09-01T09:03"},
+    ]
+    load_scans(csv_file(rows, SCAN_COLUMNS))
+    assert Tube.objects.get(barcode="H1").ratio == 1 and Tube.objects.get(barcode="P1").ratio == 10
+    kinds = sorted(RoundIssue.objects.values_list("detail__line", "kind", "detail__reason"))
+    assert kinds == [(3, "overfull_tube", "over_ratio"), (4, "wrong_pool", "other_ratio")]
+
+
+def test_sending_a_file_again_changes_nothing(round_: Any) -> None:
+    people = c1_residents()
+    rows = [*round_rows(people), {"resident": 1234567, "tube": "X", "scanned_at": "2022-09-01T10:00"}]
+    data = csv_file(rows, SCAN_COLUMNS)
+    load_scans(data)
+    before = state()
+    again = load_scans(data)
+    assert state() == before
+    assert (again.taken, again.repeated, again.refused) == (0, 72, {"unknown_resident": 1})
+    assert RoundIssue.objects.count() == 1
+
+
+def test_csv_and_ndjson_and_any_chunk_size_give_the_same_data(round_: Any) -> None:
+    people = c1_residents()
+    rows = round_rows(people)
+    rows[3]["client_key"] = "dev-1:3"
+    rows.append({"resident": 4242424, "tube": "T0099", "scanned_at": "2022-09-01T11:00:00+08:00"})
+    results = [
+        {
+            "tube": "T0000",
+            "result": "positive",
+            "resulted_at": "2022-09-01T20:00",
+            "lab": "L1",
+            "ct": "N:30.5;ORF1ab:31",
+        },
+        {"tube": "T0001", "result": "negative", "resulted_at": "2022-09-01T20:00", "lab": "L1"},
+        {"tube": "NOPE", "result": "negative", "resulted_at": "2022-09-01T20:00"},
+    ]
+    load_scans(csv_file(rows, SCAN_COLUMNS))
+    load_results(csv_file(results, ingest.RESULT_COLUMNS))
+    from_csv = state()
+    assert Tube.objects.get(barcode="T0000").ct_values == {"N": 30.5, "ORF1ab": 31.0}
+    for model in (Scan, Tube, RoundIssue, Recall, AuditEntry):
+        model.objects.all().delete()
+    results[0]["ct"] = {"N": 30.5, "ORF1ab": 31}  # NDJSON: numbers as numbers, Ct as an object
+    # Small chunks: the same records cut into many transactions.
+    load_scans(ndjson_file(rows), name="scans.ndjson", chunk_bytes=512)
+    load_results(ndjson_file(results), name="results.ndjson", chunk_bytes=100)
+    from_ndjson = state()
+    # NDJSON has no header line: its line numbers are one less than the CSV's.
+    assert from_ndjson["issues"] == [
+        ("unknown_resident", "scans scans.ndjson:73"),
+        ("unknown_tube", "results results.ndjson:3"),
+    ]
+    assert from_csv["issues"] == [
+        ("unknown_resident", "scans scans.csv:74"),
+        ("unknown_tube", "results results.csv:4"),
+    ]
+    for name in ("scans", "tubes", "recalls"):
+        assert from_ndjson[name] == from_csv[name]
+    assert Tube.objects.get(barcode="T0000").ct_values == {"N": 30.5, "ORF1ab": 31.0}
+
+
+def test_results_clear_recall_and_open_cases_and_a_retest_file_closes_recalls(round_: Any) -> None:
+    people = c1_residents()
+    load_scans(csv_file(round_rows(people), SCAN_COLUMNS))
+    results = [
+        {"tube": "T0000", "result": "positive", "resulted_at": "2022-09-01T20:00", "lab": "L1"},
+        {"tube": "T0001", "result": "invalid", "resulted_at": "2022-09-01T20:00", "lab": "L1"},
+        {"tube": "T0002", "result": "negative", "resulted_at": "2022-09-01T20:00", "lab": "L1"},
+        {"tube": "T0002", "result": "positive", "resulted_at": "2022-09-01T20:05"},  # line 5: another
+        {"tube": "T0009", "result": "negative", "resulted_at": "2022-09-01T20:00"},  # line 6: unknown
+        {"tube": "T0003", "result": "maybe", "resulted_at": "2022-09-01T20:00"},  # line 7: unreadable
+    ]
+    loaded = load_results(csv_file(results, ingest.RESULT_COLUMNS))
+    assert loaded.report.taken == 3 and loaded.cases == []
+    recalls = Recall.objects.filter(round_id=round_.pk, state=RecallState.OPEN)
+    assert recalls.count() == 20
+    assert set(recalls.values_list("reason", flat=True)) == {"positive", "invalid"}
+    assert Tube.objects.get(barcode="T0002").result == "negative"
+    assert Tube.objects.get(barcode="T0000").lab_id == Lab.objects.get().pk
+    issues = sorted(RoundIssue.objects.values_list("detail__line", "kind"))
+    assert issues == [(5, "already_resulted"), (6, "unknown_tube"), (7, "bad_record")]
+    assert RoundIssue.objects.get(detail__line=6).round_id is None
+    # The recalled are sampled again, each in a single tube.
+    retests = [
+        {"resident": p.pk, "tube": f"R{i:03d}", "scanned_at": "2022-09-02T08:00", "retest": "true"}
+        for i, p in enumerate(people[:10])
+    ]
+    outsider = people[30]
+    retests.append({"resident": outsider.pk, "tube": "R999", "scanned_at": "2022-09-02T08:00", "retest": "1"})
+    load_scans(csv_file(retests, (*SCAN_COLUMNS, "retest")), name="retests.csv")
+    assert RoundIssue.objects.get(source="scans retests.csv:12").kind == "no_recall"
+    assert Tube.objects.get(barcode="R000").ratio == 1
+    assert Recall.objects.get(resident_id=people[0].pk).retest_tube_id == Tube.objects.get(barcode="R000").pk
+    second = [
+        {"tube": "R000", "result": "positive", "resulted_at": "2022-09-02T12:00"},
+        *(
+            {"tube": f"R{i:03d}", "result": "negative", "resulted_at": "2022-09-02T12:00"}
+            for i in range(1, 10)
+        ),
+    ]
+    outcome = load_results(csv_file(second, ingest.RESULT_COLUMNS), name="retests.csv")
+    case = Case.objects.get()
+    assert [c.case for c in outcome.cases] == [case]
+    assert (case.resident_id, case.found_by) == (people[0].pk, "screening")
+    assert Recall.objects.filter(state=RecallState.RETESTED).count() == 10
+    assert Recall.objects.filter(state=RecallState.OPEN).count() == 10  # the invalid pool's
+    again = load_results(csv_file(second, ingest.RESULT_COLUMNS), name="retests.csv")
+    assert again.cases == [] and again.report.repeated == 10 and Case.objects.count() == 1
+
+
+def test_a_file_with_an_unknown_column_is_refused_before_anything_is_written(round_: Any) -> None:
+    with pytest.raises(ingest.IngestFileRejected) as caught:
+        load_scans(b"resident,tube,scanned_at,colour\n1,T1,2022-09-01T09:00\n")
+    assert [p.code for p in caught.value.problems] == ["unknown_column"]
+    with pytest.raises(ingest.IngestFileRejected):
+        load_scans(b"\xef\xbb\xbfresident,scanned_at\n1,2022-09-01T09:00\n")
+    assert not Scan.objects.exists() and not RoundIssue.objects.exists()
+
+
+def test_a_lab_account_may_not_load_scans(round_: Any) -> None:
+    lab = Actor(user_id=None, role="lab", level="city", permissions=frozenset({"record_results"}))
+    with pytest.raises(Forbidden):
+        ingest.scans_load(file=io.BytesIO(b""), filename="x.csv", round_code="R1", actor=lab, now=NOW)
+
+
+# --- a load killed half-way -----------------------------------------------------------------
+
+
+def _env(db: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(DATABASE_URL=f"sqlite:///{db}", BASTION_DEV="1")
+    return env
+
+
+def _prepare(db: Path) -> None:
+    subprocess.run([str(BASTION), "migrate", "-v0"], env=_env(db), check=True, timeout=120)
+    subprocess.run(
+        [str(BASTION), "city", "generate", "--residents", "30000", "--seed", "4", "--as-of", "2022-09-01"],
+        env=_env(db),
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    opening = (
+        "from datetime import UTC, datetime;"
+        "from bastion.core.scopes import SYSTEM;"
+        "from bastion.testing import services;"
+        "t = datetime(2022, 9, 1, tzinfo=UTC);"
+        "services.round_open(code='R1', starts_at=t, deadline=datetime(2022, 9, 2, tzinfo=UTC),"
+        " actor=SYSTEM, now=t)"
+    )
+    subprocess.run([str(BASTION), "shell", "-c", opening], env=_env(db), check=True, timeout=120)
+
+
+def _snapshot(db: Path) -> dict[str, list[tuple[Any, ...]]]:
+    queries = {
+        "scans": "SELECT s.resident_id, t.barcode, s.scanned_at, s.household_id FROM testing_scan s"
+        " JOIN testing_tube t ON t.id = s.tube_id ORDER BY s.resident_id",
+        "tubes": "SELECT barcode, ratio, members, first_scan_at FROM testing_tube ORDER BY barcode",
+        "issues": "SELECT kind, source FROM testing_roundissue ORDER BY source",
+    }
+    with sqlite3.connect(db) as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def test_a_load_killed_half_way_and_run_again_ends_as_one_clean_run(tmp_path: Path) -> None:
+    killed, clean = tmp_path / "killed.db", tmp_path / "clean.db"
+    _prepare(killed)
+    shutil.copyfile(killed, clean)
+    with sqlite3.connect(killed) as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM city_resident ORDER BY id")]
+    lines = ["resident,tube,scanned_at"]
+    for i, rid in enumerate(ids):
+        tube = i // 10 if i % 97 else 7  # every 97th person into tube 7: over its ratio
+        lines.append(f"{rid},T{tube:06d},2022-09-01T{8 + i % 12:02d}:{i % 60:02d}:00")
+        if i % 501 == 0:
+            lines.append(f"{rid},X{i:06d},2022-09-01T22:00:00")  # scanned twice, other tube
+    file = tmp_path / "scans.csv"
+    file.write_text("\n".join(lines) + "\n")
+    args = [str(BASTION), "testing", "load-scans", str(file), "--round", "R1", "--chunk-bytes", "16384"]
+    proc = subprocess.Popen(args, env=_env(killed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    taken = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(killed, timeout=0.05) as conn:
+                taken = conn.execute("SELECT COUNT(*) FROM testing_scan").fetchone()[0]
+        except sqlite3.OperationalError:
+            taken = 0
+        if taken > 3000:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the load finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    half = _snapshot(killed)
+    assert 0 < len(half["scans"]) < len(ids)
+    subprocess.run(args, env=_env(killed), check=True, timeout=300, capture_output=True)
+    subprocess.run(args, env=_env(clean), check=True, timeout=300, capture_output=True)
+    after, expected = _snapshot(killed), _snapshot(clean)
+    assert after == expected
+    overfull = [source for kind, source in expected["issues"] if kind == "overfull_tube"]
+    assert len(expected["scans"]) == len(ids) - len(overfull)
+    assert {kind for kind, _s in expected["issues"]} == {"overfull_tube", "duplicate_scan"}
