@@ -163,3 +163,11 @@ def test_the_rounds_exceptions_are_for_city_staff_with_id_numbers_masked(
     assert (
         call(client, users["officer"], "get", "/testing/rounds/R1/issues", status=403)["code"] == "forbidden"
     )
+
+
+def test_a_device_retrying_a_refused_scan_is_listed_once(client: Client, users: dict[str, User]) -> None:
+    open_round(client, users)
+    body = {"round": "R1", "id_number": "110101199003078888", "tube": "T1", "client_key": "pad-9:1"}
+    for _ in range(3):
+        call(client, users["sampler"], "post", "/testing/scans", body, status=404)
+    assert RoundIssue.objects.count() == 1

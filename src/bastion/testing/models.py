@@ -266,6 +266,8 @@ class RoundIssue(models.Model):
         verbose_name = _("round exception")
         verbose_name_plural = _("round exceptions")
         ordering = ["at", "id"]
+        # A record is listed once per source (a file's line, a device's client key).
+        indexes = [models.Index(fields=["round", "source"], name="roundissue_source_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} in round {self.round_id}"
