@@ -324,3 +324,31 @@ def test_a_site_added_in_the_admin_is_audited_and_takes_its_grids_district(
     site = Site.objects.get(code="S9")
     assert site.district_id == grid.district_id
     assert AuditEntry.objects.filter(object_type="testing.site", object_id=str(site.pk)).exists()
+
+
+def test_a_household_awaiting_a_retest_is_served_at_the_door_until_the_retest_clears_it(
+    round_: Any, sampler: Any, lab: Any
+) -> None:
+    from bastion.lockdown import selectors as lockdown
+
+    home = resident("C1/1/1/101#1").household
+    for member in range(1, 4):
+        scan(sampler, round_, f"C1/1/1/101#{member}", "T0001")
+    assert lockdown.service_mode(household_id=home.pk) == lockdown.NORMAL
+    flows.tube_resulted(barcode="T0001", result="invalid", resulted_at=at(12), actor=lab, now=at(12))
+    assert lockdown.service_mode(household_id=home.pk) == lockdown.DOOR_TO_DOOR
+    assert [h.address for h in lockdown.households_on(lockdown.DOOR_TO_DOOR)] == ["C1/1/1/101"]
+    for member in range(1, 4):
+        barcode = f"RT{member}"
+        services.scan_record(
+            round_id=round_.pk,
+            resident_id=resident(f"C1/1/1/101#{member}").pk,
+            tube_barcode=barcode,
+            scanned_at=at(20),
+            retest=True,
+            actor=sampler,
+            now=at(20),
+        )
+        flows.tube_resulted(barcode=barcode, result="negative", resulted_at=at(22), actor=lab, now=at(22))
+    assert lockdown.service_mode(household_id=home.pk) == lockdown.NORMAL
+    assert not lockdown.households_on(lockdown.DOOR_TO_DOOR).exists()

@@ -33,6 +33,7 @@ from bastion.core.files import Problem
 from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
+from bastion.lockdown import selectors as lockdown
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
 from bastion.zones.map import zone_map as zone_map_of
@@ -363,7 +364,7 @@ def my_zone(request: HttpRequest) -> HttpResponse:
         {
             "current": current,
             "past": past[:10],
-            "mode": zones.service_mode(household_id=actor.household_id),
+            "mode": lockdown.service_mode(household_id=actor.household_id),
             "today": today,
         },
     )

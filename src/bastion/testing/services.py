@@ -54,13 +54,15 @@ def issue_record(issue: Issue) -> None:
     """List something a device or file sent that the round could not take. A device retrying a
     refused record with the same client key is listed once."""
     with transaction.atomic():
-        if (
-            issue.detail.get("client_key")
-            and RoundIssue.objects.filter(
-                round_id=issue.round_id, kind=issue.kind, source=issue.source[:200]
-            ).exists()
-        ):
-            return
+        if issue.detail.get("client_key"):
+            listed = RoundIssue.objects.filter(kind=issue.kind, source=issue.source[:200])
+            listed = (
+                listed.filter(round_id=issue.round_id)
+                if issue.round_id is not None
+                else listed.filter(round_id__isnull=True)
+            )
+            if listed.exists():
+                return
         RoundIssue.objects.create(
             round_id=issue.round_id,
             kind=issue.kind,

@@ -14,6 +14,7 @@ from bastion.city.selectors import actor_for, household_detail
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
 from bastion.core.scopes import Actor
+from bastion.lockdown import selectors as lockdown
 from bastion.zones import selectors, services
 from bastion.zones.models import Zone, ZoneState
 
@@ -164,7 +165,7 @@ def service_mode(request: HttpRequest, household_id: int) -> dict[str, Any]:
     return {
         "household_id": household.pk,
         "address": household.address,
-        "mode": selectors.service_mode(household_id=household.pk),
+        "mode": lockdown.service_mode(household_id=household.pk),
         "zones": list(
             selectors.zones_of_household(household_id=household.pk)
             .order_by("code")
