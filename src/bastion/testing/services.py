@@ -38,7 +38,7 @@ from bastion.testing.models import (
     Site,
     Tube,
 )
-from bastion.zones.models import Zone
+from bastion.zones.models import Level, Zone
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def round_open(
         if ratio not in rules_policy.validated_ratios:
             raise InvalidInput(
                 _("The pooling ratio for %(level)s must be one of %(ratios)s.")
-                % {"level": level, "ratios": ", ".join(map(str, rules_policy.validated_ratios))},
+                % {"level": Level(level).label, "ratios": ", ".join(map(str, rules_policy.validated_ratios))},
                 code="bad_pooling",
             )
     zone = Zone.objects.filter(pk=zone_id).first() if zone_id is not None else None
