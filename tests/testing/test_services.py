@@ -352,3 +352,27 @@ def test_a_household_awaiting_a_retest_is_served_at_the_door_until_the_retest_cl
         flows.tube_resulted(barcode=barcode, result="negative", resulted_at=at(22), actor=lab, now=at(22))
     assert lockdown.service_mode(household_id=home.pk) == lockdown.NORMAL
     assert not lockdown.households_on(lockdown.DOOR_TO_DOOR).exists()
+
+
+def test_turnaround_is_reported_by_nearest_rank_from_first_scan_to_result(round_: Any) -> None:
+    from bastion.testing import rules
+
+    hours = [1, 2, 3, 4, 5, 6, 7, 8, 9, 30]
+    for n, h in enumerate(hours):
+        Tube.objects.create(
+            round_id=round_.pk,
+            barcode=f"TT{n}",
+            ratio=10,
+            first_scan_at=NOW,
+            resulted_at=at(h),
+            result="negative",
+        )
+    Tube.objects.create(round_id=round_.pk, barcode="TT-PENDING", ratio=10, first_scan_at=NOW)
+    progress = selectors.round_progress(round_)
+    expected = (rules.percentile(hours, 50), rules.percentile(hours, 95), 30.0)
+    assert (
+        progress.turnaround_p50_hours,
+        progress.turnaround_p95_hours,
+        progress.turnaround_max_hours,
+    ) == expected
+    assert expected == (5, 30, 30.0)
