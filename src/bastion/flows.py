@@ -27,6 +27,7 @@ from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Round
 from bastion.zones import services as zones
+from bastion.zones.models import Zone, ZoneState
 
 
 @dataclass(frozen=True)
@@ -191,18 +192,8 @@ def _tube_resulted(
                 )
         screened = False
         round_ = resulted.tube.round
-        if not resulted.repeated and round_.zone_id is not None and testing.round_complete(round_):
-            progress = testing_selectors.round_progress(round_)
-            found_positive = testing_selectors.found_positive(round_)
-            zones.zone_screening_record(
-                zone_id=round_.zone_id,
-                on=clock.local_date(resulted_at),
-                all_negative=not found_positive and progress.unsampled == 0,
-                sampled=progress.sampled,
-                actor=platform,
-                now=now,
-            )
-            screened = True
+        if not resulted.repeated:
+            screened = _zone_round_screened(round_, actor=platform, now=now)
     return TubeOutcome(resulted, opened, screened)
 
 
@@ -252,18 +243,10 @@ def results_loaded(
             )
         rounds = Round.objects.filter(pk__in=list(chunk.rounds), zone__isnull=False).order_by("pk")
         for round_ in rounds:
-            if round_.zone_id is None or not testing.round_complete(round_):
-                continue
-            progress_ = testing_selectors.round_progress(round_)
-            zones.zone_screening_record(
-                zone_id=round_.zone_id,
-                on=clock.local_date(chunk.rounds[round_.pk]),
-                all_negative=not testing_selectors.found_positive(round_) and progress_.unsampled == 0,
-                sampled=progress_.sampled,
-                actor=replace(SYSTEM, label=f"system (results {filename})"),
-                now=now,
-            )
-            screened.append(round_.pk)
+            if _zone_round_screened(
+                round_, actor=replace(SYSTEM, label=f"system (results {filename})"), now=now
+            ):
+                screened.append(round_.pk)
 
     report = testing_ingest.results_load(
         file=file,
@@ -276,3 +259,27 @@ def results_loaded(
         now=now,
     )
     return ResultsLoaded(report, opened, screened)
+
+
+def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
+    """A zone's round whose last result is in records the zone's full screening.
+
+    It is dated by the day people were sampled (a round sampled on day 6 and resulted after
+    midnight is not the day-7 screening), and all negative only if nobody was found positive
+    and nobody was left unsampled. A zone lifted meanwhile records nothing: the zone may not
+    veto a lab's result.
+    """
+    if round_.zone_id is None or not testing.round_complete(round_):
+        return False
+    if not Zone.objects.filter(pk=round_.zone_id, state=ZoneState.IN_FORCE).exists():
+        return False
+    progress = testing_selectors.round_progress(round_)
+    zones.zone_screening_record(
+        zone_id=round_.zone_id,
+        on=clock.local_date(testing_selectors.sampled_from(round_) or round_.starts_at),
+        all_negative=not testing_selectors.found_positive(round_) and progress.unsampled == 0,
+        sampled=progress.sampled,
+        actor=actor,
+        now=now,
+    )
+    return True

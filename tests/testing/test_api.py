@@ -171,3 +171,39 @@ def test_a_device_retrying_a_refused_scan_is_listed_once(client: Client, users: 
     for _ in range(3):
         call(client, users["sampler"], "post", "/testing/scans", body, status=404)
     assert RoundIssue.objects.count() == 1
+
+
+def test_odd_bodies_get_a_422_not_a_500(client: Client, users: dict[str, User]) -> None:
+    open_round(client, users)
+    person = resident("C1/1/1/101#1").pk
+    for body in [
+        {"round": "R1", "resident_id": person, "tube": "T" * 41},
+        {"round": "R1", "resident_id": person, "tube": "T\x001"},
+        {"round": "R1" * 30, "resident_id": person, "tube": "T1"},
+    ]:
+        assert (
+            call(client, users["sampler"], "post", "/testing/scans", body, status=422)["code"]
+            == "invalid_input"
+        )
+    call(
+        client,
+        users["sampler"],
+        "post",
+        "/testing/scans",
+        {"round": "R1", "resident_id": person, "tube": "T1"},
+        status=201,
+    )
+    client.force_login(users["lab"])
+    response = client.post(
+        "/api/v1/testing/tubes/T1/result",
+        '{"result": "positive", "ct_values": {"N": NaN}}',
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 422), response.content[:300]
+    assert Tube.objects.get(barcode="T1").result == ""
+
+
+def test_a_lab_retrying_a_refused_result_is_listed_once(client: Client, users: dict[str, User]) -> None:
+    for _ in range(3):
+        call(client, users["lab"], "post", "/testing/tubes/NOPE/result", {"result": "negative"}, status=404)
+    assert RoundIssue.objects.count() == 1

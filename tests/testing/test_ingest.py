@@ -404,3 +404,21 @@ def test_a_load_killed_half_way_and_run_again_ends_as_one_clean_run(tmp_path: Pa
     overfull = [source for kind, source in expected["issues"] if kind == "overfull_tube"]
     assert len(expected["scans"]) == len(ids) - len(overfull)
     assert {kind for kind, _s in expected["issues"]} == {"overfull_tube", "duplicate_scan"}
+
+
+def test_nul_bytes_and_impossible_ct_values_are_listed_lines_not_a_failed_load(round_: Any) -> None:
+    people = c1_residents()[:3]
+    rows = round_rows(people)
+    data = csv_file(rows, SCAN_COLUMNS).replace(b"\xe7\x8e\x8b\xe8\x8a\xb3", b"\xe7\x8e\x8b\x00", 1)
+    report = load_scans(data)
+    assert Scan.objects.count() == 2
+    assert RoundIssue.objects.filter(source="scans scans.csv:2").exists()
+    del report
+    nd = ndjson_file([{**rows[0], "resident": people[0].pk, "sampler": "a\u0000b"}])
+    load_scans(nd, name="again.ndjson")
+    assert Scan.objects.count() == 2
+    results = "tube,result,resulted_at,lab,ct\nT0000,positive,2022-09-01T20:00:00,L1,N:nan\n"
+    loaded = load_results(results.encode())
+    assert Tube.objects.get(barcode="T0000").result == ""
+    assert RoundIssue.objects.filter(source__startswith="results results.csv:2").exists()
+    del loaded

@@ -376,3 +376,97 @@ def test_turnaround_is_reported_by_nearest_rank_from_first_scan_to_result(round_
         progress.turnaround_max_hours,
     ) == expected
     assert expected == (5, 30, 30.0)
+
+
+def test_after_an_invalid_retest_the_person_is_sampled_again_and_the_new_retest_decides(
+    round_: Any, sampler: Any, lab: Any
+) -> None:
+    for member in range(1, 3):
+        scan(sampler, round_, f"C1/1/1/101#{member}", "T0001")
+    flows.tube_resulted(barcode="T0001", result="positive", resulted_at=at(12), actor=lab, now=at(12))
+    person = resident("C1/1/1/101#1").pk
+
+    def retest(barcode: str, hours: float) -> None:
+        services.scan_record(
+            round_id=round_.pk,
+            resident_id=person,
+            tube_barcode=barcode,
+            scanned_at=at(hours),
+            retest=True,
+            actor=sampler,
+            now=at(hours),
+        )
+
+    retest("RT-A", 14)
+    with pytest.raises(Conflict) as waiting:
+        retest("RT-B", 15)  # the first retest is still at the lab
+    assert waiting.value.code == "duplicate_scan"
+    flows.tube_resulted(barcode="RT-A", result="invalid", resulted_at=at(16), actor=lab, now=at(16))
+    assert Recall.objects.get(resident_id=person).state == "open"
+    retest("RT-B", 17)
+    flows.tube_resulted(barcode="RT-B", result="negative", resulted_at=at(19), actor=lab, now=at(19))
+    recall = Recall.objects.get(resident_id=person)
+    assert (recall.state, recall.result) == ("retested", "negative")
+
+
+def test_a_zone_lifted_before_its_rounds_last_result_keeps_the_result_and_records_no_screening(
+    city: Places, lab: Any
+) -> None:
+    from bastion.zones import services as zone_services
+
+    flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    zone = Zone.objects.get()
+    day6 = NOW + timedelta(days=6)
+    round_ = services.round_open(
+        code="Z6",
+        starts_at=day6,
+        deadline=day6 + timedelta(hours=24),
+        zone_id=zone.pk,
+        actor=SYSTEM,
+        now=day6,
+    )
+    services.scan_record(
+        round_id=round_.pk,
+        resident_id=resident("C1/2/1/301#2").pk,
+        tube_barcode="Z6-1",
+        scanned_at=day6,
+        actor=SYSTEM,
+        now=day6,
+    )
+    zone_services.zone_lift(zone_id=zone.pk, reason="wrongly drawn", override=True, actor=SYSTEM, now=day6)
+    outcome = flows.tube_resulted(barcode="Z6-1", result="negative", resulted_at=day6, actor=lab, now=day6)
+    assert not outcome.zone_screened
+    assert Tube.objects.get(barcode="Z6-1").result == "negative"
+    assert not zone.screenings.exists()
+
+
+def test_a_zone_round_sampled_on_day_6_and_resulted_after_midnight_is_not_the_day_7_screening(
+    city: Places, lab: Any
+) -> None:
+    flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    zone = Zone.objects.get()
+    sampled = NOW + timedelta(days=6, hours=12)  # 21:00 on 09-07, city time
+    resulted = sampled + timedelta(hours=4)  # 01:00 on 09-08
+    round_ = services.round_open(
+        code="Z6",
+        starts_at=sampled,
+        deadline=sampled + timedelta(hours=24),
+        zone_id=zone.pk,
+        actor=SYSTEM,
+        now=sampled,
+    )
+    people = list(Resident.objects.filter(household__unit_id=zone.unit_id))
+    for n, person in enumerate(people):
+        services.scan_record(
+            round_id=round_.pk,
+            resident_id=person.pk,
+            tube_barcode=f"Z6-{n}",
+            scanned_at=sampled,
+            actor=SYSTEM,
+            now=sampled,
+        )
+    for n in range(len(people)):
+        flows.tube_resulted(
+            barcode=f"Z6-{n}", result="negative", resulted_at=resulted, actor=lab, now=resulted
+        )
+    assert zone.screenings.get().on.isoformat() == "2022-09-07"

@@ -8,12 +8,15 @@ again changes nothing.
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
+from pydantic import field_validator, model_validator
 
 from bastion import flows
 from bastion.city.selectors import actor_for
@@ -26,6 +29,7 @@ from bastion.testing import selectors, services
 from bastion.testing.models import Round
 
 router = Router(tags=["testing"])
+ID_LIKE = re.compile(r"\d{17}[\dXx]")
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -41,9 +45,20 @@ def _city_time(value: datetime | None) -> datetime:
     return value
 
 
-class RoundIn(Schema):
-    code: str
-    name: str = ""
+class Text(Schema):
+    """Text a device or an officer sends: no NUL bytes (no text column takes them)."""
+
+    @model_validator(mode="after")
+    def no_nul(self) -> Any:
+        for name, value in self.__dict__.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"{name} holds a NUL byte")
+        return self
+
+
+class RoundIn(Text):
+    code: str = Field(max_length=40)
+    name: str = Field("", max_length=100)
     starts_at: datetime | None = None
     deadline: datetime
     district_ids: list[int] = []
@@ -106,14 +121,14 @@ class IssueOut(Schema):
     at: datetime
 
 
-class ScanIn(Schema):
-    round: str = Field(description="the round's code")
+class ScanIn(Text):
+    round: str = Field(max_length=40, description="the round's code")
     resident_id: int | None = Field(None, description="the platform's resident id (the health-code payload)")
-    id_number: str | None = None
-    tube: str = Field(description="the tube's barcode")
-    site: str | None = Field(None, description="the sampling site's code")
+    id_number: str | None = Field(None, max_length=18)
+    tube: str = Field(max_length=40, description="the tube's barcode")
+    site: str | None = Field(None, max_length=40, description="the sampling site's code")
     scanned_at: datetime | None = None
-    sampler: str = ""
+    sampler: str = Field("", max_length=50)
     client_key: str | None = Field(
         None, max_length=64, description="the device's key for this scan: retries repeat it"
     )
@@ -128,8 +143,8 @@ class ScanOut(Schema):
     repeated: bool
 
 
-class ReceiptIn(Schema):
-    lab: str
+class ReceiptIn(Text):
+    lab: str = Field(max_length=40)
     received_at: datetime | None = None
 
 
@@ -139,11 +154,18 @@ class ReceiptOut(Schema):
     received_at: datetime
 
 
-class ResultIn(Schema):
-    result: str = Field(description="negative, positive or invalid")
+class ResultIn(Text):
+    result: str = Field(max_length=10, description="negative, positive or invalid")
     resulted_at: datetime | None = None
-    lab: str | None = None
+    lab: str | None = Field(None, max_length=40)
     ct_values: dict[str, float] | None = None
+
+    @field_validator("ct_values")
+    @classmethod
+    def finite(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value and not all(math.isfinite(v) for v in value.values()):
+            raise ValueError("Ct values are finite numbers")
+        return value
 
 
 class ResultOut(Schema):
@@ -153,6 +175,17 @@ class ResultOut(Schema):
     recalled: int
     cases_opened: list[int]
     zone_screened: bool
+
+
+def _masked(actor: Actor, detail: dict[str, Any]) -> dict[str, Any]:
+    """ID numbers in a refused record's detail, under any key (a file may carry them in the
+    resident column), masked unless the role sees personal data."""
+    return {
+        key: id_number_for(actor, value)
+        if isinstance(value, str) and ID_LIKE.fullmatch(value.strip())
+        else value
+        for key, value in detail.items()
+    }
 
 
 def _round(request: HttpRequest, code: str) -> Round:
@@ -185,6 +218,7 @@ def round_list(request: HttpRequest) -> Any:
 
 @router.get("/rounds/{code}/progress", response=ProgressOut, summary="A round's progress, reconciled")
 def round_progress(request: HttpRequest, code: str) -> selectors.Progress:
+    _actor(request).require("view_testing")
     return selectors.round_progress(_round(request, code))
 
 
@@ -219,14 +253,7 @@ def round_issues(request: HttpRequest, code: str) -> Any:
     return [
         {
             "kind": issue.kind,
-            "detail": {
-                **issue.detail,
-                **(
-                    {"id_number": id_number_for(actor, issue.detail["id_number"])}
-                    if issue.detail.get("id_number")
-                    else {}
-                ),
-            },
+            "detail": _masked(actor, issue.detail),
             "source": issue.source,
             "at": issue.at,
         }

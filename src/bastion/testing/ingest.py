@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from bastion.core.files import FileRejected, Problem
 from bastion.core.scopes import Actor
 from bastion.testing import selectors
 from bastion.testing.models import IssueKind, Result, Round, RoundArea
+from bastion.testing.services import INGEST_LOCK
 from bastion.zones import selectors as zones
 from bastion.zones.models import Level
 
@@ -52,10 +54,6 @@ RESULT_WORDS = {
 }
 TRUE_WORDS = ("1", "true", "yes", "y")
 FALSE_WORDS = ("0", "false", "no", "n")
-# Serialises bulk loads of one round (scans) or of results, on PostgreSQL: a chunk classifies
-# against what earlier chunks wrote, which another load running at once would change.
-INGEST_LOCK = 0x42A57200
-
 # Why a record was not taken -> the exception kind it is listed under. `repeat` is not listed:
 # the record is already there (a re-sent file, a retried device).
 WHY_KIND = {
@@ -246,6 +244,8 @@ def _header(raw: bytes, *, columns: Sequence[str], required: Sequence[str]) -> l
 def _csv_frame(block: bytes, *, first_line: int, header: list[str], columns: Sequence[str]) -> pl.DataFrame:
     lines = block.count(b"\n")
     try:
+        if b"\x00" in block:  # no text column takes a NUL byte: those lines are unreadable
+            raise ValueError("NUL byte")
         frame = pl.read_csv(
             io.BytesIO(block),
             has_header=False,
@@ -269,6 +269,8 @@ def _csv_lines(block: bytes, header: list[str]) -> pl.DataFrame:
     rows: list[list[str | None]] = []
     for raw in block.split(b"\n")[:-1]:
         try:
+            if b"\x00" in raw:
+                raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
             text = raw.decode("utf-8").rstrip("\r")
             fields: list[str | None] = list(next(csv.reader([text], strict=True), []))
         except (UnicodeDecodeError, csv.Error):
@@ -289,6 +291,8 @@ def _ndjson_frame(
     lines = block.count(b"\n")
     schema = dict.fromkeys(columns, pl.String)
     try:
+        if b"\x00" in block or b"\\u0000" in block:  # NUL, raw or escaped: unreadable lines
+            raise ValueError("NUL byte")
         frame = pl.read_ndjson(io.BytesIO(block), schema=schema)
         if frame.height != lines:  # polars skips blank lines: fall back to keep line numbers
             raise ValueError("records and lines differ")
@@ -309,10 +313,11 @@ def _ndjson_lines(block: bytes, columns: Sequence[str]) -> pl.DataFrame:
             record = json.loads(raw)
         except ValueError:
             record = None
-        if not isinstance(record, dict):
+        values = [_text(record.get(c)) for c in columns] if isinstance(record, dict) else []
+        if not isinstance(record, dict) or any(v is not None and "\x00" in v for v in values):
             rows.append([None] * len(columns) + ["unreadable"])
             continue
-        rows.append([_text(record.get(c)) for c in columns] + [None])
+        rows.append([*values, None])
     return pl.DataFrame(rows, schema=dict.fromkeys([*columns, "bad"], pl.String), orient="row")
 
 
@@ -430,6 +435,8 @@ def _ct_json(value: str | None) -> str | None:
             if not gene.strip() or not _sep:
                 raise ValueError(value)
             pairs[gene.strip()] = float(number)
+    if not all(math.isfinite(v) for v in pairs.values()):
+        raise ValueError(value)  # NaN or infinity: no Ct value a lab reports (and not JSON)
     return json.dumps(pairs)
 
 
@@ -510,6 +517,9 @@ def _stage_table(name: str, columns: str) -> None:
 def _chunk_begin(lock_key: int) -> None:
     if _postgres():
         _sql("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK, lock_key])
+        # Exclusive against single scans and results (services.bulk_loads_wait takes it
+        # shared): nothing lands between this chunk's classification and its writes.
+        _sql("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
         # Window sorts of a chunk (a few tens of MB) stay in memory; JIT compiling the
         # classifying statement costs about a second a chunk and saves nothing.
         _sql("SET LOCAL work_mem = '128MB'")
@@ -713,11 +723,14 @@ def _scan_chunk(
             LEFT JOIN testing_site site ON site.code = w.site_code
             LEFT JOIN ingest_levels lv ON lv.household_id = h.id
             LEFT JOIN testing_scan ck ON ck.client_key = w.client_key
-            LEFT JOIN testing_scan old
-                ON old.round_id = %s AND old.resident_id = w.rid AND old.retest = w.retest
-            LEFT JOIN testing_tube oldt ON oldt.id = old.tube_id
             LEFT JOIN testing_recall rc ON w.retest AND rc.round_id = %s AND rc.resident_id = w.rid
                 AND rc.state = 'open'
+            -- A pooled scan of the person, or for a retest the scan into the recall's tube still
+            -- at the lab (after an invalid retest the recall has no tube: a new retest is taken).
+            LEFT JOIN testing_scan old
+                ON old.round_id = %s AND old.resident_id = w.rid AND old.retest = w.retest
+                AND (NOT w.retest OR old.tube_id = rc.retest_tube_id)
+            LEFT JOIN testing_tube oldt ON oldt.id = old.tube_id
             LEFT JOIN testing_tube t ON t.barcode = w.barcode
         ),
         persons AS (
@@ -787,12 +800,12 @@ def _scan_chunk(
                                   site_id, retest, scanned_at, sampler, client_key)
         SELECT %s, t.id, r.resident_id, r.household_id, r.grid_id, r.district_id, r.site_id, r.retest,
                r.scanned_at, COALESCE(r.sampler, ''), r.client_key
-        FROM ingest_scan_r r JOIN testing_tube t ON t.barcode = r.barcode
+        FROM ingest_scan_r r JOIN testing_tube t ON t.barcode = r.barcode AND t.round_id = %s
         WHERE r.why IS NULL
         ORDER BY r.line
         ON CONFLICT DO NOTHING
         """,
-        [round_.pk],
+        [round_.pk, round_.pk],
     )
     # Members counted from the scans themselves: right whatever an earlier, killed load left.
     _sql(

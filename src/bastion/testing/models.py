@@ -191,10 +191,13 @@ class Scan(models.Model):
         verbose_name = _("scan")
         verbose_name_plural = _("scans")
         constraints = [
+            # One pooled scan per person and round; retests one per retest tube (an invalid
+            # retest is sampled again into a new tube).
             models.UniqueConstraint(
-                fields=["round", "resident", "retest"],
-                name="scan_once_per_round",
-                opclasses=["int8_ops", "int8_ops", "bool_ops"],
+                fields=["round", "resident"], condition=Q(retest=False), name="scan_once_per_round"
+            ),
+            models.UniqueConstraint(
+                fields=["round", "resident", "tube"], condition=Q(retest=True), name="retest_once_per_tube"
             ),
             models.UniqueConstraint(
                 fields=["client_key"], condition=Q(client_key__isnull=False), name="scan_client_key_unique"

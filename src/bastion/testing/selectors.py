@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 
 from bastion.city.models import CommunityFigures, Household, Resident
 from bastion.core.errors import NotFound
@@ -221,12 +221,18 @@ def coverage(
         .annotate(n=Count("id"))
         .values_list(f"household__{column}", "n")
     )
-    done = (
-        Scan.objects.filter(round=round_, retest=False, household__in=households.values("pk"))
-        .values(f"household__{column}")
-        .annotate(sampled=Count("id"), resulted=Count("id", filter=~Q(tube__result=Result.PENDING)))
+    scans = Scan.objects.filter(round=round_, retest=False)
+    if by == "grid":
+        # Scans carry their grid: no join with the registry's households.
+        scans = scans.filter(grid_id__in=list(residents))
+        group = "grid_id"
+    else:
+        scans = scans.filter(household__in=households.values("pk"))
+        group = f"household__{column}"
+    done = scans.values(group).annotate(
+        sampled=Count("id"), resulted=Count("id", filter=~Q(tube__result=Result.PENDING))
     )
-    by_place = {row[f"household__{column}"]: row for row in done}
+    by_place = {row[group]: row for row in done}
     names = _names(by, list(residents))
     return sorted(
         (
@@ -392,3 +398,8 @@ def observation(round_: Round) -> dict[str, Any]:
 def found_positive(round_: Round) -> bool:
     """Did the round find anyone positive (a positive single tube or retest)?"""
     return Tube.objects.filter(round=round_, ratio=1, result=Result.POSITIVE).exists()
+
+
+def sampled_from(round_: Round) -> datetime | None:
+    """When the round's first pooled sample was taken."""
+    return Scan.objects.filter(round=round_, retest=False).aggregate(first=Min("scanned_at"))["first"]

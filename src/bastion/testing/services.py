@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from bastion.city.models import District, Household, Resident
@@ -39,6 +39,19 @@ from bastion.testing.models import (
     Tube,
 )
 from bastion.zones.models import Level, Zone
+
+# The bulk loads (testing.ingest) take this advisory lock exclusively for each chunk they
+# classify and move; single records take it shared, so that a device's scan or a lab's result
+# never lands between a chunk's classification and its writes.
+INGEST_LOCK = 0x42A57200
+
+
+def bulk_loads_wait() -> None:
+    """Inside a transaction: wait for a bulk chunk in progress, and keep the next from starting
+    until this transaction ends (PostgreSQL; SQLite serialises writers anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [INGEST_LOCK])
 
 
 @dataclass(frozen=True)
@@ -315,6 +328,16 @@ def scan_record(
         ratio, per_household = selectors.pooling_for(round_, selectors.level_of_household(household))
     try:
         with transaction.atomic():
+            bulk_loads_wait()
+            if recall is not None:
+                recall = Recall.objects.select_for_update().get(pk=recall.pk)
+                if (
+                    recall.retest_tube_id is not None
+                    and not Tube.objects.filter(pk=recall.retest_tube_id, barcode=barcode).exists()
+                ):
+                    raise _TubeRefused(
+                        IssueKind.DUPLICATE_SCAN, _("This resident's retest is already at the lab.")
+                    )
             tube, created = Tube.objects.select_for_update().get_or_create(
                 barcode=barcode,
                 defaults={
@@ -423,6 +446,7 @@ def tube_receive(*, barcode: str, lab_code: str, received_at: datetime, actor: A
     if lab is None:
         raise NotFound(_("There is no such laboratory."), code="unknown_lab")
     with transaction.atomic():
+        bulk_loads_wait()
         tube = Tube.objects.select_for_update().filter(barcode=barcode.strip()).first()
         if tube is None:
             raise _refuse(
@@ -439,6 +463,14 @@ def tube_receive(*, barcode: str, lab_code: str, received_at: datetime, actor: A
             tube.received_at = received_at
             tube.sealed_at = tube.sealed_at or received_at
             tube.save(update_fields=["lab", "received_at", "sealed_at"])
+            audit.record(
+                action="testing.tube.received",
+                obj=tube,
+                after={"lab": lab.code, "received_at": received_at.isoformat()},
+                district_id=tube.district_id,
+                actor=actor,
+                now=now,
+            )
     return tube
 
 
@@ -472,8 +504,10 @@ def tube_result(
     lab = Lab.objects.filter(code=lab_code).first() if lab_code else None
     if lab_code and lab is None:
         raise NotFound(_("There is no such laboratory."), code="unknown_lab")
-    detail = {"tube": barcode, "result": result}
+    # A lab system retrying the same refused result is listed once.
+    detail = {"tube": barcode, "result": result, "client_key": f"{barcode.strip()}:{result}"}
     with transaction.atomic():
+        bulk_loads_wait()
         tube = Tube.objects.select_for_update().filter(barcode=barcode.strip()).first()
         if tube is None:
             raise _refuse(
@@ -482,7 +516,7 @@ def tube_result(
                 kind=IssueKind.UNKNOWN_TUBE,
                 message=_("There is no tube with this barcode."),
                 detail=detail,
-                source="result",
+                source=f"result {detail['client_key']}",
                 now=now,
             )
         if tube.result != Result.PENDING:
@@ -494,7 +528,7 @@ def tube_result(
                 kind=IssueKind.ALREADY_RESULTED,
                 message=_("This tube already has another result."),
                 detail={**detail, "first": tube.result},
-                source="result",
+                source=f"result {detail['client_key']}",
                 now=now,
             )
         tube.result = result
