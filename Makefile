@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -60,6 +60,11 @@ bench-quick: $(STAMP)
 # Cases and zones on a 21 M city in the database bench_zones, kept between runs (generated once).
 bench-zones: $(STAMP)
 	$(BIN)/python bench/zones.py --residents 21000000 --keep
+
+# A Chengdu round of mass testing (20 M scans) on the same 21 M city, beside its floors. Long:
+# about 25 minutes on this machine (docs/BENCHMARKS.md), so not part of `make bench`.
+bench-testing: $(STAMP)
+	$(BIN)/python bench/testing_round.py --database bench_zones --keep
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages
