@@ -422,3 +422,12 @@ def test_nul_bytes_and_impossible_ct_values_are_listed_lines_not_a_failed_load(r
     assert Tube.objects.get(barcode="T0000").result == ""
     assert RoundIssue.objects.filter(source__startswith="results results.csv:2").exists()
     del loaded
+
+
+def test_a_results_file_with_a_long_name_loads(round_: Any) -> None:
+    load_scans(csv_file(round_rows(c1_residents()[:2]), SCAN_COLUMNS))
+    name = "lab-金域-2022-09-01-night-shift-second-delivery-of-results-for-round-R1.csv"
+    loaded = load_results(b"tube,result,resulted_at,lab\nT0000,negative,2022-09-01T20:00:00,L1\n", name=name)
+    assert Tube.objects.get(barcode="T0000").result == "negative"
+    assert AuditEntry.objects.filter(action="testing.results.loaded", after__file=name).exists()
+    del loaded

@@ -523,6 +523,9 @@ def _chunk_begin(lock_key: int) -> None:
         # Window sorts of a chunk (a few tens of MB) stay in memory; JIT compiling the
         # classifying statement costs about a second a chunk and saves nothing.
         _sql("SET LOCAL work_mem = '128MB'")
+        # Index lookups of residents and households by id over hash joins that read the whole
+        # registry for every chunk: the data sits on SSD and mostly in cache (2.4x at 21 M).
+        _sql("SET LOCAL random_page_cost = 1.1")
         _sql("SET LOCAL jit = off")
 
 
@@ -902,8 +905,9 @@ def results_load(
                 audit.record(
                     action="testing.results.loaded",
                     object_type="testing.file",
-                    object_id=name,
+                    object_id=name[:64],  # the log's id column; the whole name is in `after`
                     after={
+                        "file": name,
                         "lines": [chunk.frame["line"].min(), chunk.frame["line"].max()],
                         "rounds": sorted(changed.rounds),
                         "positives": len(changed.positives),
