@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -65,6 +65,10 @@ bench-zones: $(STAMP)
 # about 25 minutes on this machine (docs/BENCHMARKS.md), so not part of `make bench`.
 bench-testing: $(STAMP)
 	$(BIN)/python bench/testing_round.py --database bench_zones --keep
+
+# The single-scan API under load (gunicorn on loopback); needs the 1 M city of bench_testing_quick.
+bench-scan-api: $(STAMP)
+	$(BIN)/python bench/scan_api.py --database bench_testing_quick --seconds 30
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages
