@@ -207,3 +207,12 @@ def test_a_lab_retrying_a_refused_result_is_listed_once(client: Client, users: d
     for _ in range(3):
         call(client, users["lab"], "post", "/testing/tubes/NOPE/result", {"result": "negative"}, status=404)
     assert RoundIssue.objects.count() == 1
+
+
+def test_results_for_unknown_tubes_are_listed_for_city_staff(client: Client, users: dict[str, User]) -> None:
+    call(client, users["lab"], "post", "/testing/tubes/GHOST-1/result", {"result": "positive"}, status=404)
+    listed = call(client, users["command"], "get", "/testing/issues/unattached")
+    assert [(i["kind"], i["detail"]["tube"]) for i in listed] == [("unknown_tube", "GHOST-1")]
+    assert (
+        call(client, users["officer"], "get", "/testing/issues/unattached", status=403)["code"] == "forbidden"
+    )

@@ -261,6 +261,21 @@ def round_issues(request: HttpRequest, code: str) -> Any:
     ]
 
 
+@router.get(
+    "/issues/unattached",
+    response=list[IssueOut],
+    summary="Refused records that name no round (unknown tubes)",
+)
+def unattached_issues(request: HttpRequest) -> Any:
+    actor = _actor(request)
+    if actor.level != ScopeLevel.CITY:
+        raise Forbidden()
+    issues = selectors.unattached_issues(actor=actor)[:5000]
+    return [
+        {"kind": i.kind, "detail": _masked(actor, i.detail), "source": i.source, "at": i.at} for i in issues
+    ]
+
+
 @router.post("/scans", response={200: ScanOut, 201: ScanOut}, summary="A resident sampled into a tube")
 def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
     actor = _actor(request)

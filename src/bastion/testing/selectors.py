@@ -371,6 +371,13 @@ def issues(*, actor: Actor, round_: Round) -> QuerySet[RoundIssue]:
     return RoundIssue.objects.filter(round=round_).order_by("at", "id")
 
 
+def unattached_issues(*, actor: Actor) -> QuerySet[RoundIssue]:
+    """Refused records that name no round of ours (a result or receipt for an unknown tube),
+    newest first: for city staff, who chase the lab that sent them."""
+    actor.require("view_testing")
+    return RoundIssue.objects.filter(round__isnull=True).order_by("-at", "-id")
+
+
 def round_list(*, actor: Actor) -> QuerySet[Round]:
     actor.require("view_testing")
     return Round.objects.order_by("-starts_at", "-id")
