@@ -12,7 +12,6 @@ from django.db.models import Count, Q, QuerySet
 
 from bastion.cases import protocol as protocols
 from bastion.cases.models import Case, CaseKind, Contact, ContactStatus, ExposurePlace, ProtocolInForce
-from bastion.core.errors import NotFound
 from bastion.core.masking import id_number_for, name_for
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 
@@ -66,10 +65,6 @@ def case_detail(*, actor: Actor, case_id: int) -> Case:
         CASE_PATHS,
         pk=case_id,
     )
-
-
-def case_of_resident(resident_id: int) -> Case | None:
-    return Case.objects.filter(resident_id=resident_id).first()
 
 
 @dataclass(frozen=True)
@@ -210,10 +205,6 @@ def contact_list(*, actor: Actor, case_id: int) -> list[ContactRow]:
     ]
 
 
-def open_contacts_of_resident(resident_id: int) -> QuerySet[Contact]:
-    return Contact.objects.filter(resident_id=resident_id, status__in=OPEN_CONTACT)
-
-
 def household_isolating(*, household_id: int, except_resident_id: int) -> bool:
     """Someone else in the household is already isolating at home: an active case or a
     contact in home isolation (dec2022's exception to resetting a zone's clock)."""
@@ -296,13 +287,6 @@ def _counts(row: dict[str, Any]) -> CaseCounts:
             "hospital": row.get("by_hospital", 0),
         },
     )
-
-
-def case_for_actor_or_404(*, actor: Actor, resident_id: int) -> Case:
-    case = cases_visible(actor).filter(resident_id=resident_id).first()
-    if case is None:
-        raise NotFound()
-    return case
 
 
 def case_places(*, actor: Actor, case_id: int) -> QuerySet[ExposurePlace]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
@@ -545,7 +545,3 @@ def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[st
             )
             moved[status] = moved.get(status, 0) + len(rows)
     return moved
-
-
-def release_day(contact: Contact) -> date:
-    return (contact.monitoring_until or contact.quarantine_until) + timedelta(days=1)

@@ -1,17 +1,10 @@
-"""Pure rules of mass testing: pooling people into tubes, Dorfman arithmetic, turnaround."""
+"""Pure rules of mass testing: pooling people into tubes, percentiles of turnaround."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-
-def expected_tests_per_person(prevalence: float, pool: int) -> float:
-    """Dorfman: 1/k + 1 − (1−p)^k tests per person (p = 0.1 %: 0.110 at k = 10, 0.070 at 20)."""
-    if pool <= 1:
-        return 1.0
-    return 1 / pool + 1 - (1 - prevalence) ** pool
 
 
 @dataclass(frozen=True)

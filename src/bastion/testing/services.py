@@ -262,16 +262,14 @@ def scan_record(
         raise NotFound(_("There is no such round."), code="unknown_round")
     barcode = tube_barcode.strip()
     detail = {"resident_id": resident_id, "id_number": id_number, "tube": barcode, "client_key": client_key}
-    if not barcode:
-        raise _refuse(
-            InvalidInput,
-            round_id=round_.pk,
-            kind=IssueKind.BAD_RECORD,
-            message=_("A scan needs a tube barcode."),
-            detail=detail,
-            source=source,
-            now=now,
+
+    def refuse(error: type[DomainError], kind: str, message: str) -> DomainError:
+        return _refuse(
+            error, round_id=round_.pk, kind=kind, message=message, detail=detail, source=source, now=now
         )
+
+    if not barcode:
+        raise refuse(InvalidInput, IssueKind.BAD_RECORD, _("A scan needs a tube barcode."))
     residents = Resident.objects.select_related("household")
     resident = (
         residents.filter(pk=resident_id).first()
@@ -279,51 +277,21 @@ def scan_record(
         else residents.filter(id_number=(id_number or "").strip().upper()).first()
     )
     if resident is None:
-        raise _refuse(
-            NotFound,
-            round_id=round_.pk,
-            kind=IssueKind.UNKNOWN_RESIDENT,
-            message=_("There is no such resident."),
-            detail=detail,
-            source=source,
-            now=now,
-        )
+        raise refuse(NotFound, IssueKind.UNKNOWN_RESIDENT, _("There is no such resident."))
     household = resident.household
     if not selectors.household_in_round(round_, household.pk):
-        raise _refuse(
-            InvalidInput,
-            round_id=round_.pk,
-            kind=IssueKind.OUTSIDE_ROUND,
-            message=_("This resident lives outside the round's area."),
-            detail=detail,
-            source=source,
-            now=now,
+        raise refuse(
+            InvalidInput, IssueKind.OUTSIDE_ROUND, _("This resident lives outside the round's area.")
         )
     site = Site.objects.filter(code=site_code).first() if site_code else None
     if site_code and site is None:
-        raise _refuse(
-            NotFound,
-            round_id=round_.pk,
-            kind=IssueKind.BAD_RECORD,
-            message=_("There is no such sampling site."),
-            detail=detail,
-            source=source,
-            now=now,
-        )
+        raise refuse(NotFound, IssueKind.BAD_RECORD, _("There is no such sampling site."))
     recall = None
     if retest:
         ratio, per_household = 1, True
         recall = Recall.objects.filter(round=round_, resident=resident, state=RecallState.OPEN).first()
         if recall is None:
-            raise _refuse(
-                Conflict,
-                round_id=round_.pk,
-                kind=IssueKind.NO_RECALL,
-                message=_("This resident has no recall awaiting a retest."),
-                detail=detail,
-                source=source,
-                now=now,
-            )
+            raise refuse(Conflict, IssueKind.NO_RECALL, _("This resident has no recall awaiting a retest."))
     else:
         ratio, per_household = selectors.pooling_for(round_, selectors.level_of_household(household))
     try:
@@ -338,7 +306,7 @@ def scan_record(
                     raise _TubeRefused(
                         IssueKind.DUPLICATE_SCAN, _("This resident's retest is already at the lab.")
                     )
-            tube, created = Tube.objects.select_for_update().get_or_create(
+            tube, _created = Tube.objects.select_for_update().get_or_create(
                 barcode=barcode,
                 defaults={
                     "round_id": round_.pk,
@@ -387,16 +355,7 @@ def scan_record(
         return ScanTaken(repeat.scan, repeat.scan.tube, repeated=True)
     except _TubeRefused as refused:
         error: type[DomainError] = InvalidInput if refused.kind == IssueKind.WRONG_POOL else Conflict
-        raise _refuse(
-            error,
-            round_id=round_.pk,
-            kind=refused.kind,
-            message=refused.message,
-            detail=detail,
-            source=source,
-            now=now,
-        ) from None
-    del created
+        raise refuse(error, refused.kind, refused.message) from None
     return ScanTaken(scan, tube, repeated=False)
 
 

@@ -234,8 +234,3 @@ def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:
         if deadline <= now:
             late.append(zone)
     return late
-
-
-def zones_of_case(*, actor: Actor, case_id: int) -> QuerySet[Zone]:
-    """The zones a case put at risk or restarted, within the actor's scope."""
-    return zones_visible(actor).filter(case_links__case_id=case_id).order_by("proposed_at", "id")
