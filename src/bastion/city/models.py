@@ -375,3 +375,21 @@ class CommunityFigures(models.Model):
 
     def __str__(self) -> str:
         return f"figures of {self.community_id} as of {self.as_of}"
+
+
+class GridFigures(models.Model):
+    """Households and residents per grid, refreshed with the community figures: coverage of a
+    testing round per grid reads 19,000 rows instead of grouping 21 M residents."""
+
+    grid = models.OneToOneField(Grid, primary_key=True, on_delete=models.CASCADE, related_name="figures")
+    community = _copy_of("city.Community")
+    district = _copy_of("city.District")
+    households = models.IntegerField(default=0)
+    residents = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("grid figures")
+        verbose_name_plural = _("grid figures")
+
+    def __str__(self) -> str:
+        return f"figures of grid {self.grid_id}"

@@ -142,6 +142,9 @@ class Tube(models.Model):
     retest = models.BooleanField(_("single-tube retest of a recall"), default=False)
     site = _ref("testing.Site", null=True)
     district = _ref("city.District", null=True)
+    # The grid of every member while they share one (NULL when empty or mixed): coverage per
+    # grid adds up tubes (2 M a Chengdu round) instead of counting scans (20 M).
+    grid = _ref("city.Grid", null=True)
     members = models.PositiveSmallIntegerField(_("members"), default=0)
     first_scan_at = models.DateTimeField(_("first scan"), null=True, blank=True)
     sealed_at = models.DateTimeField(_("sealed at"), null=True, blank=True)

@@ -314,6 +314,7 @@ def scan_record(
                     "retest": retest,
                     "site": site,
                     "district_id": household.district_id,
+                    "grid_id": household.grid_id,
                     "first_scan_at": scanned_at,
                 },
             )
@@ -346,9 +347,13 @@ def scan_record(
                 raise _TubeRefused(
                     IssueKind.DUPLICATE_SCAN, _("This resident was already sampled in this round.")
                 ) from None
+            if tube.members == 0:
+                tube.grid_id = household.grid_id
+            elif tube.grid_id != household.grid_id:
+                tube.grid_id = None  # members of several grids: coverage counts their scans
             tube.members += 1
             tube.first_scan_at = min(tube.first_scan_at or scanned_at, scanned_at)
-            tube.save(update_fields=["members", "first_scan_at"])
+            tube.save(update_fields=["members", "first_scan_at", "grid"])
             if recall is not None:
                 Recall.objects.filter(pk=recall.pk).update(retest_tube_id=tube.pk)
     except _Repeat as repeat:
