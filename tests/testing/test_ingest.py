@@ -90,7 +90,20 @@ def round_rows(people: list[Resident]) -> list[dict[str, Any]]:
     ]
 
 
+# How the loader reads residents and the round's scans: per chunk, or once (as for the files of
+# a city-wide round). Every test of this module runs both ways and must see the same outcome.
+READING = {"snapshot": False}
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["per-chunk", "snapshot"])
+def registry_read(request: pytest.FixtureRequest) -> Any:
+    READING["snapshot"] = request.param
+    yield request.param
+    READING["snapshot"] = False
+
+
 def load_scans(data: bytes, name: str = "scans.csv", **kwargs: Any) -> ingest.LoadReport:
+    kwargs.setdefault("snapshot", READING["snapshot"])
     return ingest.scans_load(
         file=io.BytesIO(data), filename=name, round_code="R1", actor=SYSTEM, now=NOW, **kwargs
     )
@@ -380,6 +393,7 @@ def test_a_load_killed_half_way_and_run_again_ends_as_one_clean_run(tmp_path: Pa
     file = tmp_path / "scans.csv"
     file.write_text("\n".join(lines) + "\n")
     args = [str(BASTION), "testing", "load-scans", str(file), "--round", "R1", "--chunk-bytes", "16384"]
+    args.append("--snapshot" if READING["snapshot"] else "--no-snapshot")
     proc = subprocess.Popen(args, env=_env(killed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     taken = 0

@@ -28,6 +28,13 @@ class Command(BaseCommand):
         scans = sub.add_parser("load-scans", help="load a file of scans into a round")
         scans.add_argument("file", help="the file; layout in docs/TESTING_FORMAT.md")
         scans.add_argument("--round", required=True, help="the round's code")
+        scans.add_argument(
+            "--snapshot",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="read the whole registry once instead of looking residents up per chunk"
+            " (default: for files of 160 MB and more on PostgreSQL)",
+        )
         results = sub.add_parser("load-results", help="load a lab's file of results")
         results.add_argument("file", help="the file; layout in docs/TESTING_FORMAT.md")
         for each in (scans, results):
@@ -79,6 +86,7 @@ class Command(BaseCommand):
                     source=options["source"],
                     chunk_bytes=options["chunk_bytes"],
                     progress=report,
+                    snapshot=options["snapshot"],
                     actor=SYSTEM,
                     now=clock.now(),
                 ).as_dict()
