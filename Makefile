@@ -66,9 +66,15 @@ bench-zones: $(STAMP)
 bench-testing: $(STAMP)
 	$(BIN)/python bench/testing_round.py --database bench_zones --keep
 
-# The single-scan API under load (gunicorn on loopback); needs the 1 M city of bench_testing_quick.
+# The single-scan API under load (gunicorn on loopback); generates its 1 M city when missing.
+# The load generator is wrk (Debian's package), installed here when missing, never by hand.
 bench-scan-api: $(STAMP)
-	$(BIN)/python bench/scan_api.py --database bench_testing_quick --seconds 30
+	@if ! command -v wrk >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; \
+	fi
+	$(BIN)/python bench/scan_api.py --database bench_scan_api --seconds 30
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages

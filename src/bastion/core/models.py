@@ -55,3 +55,32 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.seen_at}"
+
+
+class DeviceToken(models.Model):
+    """An API key of a sampling device (采样终端): it acts as its account's user, without a session.
+
+    Only the SHA-256 digest of the secret is stored (the secret is 32 random bytes, shown once
+    when issued); `prefix` names the token in lists without revealing it. A revoked token stays
+    for the audit trail.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="device_tokens",
+        verbose_name=_("user"),
+    )
+    name = models.CharField(_("device"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("issued at"))
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("device token")
+        verbose_name_plural = _("device tokens")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -13,14 +13,16 @@ import re
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
+from ninja.security import HttpBearer, django_auth
 from pydantic import field_validator, model_validator
 
 from bastion import flows
 from bastion.city.selectors import actor_for
-from bastion.core import clock
+from bastion.core import clock, devices
 from bastion.core.errors import Forbidden, InvalidInput
 from bastion.core.masking import id_number_for
 from bastion.core.roles import ScopeLevel
@@ -276,16 +278,40 @@ def unattached_issues(request: HttpRequest) -> Any:
     ]
 
 
-@router.post("/scans", response={200: ScanOut, 201: ScanOut}, summary="A resident sampled into a tube")
+class DeviceTokenAuth(HttpBearer):
+    """`Authorization: Bearer <device token>`: a sampling device acting as its account, without a
+    session or CSRF. An unknown or revoked token answers 401; no header falls back to the session."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Actor:
+        return devices.device_token_resolve(secret=token, resolve=_actor_of_user)
+
+
+def _actor_of_user(user_id: int) -> Actor:
+    return actor_for(get_user_model().objects.get(pk=user_id))
+
+
+device_token = DeviceTokenAuth()
+
+
+def _caller(request: HttpRequest) -> Actor:
+    """The device's actor (resolved by its token) or the logged-in user's."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, Actor) else _actor(request)
+
+
+@router.post(
+    "/scans",
+    response={200: ScanOut, 201: ScanOut},
+    auth=[device_token, django_auth],
+    summary="A resident sampled into a tube",
+)
 def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
-    actor = _actor(request)
+    """For sampling devices (a device token) and samplers logged in to the console."""
+    actor = _caller(request)
     actor.require("record_samples")
-    round_ = Round.objects.filter(code=body.round).first()
-    if round_ is None:
-        raise InvalidInput("there is no round with this code", code="unknown_round")
     now = clock.now()
     taken = services.scan_record(
-        round_id=round_.pk,
+        round_code=body.round,
         resident_id=body.resident_id,
         id_number=body.id_number,
         tube_barcode=body.tube,

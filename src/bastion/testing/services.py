@@ -9,12 +9,15 @@ client key that was already taken returns the first answer and changes nothing.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from bastion.city.models import District, Household, Resident
@@ -232,7 +235,8 @@ class ScanTaken:
 @lists_refusals
 def scan_record(
     *,
-    round_id: int,
+    round_id: int | None = None,
+    round_code: str | None = None,
     resident_id: int | None = None,
     id_number: str | None = None,
     tube_barcode: str,
@@ -250,8 +254,266 @@ def scan_record(
     round's pooling per zone level; 1 for a retest) and refuses a member over its ratio, a
     person of another pooling, or, in a per-household area, another household. One pooled scan
     per person and round; a retest needs an open recall. Idempotent by `client_key`.
+
+    The round is named by id, or by code as a device sends it (an unknown code is refused, not
+    listed). A first pooled scan goes the fast way: one read (round, resident, household, zone
+    level, area, site), then the tube and the scan written by one statement each under the bulk
+    loads' shared lock. Whatever that way does not take (a retest, a repeat, any refusal) is
+    rolled back and judged again step by step by `_scan_record_checked`, which gives the answer.
     """
     actor.require("record_samples")
+    if (round_id is None) == (round_code is None):
+        raise ValueError("name the round by id or by code")
+    barcode = tube_barcode.strip()
+    if not retest and barcode and (resident_id is not None or (id_number or "").strip()):
+        taken = _scan_fast(
+            round_id=round_id,
+            round_code=round_code,
+            resident_id=resident_id,
+            id_number=id_number,
+            barcode=barcode,
+            site_code=site_code or None,
+            scanned_at=scanned_at,
+            sampler=sampler,
+            client_key=client_key,
+        )
+        if taken is not None:
+            return taken
+    if round_id is None:
+        round_id = Round.objects.filter(code=round_code).values_list("pk", flat=True).first()
+        if round_id is None:
+            raise InvalidInput(_("There is no round with this code."), code="unknown_round")
+    return _scan_record_checked(
+        round_id=round_id,
+        resident_id=resident_id,
+        id_number=id_number,
+        tube_barcode=tube_barcode,
+        site_code=site_code,
+        scanned_at=scanned_at,
+        sampler=sampler,
+        client_key=client_key,
+        retest=retest,
+        actor=actor,
+        now=now,
+    )
+
+
+# What the fast way needs to know, in one statement: the round, the resident and household,
+# whether the household is in the round's areas (as selectors.round_households: the most precise
+# level an area names), its zone level today (as selectors.level_of_household over
+# zones.selectors.covering_household: the highest in-force zone over it) and the site. On
+# PostgreSQL the same statement waits for the bulk loads (bulk_loads_wait's shared lock): the
+# statements after it see whatever a chunk wrote before it let go.
+_FACTS_SQL = """
+SELECT rd.id, rd.pooling, r.id, h.id, h.grid_id, h.district_id,
+    NOT EXISTS (SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id)
+    OR EXISTS (
+        SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id AND CASE
+            WHEN a.household_id IS NOT NULL THEN a.household_id = h.id
+            WHEN a.unit_id IS NOT NULL THEN a.unit_id = h.unit_id
+            WHEN a.building_id IS NOT NULL THEN a.building_id = h.building_id
+            WHEN a.compound_id IS NOT NULL THEN a.compound_id = h.compound_id
+            ELSE a.district_id = h.district_id END
+    ),
+    (
+        SELECT z.level FROM zones_zone z
+        WHERE z.compound_id = h.compound_id AND z.state = 'in_force'
+            AND (z.building_id IS NULL OR z.building_id = h.building_id)
+            AND (z.unit_id IS NULL OR z.unit_id = h.unit_id)
+            AND (z.household_id IS NULL OR z.household_id = h.id)
+        ORDER BY CASE z.level WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END LIMIT 1
+    ),
+    (SELECT s.id FROM testing_site s WHERE s.code = %s){lock}
+FROM testing_round rd
+LEFT JOIN city_resident r ON r.{resident} = %s
+LEFT JOIN city_household h ON h.id = r.household_id
+WHERE rd.{round} = %s
+"""
+_LOCK = ", pg_advisory_xact_lock_shared(" + str(INGEST_LOCK) + ")"
+_FACTS = {
+    (vendor, resident, round_): _FACTS_SQL.format(
+        lock=_LOCK if vendor == "postgresql" else "", resident=resident, round=round_
+    )
+    for vendor in ("postgresql", "sqlite")
+    for resident in ("id", "id_number")
+    for round_ in ("id", "code")
+}
+
+# The tube: created with this first member, or locked and joined when it can take one more of
+# this pooling (its round, still open, the same ratio, room left, one household where the area
+# wants it). ON CONFLICT DO UPDATE locks the row even when its WHERE refuses the update; then
+# nothing is returned and the step-by-step path says why. The grid stays the members' common
+# grid, NULL once they differ (as `_scan_record_checked`).
+_TUBE_SQL = """
+INSERT INTO testing_tube AS t
+    (round_id, barcode, ratio, retest, site_id, district_id, grid_id, members, first_scan_at, result)
+VALUES (%s, %s, %s, %s, %s, %s, %s, 1, %s, '')
+ON CONFLICT (barcode) DO UPDATE SET
+    members = t.members + 1,
+    grid_id = CASE WHEN t.members = 0 THEN excluded.grid_id
+                   WHEN t.grid_id = excluded.grid_id THEN t.grid_id END,
+    first_scan_at = {least}(COALESCE(t.first_scan_at, excluded.first_scan_at), excluded.first_scan_at)
+WHERE t.round_id = excluded.round_id AND t.result = '' AND t.sealed_at IS NULL AND t.retest = excluded.retest
+    AND t.ratio = excluded.ratio AND t.members < t.ratio
+    AND (%s OR t.members = 0 OR NOT EXISTS (
+        SELECT 1 FROM testing_scan o WHERE o.tube_id = t.id AND o.household_id <> %s
+    ))
+RETURNING id, members, grid_id, first_scan_at, site_id, district_id
+"""
+
+# The scan. One pooled scan per person and round, one row per client key: a conflict on either
+# inserts nothing, and the step-by-step path tells a repeat from a duplicate.
+_SCAN_SQL = """
+INSERT INTO testing_scan
+    (round_id, tube_id, resident_id, household_id, grid_id, district_id, site_id, retest,
+     scanned_at, sampler, client_key)
+{source}
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+_SCAN_SQLITE = _SCAN_SQL.format(source="VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+_TUBE_SQLITE = _TUBE_SQL.format(least="MIN")
+# PostgreSQL writes both in one statement: the scan takes the id the tube returns; no row back
+# means the tube refused, a row without a scan id that the scan conflicted (and the tube's
+# change must roll back).
+_WRITE_POSTGRES = (
+    "WITH tube AS ("
+    + _TUBE_SQL.format(least="LEAST")
+    + "), scan AS ("
+    + _SCAN_SQL.format(source="SELECT %s, tube.id, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM tube")
+    + ") SELECT tube.*, scan.id FROM tube LEFT JOIN scan ON TRUE"
+)
+
+
+class _NotTaken(Exception):
+    """The fast way did not take the scan: its writes roll back."""
+
+
+def _scan_fast(
+    *,
+    round_id: int | None,
+    round_code: str | None,
+    resident_id: int | None,
+    id_number: str | None,
+    barcode: str,
+    site_code: str | None,
+    scanned_at: datetime,
+    sampler: str,
+    client_key: str | None,
+) -> ScanTaken | None:
+    """A first pooled scan that every rule lets through, written by one statement on
+    PostgreSQL (two on SQLite) after the read; None for anything else, nothing written."""
+    postgres = connection.vendor == "postgresql"
+    facts_sql = _FACTS[
+        (
+            "postgresql" if postgres else "sqlite",
+            "id" if resident_id is not None else "id_number",
+            "id" if round_id is not None else "code",
+        )
+    ]
+    facts_params = [
+        site_code,
+        resident_id if resident_id is not None else (id_number or "").strip().upper(),
+        round_id if round_id is not None else round_code,
+    ]
+    at = connection.ops.adapt_datetimefield_value(scanned_at)
+    sampler = sampler[:50]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(facts_sql, facts_params)
+            facts = cursor.fetchone()
+            if facts is None:  # no such round
+                raise _NotTaken
+            round_pk, pooling, resident_pk, household_pk, grid_id, district_id, inside, level, site_id = (
+                facts[:9]
+            )
+            if resident_pk is None or not inside or (site_code is not None and site_id is None):
+                raise _NotTaken
+            ratio, per_household = _pooling(pooling, level or Level.LOW)
+            tube_params = [
+                *(round_pk, barcode, ratio, False, site_id, district_id, grid_id, at),
+                *(not per_household, household_pk),
+            ]
+            scan_params = [round_pk, resident_pk, household_pk, grid_id, district_id, site_id, False, at]
+            scan_params += [sampler, client_key]
+            if postgres:
+                cursor.execute(_WRITE_POSTGRES, tube_params + scan_params)
+                written = cursor.fetchone()
+                if written is None or written[-1] is None:
+                    raise _NotTaken
+                tube_pk, members, tube_grid, first_scan_at, tube_site, tube_district, scan_pk = written
+            else:
+                cursor.execute(_TUBE_SQLITE, tube_params)
+                tube_row = cursor.fetchone()
+                if tube_row is None:
+                    raise _NotTaken
+                tube_pk, members, tube_grid, first_scan_at, tube_site, tube_district = tube_row
+                cursor.execute(_SCAN_SQLITE, [scan_params[0], tube_pk, *scan_params[1:]])
+                scan_row = cursor.fetchone()
+                if scan_row is None:
+                    raise _NotTaken
+                scan_pk = scan_row[0]
+    except _NotTaken:
+        return None
+    if isinstance(first_scan_at, str):  # SQLite
+        first_scan_at = timezone.make_aware(parse_datetime(first_scan_at), UTC)  # type: ignore[arg-type]
+    tube = Tube(
+        pk=tube_pk,
+        round_id=round_pk,
+        barcode=barcode,
+        ratio=ratio,
+        retest=False,
+        site_id=tube_site,
+        district_id=tube_district,
+        grid_id=tube_grid,
+        members=members,
+        first_scan_at=first_scan_at,
+    )
+    scan = Scan(
+        pk=scan_pk,
+        round_id=round_pk,
+        tube_id=tube_pk,
+        resident_id=resident_pk,
+        household_id=household_pk,
+        grid_id=grid_id,
+        district_id=district_id,
+        site_id=site_id,
+        retest=False,
+        scanned_at=scanned_at,
+        sampler=sampler,
+        client_key=client_key,
+    )
+    for row in (tube, scan):
+        row._state.adding = False
+        row._state.db = connection.alias
+    return ScanTaken(scan, tube, repeated=False)
+
+
+def _pooling(pooling: dict[str, Any] | str, level: str) -> tuple[int, bool]:
+    """The ratio and per-household rule of a level, from the round's pooling as the database
+    returns it (as selectors.pooling_for, without building a Round)."""
+    if isinstance(pooling, str):  # SQLite keeps JSON as text
+        pooling = json.loads(pooling)
+    entry = pooling.get(level) or pooling.get("low") or {"ratio": 10, "per_household": False}
+    return int(entry["ratio"]), bool(entry.get("per_household", False))
+
+
+def _scan_record_checked(
+    *,
+    round_id: int,
+    resident_id: int | None = None,
+    id_number: str | None = None,
+    tube_barcode: str,
+    site_code: str | None = None,
+    scanned_at: datetime,
+    sampler: str = "",
+    client_key: str | None = None,
+    retest: bool = False,
+    actor: Actor,
+    now: datetime,
+) -> ScanTaken:
+    """`scan_record` step by step: every check in turn, each refusal with its reason; the path
+    of retests, repeats and refusals, and the judge of whatever the fast path did not take."""
     source = f"scan {client_key or ''}".strip()
     if client_key:
         earlier = Scan.objects.filter(client_key=client_key).select_related("tube").first()

@@ -1,0 +1,69 @@
+-- wrk script for bench/scan_api.py: sampling devices posting scans of distinct residents into
+-- tubes of ten, with a device token. Arguments (after `--`): token, round code, residents file
+-- (one id a line), number of wrk threads. Thread k takes lines k, k + n, k + 2n, ...
+-- At the end prints one line `RESULT {json}`: latency percentiles (microseconds), statuses.
+
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+    thread:set("id", next_id)
+    next_id = next_id + 1
+    table.insert(threads, thread)
+end
+
+function init(args)
+    token, code, path, nthreads = args[1], args[2], args[3], tonumber(args[4])
+    residents = {}
+    local line_no = 0
+    for line in io.lines(path) do
+        if line_no % nthreads == id then
+            residents[#residents + 1] = line
+        end
+        line_no = line_no + 1
+    end
+    sent, created, other, first_error = 0, 0, 0, ""
+    headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
+end
+
+function request()
+    sent = sent + 1
+    local body = string.format(
+        '{"round":"%s","resident_id":%s,"tube":"%s-%d-%d","client_key":"%s-%d-%d"}',
+        code, residents[sent], code, id, math.floor((sent - 1) / 10), code, id, sent
+    )
+    return wrk.format("POST", "/api/v1/testing/scans", headers, body)
+end
+
+function response(status, headers, body)
+    if status == 201 then
+        created = created + 1
+    else
+        other = other + 1
+        if first_error == "" then
+            first_error = status .. " " .. string.sub(body, 1, 200)
+        end
+    end
+end
+
+function done(summary, latency, requests)
+    local created_all, other_all, errors = 0, 0, {}
+    for _, thread in ipairs(threads) do
+        created_all = created_all + thread:get("created")
+        other_all = other_all + thread:get("other")
+        local e = thread:get("first_error")
+        if e ~= "" then
+            errors[#errors + 1] = '"' .. string.gsub(e, '[%c"\\]', " ") .. '"'
+        end
+    end
+    local e = summary.errors
+    io.write(string.format(
+        'RESULT {"requests": %d, "duration_us": %d, "created": %d, "other_status": %d, '
+            .. '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, '
+            .. '"p50_us": %d, "p95_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %d, "first_errors": [%s]}\n',
+        summary.requests, summary.duration, created_all, other_all,
+        e.connect, e.read, e.write, e.timeout,
+        latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean,
+        table.concat(errors, ", ")
+    ))
+end
