@@ -17,7 +17,8 @@ ones updated, and the scans COPYed in the file's order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -344,12 +345,12 @@ def scans_load(
         required=("tube", "scanned_at"),
         chunk_bytes=chunk_bytes,
     )
-    for chunk in chunks:
+    for chunk, staged in _read_ahead(chunks):
         with transaction.atomic():
             sql.chunk_begin(round_.pk)
             people.refresh()
             taken, listed = _scan_chunk(
-                chunk.frame, setting=setting, people=people, name=name, report=report, now=now
+                staged, setting=setting, people=people, name=name, report=report, now=now
             )
             if taken or listed:  # a chunk that changed nothing (sent again) leaves no trace
                 audit.record(
@@ -372,6 +373,22 @@ def scans_load(
     return report
 
 
+def _read_ahead(chunks: Iterator[reading.Chunk]) -> Iterator[tuple[reading.Chunk, pl.DataFrame]]:
+    """Chunks with their checked values, the next one read and checked in a thread while this
+    one is classified and written: polars parses without the GIL, so reading the file overlaps
+    the database's work. The thread never touches the database."""
+
+    def work() -> tuple[reading.Chunk, pl.DataFrame] | None:
+        chunk = next(chunks, None)
+        return None if chunk is None else (chunk, _scan_stage(chunk.frame))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scans-ahead") as pool:
+        ahead = pool.submit(work)
+        while (got := ahead.result()) is not None:
+            ahead = pool.submit(work)
+            yield got
+
+
 # --- one chunk -----------------------------------------------------------------------------
 
 
@@ -392,7 +409,7 @@ def _reason(*pairs: tuple[pl.Expr, str]) -> pl.Expr:
 
 
 def _scan_chunk(
-    frame: pl.DataFrame,
+    staged: pl.DataFrame,
     *,
     setting: _Setting,
     people: _People,
@@ -400,8 +417,8 @@ def _scan_chunk(
     report: sql.LoadReport,
     now: datetime,
 ) -> tuple[int, int]:
-    """Classify and write one chunk; returns (scans taken, exceptions newly listed)."""
-    staged = _scan_stage(frame)
+    """Classify and write one chunk (read and checked by `_scan_stage`); returns (scans taken,
+    exceptions newly listed)."""
     staged = _by_id_number(staged)
     who = people.lookup(staged["resident_id"])
     df = pl.concat([staged, who], how="horizontal")
