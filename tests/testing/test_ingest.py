@@ -233,6 +233,36 @@ def test_sending_a_file_again_changes_nothing(round_: Any) -> None:
     assert RoundIssue.objects.count() == 1
 
 
+def test_a_device_scanning_between_two_chunks_is_seen_by_the_next_chunk(round_: Any) -> None:
+    """A device's scan that lands while a file is loading (between two chunks) wins for that
+    person: the file's later line for them is a listed duplicate, whichever way the loader
+    reads the round's scans."""
+    people = c1_residents()
+    data = csv_file(round_rows(people), SCAN_COLUMNS)
+    late = people[-1]  # in the file's last tube, read by a later chunk
+
+    def between_chunks(_read: int, records: int) -> None:
+        if records and not Scan.objects.filter(resident=late).exists():
+            services.scan_record(
+                round_id=round_.pk,
+                resident_id=late.pk,
+                tube_barcode="DEVICE-1",
+                scanned_at=at(-1),
+                client_key="device-1",
+                actor=SYSTEM,
+                now=NOW,
+            )
+
+    report = load_scans(data, chunk_bytes=256, progress=between_chunks)
+    assert report.chunks > 3
+    assert report.taken == len(people) - 1
+    assert report.refused == {"duplicate_scan": 1}
+    mine = Scan.objects.get(resident=late)
+    assert Tube.objects.get(pk=mine.tube_id).barcode == "DEVICE-1"
+    issue = RoundIssue.objects.get()
+    assert issue.kind == "duplicate_scan" and issue.detail["resident_id"] == str(late.pk)
+
+
 def test_csv_and_ndjson_and_any_chunk_size_give_the_same_data(round_: Any) -> None:
     people = c1_residents()
     rows = round_rows(people)

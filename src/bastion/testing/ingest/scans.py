@@ -233,17 +233,30 @@ class _People:
         no device's scan is in flight)."""
         if not self.snapshot:
             return
-        if self.scanned is None:
+        if self.scanned is None:  # the first chunk: the round's pooled scans, by its index
             size = len(self.households) if self.households is not None else 1
             self.scanned = np.zeros(size, dtype=np.int64)
-        since = _ints(
-            "SELECT id, resident_id, tube_id FROM testing_scan"
-            " WHERE round_id = %s AND NOT retest AND id > %s",
-            [self.setting.round_id, self.watermark],
-            3,
-        )
-        if len(since):
-            self._keep(since[:, 1], since[:, 2])
+            top = len(self.scanned)
+            step = 2_000_000
+            for start in range(0, top, step):
+                found = _ints(
+                    "SELECT resident_id, tube_id FROM testing_scan WHERE round_id = %s AND NOT retest"
+                    " AND resident_id >= %s AND resident_id < %s",
+                    [self.setting.round_id, start, start + step if start + step < top else 2**62],
+                    2,
+                )
+                self._keep(found[:, 0], found[:, 1])
+        else:
+            # Then the scans written since, by the primary key alone: with the round's
+            # predicates the planner may walk the round's whole index instead, every chunk.
+            since = _ints(
+                "SELECT id, round_id, CASE WHEN retest THEN 1 ELSE 0 END, resident_id, tube_id"
+                " FROM testing_scan WHERE id > %s",
+                [self.watermark],
+                5,
+            )
+            mine = since[(since[:, 1] == self.setting.round_id) & (since[:, 2] == 0)]
+            self._keep(mine[:, 3], mine[:, 4])
         self.watermark = self._top()
 
     def scanned_tubes(self, ids: pl.Series, *, retest: pl.Series) -> pl.Series:
