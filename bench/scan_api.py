@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -137,6 +138,35 @@ def _round_counts(code: str) -> tuple[int, int, int]:
     return int(scans), int(tubes), int(members)
 
 
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each process (Linux /proc), in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(x) for x in found.stdout.split()]
+
+
+def _backends(database: str) -> list[int]:
+    """The PostgreSQL server processes serving the benchmark's database (the web workers')."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def _serve(args: argparse.Namespace) -> subprocess.Popen[bytes]:
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -196,6 +226,17 @@ def main() -> None:
 
     connection.close()  # the benchmark's own connection stays idle during the run
     server = _serve(args)
+    # Warm-up, not measured: each worker loads the URLconf (and the API's modules) on its
+    # first request, a second or two of CPU that a long-running server pays once.
+    subprocess.run(
+        [wrk, "-t", "1", "-c", "32", "-d", "3s", f"http://127.0.0.1:{PORT}/api/v1/openapi.json"],
+        capture_output=True,
+        check=True,
+    )
+    warmed = resource.getrusage(resource.RUSAGE_CHILDREN)
+    warm_up_cpu = warmed.ru_utime + warmed.ru_stime
+    workers = [server.pid, *_children(server.pid)]
+    workers_before = _cpu_seconds(workers)
     load_before = os.getloadavg()
     try:
         run = subprocess.run(
@@ -222,6 +263,11 @@ def main() -> None:
             text=True,
             check=True,
         )
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child waited for yet
+        wrk_cpu_s = waited.ru_utime + waited.ru_stime - warm_up_cpu
+        backends = _backends(args.database)
+        workers_cpu = sum(_cpu_seconds(workers).values()) - sum(workers_before.values())
+        backends_cpu = sum(_cpu_seconds(backends).values())
     finally:
         load_after = os.getloadavg()
         server.send_signal(signal.SIGTERM)
@@ -253,6 +299,13 @@ def main() -> None:
         "other_status": got["other_status"],
         "socket_errors": got["socket_errors"],
         "first_errors": got["first_errors"],
+        # CPU per scan taken: what 2 free cores would allow is about 2000 ms / the total.
+        "cpu_ms_per_scan": {
+            "gunicorn": round(workers_cpu * 1000 / max(scans, 1), 3),
+            "postgres_backends": round(backends_cpu * 1000 / max(scans, 1), 3),
+            "wrk": round(wrk_cpu_s * 1000 / max(scans, 1), 3),
+            "total": round((workers_cpu + backends_cpu + wrk_cpu_s) * 1000 / max(scans, 1), 3),
+        },
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "checked": {"scans": scans, "tubes": tubes, "members": members},

@@ -8,13 +8,14 @@ again changes nothing.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer, django_auth
@@ -305,7 +306,7 @@ def _caller(request: HttpRequest) -> Actor:
     auth=[device_token, django_auth],
     summary="A resident sampled into a tube",
 )
-def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
+def scan(request: HttpRequest, body: ScanIn) -> HttpResponse:
     """For sampling devices (a device token) and samplers logged in to the console."""
     actor = _caller(request)
     actor.require("record_samples")
@@ -323,15 +324,17 @@ def scan(request: HttpRequest, body: ScanIn) -> Status[dict[str, Any]]:
         actor=actor,
         now=now,
     )
-    return Status(
-        200 if taken.repeated else 201,
-        {
-            "scan_id": taken.scan.pk,
-            "tube": taken.tube.barcode,
-            "ratio": taken.tube.ratio,
-            "members": taken.tube.members,
-            "repeated": taken.repeated,
-        },
+    # ScanOut, written directly: devices post hundreds of scans a second, and validating our
+    # own five plain fields again through the schema costs a tenth of the request.
+    answer = {
+        "scan_id": taken.scan.pk,
+        "tube": taken.tube.barcode,
+        "ratio": taken.tube.ratio,
+        "members": taken.tube.members,
+        "repeated": taken.repeated,
+    }
+    return HttpResponse(
+        json.dumps(answer), status=200 if taken.repeated else 201, content_type="application/json"
     )
 
 
