@@ -197,7 +197,7 @@ def _results_chunk(frame: pl.DataFrame, *, name: str, report: sql.LoadReport, no
         ranked AS (
             SELECT b.*, row_number() OVER tube AS tube_rank, first_value(result) OVER tube AS first_result
             FROM base b
-            WINDOW tube AS (PARTITION BY why1 IS NULL, barcode ORDER BY line)
+            WINDOW tube AS (PARTITION BY why1 IS NULL, barcode{sql.bytewise()} ORDER BY line)
         )
         SELECT f.*, {sql.kind_case("f.why")} AS kind FROM (
             SELECT line, barcode, result, result_raw, resulted_at, lab_code, lab_id, ct, tube_id, round_id,
