@@ -102,6 +102,9 @@ def device_token_revoke(*, token_id: int, actor: Actor, now: datetime) -> Device
                 actor=actor,
                 now=now,
             )
+        # This process forgets it at once, and again after the commit in case another thread
+        # resolved it meanwhile; other processes within CACHE_SECONDS.
+        forget_resolved()
         transaction.on_commit(forget_resolved)
     return token
 

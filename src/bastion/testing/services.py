@@ -514,9 +514,8 @@ def _scan_fast(
 def _pooling(pooling: dict[str, Any] | str, level: str) -> tuple[int, bool]:
     """The ratio and per-household rule of a level, from the round's pooling as the database
     returns it (as selectors.pooling_for, without building a Round)."""
-    if isinstance(pooling, str):  # SQLite keeps JSON as text
-        pooling = json.loads(pooling)
-    entry = pooling.get(level) or pooling.get("low") or {"ratio": 10, "per_household": False}
+    levels: dict[str, Any] = json.loads(pooling) if isinstance(pooling, str) else pooling  # SQLite: text
+    entry = levels.get(level) or levels.get("low") or {"ratio": 10, "per_household": False}
     return int(entry["ratio"]), bool(entry.get("per_household", False))
 
 
