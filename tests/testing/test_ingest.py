@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,23 @@ def test_bad_lines_are_listed_with_their_line_numbers_and_no_good_line_is_lost(r
     assert Tube.objects.get(barcode="T0000").members == 10
 
 
+def test_a_device_retrying_within_a_file_is_a_repeat_not_an_exception(round_: Any) -> None:
+    people = c1_residents()[:4]
+    rows = [
+        {"resident": people[0].pk, "tube": "T1", "scanned_at": "2022-09-01T09:00", "client_key": "d:1"},
+        {"resident": people[0].pk, "tube": "T1", "scanned_at": "2022-09-01T09:00", "client_key": "d:1"},
+        {"resident": people[1].pk, "tube": "T1", "scanned_at": "2022-09-01T09:01"},
+        {"resident": people[1].pk, "tube": "T1", "scanned_at": "2022-09-01T09:02"},  # the same tube
+        {"resident": people[2].pk, "tube": "T1", "scanned_at": "2022-09-01T09:03", "client_key": "d:3"},
+        {"resident": people[3].pk, "tube": "T1", "scanned_at": "2022-09-01T09:04", "client_key": "d:3"},
+    ]
+    report = load_scans(csv_file(rows, SCAN_COLUMNS))
+    assert (report.taken, report.repeated, report.refused) == (3, 3, {})
+    assert Tube.objects.get(barcode="T1").members == 3
+    assert not RoundIssue.objects.exists()
+    assert set(Scan.objects.values_list("resident_id", flat=True)) == {p.pk for p in people[:3]}
+
+
 def test_scans_beyond_a_tubes_ratio_are_refused_by_scan_time_then_line(round_: Any) -> None:
     people = c1_residents()[:12]
     rows = [
@@ -261,6 +278,35 @@ def test_a_device_scanning_between_two_chunks_is_seen_by_the_next_chunk(round_: 
     assert Tube.objects.get(pk=mine.tube_id).barcode == "DEVICE-1"
     issue = RoundIssue.objects.get()
     assert issue.kind == "duplicate_scan" and issue.detail["resident_id"] == str(late.pk)
+
+
+def test_a_resident_registered_while_a_file_loads_is_found(round_: Any) -> None:
+    """The loader may read the registry once, at the start: a person registered since is looked
+    up in the database, not refused as unknown."""
+    people = c1_residents()
+    home = people[0].household
+    rows = round_rows(people[:30])
+    rows.append({"id_number": "51010420000101999X", "tube": "NEW-1", "scanned_at": "2022-09-01T10:30:00"})
+    data = csv_file(rows, SCAN_COLUMNS)
+
+    def between_chunks(_read: int, records: int) -> None:
+        if records and not Resident.objects.filter(id_number="51010420000101999X").exists():
+            Resident.objects.create(
+                household=home,
+                community_id=home.community_id,
+                district_id=home.district_id,
+                number=9,
+                name="新生",
+                id_number="51010420000101999X",
+                sex="F",
+                birth_date=date(2000, 1, 1),
+            )
+
+    report = load_scans(data, chunk_bytes=256, progress=between_chunks)
+    assert (report.taken, report.refused) == (31, {})
+    newcomer = Resident.objects.get(id_number="51010420000101999X")
+    scan = Scan.objects.get(resident=newcomer)
+    assert (scan.household_id, scan.grid_id) == (home.pk, home.grid_id)
 
 
 def test_csv_and_ndjson_and_any_chunk_size_give_the_same_data(round_: Any) -> None:

@@ -202,10 +202,11 @@ class _People:
         ).with_columns(pl.when(pl.col("household_id") > 0).then(pl.all()).otherwise(None))
         missing = ids.filter(found["household_id"].is_null() & ids.is_not_null())
         if missing.len():  # registered since the snapshot: looked up in the database
-            late = self._query(missing.unique()).with_columns(resident_id=missing.unique().sort())
+            unique = missing.unique().sort()
+            late = self._query(unique).with_columns(resident_id=unique)
             found = (
                 found.with_columns(resident_id=ids)
-                .join(late, on="resident_id", how="left", suffix="_late")
+                .join(late, on="resident_id", how="left", maintain_order="left", suffix="_late")
                 .select([pl.coalesce(pl.col(c), pl.col(f"{c}_late")).alias(c) for c in self.columns])
             )
         return found
@@ -223,7 +224,9 @@ class _People:
             rows, schema={"resident_id": pl.Int64, **dict.fromkeys(self.columns, pl.Int64)}, orient="row"
         )
         return (
-            pl.DataFrame({"resident_id": ids}).join(known, on="resident_id", how="left").drop("resident_id")
+            pl.DataFrame({"resident_id": ids})
+            .join(known, on="resident_id", how="left", maintain_order="left")
+            .drop("resident_id")
         )
 
     # The round's pooled scans
@@ -279,7 +282,7 @@ class _People:
         old = pl.DataFrame(rows, schema={"resident_id": pl.Int64, "old_tube": pl.Int64}, orient="row")
         return (
             pl.DataFrame({"resident_id": ids, "r": retest})
-            .join(old, on="resident_id", how="left")
+            .join(old, on="resident_id", how="left", maintain_order="left")
             .select(pl.when(~pl.col("r")).then(pl.col("old_tube")).alias("old_tube"))
             .to_series()
         )
@@ -444,7 +447,9 @@ def _scan_chunk(
         df = df.with_columns(
             site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64)
         )
-    df = df.join(setting.levels, on="household_id", how="left").with_columns(pl.col("level").fill_null("low"))
+    df = df.join(setting.levels, on="household_id", how="left", maintain_order="left").with_columns(
+        pl.col("level").fill_null("low")
+    )
     df = _with_pooling(df, setting)
     df = df.with_columns(people.scanned_tubes(df["resident_id"], retest=df["retest"]))
     df = _with_keys(df)
@@ -472,7 +477,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
         orient="row",
     ).unique("id_number", keep="first")
     return (
-        staged.join(found, on="id_number", how="left")
+        staged.join(found, on="id_number", how="left", maintain_order="left")
         .with_columns(
             resident_id=pl.when(pl.col("bad").is_null())
             .then(pl.coalesce("resident_id", "by_number"))
@@ -529,7 +534,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
     recalls = pl.DataFrame(rows, schema=schema, orient="row").with_columns(
         pl.col("retest_scanned").cast(pl.Boolean)
     )
-    return df.join(recalls, on="resident_id", how="left").with_columns(
+    return df.join(recalls, on="resident_id", how="left", maintain_order="left").with_columns(
         recall_id=pl.when(pl.col("retest")).then(pl.col("recall_id")),
         retest_scanned=pl.col("retest") & pl.col("retest_scanned").fill_null(False),
     )
@@ -560,7 +565,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
         },
         orient="row",
     )
-    df = df.join(tubes, on="barcode", how="left")
+    df = df.join(tubes, on="barcode", how="left", maintain_order="left")
     # One household per tube: the household of an existing tube's members, for the few rows
     # that need it (high-risk areas and retests).
     wanted = df.filter(pl.col("per_household") & (pl.col("tube_members") > 0))["tube_id"].unique()
@@ -574,7 +579,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
             " FROM ingest_tube_ids i"
         )
     found = pl.DataFrame(households, schema={"tube_id": pl.Int64, "tube_household": pl.Int64}, orient="row")
-    return df.join(found, on="tube_id", how="left")
+    return df.join(found, on="tube_id", how="left", maintain_order="left")
 
 
 def _with_pooling(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
@@ -631,11 +636,21 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
         )
     ).with_columns(ok1=pl.col("why1").is_null())
     person = ["ok1", "resident_id", "retest"]
+    # Ranking 300,000 groups of one costs more than the rest of the classification: rank people
+    # and client keys only when one appears twice among the records still in the running.
+    person_key = pl.when(pl.col("ok1")).then(pl.col("resident_id") * 2 + pl.col("retest").cast(pl.Int64))
+    key = pl.when(pl.col("ok1")).then(pl.col("client_key"))
+    twice = df.select(
+        people=(person_key.is_duplicated() & person_key.is_not_null()).any(),
+        keys=(key.is_duplicated() & key.is_not_null()).any(),
+    ).row(0, named=True)
     df = (
         df.with_columns(
-            person_rank=_rank(person),
-            person_tube=_first(pl.col("barcode"), person),
-            key_rank=pl.when(pl.col("client_key").is_not_null()).then(_rank(["ok1", "client_key"])),
+            person_rank=_rank(person) if twice["people"] else pl.lit(1, pl.Int64),
+            person_tube=_first(pl.col("barcode"), person) if twice["people"] else pl.col("barcode"),
+            key_rank=pl.when(pl.col("client_key").is_not_null()).then(
+                _rank(["ok1", "client_key"]) if twice["keys"] else pl.lit(1, pl.Int64)
+            ),
         )
         .with_columns(
             why2=pl.coalesce(
