@@ -34,7 +34,8 @@ def city_round(city: dict[str, Any]) -> Any:
 
 def two_grids() -> tuple[list[Resident], list[Resident]]:
     """Residents of the two most populous grids, in id order."""
-    grids = [g for g, _n in Counter(Resident.objects.values_list("household__grid", flat=True)).most_common(2)]
+    counts = Counter(Resident.objects.values_list("household__grid", flat=True))
+    grids = [g for g, _n in counts.most_common(2)]
     by_grid = [list(Resident.objects.filter(household__grid=g).order_by("id")) for g in grids]
     return by_grid[0], by_grid[1]
 

@@ -521,3 +521,30 @@ def test_a_results_file_with_a_long_name_loads(round_: Any) -> None:
     assert Tube.objects.get(barcode="T0000").result == "negative"
     assert AuditEntry.objects.filter(action="testing.results.loaded", after__file=name).exists()
     del loaded
+
+
+def test_a_result_from_an_unknown_lab_is_listed_and_a_lab_opened_during_the_load_is_known(
+    round_: Any,
+) -> None:
+    load_scans(csv_file(round_rows(c1_residents()[:30]), SCAN_COLUMNS))
+    data = (
+        b"tube,result,resulted_at,lab\n"
+        b"T0000,negative,2022-09-01T20:00:00,L9\n"
+        b"T0001,negative,2022-09-01T20:00:00,L1\n"
+        b"T0002,negative,2022-09-01T20:00:00,L2\n"
+    )
+
+    def lab_opens(_read: int, records: int) -> None:
+        Lab.objects.get_or_create(code="L2", defaults={"name": "华西检测"})
+
+    loaded = load_results(data, chunk_bytes=40, progress=lab_opens)
+    assert loaded.report.refused == {"bad_record": 1}
+    issue = RoundIssue.objects.get()
+    assert (issue.detail["reason"], issue.detail["lab"], issue.source) == (
+        "unknown_lab",
+        "L9",
+        "results results.csv:2",
+    )
+    tubes = dict(Tube.objects.values_list("barcode", "result"))
+    assert (tubes["T0000"], tubes["T0001"], tubes["T0002"]) == ("", "negative", "negative")
+    assert Tube.objects.get(barcode="T0002").lab.code == "L2"

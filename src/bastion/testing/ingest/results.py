@@ -138,10 +138,11 @@ def results_load(
         required=("tube", "result", "resulted_at"),
         chunk_bytes=chunk_bytes,
     )
+    labs: dict[str, int] = {}
     for chunk in chunks:
         with transaction.atomic():
             sql.chunk_begin(0)
-            changed = _results_chunk(chunk.frame, name=name, report=report, now=now)
+            changed = _results_chunk(chunk.frame, labs=labs, name=name, report=report, now=now)
             if on_chunk is not None and (changed.positives or changed.rounds):
                 on_chunk(changed)
             if changed.rounds:
@@ -165,13 +166,25 @@ def results_load(
     return report
 
 
-def _results_chunk(frame: pl.DataFrame, *, name: str, report: sql.LoadReport, now: datetime) -> ResultsChunk:
+def _results_chunk(
+    frame: pl.DataFrame, *, labs: dict[str, int], name: str, report: sql.LoadReport, now: datetime
+) -> ResultsChunk:
     sql.stage_table(
         "ingest_result_stage",
         f"line bigint, bad text, barcode text, result text, result_raw text, resulted_at {sql.time_type()},"
-        " lab_code text, ct text",
+        " lab_code text, lab_id bigint, ct text",
     )
-    bulk.write_frame("ingest_result_stage", _result_stage(frame))
+    staged = _result_stage(frame)
+    codes = set(staged["lab_code"].drop_nulls().unique().to_list())
+    if not codes <= labs.keys():  # the labs, read once per load (and again when one is new)
+        labs.update(dict(sql.rows("SELECT code, id FROM testing_lab")))
+    lab_id = pl.col("lab_code").replace_strict(labs, default=None, return_dtype=pl.Int64)
+    bulk.write_frame(
+        "ingest_result_stage",
+        staged.with_columns(lab_id=lab_id).select(
+            "line", "bad", "barcode", "result", "result_raw", "resulted_at", "lab_code", "lab_id", "ct"
+        ),
+    )
     if sql.postgres():
         sql.run("ANALYZE ingest_result_stage")
     sql.run("DROP TABLE IF EXISTS ingest_result_r")
@@ -182,17 +195,15 @@ def _results_chunk(frame: pl.DataFrame, *, name: str, report: sql.LoadReport, no
         CREATE TEMP TABLE ingest_result_r AS
         WITH base AS (
             SELECT s.*, t.id AS tube_id, t.round_id, t.retest AS tube_retest, t.ratio AS tube_ratio,
-                   lab.id AS lab_id,
                    CASE
                        WHEN s.bad IS NOT NULL THEN s.bad
                        WHEN t.id IS NULL THEN 'unknown_tube'
-                       WHEN s.lab_code IS NOT NULL AND lab.id IS NULL THEN 'unknown_lab'
+                       WHEN s.lab_code IS NOT NULL AND s.lab_id IS NULL THEN 'unknown_lab'
                        WHEN t.result = s.result THEN 'repeat'
                        WHEN t.result <> '' THEN 'already_resulted'
                    END AS why1
             FROM ingest_result_stage s
             LEFT JOIN testing_tube t ON s.bad IS NULL AND t.barcode = s.barcode
-            LEFT JOIN testing_lab lab ON lab.code = s.lab_code
         ),
         ranked AS (
             SELECT b.*, row_number() OVER tube AS tube_rank, first_value(result) OVER tube AS first_result
