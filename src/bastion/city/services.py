@@ -19,8 +19,8 @@ from bastion.city.models import (
     Account,
     Community,
     CommunityFigures,
-    GridFigures,
     District,
+    GridFigures,
     Household,
     Resident,
 )

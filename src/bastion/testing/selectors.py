@@ -256,8 +256,9 @@ def _done_per_grid(round_: Round, grids: list[int]) -> dict[int, tuple[int, int]
         .values_list("grid", "sampled", "resulted")
     ):
         done[grid] = (int(sampled), int(taken or 0))
+    mixed = pooled.filter(grid__isnull=True).values("pk")
     for grid, sampled, taken in (
-        Scan.objects.filter(round=round_, retest=False, tube__in=pooled.filter(grid__isnull=True).values("pk"))
+        Scan.objects.filter(round=round_, retest=False, tube__in=mixed)
         .values("grid_id")
         .annotate(sampled=Count("id"), resulted=Count("id", filter=~Q(tube__result=Result.PENDING)))
         .values_list("grid_id", "sampled", "resulted")
