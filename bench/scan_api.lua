@@ -1,6 +1,9 @@
 -- wrk script for bench/scan_api.py: sampling devices posting scans of distinct residents into
 -- tubes of ten, with a device token. Arguments (after `--`): token, round code, residents file
--- (one id a line), number of wrk threads. Thread k takes lines k, k + n, k + 2n, ...
+-- (one id a line), number of wrk threads, connections per thread. Thread k takes lines k, k + n,
+-- k + 2n, ... A tube is filled by one sampler at a time, as at a sampling site: consecutive
+-- requests of a thread go to as many different tubes as it has connections, so that two scans
+-- of one tube are seldom in flight together (they would queue on the tube's row lock).
 -- At the end prints one line `RESULT {json}`: latency percentiles (microseconds), statuses.
 
 local threads = {}
@@ -13,7 +16,7 @@ function setup(thread)
 end
 
 function init(args)
-    token, code, path, nthreads = args[1], args[2], args[3], tonumber(args[4])
+    token, code, path, nthreads, slots = args[1], args[2], args[3], tonumber(args[4]), tonumber(args[5])
     residents = {}
     local line_no = 0
     for line in io.lines(path) do
@@ -29,8 +32,9 @@ end
 function request()
     sent = sent + 1
     local body = string.format(
-        '{"round":"%s","resident_id":%s,"tube":"%s-%d-%d","client_key":"%s-%d-%d"}',
-        code, residents[sent], code, id, math.floor((sent - 1) / 10), code, id, sent
+        '{"round":"%s","resident_id":%s,"tube":"%s-%s-%d","client_key":"%s-%d-%d"}',
+        code, residents[sent], code, id .. "-" .. ((sent - 1) % slots), math.floor((sent - 1) / (10 * slots)),
+        code, id, sent
     )
     return wrk.format("POST", "/api/v1/testing/scans", headers, body)
 end

@@ -208,10 +208,10 @@ def main() -> None:
     parser.add_argument("--database", default="bench_scan_api")
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
-    parser.add_argument("--connections", type=int, default=16, help="wrk's keep-alive connections")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gthread worker")
+    parser.add_argument("--connections", type=int, default=48, help="wrk's keep-alive connections")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk's threads")
     args = parser.parse_args()
     wrk = shutil.which("wrk")
@@ -258,6 +258,7 @@ def main() -> None:
                 code,
                 str(residents_file),
                 str(args.wrk_threads),
+                str(max(1, args.connections // args.wrk_threads)),
             ],
             capture_output=True,
             text=True,
