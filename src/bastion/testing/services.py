@@ -260,9 +260,10 @@ def scan_record(
 
     The round is named by id, or by code as a device sends it (an unknown code is refused, not
     listed). A first pooled scan goes the fast way: one read (round, resident, household, zone
-    level, area, site), then the tube and the scan written by one statement each under the bulk
-    loads' shared lock. Whatever that way does not take (a retest, a repeat, any refusal) is
-    rolled back and judged again step by step by `_scan_record_checked`, which gives the answer.
+    level, area, site), then the tube and the scan written under the bulk loads' shared lock by
+    one statement (PostgreSQL; two on SQLite). Whatever that way does not take (a retest, a
+    per-household area, a repeat, any refusal) leaves nothing written and is judged again step
+    by step by `_scan_record_checked`, which gives the answer and lists a refusal.
     """
     actor.require("record_samples")
     if (round_id is None) == (round_code is None):
