@@ -5,6 +5,8 @@ bastion worker                    run the timers
 bastion city generate --residents N --seed S
 bastion city import FILE / bastion city export FILE
 bastion scenario run FILE.yaml    replay a scenario on a fresh embedded database
+bastion testing load-scans FILE --round CODE / bastion testing load-results FILE
+bastion devices issue|revoke|list sampling devices' tokens for the scan API
 """
 
 from __future__ import annotations
