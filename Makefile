@@ -66,7 +66,7 @@ bench-zones: $(STAMP)
 bench-testing: $(STAMP)
 	$(BIN)/python bench/testing_round.py --database bench_zones --keep
 
-# The single-scan API under load (gunicorn on loopback); generates its 1 M city when missing.
+# The single-scan API under load (granian on loopback); generates its 1 M city when missing.
 # The load generator is wrk (Debian's package), installed here when missing, never by hand.
 bench-scan-api: $(STAMP)
 	@if ! command -v wrk >/dev/null; then \

@@ -10,11 +10,12 @@ loopback, bounded in time.
 2. A round of its own (API-<time>) over the whole city, 10:1 at every level; a sampler account
    (bench-sampler) and a device token for it, issued by the service; the residents shuffled
    into a file (untimed).
-3. gunicorn (`--workers` processes of `--worker-class`, `--threads` each for gthread) on
-   127.0.0.1, and wrk (`--connections` keep-alive connections over `--wrk-threads` threads,
-   bench/scan_api.lua) posting scans of distinct residents into tubes of ten, each with its
-   own client key, for `--seconds` (wrk's -d: bounded in time; a request slower than 5 s
-   counts as a timeout).
+3. granian (`--workers` processes, `--threads` blocking threads each, one-threaded Rust
+   runtime: the way README serves the platform) or gunicorn (`--server gunicorn`, of
+   `--worker-class`) on 127.0.0.1, and wrk (`--connections` keep-alive connections over
+   `--wrk-threads` threads, bench/scan_api.lua) posting scans of distinct residents into
+   tubes of ten, each with its own client key, for `--seconds` (wrk's -d: bounded in time;
+   a request slower than 5 s counts as a timeout).
 4. Checked afterwards in the database: the round's scans equal the 201 answers, and its
    tubes' members add up to its scans.
 
@@ -168,6 +169,27 @@ def _backends(database: str) -> list[int]:
 
 
 def _serve(args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    if args.server == "granian":
+        command = [
+            str(Path(sys.executable).with_name("granian")),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--workers",
+            str(args.workers),
+            "--blocking-threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            *args.server_args.split(),
+            "bastion.wsgi:application",
+        ]
+        return _started(subprocess.Popen(command, env=_env(args.database), cwd=ROOT))
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
         "bastion.wsgi",
@@ -186,7 +208,10 @@ def _serve(args: argparse.Namespace) -> subprocess.Popen[bytes]:
     ]
     if args.worker_class == "gthread":
         command += ["--threads", str(args.threads)]
-    server = subprocess.Popen(command, env=_env(args.database), cwd=ROOT)
+    return _started(subprocess.Popen(command, env=_env(args.database), cwd=ROOT))
+
+
+def _started(server: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
     import http.client
 
     for _ in range(150):
@@ -198,7 +223,7 @@ def _serve(args: argparse.Namespace) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise RuntimeError("gunicorn did not answer")
+    raise RuntimeError("the server did not answer")
 
 
 def main() -> None:
@@ -208,9 +233,11 @@ def main() -> None:
     parser.add_argument("--database", default="bench_scan_api")
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--server", default="granian", choices=["granian", "gunicorn"])
+    parser.add_argument("--server-args", default="--runtime-mode st", help="more options for granian")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--worker-class", default="gthread", choices=["sync", "gthread"])
-    parser.add_argument("--threads", type=int, default=6, help="threads per gthread worker")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (granian, gthread)")
     parser.add_argument("--connections", type=int, default=32, help="wrk's keep-alive connections")
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk's threads")
     args = parser.parse_args()
@@ -285,7 +312,9 @@ def main() -> None:
     figures = {
         "round": code,
         "seconds": round(seconds, 1),
-        "server": f"gunicorn {args.workers} x {args.worker_class}"
+        "server": f"granian {args.workers} x {args.threads} blocking threads"
+        if args.server == "granian"
+        else f"gunicorn {args.workers} x {args.worker_class}"
         + (f" ({args.threads} threads)" if args.worker_class == "gthread" else ""),
         "generator": f"wrk {args.wrk_threads} thread(s), {args.connections} connections",
         "requests": got["requests"],

@@ -144,3 +144,47 @@ def test_it_issues_lists_and_revokes_from_the_command_line(
     assert token.revoked_at is not None
     with pytest.raises(CommandError):
         call_command("devices", "issue", "--user", "nobody", "--name", "PDA-9", stdout=io.StringIO())
+
+
+def test_a_device_and_a_console_sampler_get_the_same_answers_to_bad_input(
+    round_: Any, make_user: Callable[..., User]
+) -> None:
+    """Devices' scans are answered without Django Ninja; a sampler logged in to the console goes
+    through Ninja. Bad input gets the same answer both ways, in the user's language."""
+    sampler = make_user("sampler")
+    issued = devices.device_token_issue(username=sampler.username, name="PDA-17", actor=SYSTEM, now=NOW)
+    console = Client()
+    console.force_login(sampler)
+    bodies = [
+        {"round": "R1", "resident_id": person(0), "tube": "T" * 41},
+        {"round": "R1", "resident_id": "not a number", "tube": "T1"},
+        {"round": "R1", "resident_id": person(0), "tube": "T1\u0000"},
+        {"round": "R1", "resident_id": person(0)},
+    ]
+    for body in bodies:
+        answers = [
+            client.post(
+                "/api/v1/testing/scans",
+                json.dumps(body),
+                content_type="application/json",
+                HTTP_ACCEPT_LANGUAGE="zh-hans",
+                **headers,
+            )
+            for client, headers in (
+                (Client(), {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}),
+                (console, {}),
+            )
+        ]
+        device, person_in_console = (a.json() for a in answers)
+        assert [a.status_code for a in answers] == [422, 422], body
+        assert device["code"] == person_in_console["code"] == "invalid_input"
+        assert device["message"] == person_in_console["message"] == "输入的内容无效。"
+        assert [d["loc"] for d in device["details"]] == [d["loc"] for d in person_in_console["details"]]
+    broken = Client().post(
+        "/api/v1/testing/scans",
+        "{not json",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
+    )
+    assert (broken.status_code, broken.json()["code"]) == (422, "invalid_input")
+    assert not Tube.objects.exists()

@@ -11,20 +11,24 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext
+from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer, django_auth
-from pydantic import field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 
 from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
-from bastion.core.errors import Forbidden, InvalidInput
+from bastion.core.errors import DomainError, Forbidden, InvalidInput
 from bastion.core.masking import id_number_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -308,7 +312,10 @@ def _caller(request: HttpRequest) -> Actor:
 )
 def scan(request: HttpRequest, body: ScanIn) -> HttpResponse:
     """For sampling devices (a device token) and samplers logged in to the console."""
-    actor = _caller(request)
+    return _scan_answer(_caller(request), body)
+
+
+def _scan_answer(actor: Actor, body: ScanIn) -> HttpResponse:
     actor.require("record_samples")
     now = clock.now()
     taken = services.scan_record(
@@ -336,6 +343,42 @@ def scan(request: HttpRequest, body: ScanIn) -> HttpResponse:
     return HttpResponse(
         json.dumps(answer), status=200 if taken.repeated else 201, content_type="application/json"
     )
+
+
+def _json(data: dict[str, Any], status: int) -> HttpResponse:
+    return HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder), status=status, content_type="application/json"
+    )
+
+
+def device_scans(console: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """`POST /api/v1/testing/scans` from a sampling device (a device token), answered without
+    Django Ninja's machinery per request (0.4 ms of a scan's 2 ms of CPU): the same schema, the
+    same service, the same answers and errors as `scan`. Anything else (a sampler logged in to
+    the console, another method) goes on to `console`, the Ninja endpoint, as before."""
+
+    @csrf_exempt  # a bearer token, not a cookie: nothing for a forged form to ride on
+    def view(request: HttpRequest) -> HttpResponse:
+        scheme, _sep, secret = request.headers.get("Authorization", "").partition(" ")
+        if request.method != "POST" or scheme.lower() != "bearer" or not secret.strip():
+            return console(request)
+        try:
+            actor = devices.device_token_resolve(secret=secret.strip(), resolve=_actor_of_user)
+            body = ScanIn.model_validate_json(request.body)
+            return _scan_answer(actor, body)
+        except ValidationError as exc:
+            details = [
+                {"type": e["type"], "loc": ["body", "body", *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            return _json(
+                {"code": "invalid_input", "message": gettext("The input is not valid."), "details": details},
+                422,
+            )
+        except DomainError as exc:
+            return _json(exc.as_dict(), exc.status)
+
+    return view
 
 
 @router.post("/tubes/{barcode}/receipt", response=ReceiptOut, summary="A lab receives a tube")
