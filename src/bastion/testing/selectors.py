@@ -35,23 +35,32 @@ def round_get(*, actor: Actor, round_id: int | None = None, code: str | None = N
     return found
 
 
+def round_places(round_: Round) -> list[tuple[str, int]]:
+    """Each area of the round as (household column, id) of the smallest place it names; none
+    for a round of the whole city."""
+    places: list[tuple[str, int]] = []
+    for area in RoundArea.objects.filter(round=round_):
+        for column, value in (
+            ("id", area.household_id),
+            ("unit_id", area.unit_id),
+            ("building_id", area.building_id),
+            ("compound_id", area.compound_id),
+            ("district_id", area.district_id),
+        ):
+            if value is not None:
+                places.append((column, int(value)))
+                break
+    return places
+
+
 def round_households(round_: Round) -> QuerySet[Household]:
     """The households a round covers: its areas, or the whole city."""
-    areas = list(RoundArea.objects.filter(round=round_))
-    if not areas:
+    places = round_places(round_)
+    if not places:
         return Household.objects.all()
     q = Q()
-    for area in areas:
-        if area.household_id:
-            q |= Q(pk=area.household_id)
-        elif area.unit_id:
-            q |= Q(unit_id=area.unit_id)
-        elif area.building_id:
-            q |= Q(building_id=area.building_id)
-        elif area.compound_id:
-            q |= Q(compound_id=area.compound_id)
-        elif area.district_id:
-            q |= Q(district_id=area.district_id)
+    for column, value in places:
+        q |= Q(**{column: value})
     return Household.objects.filter(q)
 
 

@@ -12,7 +12,6 @@ from typing import IO
 import polars as pl
 from django.db import transaction
 
-from bastion.city import bulk
 from bastion.core import audit
 from bastion.core.scopes import Actor
 from bastion.testing.ingest import reading, sql
@@ -169,18 +168,15 @@ def results_load(
 def _results_chunk(
     frame: pl.DataFrame, *, labs: dict[str, int], name: str, report: sql.LoadReport, now: datetime
 ) -> ResultsChunk:
-    sql.stage_table(
-        "ingest_result_stage",
-        f"line bigint, bad text, barcode text, result text, result_raw text, resulted_at {sql.time_type()},"
-        " lab_code text, lab_id bigint, ct text",
-    )
     staged = _result_stage(frame)
     codes = set(staged["lab_code"].drop_nulls().unique().to_list())
     if not codes <= labs.keys():  # the labs, read once per load (and again when one is new)
         labs.update(dict(sql.rows("SELECT code, id FROM testing_lab")))
     lab_id = pl.col("lab_code").replace_strict(labs, default=None, return_dtype=pl.Int64)
-    bulk.write_frame(
+    sql.stage(
         "ingest_result_stage",
+        f"line bigint, bad text, barcode text, result text, result_raw text, resulted_at {sql.time_type()},"
+        " lab_code text, lab_id bigint, ct text",
         staged.with_columns(lab_id=lab_id).select(
             "line", "bad", "barcode", "result", "result_raw", "resulted_at", "lab_code", "lab_id", "ct"
         ),

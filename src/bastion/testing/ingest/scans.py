@@ -17,6 +17,7 @@ ones updated, and the scans COPYed in the file's order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from bastion.core.errors import NotFound
 from bastion.core.scopes import Actor
 from bastion.testing import selectors
 from bastion.testing.ingest import reading, sql
-from bastion.testing.models import Round, RoundArea
+from bastion.testing.models import Round
 from bastion.zones import selectors as zones
 from bastion.zones.models import Level
 
@@ -95,18 +96,8 @@ class _Setting:
 
 
 def _setting(round_: Round) -> _Setting:
-    areas: list[tuple[str, int]] = []
-    for area in RoundArea.objects.filter(round=round_):
-        for column, value in (
-            ("household_id", area.household_id),
-            ("unit_id", area.unit_id),
-            ("building_id", area.building_id),
-            ("compound_id", area.compound_id),
-            ("district_id", area.district_id),
-        ):
-            if value is not None:  # the smallest place the area names (as round_households)
-                areas.append((column, int(value)))
-                break
+    # The household's own id is `household_id` in the chunk's columns.
+    areas = [("household_id" if c == "id" else c, v) for c, v in selectors.round_places(round_)]
     wanted = {column for column, _value in areas} - {"household_id", "district_id"}
     levels: dict[int, str] = {}
     for level in (Level.MEDIUM, Level.HIGH):  # high last: the highest level wins
@@ -212,9 +203,9 @@ class _People:
         return found
 
     def _query(self, ids: pl.Series) -> pl.DataFrame:
-        sql.stage_table("ingest_ids", "resident_id bigint")
-        unique = ids.drop_nulls().unique().sort()
-        bulk.write_frame("ingest_ids", pl.DataFrame({"resident_id": unique}))
+        sql.stage(
+            "ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": ids.drop_nulls().unique()})
+        )
         places = ", ".join(f"h.{c}" for c in self.columns[1:])
         rows = sql.rows(
             f"SELECT r.id, r.household_id, {places} FROM ingest_ids i"
@@ -264,7 +255,6 @@ class _People:
 
     def scanned_tubes(self, ids: pl.Series, *, retest: pl.Series) -> pl.Series:
         """The tube of each person's pooled scan in the round (null: none, or a retest row)."""
-        pooled = ids.filter(~retest)
         if self.snapshot and self.scanned is not None:
             tube = _gather(self.scanned[:, None], ids.fill_null(0).to_numpy().astype(np.int64))[:, 0]
             return (
@@ -272,8 +262,8 @@ class _People:
                 .select(pl.when((pl.col("t") > 0) & ~pl.col("r")).then(pl.col("t")).alias("old_tube"))
                 .to_series()
             )
-        sql.stage_table("ingest_ids", "resident_id bigint")
-        bulk.write_frame("ingest_ids", pl.DataFrame({"resident_id": pooled.drop_nulls().unique()}))
+        pooled = ids.filter(~retest).drop_nulls().unique()
+        sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": pooled}))
         rows = sql.rows(
             "SELECT s.resident_id, s.tube_id FROM ingest_ids i JOIN testing_scan s"
             " ON s.round_id = %s AND s.resident_id = i.resident_id AND NOT s.retest",
@@ -314,8 +304,6 @@ def _file_size(file: IO[bytes]) -> int | None:
     if isinstance(size, int):
         return size
     try:
-        import os
-
         return os.fstat(file.fileno()).st_size
     except (AttributeError, OSError, ValueError):
         return None
@@ -466,8 +454,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
     )["id_number"].unique()
     if not wanted.len():
         return staged
-    sql.stage_table("ingest_id_numbers", "id_number text")
-    bulk.write_frame("ingest_id_numbers", pl.DataFrame({"id_number": wanted}))
+    sql.stage("ingest_id_numbers", "id_number text", pl.DataFrame({"id_number": wanted}))
     found = pl.DataFrame(
         sql.rows(
             "SELECT r.id_number, r.id FROM ingest_id_numbers n"
@@ -492,8 +479,7 @@ def _with_keys(df: pl.DataFrame) -> pl.DataFrame:
     keys = df.filter(pl.col("client_key").is_not_null())["client_key"].unique()
     seen: list[str] = []
     if keys.len():
-        sql.stage_table("ingest_keys", "client_key text")
-        bulk.write_frame("ingest_keys", pl.DataFrame({"client_key": keys}))
+        sql.stage("ingest_keys", "client_key text", pl.DataFrame({"client_key": keys}))
         seen = [
             k
             for (k,) in sql.rows(
@@ -516,8 +502,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
     }
     rows: list[tuple[Any, ...]] = []
     if wanted.len():
-        sql.stage_table("ingest_ids", "resident_id bigint")
-        bulk.write_frame("ingest_ids", pl.DataFrame({"resident_id": wanted}))
+        sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": wanted}))
         rows = sql.rows(
             """
             SELECT rc.resident_id, rc.id,
@@ -543,8 +528,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
 def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     """The tubes the chunk names that exist already (any round), by one indexed join."""
     barcodes = df.filter(pl.col("bad").is_null())["barcode"].unique()
-    sql.stage_table("ingest_barcodes", "barcode text")
-    bulk.write_frame("ingest_barcodes", pl.DataFrame({"barcode": barcodes}))
+    sql.stage("ingest_barcodes", "barcode text", pl.DataFrame({"barcode": barcodes}))
     rows = sql.rows(
         """
         SELECT t.barcode, t.id, t.round_id, t.ratio, t.retest, t.members,
@@ -571,8 +555,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     wanted = df.filter(pl.col("per_household") & (pl.col("tube_members") > 0))["tube_id"].unique()
     households: list[tuple[Any, ...]] = []
     if wanted.len():
-        sql.stage_table("ingest_tube_ids", "tube_id bigint")
-        bulk.write_frame("ingest_tube_ids", pl.DataFrame({"tube_id": wanted}))
+        sql.stage("ingest_tube_ids", "tube_id bigint", pl.DataFrame({"tube_id": wanted}))
         households = sql.rows(
             "SELECT i.tube_id,"
             " (SELECT x.household_id FROM testing_scan x WHERE x.tube_id = i.tube_id LIMIT 1)"
@@ -727,13 +710,10 @@ def _write(
     )
     created: dict[str, int] = {}
     if new.height:
-        sql.stage_table(
+        sql.stage(
             "ingest_new_tubes",
             f"barcode text, ratio integer, retest {sql.bool_type()}, site_id bigint, district_id bigint,"
             f" grid_id bigint, members integer, first_scan_at {sql.time_type()}",
-        )
-        bulk.write_frame(
-            "ingest_new_tubes",
             new.with_columns(reading.db_time(pl.col("first_scan_at")).alias("first_scan_at")),
         )
         created = dict(
@@ -755,8 +735,11 @@ def _write(
         .agg(n=pl.len(), first=pl.col("at").min(), grid_id=one_grid)
     )
     if grown.height:
-        sql.stage_table("ingest_grown", f"tube_id bigint, n integer, first {sql.time_type()}, grid_id bigint")
-        bulk.write_frame("ingest_grown", grown.with_columns(reading.db_time(pl.col("first")).alias("first")))
+        sql.stage(
+            "ingest_grown",
+            f"tube_id bigint, n integer, first {sql.time_type()}, grid_id bigint",
+            grown.with_columns(reading.db_time(pl.col("first")).alias("first")),
+        )
         sql.run(
             """
             UPDATE testing_tube SET
@@ -815,13 +798,10 @@ def _list_issues(
         return 0
     for kind, count in refused.group_by("kind").len().iter_rows():
         report.refused[kind] = report.refused.get(kind, 0) + int(count)
-    sql.stage_table(
+    sql.stage(
         "ingest_refused",
         "line bigint, kind text, why text, resident_raw text, id_number text, barcode text, site_code text,"
         " client_key text",
-    )
-    bulk.write_frame(
-        "ingest_refused",
         refused.sort("line").select(
             "line", "kind", "why", "resident_raw", "id_number", "barcode", "site_code", "client_key"
         ),

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import polars as pl
 from django.db import connection
 
+from bastion.city import bulk
 from bastion.testing.models import IssueKind
 from bastion.testing.services import INGEST_LOCK
 
@@ -110,6 +112,12 @@ def bool_type() -> str:
 def stage_table(name: str, columns: str) -> None:
     run(f"DROP TABLE IF EXISTS {name}")
     run(f"CREATE TEMP TABLE {name} ({columns})")
+
+
+def stage(name: str, columns: str, frame: pl.DataFrame) -> None:
+    """A TEMP table `name` (`columns`, in SQL) holding `frame`'s rows, for the chunk's joins."""
+    stage_table(name, columns)
+    bulk.write_frame(name, frame)
 
 
 def chunk_begin(lock_key: int) -> None:
