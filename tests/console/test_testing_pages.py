@@ -405,3 +405,25 @@ def test_the_command_centre_opens_the_screening_round_of_a_zone(
     html = response.content.decode()
     assert figure(html, "expected") == 18  # unit 1 of building 2: six flats of three
     assert Scan.objects.count() == 0
+
+
+def test_the_command_centre_closes_a_round_with_a_reason_before_its_deadline(
+    client: Client, round_d1: Round, command_centre: User, later: Callable[[datetime], None]
+) -> None:
+    later(NOW + 8 * HOUR)
+    as_user(client, command_centre)
+    html = page(client, f"/testing/{round_d1.pk}/")
+    assert 'data-testid="close-round"' in html and 'data-testid="closed"' not in html
+    response = client.post(f"/testing/{round_d1.pk}/close/", {"reason": "  "}, follow=True)
+    assert "Closing a round before its deadline needs a reason." in response.content.decode()
+    round_d1.refresh_from_db()
+    assert round_d1.closed_at is None
+
+    response = client.post(f"/testing/{round_d1.pk}/close/", {"reason": "全员采样完成"}, follow=True)
+    html = response.content.decode()
+    assert "Round R-D1 is closed." in html
+    assert 'data-testid="closed"' in html and "closed at 2022-09-01 17:00" in html
+    assert 'data-testid="close-round"' not in html
+    round_d1.refresh_from_db()
+    assert round_d1.closed_at == NOW + 8 * HOUR
+    assert client.get(f"/testing/{round_d1.pk}/close/").status_code == 405

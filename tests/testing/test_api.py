@@ -216,3 +216,27 @@ def test_results_for_unknown_tubes_are_listed_for_city_staff(client: Client, use
     assert (
         call(client, users["officer"], "get", "/testing/issues/unattached", status=403)["code"] == "forbidden"
     )
+
+
+def test_closing_a_round_through_the_api_refuses_later_scans_in_the_users_language(
+    client: Client, users: dict[str, User]
+) -> None:
+    open_round(client, users)
+    body = {"round": "R1", "resident_id": resident("C1/1/1/101#1").pk, "tube": "T1", "site": "S1"}
+    early = {**body, "scanned_at": "2022-09-01T07:59:00+08:00"}
+    refused = call(client, users["sampler"], "post", "/testing/scans", early, status=422)
+    assert refused["code"] == "outside_time"
+    assert refused["message"] == "This scan is earlier than the round's start."
+    close = "/testing/rounds/R1/close"
+    assert call(client, users["worker"], "post", close, {}, status=403)["code"] == "forbidden"
+    assert call(client, users["other"], "post", close, {}, status=404)["code"] == "outside_scope"
+    closed = call(client, users["officer"], "post", "/testing/rounds/R1/close", {"reason": "done"})
+    assert closed["state"] == "closed" and closed["closed_at"] is not None
+    client.force_login(users["sampler"])
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    response = client.post("/api/v1/testing/scans", body, content_type="application/json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "outside_time"
+    assert response.json()["message"] == "本轮检测已关闭，此次采样在关闭之后。"
+    issues = call(client, users["command"], "get", "/testing/rounds/R1/issues")
+    assert [i["kind"] for i in issues] == ["outside_time", "outside_time"]

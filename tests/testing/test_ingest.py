@@ -25,7 +25,7 @@ from bastion.core.errors import Forbidden
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM, Actor
 from bastion.testing import ingest, services
-from bastion.testing.models import Lab, Recall, RecallState, RoundIssue, Scan, Site, Tube
+from bastion.testing.models import Lab, Recall, RecallState, Round, RoundIssue, Scan, Site, Tube
 from tests.conftest import NOW
 
 Places = dict[str, Any]
@@ -195,6 +195,41 @@ def test_bad_lines_are_listed_with_their_line_numbers_and_no_good_line_is_lost(r
     assert Tube.objects.get(barcode="T0000").members == 10
 
 
+def test_lines_before_the_start_or_after_the_closing_are_listed_and_the_rest_taken(round_: Any) -> None:
+    """The round starts at 09:00 and is closed at 10:00, while the file's second chunk waits:
+    a line scanned at 08:59 and one at 10:00 are listed; one at 09:59, sent after the closing,
+    is taken (the device was offline)."""
+    people = c1_residents()[:6]
+    times = [f"2022-09-01T{hhmm}" for hhmm in ("09:05", "08:59", "09:59", "10:00", "11:30")]
+    rows = [
+        {"resident": person.pk, "tube": "T0001", "scanned_at": when}
+        for person, when in zip(people, [*times, "2022-09-01T09:10"], strict=True)
+    ]
+    data = csv_file(rows, SCAN_COLUMNS)
+
+    def close_after_first_chunk(_read: int, records: int) -> None:
+        if records and Round.objects.get(pk=round_.pk).closed_at is None:
+            services.round_close(round_=round_, reason="全员已采", actor=SYSTEM, now=at(1))
+
+    report = load_scans(data, chunk_bytes=40, progress=close_after_first_chunk)
+    assert report.chunks > 2
+    issues = {
+        int(i.source.rsplit(":", 1)[1]): (i.kind, i.detail["reason"])
+        for i in RoundIssue.objects.filter(round_id=round_.pk)
+    }
+    assert issues == {
+        3: ("outside_time", "before_start"),
+        5: ("outside_time", "after_close"),
+        6: ("outside_time", "after_close"),
+    }
+    taken = set(Scan.objects.values_list("resident_id", flat=True))
+    assert taken == {people[0].pk, people[2].pk, people[5].pk}
+    assert Tube.objects.get(barcode="T0001").members == 3
+    # Sent again after the closing: nothing changes, nothing is listed twice.
+    again = load_scans(data)
+    assert (again.taken, again.repeated, RoundIssue.objects.count()) == (0, 3, 3)
+
+
 def test_a_device_retrying_within_a_file_is_a_repeat_not_an_exception(round_: Any) -> None:
     people = c1_residents()[:4]
     rows = [
@@ -264,7 +299,7 @@ def test_a_device_scanning_between_two_chunks_is_seen_by_the_next_chunk(round_: 
                 round_id=round_.pk,
                 resident_id=late.pk,
                 tube_barcode="DEVICE-1",
-                scanned_at=at(-1),
+                scanned_at=at(0),
                 client_key="device-1",
                 actor=SYSTEM,
                 now=NOW,

@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.utils import translation
 
 from bastion import flows
 from bastion.cases.models import Case
 from bastion.city.models import Resident
 from bastion.city.selectors import actor_for, place_by_address
 from bastion.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
 from bastion.testing import selectors, services
 from bastion.testing.models import Lab, Recall, RoundIssue, Scan, Site, Tube
@@ -470,3 +472,52 @@ def test_a_zone_round_sampled_on_day_6_and_resulted_after_midnight_is_not_the_da
             barcode=f"Z6-{n}", result="negative", resulted_at=resulted, actor=lab, now=resulted
         )
     assert zone.screenings.get().on.isoformat() == "2022-09-07"
+
+
+def test_closing_a_round_refuses_later_scans_but_takes_earlier_ones_and_results(
+    city: Places, round_: Any, sampler: Any, lab: Any, make_user: Callable[..., User]
+) -> None:
+    """A round closed at 11:00: a scan made at 12:00 is refused and listed; a scan made at
+    10:30 by a device that was offline still comes in, and the lab's result is taken."""
+    scan(sampler, round_, "C1/1/1/101#1", "T0001", hours=1)
+    officer = actor_for(make_user("district_officer", district=city["D1"]))
+    stranger = actor_for(make_user("district_officer", district=city["D2"]))
+    with pytest.raises(InvalidInput) as no_reason:
+        services.round_close(round_=round_, actor=officer, now=at(2))
+    assert no_reason.value.code == "reason_required"
+    with pytest.raises(NotFound):
+        services.round_close(round_=round_, reason="done", actor=stranger, now=at(2))
+    with pytest.raises(Forbidden):
+        services.round_close(round_=round_, reason="done", actor=sampler, now=at(2))
+    services.round_close(round_=round_, reason="全员已采", actor=officer, now=at(2))
+    round_.refresh_from_db()
+    assert (round_.state, round_.closed_at) == ("closed", at(2))
+    entry = AuditEntry.objects.get(action="testing.round.closed")
+    assert (entry.after["reason"], entry.actor_id) == ("全员已采", officer.user_id)
+    with pytest.raises(Conflict) as again:
+        services.round_close(round_=round_, reason="again", actor=officer, now=at(3))
+    assert again.value.code == "round_closed"
+
+    with pytest.raises(Conflict) as late, translation.override("zh-hans"):
+        scan(sampler, round_, "C1/1/1/101#2", "T0001", hours=3)
+    assert late.value.code == "outside_time"
+    assert str(late.value.message) == "本轮检测已关闭，此次采样在关闭之后。"
+    offline = scan(sampler, round_, "C1/1/1/101#3", "T0001", hours=1.5)
+    assert not offline.repeated
+    assert Tube.objects.get(barcode="T0001").members == 2
+    issue = RoundIssue.objects.get(round_id=round_.pk)
+    assert (issue.kind, issue.detail["resident_id"]) == ("outside_time", resident("C1/1/1/101#2").pk)
+    resulted = services.tube_result(
+        barcode="T0001", result="negative", resulted_at=at(5), lab_code="L1", actor=lab, now=at(5)
+    )
+    assert resulted.tube.result == "negative"
+
+
+def test_a_scan_before_the_rounds_start_is_refused_and_listed(round_: Any, sampler: Any) -> None:
+    with pytest.raises(InvalidInput) as early:
+        scan(sampler, round_, "C1/1/1/101#1", "T0001", hours=-0.5)
+    assert early.value.code == "outside_time"
+    assert not Scan.objects.exists()
+    assert list(RoundIssue.objects.values_list("kind", flat=True)) == ["outside_time"]
+    # The same person at the start is taken.
+    assert not scan(sampler, round_, "C1/1/1/101#1", "T0001", hours=0).repeated

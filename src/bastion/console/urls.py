@@ -36,6 +36,7 @@ urlpatterns = [
     path("cases/<int:case_id>/contacts/", views_outbreak.contact_add, name="contact_add"),
     path("testing/", views_testing.round_list, name="testing"),
     path("testing/<int:round_id>/", views_testing.round_progress, name="testing_round"),
+    path("testing/<int:round_id>/close/", views_testing.round_close, name="testing_close"),
     path("testing/<int:round_id>/exceptions/", views_testing.round_issues, name="testing_issues"),
     path("testing/<int:round_id>/coverage/", views_testing.coverage, name="testing_coverage"),
     path("testing/<int:round_id>/grids/<int:grid_id>/", views_testing.grid_page, name="testing_grid"),

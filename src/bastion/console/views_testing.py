@@ -20,6 +20,7 @@ from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from bastion.city.models import Building, District, Grid, Resident
 from bastion.city.selectors import infant_cutoff, vulnerability
@@ -227,11 +228,29 @@ def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
             "sites_total": len(sites),
             "now": now,
             "refresh": REFRESH_SECONDS,
+            "manages": actor.has("manage_testing"),
         },
     )
     # The page reloads itself: the command centre keeps it on a wall screen.
     response["Refresh"] = str(REFRESH_SECONDS)
     return response
+
+
+@login_required
+@require_POST
+def round_close(request: HttpRequest, round_id: int) -> HttpResponse:
+    """Close the round (later scans refused); a reason before the deadline."""
+    actor = _follower(request)
+    round_ = _round(actor, round_id)
+    try:
+        testing_services.round_close(
+            round_=round_, reason=request.POST.get("reason", ""), actor=actor, now=clock.now()
+        )
+    except FIXABLE as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, _("Round %(code)s is closed.") % {"code": round_.code})
+    return redirect("console:testing_round", round_id=round_.pk)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -83,8 +83,13 @@ class RoundOut(Schema):
     starts_at: datetime
     deadline: datetime
     state: str
+    closed_at: datetime | None
     pooling: dict[str, Any]
     zone_id: int | None
+
+
+class CloseIn(Schema):
+    reason: str = Field("", max_length=500)
 
 
 class ProgressOut(Schema):
@@ -216,6 +221,13 @@ def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
         now=now,
     )
     return Status(201, round_)
+
+
+@router.post("/rounds/{code}/close", response=RoundOut, summary="Close a round: later scans are refused")
+def round_close(request: HttpRequest, code: str, body: CloseIn) -> Round:
+    return services.round_close(
+        round_=_round(request, code), reason=body.reason, actor=_actor(request), now=clock.now()
+    )
 
 
 @router.get("/rounds", response=list[RoundOut], summary="Testing rounds, newest first")

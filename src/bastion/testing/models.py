@@ -41,6 +41,9 @@ class Round(models.Model):
     pooling = models.JSONField(_("pooling"))
     state = models.CharField(_("state"), max_length=10, choices=RoundState.choices, default=RoundState.OPEN)
     opened_at = models.DateTimeField(_("opened at"))
+    # Scans from this moment on are refused; those made before it are still taken (a device
+    # that was offline sends them later), and results keep coming in.
+    closed_at = models.DateTimeField(_("round closed at"), null=True, blank=True)
     # A round of one zone's full screening (the zone's clock reads its result).
     zone = models.ForeignKey(
         "zones.Zone", null=True, blank=True, on_delete=models.PROTECT, related_name="rounds"
@@ -260,6 +263,7 @@ class IssueKind(models.TextChoices):
     WRONG_POOL = "wrong_pool", _("tube of another pooling")
     NO_RECALL = "no_recall", _("retest without a recall")
     BAD_RECORD = "bad_record", _("unreadable record")
+    OUTSIDE_TIME = "outside_time", _("scanned outside the round's time")
 
 
 class RoundIssue(models.Model):

@@ -40,6 +40,7 @@ from bastion.testing.models import (
     Round,
     RoundArea,
     RoundIssue,
+    RoundState,
     Scan,
     Site,
     Tube,
@@ -228,6 +229,48 @@ def round_open(
     return round_
 
 
+def round_close(*, round_: Round, reason: str = "", actor: Actor, now: datetime) -> Round:
+    """Close a round: scans made from now on are refused (those made before still come in from
+    devices that were offline, and results keep coming). Before the deadline it takes a reason.
+    A district officer closes rounds of their own district only. Audited."""
+    actor.require("manage_testing")
+    if actor.level != ScopeLevel.CITY:
+        districts = set(RoundArea.objects.filter(round=round_).values_list("district_id", flat=True))
+        if districts != {actor.district_id}:
+            raise NotFound(_("Close rounds of your own district only."), code="outside_scope")
+    reason = reason.strip()
+    if now < round_.deadline and not reason:
+        raise InvalidInput(_("Closing a round before its deadline needs a reason."), code="reason_required")
+    with transaction.atomic():
+        # The lock orders this against a bulk chunk (it holds the round for its whole chunk).
+        bulk_loads_wait()
+        locked = Round.objects.select_for_update().get(pk=round_.pk)
+        if locked.state == RoundState.CLOSED:
+            raise Conflict(_("This round is already closed."), code="round_closed")
+        locked.state = RoundState.CLOSED
+        locked.closed_at = now
+        locked.save(update_fields=["state", "closed_at"])
+        audit.record(
+            action="testing.round.closed",
+            obj=locked,
+            before={"state": str(RoundState.OPEN)},
+            after={"state": str(RoundState.CLOSED), "closed_at": now.isoformat(), "reason": reason},
+            actor=actor,
+            now=now,
+        )
+    return locked
+
+
+def scan_time_problem(round_: Round, scanned_at: datetime) -> tuple[str, Any] | None:
+    """Why a scan made at `scanned_at` is outside the round's time, as (code, message); None
+    when inside. Before the start, or at or after the round's closing."""
+    if scanned_at < round_.starts_at:
+        return "before_start", _("This scan is earlier than the round's start.")
+    if round_.closed_at is not None and scanned_at >= round_.closed_at:
+        return "after_close", _("The round was closed before this scan.")
+    return None
+
+
 @dataclass(frozen=True)
 class ScanTaken:
     scan: Scan
@@ -307,7 +350,7 @@ def scan_record(
 # level an area names), its zone level today (as selectors.level_of_household over
 # zones.selectors.covering_household: the highest in-force zone over it) and the site.
 _FACTS_SQL = """
-SELECT rd.id, rd.pooling, r.id, h.id, h.grid_id, h.district_id,
+SELECT rd.id, rd.pooling, rd.starts_at, rd.closed_at, r.id, h.id, h.grid_id, h.district_id,
     NOT EXISTS (SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id)
     OR EXISTS (
         SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id AND CASE
@@ -445,8 +488,12 @@ def _scan_fast(
         facts = cursor.fetchone()
     if facts is None:  # no such round
         return None
-    round_pk, pooling, resident_pk, household_pk, grid_id, district_id, inside, level, site_id = facts
+    round_pk, pooling, starts_at, closed_at, resident_pk, household_pk, grid_id, district_id = facts[:8]
+    inside, level, site_id = facts[8:]
     if resident_pk is None or not inside or (site_code is not None and site_id is None):
+        return None
+    # Outside the round's time (before its start, after its closing): the step-by-step refusal.
+    if scanned_at < _aware(starts_at) or (closed_at is not None and scanned_at >= _aware(closed_at)):
         return None
     ratio, per_household = _pooling(pooling, level or Level.LOW)
     if per_household:  # the household rule reads the tube's scans: the step-by-step path
@@ -478,8 +525,7 @@ def _scan_fast(
                 scan_pk = scan_row[0]
     except (_NotTaken, IntegrityError):
         return None
-    if isinstance(first_scan_at, str):  # SQLite
-        first_scan_at = timezone.make_aware(parse_datetime(first_scan_at), UTC)  # type: ignore[arg-type]
+    first_scan_at = _aware(first_scan_at)
     tube = Tube(
         pk=tube_pk,
         round_id=round_pk,
@@ -510,6 +556,14 @@ def _scan_fast(
         row._state.adding = False
         row._state.db = connection.alias
     return ScanTaken(scan, tube, repeated=False)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A time read by a raw cursor: SQLite gives text in UTC."""
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    if parsed is None:
+        raise ValueError(f"not a time: {value!r}")
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed, UTC)
 
 
 def _pooling(pooling: dict[str, Any] | str, level: str) -> tuple[int, bool]:
@@ -554,6 +608,11 @@ def _scan_record_checked(
 
     if not barcode:
         raise refuse(InvalidInput, IssueKind.BAD_RECORD, _("A scan needs a tube barcode."))
+    outside = scan_time_problem(round_, scanned_at)
+    if outside is not None:
+        raise refuse(
+            Conflict if outside[0] == "after_close" else InvalidInput, IssueKind.OUTSIDE_TIME, outside[1]
+        )
     residents = Resident.objects.select_related("household")
     resident = (
         residents.filter(pk=resident_id).first()

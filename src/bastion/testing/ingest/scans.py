@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
@@ -93,6 +93,8 @@ class _Setting:
     ratios: dict[str, tuple[int, bool]]  # level -> (ratio, one household per tube)
     levels: pl.DataFrame  # household_id -> "high" | "medium"
     sites: dict[str, int]
+    starts_at: datetime
+    closed_at: datetime | None  # read again by every chunk: a round closed during a load
 
 
 def _setting(round_: Round) -> _Setting:
@@ -113,6 +115,8 @@ def _setting(round_: Round) -> _Setting:
             schema={"household_id": pl.Int64, "level": pl.String},
         ),
         sites=dict(sql.rows("SELECT code, id FROM testing_site")),
+        starts_at=round_.starts_at,
+        closed_at=round_.closed_at,
     )
 
 
@@ -352,6 +356,9 @@ def scans_load(
     for chunk, staged in _read_ahead(chunks):
         with transaction.atomic():
             sql.chunk_begin(round_.pk)
+            setting = replace(
+                setting, closed_at=Round.objects.filter(pk=round_.pk).values_list("closed_at", flat=True)[0]
+            )
             people.refresh()
             taken, listed = _scan_chunk(
                 staged, setting=setting, people=people, name=name, report=report, now=now
@@ -590,9 +597,10 @@ def _in_area(setting: _Setting) -> pl.Expr:
 
 def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
     """`why` each record is not taken (null: taken), in the order of the SQL it replaces:
-    1. per record: unreadable, unknown resident or site, outside the round, already there (same
-       client key, or the same person in the same tube), sampled before into another tube, a
-       retest without a recall, a tube of another round, sealed, or of another kind;
+    1. per record: unreadable, scanned before the round's start or after its closing, unknown
+       resident or site, outside the round, already there (same client key, or the same person
+       in the same tube), sampled before into another tube, a retest without a recall, a tube
+       of another round, sealed, or of another kind;
     2. per person within the chunk: the first scan (by time, then line) wins;
     3. per tube: the first scan of a new tube sets its ratio and, per household, its household;
     4. per tube: scans beyond its ratio (by time, then line) are refused.
@@ -603,6 +611,11 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
         why1=pl.coalesce(
             pl.col("bad"),
             _reason(
+                (pl.col("at") < setting.starts_at, "before_start"),
+                (
+                    pl.lit(False) if setting.closed_at is None else pl.col("at") >= setting.closed_at,
+                    "after_close",
+                ),
                 (pl.col("resident_id").is_null(), "unknown_resident"),
                 (pl.col("site_code").is_not_null() & pl.col("site_id").is_null(), "unknown_site"),
                 (~_in_area(setting), "outside_round"),

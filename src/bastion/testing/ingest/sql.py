@@ -29,6 +29,8 @@ WHY_KIND = {
     "unknown_lab": IssueKind.BAD_RECORD,
     "unknown_resident": IssueKind.UNKNOWN_RESIDENT,
     "outside_round": IssueKind.OUTSIDE_ROUND,
+    "before_start": IssueKind.OUTSIDE_TIME,
+    "after_close": IssueKind.OUTSIDE_TIME,
     "duplicate": IssueKind.DUPLICATE_SCAN,
     "no_recall": IssueKind.NO_RECALL,
     "other_round": IssueKind.WRONG_POOL,
