@@ -331,7 +331,7 @@ def main() -> None:
         "first_errors": got["first_errors"],
         # CPU per scan taken: what 2 free cores would allow is about 2000 ms / the total.
         "cpu_ms_per_scan": {
-            "gunicorn": round(workers_cpu * 1000 / max(scans, 1), 3),
+            "server": round(workers_cpu * 1000 / max(scans, 1), 3),
             "postgres_backends": round(backends_cpu * 1000 / max(scans, 1), 3),
             "wrk": round(wrk_cpu_s * 1000 / max(scans, 1), 3),
             "total": round((workers_cpu + backends_cpu + wrk_cpu_s) * 1000 / max(scans, 1), 3),
