@@ -21,6 +21,10 @@ from bastion.core import clock
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
 from bastion.core.scopes import SYSTEM, Actor
+from bastion.delivery import services as delivery
+from bastion.delivery.models import Order
+from bastion.supply import services as supply
+from bastion.supply.models import Flag
 from bastion.testing import ingest as testing_ingest
 from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
@@ -283,3 +287,61 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
         now=now,
     )
     return True
+
+
+# --- the last 100 metres ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderDelivered:
+    order: Order
+    repeated: bool
+    flag: Flag | None
+
+
+def order_delivered(
+    *,
+    order_id: int,
+    recipient_code: str,
+    weight_kg: object = None,
+    client_key: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> OrderDelivered:
+    """A volunteer handed an order over (delivery), and a standard package lighter than declared
+    beyond the tolerance flags its supplier (supply), in the same transaction: the household's
+    complaint never depends on someone noticing."""
+    with transaction.atomic():
+        done = delivery.order_deliver(
+            order_id=order_id,
+            recipient_code=recipient_code,
+            weight_kg=weight_kg,
+            client_key=client_key,
+            actor=actor,
+            now=now,
+        )
+        flag = None
+        if (
+            not done.repeated
+            and done.package_item_id is not None
+            and done.order.measured_weight_kg is not None
+        ):
+            flag = supply.short_weight_flag(
+                item_id=done.package_item_id,
+                declared_kg=done.declared_kg,
+                household_id=done.order.household_id,
+                measured_kg=done.order.measured_weight_kg,
+                order_id=done.order.pk,
+                actor=actor,
+                now=now,
+            )
+    return OrderDelivered(done.order, done.repeated, flag)
+
+
+def order_failed(*, order_id: int, reason: str, actor: Actor, now: datetime) -> Order:
+    """A volunteer could not deliver: the order goes back, and its building gets a new task at
+    once (re-dispatch), built by the platform."""
+    with transaction.atomic():
+        order = delivery.order_fail(order_id=order_id, reason=reason, actor=actor, now=now)
+        delivery.tasks_build(day=clock.local_date(now), building_id=order.building_id, actor=SYSTEM, now=now)
+    return order

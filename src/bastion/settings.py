@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "bastion.cases",
     "bastion.zones",
     "bastion.testing",
+    "bastion.supply",
+    "bastion.delivery",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

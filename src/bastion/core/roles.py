@@ -64,6 +64,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "manage_zones",
         "manage_testing",
         "view_testing",
+        "view_supply",
+        "dispatch_deliveries",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -74,6 +76,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "manage_zones",
         "manage_testing",
         "view_testing",
+        "view_supply",
+        "dispatch_deliveries",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -82,14 +86,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "change_resident_flags",
         "view_cases",
         "view_testing",
+        "place_orders",
+        "dispatch_deliveries",
     ],
-    Role.VOLUNTEER: [],
+    Role.VOLUNTEER: ["deliver"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
     Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data", "view_cases"],
-    Role.COMMERCE_SUPPLY: ["view_city_figures"],
-    Role.MARKET_REGULATOR: ["view_city_figures"],
-    Role.RESIDENT: ["view_registry", "view_personal_data"],
+    Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
+    Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
+    Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders"],
 }
 
 PERMISSIONS: list[tuple[str, str | Any]] = [
@@ -106,4 +112,10 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_testing", "Can follow testing rounds: coverage, recalls, turnaround"),
     ("record_samples", "Can record samples (scans of residents into tubes)"),
     ("record_results", "Can record tube receipts and results"),
+    ("view_supply", "Can see stock, days of supply, prices, flags and delivery coverage within scope"),
+    ("manage_supply", "Can keep suppliers, the catalogue, warehouses and stock"),
+    ("report_prices", "Can report prices seen at outlets"),
+    ("place_orders", "Can place orders for a household within scope (residents: their own)"),
+    ("dispatch_deliveries", "Can build delivery tasks and follow deliveries within scope"),
+    ("deliver", "Can claim delivery tasks and confirm deliveries"),
 ]

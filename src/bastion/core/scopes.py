@@ -60,6 +60,10 @@ SYSTEM = Actor(
             "view_testing",
             "record_samples",
             "record_results",
+            "view_supply",
+            "manage_supply",
+            "report_prices",
+            "dispatch_deliveries",
         }
     ),
     label="system",

@@ -1,0 +1,637 @@
+"""Every write of orders and deliveries: orders placed by households and community workers,
+the day's standard packages and building tasks (set-based), claims, deliveries, failed
+deliveries and their re-dispatch, and the daily inquiry. Each is atomic and audited; claims
+are exclusive under concurrency (a conditional UPDATE: one row changed = you won)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, Sum
+from django.utils.translation import gettext as _
+
+from bastion.city.models import Household, Resident
+from bastion.city.selectors import elderly_cutoff, infant_cutoff
+from bastion.core import audit, clock
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor
+from bastion.delivery.models import (
+    Attempt,
+    CheckIn,
+    DeliveryTask,
+    Order,
+    OrderKind,
+    OrderLine,
+    OrderState,
+    Outcome,
+    PackageCycle,
+    TaskState,
+)
+from bastion.lockdown import selectors as lockdown
+from bastion.supply import selectors as supply
+from bastion.supply.models import Item
+from bastion.supply.policy import policy
+from bastion.zones import selectors as zones
+
+# Staggered pick-up: each building of a compound gets its own slot, one after another.
+PICKUP_OPENS = time(8, 0)
+PICKUP_SLOT = timedelta(minutes=30)
+
+
+def _vulnerable_q(today: date) -> Q:
+    """A resident who makes the household vulnerable: elderly, living alone, disabled, pregnant,
+    in regular treatment, or an infant."""
+    return (
+        Q(living_alone=True)
+        | Q(disabled=True)
+        | Q(pregnant=True)
+        | ~Q(chronic_treatment="")
+        | Q(birth_date__lte=elderly_cutoff(today))
+        | Q(birth_date__gt=infant_cutoff(today))
+    )
+
+
+def _recipient_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def _household_in_scope(actor: Actor, household_id: int, kind: str) -> Household:
+    household = Household.objects.filter(pk=household_id).first()
+    if household is None:
+        raise NotFound(_("There is no such household."), code="unknown_household")
+    if actor.level == ScopeLevel.OWN_HOUSEHOLD:
+        if household.pk != actor.household_id or kind != OrderKind.RESIDENT:
+            raise NotFound(_("There is no such household."), code="unknown_household")
+        return household
+    if kind == OrderKind.RESIDENT:
+        raise InvalidInput(_("Staff place proxy orders or medicine requests."), code="bad_kind")
+    if actor.level == ScopeLevel.COMMUNITY and household.community_id != actor.community_id:
+        raise NotFound(_("There is no such household."), code="unknown_household")
+    if actor.level == ScopeLevel.DISTRICT and household.district_id != actor.district_id:
+        raise NotFound(_("There is no such household."), code="unknown_household")
+    return household
+
+
+def _deadline(placed: datetime, vulnerable: bool) -> datetime:
+    rules = policy()
+    return placed + timedelta(hours=rules.vulnerable_hours if vulnerable else rules.normal_hours)
+
+
+def order_place(
+    *,
+    household_id: int,
+    lines: Sequence[tuple[str, int]],
+    kind: str = OrderKind.RESIDENT,
+    note: str = "",
+    client_key: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> tuple[Order, bool]:
+    """An order for one household: by a resident for their own household, or a proxy order or a
+    medicine request by community staff for a household of their community. Each item's daily
+    limit per household holds across the day's orders (the household's row is locked while they
+    are counted). Vulnerable households get the tighter deadline. Idempotent by `client_key`:
+    (order, True) for a repeat."""
+    actor.require("place_orders")
+    if kind not in (OrderKind.RESIDENT, OrderKind.PROXY, OrderKind.MEDICINE):
+        raise InvalidInput(
+            _("An order is the household's own, a proxy order or a medicine request."), code="bad_kind"
+        )
+    if client_key:
+        earlier = Order.objects.filter(client_key=client_key).first()
+        if earlier is not None:
+            return earlier, True
+    household = _household_in_scope(actor, household_id, kind)
+    wanted: dict[str, int] = {}
+    for code, quantity in lines:
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 99:
+            raise InvalidInput(_("A quantity is a whole number from 1 to 99."), code="bad_quantity")
+        wanted[code] = wanted.get(code, 0) + quantity
+    if not wanted:
+        raise InvalidInput(_("An order needs at least one item."), code="empty_order")
+    items = {item.code: item for item in supply.catalogue().filter(code__in=list(wanted))}
+    unknown = sorted(set(wanted) - set(items))
+    if unknown:
+        raise InvalidInput(
+            _("These items are not in the catalogue: %(codes)s.") % {"codes": ", ".join(unknown)},
+            code="unknown_item",
+        )
+    today = clock.local_date(now)
+    start = datetime.combine(today, time(), clock.city_zone())
+    vulnerable = Resident.objects.filter(_vulnerable_q(today), household_id=household.pk).exists()
+    pickup = lockdown.service_mode(household_id=household.pk) == lockdown.STAGGERED_PICKUP
+    with transaction.atomic():
+        # Two orders of one household at once must not both pass the limit.
+        Household.objects.select_for_update().filter(pk=household.pk).first()
+        had = dict(
+            OrderLine.objects.filter(
+                order__household_id=household.pk,
+                order__placed_at__gte=start,
+                item__code__in=list(wanted),
+            )
+            .exclude(order__state=OrderState.CANCELLED)
+            .values("item__code")
+            .annotate(n=Sum("quantity"))
+            .values_list("item__code", "n")
+        )
+        for code, quantity in wanted.items():
+            limit = items[code].limit_per_household
+            if limit is not None and had.get(code, 0) + quantity > limit:
+                raise Conflict(
+                    _("%(item)s: at most %(limit)s a household a day; %(had)s already ordered today.")
+                    % {"item": items[code].name, "limit": limit, "had": had.get(code, 0)},
+                    code="over_limit",
+                )
+        try:
+            with transaction.atomic():
+                order = Order.objects.create(
+                    household=household,
+                    building_id=household.building_id,
+                    community_id=household.community_id,
+                    district_id=household.district_id,
+                    kind=kind,
+                    vulnerable=vulnerable,
+                    pickup=pickup,
+                    placed_at=now,
+                    due_at=_deadline(now, vulnerable),
+                    placed_by=actor.label,
+                    note=note.strip()[:300],
+                    recipient_code=_recipient_code(),
+                    client_key=client_key or None,
+                )
+        except IntegrityError:  # the same key, sent twice at once: the first one won
+            return Order.objects.get(client_key=client_key), True
+        OrderLine.objects.bulk_create(
+            [OrderLine(order=order, item=items[code], quantity=quantity) for code, quantity in wanted.items()]
+        )
+        audit.record(
+            action="delivery.order.placed",
+            obj=order,
+            after={"household": household.address, "kind": kind, "lines": wanted, "vulnerable": vulnerable},
+            district_id=household.district_id,
+            actor=actor,
+            now=now,
+        )
+    return order, False
+
+
+# --- the day's standard packages and building tasks (set-based) -------------------------------
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    orders: int
+    tasks: int
+    assigned: int
+
+
+def _sql(query: Any) -> tuple[str, list[Any]]:
+    sql, params = query.query.sql_with_params()
+    return sql, list(params)
+
+
+def _random_code() -> str:
+    if connection.vendor == "postgresql":
+        return "lpad(CAST(CAST(floor(random() * 1000000) AS integer) AS text), 6, '0')"
+    return "substr('00000' || (abs(random()) % 1000000), -6, 6)"
+
+
+def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
+    """The day's standard packages: one order to every household served door to door whose
+    last standard package is older than its cycle (its zone's, else the policy's), with no
+    omission. Set-based (one INSERT … SELECT per cycle); a second run the same day adds
+    nothing (one standard package per household and cycle day)."""
+    actor.require("dispatch_deliveries")
+    if actor.level != ScopeLevel.CITY:
+        raise Forbidden()
+    rules = policy()
+    default_item = Item.objects.filter(code=rules.standard_item, active=True).first()
+    if default_item is None:
+        raise NotFound(
+            _("The standard package %(code)s is not in the catalogue.") % {"code": rules.standard_item},
+            code="unknown_item",
+        )
+    door = lockdown.households_on(lockdown.DOOR_TO_DOOR).values("pk")
+    cycles = list(PackageCycle.objects.select_related("zone").order_by("every_days", "pk"))
+    groups: list[tuple[Any, int, int]] = []  # (households, item id, every days)
+    for cycle in cycles:
+        groups.append(
+            (
+                zones.zone_households(cycle.zone).filter(pk__in=door).values("pk"),
+                cycle.item_id,
+                cycle.every_days,
+            )
+        )
+    groups.append((door, default_item.pk, rules.standard_every_days))
+    today = clock.local_date(now)
+    elderly, infant = elderly_cutoff(today), infant_cutoff(today)
+    created = 0
+    with transaction.atomic():
+        for households, item_id, every_days in groups:
+            chosen, params = _sql(households)
+            created += _insert_standard(
+                chosen, params, day=day, every_days=every_days, now=now, elderly=elderly, infant=infant
+            )
+            _insert_lines(day=day, item_id=item_id)
+        audit.record(
+            action="delivery.standard.created",
+            object_type="delivery.day",
+            object_id=day.isoformat(),
+            after={"day": day.isoformat(), "orders": created, "cycles": len(groups)},
+            actor=actor,
+            now=now,
+        )
+    return created
+
+
+def _insert_standard(
+    chosen: str, params: list[Any], *, day: date, every_days: int, now: datetime, elderly: date, infant: date
+) -> int:
+    rules = policy()
+    at = connection.ops.adapt_datetimefield_value(now)
+    due_vulnerable = connection.ops.adapt_datetimefield_value(_deadline(now, True))
+    due_normal = connection.ops.adapt_datetimefield_value(_deadline(now, False))
+    since = day - timedelta(days=every_days - 1)
+    true = "TRUE" if connection.vendor == "postgresql" else "1"
+    sql = f"""
+        INSERT INTO delivery_order (household_id, building_id, community_id, district_id, kind, state,
+                                    cycle_day, vulnerable, pickup, placed_at, due_at, placed_by, note,
+                                    recipient_code, attempts)
+        SELECT x.id, x.building_id, x.community_id, x.district_id, 'standard', 'open', %s, x.vulnerable,
+               {"FALSE" if connection.vendor == "postgresql" else "0"}, %s,
+               CASE WHEN x.vulnerable THEN %s ELSE %s END, %s, '', {_random_code()}, 0
+        FROM (
+            SELECT h.id, h.building_id, h.community_id, h.district_id,
+                   EXISTS (
+                       SELECT 1 FROM city_resident r WHERE r.household_id = h.id AND (
+                           r.living_alone OR r.disabled OR r.pregnant OR r.chronic_treatment <> ''
+                           OR r.birth_date <= %s OR r.birth_date > %s)
+                   ) AS vulnerable
+            FROM city_household h
+            WHERE h.id IN ({chosen})
+              AND NOT EXISTS (
+                  SELECT 1 FROM delivery_order o
+                  WHERE o.household_id = h.id AND o.kind = 'standard' AND o.cycle_day >= %s
+                    AND o.state <> 'cancelled')
+        ) x
+        WHERE {true}
+        ON CONFLICT DO NOTHING
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                day,
+                at,
+                due_vulnerable,
+                due_normal,
+                f"standard packages ({rules.standard_every_days} days)"[:150],
+                elderly,
+                infant,
+                *params,
+                since,
+            ],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _insert_lines(*, day: date, item_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO delivery_orderline (order_id, item_id, quantity)
+            SELECT o.id, %s, 1 FROM delivery_order o
+            WHERE o.kind = 'standard' AND o.cycle_day = %s
+              AND NOT EXISTS (SELECT 1 FROM delivery_orderline l WHERE l.order_id = o.id)
+            """,
+            [item_id, day],
+        )
+
+
+def tasks_build(*, day: date, building_id: int | None = None, actor: Actor, now: datetime) -> Dispatched:
+    """Every open order into its building's task of the day: the open (unclaimed) task if there
+    is one, else a new one (the building's next batch). Tasks of buildings in medium-risk areas
+    get staggered pick-up slots, building after building within a compound. Set-based: two
+    statements whatever the number of orders. `building_id` limits it to one building (the
+    re-dispatch of a failed delivery)."""
+    actor.require("dispatch_deliveries")
+    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
+        raise Forbidden()
+    scope_sql, scope_params = _order_scope(actor, building_id)
+    vendor_bool_or = "bool_or" if connection.vendor == "postgresql" else "max"
+    vendor_bool_and = "bool_and" if connection.vendor == "postgresql" else "min"
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO delivery_deliverytask (building_id, community_id, district_id, day, batch, state,
+                                                   due_at, vulnerable, pickup_from, pickup_until)
+                SELECT o.building_id, MIN(o.community_id), MIN(o.district_id), %s,
+                       COALESCE((SELECT MAX(t.batch) FROM delivery_deliverytask t
+                                 WHERE t.building_id = o.building_id AND t.day = %s), 0) + 1,
+                       'open', MIN(o.due_at), {vendor_bool_or}(o.vulnerable),
+                       CASE WHEN {vendor_bool_and}(o.pickup) THEN %s END,
+                       CASE WHEN {vendor_bool_and}(o.pickup) THEN %s END
+                FROM delivery_order o
+                WHERE o.state = 'open' AND o.task_id IS NULL {scope_sql}
+                  AND NOT EXISTS (SELECT 1 FROM delivery_deliverytask t
+                                  WHERE t.building_id = o.building_id AND t.day = %s AND t.state = 'open')
+                GROUP BY o.building_id
+                """,
+                [day, day, *_first_slot(day), *scope_params, day],
+            )
+            tasks = max(cursor.rowcount, 0)
+            cursor.execute(
+                f"""
+                UPDATE delivery_order SET task_id = t.id, state = 'assigned'
+                FROM delivery_deliverytask t
+                WHERE delivery_order.state = 'open' AND delivery_order.task_id IS NULL
+                  AND t.building_id = delivery_order.building_id AND t.day = %s AND t.state = 'open'
+                  {scope_sql.replace("o.", "delivery_order.")}
+                """,
+                [day, *scope_params],
+            )
+            assigned = max(cursor.rowcount, 0)
+        _stagger_pickups(day)
+        _refresh_open_tasks(day)
+        audit.record(
+            action="delivery.tasks.built",
+            object_type="delivery.day",
+            object_id=day.isoformat(),
+            after={"day": day.isoformat(), "tasks": tasks, "orders": assigned, "building": building_id},
+            actor=actor,
+            now=now,
+        )
+    return Dispatched(orders=assigned, tasks=tasks, assigned=assigned)
+
+
+def _order_scope(actor: Actor, building_id: int | None) -> tuple[str, list[Any]]:
+    parts, params = [], []
+    if actor.level == ScopeLevel.DISTRICT:
+        parts.append("AND o.district_id = %s")
+        params.append(actor.district_id)
+    elif actor.level == ScopeLevel.COMMUNITY:
+        parts.append("AND o.community_id = %s")
+        params.append(actor.community_id)
+    if building_id is not None:
+        parts.append("AND o.building_id = %s")
+        params.append(building_id)
+    return " ".join(parts), params
+
+
+def _first_slot(day: date) -> tuple[Any, Any]:
+    start = datetime.combine(day, PICKUP_OPENS, clock.city_zone())
+    adapt = connection.ops.adapt_datetimefield_value
+    return adapt(start), adapt(start + PICKUP_SLOT)
+
+
+def _stagger_pickups(day: date) -> None:
+    """Pick-up slots one after another for the buildings of a compound (the first slot at
+    PICKUP_OPENS), so that neighbours do not queue together."""
+    tasks = list(
+        DeliveryTask.objects.filter(day=day, pickup_from__isnull=False)
+        .select_related("building")
+        .order_by("building__compound_id", "building_id", "batch")
+    )
+    slot_of: dict[int, int] = {}
+    per_compound: dict[int, int] = {}
+    changed = []
+    base = datetime.combine(day, PICKUP_OPENS, clock.city_zone())
+    for task in tasks:
+        compound = task.building.compound_id
+        if task.building_id not in slot_of:
+            slot_of[task.building_id] = per_compound.get(compound, 0)
+            per_compound[compound] = slot_of[task.building_id] + 1
+        start = base + PICKUP_SLOT * slot_of[task.building_id]
+        if task.pickup_from != start:
+            task.pickup_from, task.pickup_until = start, start + PICKUP_SLOT
+            changed.append(task)
+    DeliveryTask.objects.bulk_update(changed, ["pickup_from", "pickup_until"])
+
+
+def _refresh_open_tasks(day: date) -> None:
+    """An open task's deadline and vulnerability follow the orders it holds now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE delivery_deliverytask SET
+                due_at = (SELECT MIN(o.due_at) FROM delivery_order o
+                          WHERE o.task_id = delivery_deliverytask.id),
+                vulnerable = (SELECT {"bool_or" if connection.vendor == "postgresql" else "max"}(o.vulnerable)
+                              FROM delivery_order o WHERE o.task_id = delivery_deliverytask.id)
+            WHERE day = %s AND state = 'open'
+              AND EXISTS (SELECT 1 FROM delivery_order o WHERE o.task_id = delivery_deliverytask.id)
+            """,
+            [day],
+        )
+
+
+# --- the volunteer's day ----------------------------------------------------------------------
+
+
+def _volunteer_task(actor: Actor, task_id: int) -> DeliveryTask:
+    actor.require("deliver")
+    task = DeliveryTask.objects.filter(pk=task_id).first()
+    if task is None or actor.community_id is None or task.community_id != actor.community_id:
+        raise NotFound(_("There is no such task."), code="unknown_task")
+    return task
+
+
+def task_claim(*, task_id: int, actor: Actor, now: datetime) -> DeliveryTask:
+    """Take a building's task. Exactly one volunteer wins however many try at once (a
+    conditional UPDATE; the others get 409). A volunteer sees the tasks of their community."""
+    task = _volunteer_task(actor, task_id)
+    with transaction.atomic():
+        won = DeliveryTask.objects.filter(pk=task.pk, state=TaskState.OPEN).update(
+            state=TaskState.CLAIMED, volunteer_id=actor.user_id, claimed_at=now
+        )
+        if not won:
+            task.refresh_from_db()
+            if task.volunteer_id == actor.user_id:
+                return task  # a retry of one's own claim
+            raise Conflict(_("Another volunteer has taken this task."), code="task_taken")
+        task.refresh_from_db()
+        audit.record(
+            action="delivery.task.claimed",
+            obj=task,
+            before={"state": str(TaskState.OPEN)},
+            after={"state": str(TaskState.CLAIMED), "building": task.building_id},
+            district_id=task.district_id,
+            actor=actor,
+            now=now,
+        )
+    return task
+
+
+@dataclass(frozen=True)
+class Delivered:
+    order: Order
+    repeated: bool
+    # The standard packages of the order and what they should weigh, for the short-weight rule.
+    package_item_id: int | None
+    declared_kg: Decimal | None
+
+
+def _weight(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        weight = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise InvalidInput(_("The weight is not a number of kg."), code="bad_weight") from None
+    if not weight.is_finite() or not Decimal("0") < weight < Decimal("1000"):
+        raise InvalidInput(_("The weight is not a number of kg."), code="bad_weight")
+    return weight.quantize(Decimal("0.01"))
+
+
+def _held_order(actor: Actor, order_id: int) -> tuple[Order, DeliveryTask]:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None or order.task_id is None:
+        raise NotFound(_("There is no such order in your tasks."), code="unknown_order")
+    task = DeliveryTask.objects.get(pk=order.task_id)
+    if task.volunteer_id != actor.user_id or task.state != TaskState.CLAIMED:
+        raise NotFound(_("There is no such order in your tasks."), code="unknown_order")
+    return order, task
+
+
+def order_deliver(
+    *,
+    order_id: int,
+    recipient_code: str,
+    weight_kg: Any = None,
+    client_key: str | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Delivered:
+    """The volunteer hands the order over: the household's recipient code must match, and a
+    standard package is weighed. Idempotent by `client_key`. When the task's last order is
+    settled the task is done."""
+    actor.require("deliver")
+    if client_key:
+        earlier = Attempt.objects.filter(client_key=client_key).select_related("order").first()
+        if earlier is not None:
+            return Delivered(earlier.order, True, None, None)
+    weight = _weight(weight_kg)
+    with transaction.atomic():
+        order, task = _held_order(actor, order_id)
+        if order.state != OrderState.ASSIGNED:
+            raise Conflict(_("This order is already settled."), code="order_settled")
+        if not hmac.compare_digest(recipient_code.strip(), order.recipient_code):
+            raise InvalidInput(_("The recipient code does not match."), code="wrong_code")
+        packages = list(OrderLine.objects.filter(order=order, item__package=True).select_related("item"))
+        declared = (
+            sum((line.item.declared_weight_kg or Decimal(0)) * line.quantity for line in packages) or None
+        )
+        if packages and weight is None:
+            raise InvalidInput(_("Weigh the package and enter its weight."), code="weight_required")
+        order.state = OrderState.DELIVERED
+        order.delivered_at = now
+        order.measured_weight_kg = weight
+        order.attempts += 1
+        order.save(update_fields=["state", "delivered_at", "measured_weight_kg", "attempts"])
+        Attempt.objects.create(
+            order=order,
+            task=task,
+            volunteer_id=actor.user_id,
+            outcome=Outcome.DELIVERED,
+            measured_weight_kg=weight,
+            at=now,
+            client_key=client_key or None,
+        )
+        _finish_if_settled(task, now)
+        audit.record(
+            action="delivery.order.delivered",
+            obj=order,
+            before={"state": str(OrderState.ASSIGNED)},
+            after={
+                "state": str(OrderState.DELIVERED),
+                "weight_kg": str(weight) if weight is not None else None,
+            },
+            district_id=order.district_id,
+            actor=actor,
+            now=now,
+        )
+    return Delivered(order, False, packages[0].item_id if packages else None, declared)
+
+
+def order_fail(*, order_id: int, reason: str, actor: Actor, now: datetime) -> Order:
+    """The volunteer could not deliver (nobody home, refused, wrong address…): the attempt is
+    recorded with its reason and the order goes back to be dispatched again in a new task of
+    its building at once."""
+    actor.require("deliver")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput(_("Say why the order could not be delivered."), code="reason_required")
+    with transaction.atomic():
+        order, task = _held_order(actor, order_id)
+        if order.state != OrderState.ASSIGNED:
+            raise Conflict(_("This order is already settled."), code="order_settled")
+        order.state = OrderState.OPEN
+        order.task = None
+        order.attempts += 1
+        order.save(update_fields=["state", "task", "attempts"])
+        Attempt.objects.create(
+            order=order,
+            task=task,
+            volunteer_id=actor.user_id,
+            outcome=Outcome.FAILED,
+            reason=reason[:300],
+            at=now,
+        )
+        _finish_if_settled(task, now)
+        audit.record(
+            action="delivery.order.failed",
+            obj=order,
+            before={"state": str(OrderState.ASSIGNED), "task": task.pk},
+            after={"state": str(OrderState.OPEN)},
+            reason=reason,
+            district_id=order.district_id,
+            actor=actor,
+            now=now,
+        )
+    return order
+
+
+def _finish_if_settled(task: DeliveryTask, now: datetime) -> None:
+    if not Order.objects.filter(task=task, state=OrderState.ASSIGNED).exists():
+        DeliveryTask.objects.filter(pk=task.pk, state=TaskState.CLAIMED).update(
+            state=TaskState.DONE, done_at=now
+        )
+
+
+def checkin_record(
+    *, household_id: int, needs: str = "", actor: Actor, now: datetime
+) -> tuple[CheckIn, bool]:
+    """The day's inquiry of a household by a volunteer of its community (一天一问): once a
+    day; a second one the same day adds the needs to the first. (check-in, created)."""
+    actor.require("deliver")
+    household = Household.objects.filter(pk=household_id).first()
+    if household is None or actor.community_id is None or household.community_id != actor.community_id:
+        raise NotFound(_("There is no such household."), code="unknown_household")
+    day = clock.local_date(now)
+    with transaction.atomic():
+        checkin, created = CheckIn.objects.select_for_update().get_or_create(
+            household=household,
+            day=day,
+            defaults={"volunteer_id": actor.user_id, "needs": needs.strip()[:500], "at": now},
+        )
+        if not created and needs.strip():
+            checkin.needs = (checkin.needs + "\n" + needs.strip()).strip()[:500]
+            checkin.save(update_fields=["needs"])
+        audit.record(
+            action="delivery.checkin.recorded",
+            obj=checkin,
+            after={"household": household.address, "needs": needs.strip()},
+            district_id=household.district_id,
+            actor=actor,
+            now=now,
+        )
+    return checkin, created

@@ -1,0 +1,393 @@
+"""Orders, the day's standard packages and building tasks, claims, deliveries and re-dispatch,
+as the community, the volunteers and the households meet them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from bastion import flows
+from bastion.city.models import Household, Resident
+from bastion.city.selectors import actor_for
+from bastion.core.errors import Conflict, InvalidInput, NotFound
+from bastion.core.models import AuditEntry
+from bastion.core.scopes import SYSTEM, Actor
+from bastion.delivery import services
+from bastion.delivery.models import Attempt, CheckIn, DeliveryTask, Order, OrderLine
+from bastion.supply import services as supply
+from bastion.supply.models import Flag, Warehouse
+from tests.conftest import NOW, TODAY
+
+Places = dict[str, Any]
+UNIT = "C1/2/1"  # the unit a case in C1/2/1/301 puts at high risk: 6 households, 18 residents
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    return NOW + timedelta(days=days, hours=hours)
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def households(prefix: str) -> list[Household]:
+    return list(Household.objects.filter(address__startswith=prefix + "/").order_by("address"))
+
+
+@pytest.fixture
+def commerce(city: Places, make_user: Callable[..., User]) -> Actor:
+    return actor_for(make_user("commerce_supply"))
+
+
+@pytest.fixture
+def catalogue(commerce: Actor) -> None:
+    supply.supplier_register(
+        code="SUP1",
+        name="蔬菜保供公司",
+        contact_name="李经理",
+        contact_phone="13800000001",
+        actor=commerce,
+        now=NOW,
+    )
+    supply.item_add(
+        code="vegetable-10kg",
+        name="蔬菜包 10 kg",
+        category="vegetables",
+        supplier_code="SUP1",
+        price="50",
+        package=True,
+        contents="白菜、土豆、萝卜、洋葱",
+        declared_weight_kg="10",
+        actor=commerce,
+        now=NOW,
+    )
+    supply.item_add(
+        code="rice-5kg",
+        name="大米 5 kg",
+        category="grain_oil",
+        supplier_code="SUP1",
+        price="30",
+        limit_per_household=2,
+        actor=commerce,
+        now=NOW,
+    )
+
+
+@pytest.fixture
+def locked(city: Places, catalogue: None) -> list[Household]:
+    """A case in C1/2/1/301 puts its unit at high risk: its 6 households are served at the door.
+    In C1/2/1/202 lives a disabled resident."""
+    Resident.objects.filter(household__address="C1/2/1/202", number=1).update(disabled=True)
+    flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    return households(UNIT)
+
+
+@pytest.fixture
+def worker(city: Places, make_user: Callable[..., User]) -> Actor:
+    return actor_for(make_user("community_worker", community=city["M1"]))
+
+
+@pytest.fixture
+def volunteers(city: Places, make_user: Callable[..., User]) -> list[Actor]:
+    return [actor_for(make_user("volunteer", community=city["M1"])) for _ in range(2)]
+
+
+def dispatch(day: date = TODAY, now: datetime = NOW) -> services.Dispatched:
+    services.standard_orders_create(day=day, actor=SYSTEM, now=now)
+    return services.tasks_build(day=day, actor=SYSTEM, now=now)
+
+
+def test_every_household_at_the_door_gets_its_standard_package_once_a_cycle(locked: list[Household]) -> None:
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    orders = Order.objects.filter(kind="standard")
+    assert sorted(o.household.address for o in orders) == [h.address for h in locked]
+    assert all(line.item.code == "vegetable-10kg" for line in OrderLine.objects.all())
+    assert OrderLine.objects.count() == 6
+    # Sent again, or the next day: nothing new within the 3-day cycle.
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)) == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)) == 6
+    # Vulnerable households are due in 12 hours, the others in 24.
+    for order in orders.filter(cycle_day=TODAY):
+        assert order.due_at == NOW + timedelta(hours=12 if order.vulnerable else 24)
+        assert len(order.recipient_code) == 6 and order.recipient_code.isdigit()
+    assert [o.household.address for o in orders.filter(vulnerable=True, cycle_day=TODAY)] == ["C1/2/1/202"]
+    entry = AuditEntry.objects.filter(action="delivery.standard.created").first()
+    assert entry is not None and entry.after["orders"] == 6
+
+
+def test_a_buildings_orders_make_one_task_and_one_volunteer_wins_it(
+    locked: list[Household], volunteers: list[Actor], city: Places, make_user: Callable[..., User]
+) -> None:
+    built = dispatch()
+    assert (built.tasks, built.orders) == (1, 6)
+    task = DeliveryTask.objects.get()
+    assert task.vulnerable and task.due_at == NOW + timedelta(hours=12)
+    first, second = volunteers
+    services.task_claim(task_id=task.pk, actor=first, now=at(hours=1))
+    with pytest.raises(Conflict) as taken:
+        services.task_claim(task_id=task.pk, actor=second, now=at(hours=1))
+    assert taken.value.code == "task_taken"
+    assert services.task_claim(task_id=task.pk, actor=first, now=at(hours=1)).volunteer_id == first.user_id
+    outsider = actor_for(make_user("volunteer", community=city["M3"]))
+    with pytest.raises(NotFound):
+        services.task_claim(task_id=task.pk, actor=outsider, now=at(hours=1))
+    # Orders placed later that day go into a new task of the building: the first is taken.
+    services.order_place(
+        household_id=locked[0].pk,
+        lines=[("rice-5kg", 1)],
+        kind="proxy",
+        actor=actor_for(make_user("community_worker", community=city["M1"])),
+        now=at(hours=2),
+    )
+    assert services.tasks_build(day=TODAY, actor=SYSTEM, now=at(hours=2)).tasks == 1
+    assert sorted(DeliveryTask.objects.values_list("batch", "state")) == [(1, "claimed"), (2, "open")]
+
+
+def test_a_short_package_is_delivered_and_flags_its_supplier(
+    locked: list[Household], volunteers: list[Actor]
+) -> None:
+    dispatch()
+    task = DeliveryTask.objects.get()
+    volunteer = volunteers[0]
+    services.task_claim(task_id=task.pk, actor=volunteer, now=at(hours=1))
+    order = Order.objects.filter(task=task).order_by("pk").first()
+    assert order is not None
+    with pytest.raises(InvalidInput) as wrong:
+        flows.order_delivered(
+            order_id=order.pk, recipient_code="no", weight_kg="10", actor=volunteer, now=at(hours=2)
+        )
+    assert wrong.value.code == "wrong_code"
+    with pytest.raises(InvalidInput) as unweighed:
+        flows.order_delivered(
+            order_id=order.pk, recipient_code=order.recipient_code, actor=volunteer, now=at(hours=2)
+        )
+    assert unweighed.value.code == "weight_required"
+    assert not Attempt.objects.exists()
+    done = flows.order_delivered(
+        order_id=order.pk,
+        recipient_code=order.recipient_code,
+        weight_kg="7.0",
+        client_key="v1:1",
+        actor=volunteer,
+        now=at(hours=2),
+    )
+    assert done.order.state == "delivered" and done.order.measured_weight_kg == Decimal("7.00")
+    assert done.flag is not None
+    flag = Flag.objects.get()
+    assert (flag.kind, flag.supplier.code, flag.household_id) == ("short_weight", "SUP1", order.household_id)
+    assert flag.detail["declared_kg"] == "10.00" and flag.detail["measured_kg"] == "7.00"
+    again = flows.order_delivered(
+        order_id=order.pk,
+        recipient_code=order.recipient_code,
+        weight_kg="7.0",
+        client_key="v1:1",
+        actor=volunteer,
+        now=at(hours=3),
+    )
+    assert again.repeated and Flag.objects.count() == 1 and Attempt.objects.count() == 1
+    # Within the 2 % tolerance: no flag.
+    other = Order.objects.filter(task=task, state="assigned").first()
+    assert other is not None
+    assert (
+        flows.order_delivered(
+            order_id=other.pk,
+            recipient_code=other.recipient_code,
+            weight_kg="9.85",
+            actor=volunteer,
+            now=at(hours=3),
+        ).flag
+        is None
+    )
+    # Someone else's order is not the volunteer's to settle.
+    with pytest.raises(NotFound):
+        third = Order.objects.filter(task=task, state="assigned").first()
+        assert third is not None
+        flows.order_delivered(
+            order_id=third.pk,
+            recipient_code=third.recipient_code,
+            weight_kg="10",
+            actor=volunteers[1],
+            now=at(hours=3),
+        )
+
+
+def test_a_failed_delivery_goes_out_again_in_a_new_task_and_the_old_one_finishes(
+    locked: list[Household], volunteers: list[Actor]
+) -> None:
+    dispatch()
+    task = DeliveryTask.objects.get()
+    volunteer = volunteers[0]
+    services.task_claim(task_id=task.pk, actor=volunteer, now=at(hours=1))
+    orders = list(Order.objects.filter(task=task).order_by("pk"))
+    with pytest.raises(InvalidInput):
+        flows.order_failed(order_id=orders[0].pk, reason=" ", actor=volunteer, now=at(hours=2))
+    flows.order_failed(order_id=orders[0].pk, reason="家中无人应答", actor=volunteer, now=at(hours=2))
+    for order in orders[1:]:
+        flows.order_delivered(
+            order_id=order.pk,
+            recipient_code=order.recipient_code,
+            weight_kg="10",
+            actor=volunteer,
+            now=at(hours=3),
+        )
+    task.refresh_from_db()
+    assert task.state == "done" and task.done_at == at(hours=3)
+    failed = Order.objects.get(pk=orders[0].pk)
+    assert failed.state == "assigned" and failed.attempts == 1 and failed.task_id != task.pk
+    again = DeliveryTask.objects.get(pk=failed.task_id)
+    assert (again.building_id, again.batch, again.state) == (task.building_id, 2, "open")
+    assert Attempt.objects.get(outcome="failed").reason == "家中无人应答"
+
+
+def test_orders_keep_their_scope_and_daily_limits(
+    city: Places, catalogue: None, worker: Actor, make_user: Callable[..., User]
+) -> None:
+    home = Household.objects.get(address="C1/1/1/101")
+    elsewhere = Household.objects.get(address="C4/1/1/101")
+    me = actor_for(make_user("resident", household=home))
+    order, repeated = services.order_place(
+        household_id=home.pk, lines=[("rice-5kg", 1)], client_key="app:1", actor=me, now=NOW
+    )
+    assert not repeated and order.kind == "resident" and order.placed_by == me.label
+    assert services.order_place(
+        household_id=home.pk, lines=[("rice-5kg", 1)], client_key="app:1", actor=me, now=NOW
+    )[1]
+    with pytest.raises(NotFound):
+        services.order_place(household_id=elsewhere.pk, lines=[("rice-5kg", 1)], actor=me, now=NOW)
+    services.order_place(
+        household_id=home.pk, lines=[("rice-5kg", 1)], kind="proxy", actor=worker, now=at(hours=1)
+    )
+    with pytest.raises(Conflict) as limit:
+        services.order_place(household_id=home.pk, lines=[("rice-5kg", 1)], actor=me, now=at(hours=2))
+    assert limit.value.code == "over_limit"
+    # The next day the limit starts again.
+    services.order_place(household_id=home.pk, lines=[("rice-5kg", 2)], actor=me, now=at(1))
+    with pytest.raises(NotFound):
+        services.order_place(
+            household_id=elsewhere.pk, lines=[("rice-5kg", 1)], kind="proxy", actor=worker, now=NOW
+        )
+    with pytest.raises(InvalidInput) as unknown:
+        services.order_place(household_id=home.pk, lines=[("caviar", 1)], kind="proxy", actor=worker, now=NOW)
+    assert unknown.value.code == "unknown_item"
+    with pytest.raises(InvalidInput):
+        services.order_place(
+            household_id=home.pk, lines=[("rice-5kg", 0)], kind="proxy", actor=worker, now=NOW
+        )
+
+
+def test_buildings_in_a_medium_zone_get_staggered_pick_up_slots(
+    city: Places, catalogue: None, worker: Actor, make_user: Callable[..., User]
+) -> None:
+    """Under v9 the places a case stayed become medium-risk: their households pick up their
+    orders, building after building (08:00, 08:30) so that neighbours do not queue together."""
+    flows.case_reported(
+        resident_id=resident("C1/2/1/301#1").pk,
+        kind="confirmed",
+        stayed=["C1/1", "C1/2/2"],
+        actor=SYSTEM,
+        now=NOW,
+    )
+    for address in ("C1/1/1/101", "C1/1/2/101", "C1/2/2/101"):
+        services.order_place(
+            household_id=Household.objects.get(address=address).pk,
+            lines=[("rice-5kg", 1)],
+            kind="proxy",
+            actor=worker,
+            now=NOW,
+        )
+    assert Order.objects.filter(pickup=True).count() == 3
+    services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
+    slots = sorted(
+        (t.pickup_from, t.pickup_until, t.orders.count())
+        for t in DeliveryTask.objects.order_by("building_id")
+    )
+    opens = datetime(2022, 9, 1, 0, 0, tzinfo=UTC)  # 08:00 in the city
+    assert slots == [
+        (opens, opens + timedelta(minutes=30), 2),
+        (opens + timedelta(minutes=30), opens + timedelta(hours=1), 1),
+    ]
+
+
+def test_one_inquiry_a_day_per_household_gathers_its_needs(
+    locked: list[Household], volunteers: list[Actor]
+) -> None:
+    first, created = services.checkin_record(
+        household_id=locked[0].pk, needs="降压药", actor=volunteers[0], now=NOW
+    )
+    again, created_again = services.checkin_record(
+        household_id=locked[0].pk, needs="牛奶", actor=volunteers[1], now=at(hours=3)
+    )
+    assert (created, created_again, again.pk) == (True, False, first.pk)
+    assert CheckIn.objects.get().needs == "降压药\n牛奶"
+    services.checkin_record(household_id=locked[0].pk, actor=volunteers[0], now=at(1))
+    assert CheckIn.objects.count() == 2
+
+
+def test_stock_never_goes_below_zero(city: Places, commerce: Actor) -> None:
+    Warehouse.objects.create(code="W1", name="城东仓库", kind="warehouse", district=city["D1"])
+    supply.stock_move(
+        warehouse_code="W1", category="vegetables", kg="500", reason="到货", actor=commerce, now=NOW
+    )
+    with pytest.raises(Conflict) as short:
+        supply.stock_move(
+            warehouse_code="W1", category="vegetables", kg="-600", reason="出库", actor=commerce, now=NOW
+        )
+    assert short.value.code == "not_enough_stock"
+    stock = supply.stock_move(
+        warehouse_code="W1",
+        category="vegetables",
+        kg="-200",
+        reason="出库",
+        client_key="k1",
+        actor=commerce,
+        now=NOW,
+    )
+    assert stock.kg == Decimal("300.00")
+    assert supply.stock_move(
+        warehouse_code="W1",
+        category="vegetables",
+        kg="-200",
+        reason="出库",
+        client_key="k1",
+        actor=commerce,
+        now=NOW,
+    ).kg == Decimal("300.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_volunteers_claiming_one_task_at_once_make_one_claim(
+    locked: list[Household], volunteers: list[Actor]
+) -> None:
+    dispatch()
+    task = DeliveryTask.objects.get()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def claim(volunteer: Actor) -> None:
+        try:
+            barrier.wait(timeout=10)
+            services.task_claim(task_id=task.pk, actor=volunteer, now=at(hours=1))
+            outcomes.append("won")
+        except Conflict:
+            outcomes.append("taken")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(v,)) for v in volunteers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["taken", "won"]
+    task.refresh_from_db()
+    assert task.volunteer_id in {v.user_id for v in volunteers}
+    assert AuditEntry.objects.filter(action="delivery.task.claimed").count() == 1
