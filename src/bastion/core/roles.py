@@ -86,6 +86,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "change_resident_flags",
         "view_cases",
         "view_testing",
+        "view_supply",
         "place_orders",
         "dispatch_deliveries",
     ],

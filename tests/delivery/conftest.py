@@ -1,0 +1,92 @@
+"""Shared personas and places of the delivery tests: a catalogue with a 10 kg vegetable
+package, a unit locked at high risk by a case, the community's worker and volunteers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from bastion import flows
+from bastion.city.models import Household, Resident
+from bastion.city.selectors import actor_for
+from bastion.core.scopes import SYSTEM, Actor
+from bastion.supply import services as supply
+from tests.conftest import NOW
+
+Places = dict[str, Any]
+UNIT = "C1/2/1"  # the unit a case in C1/2/1/301 puts at high risk: 6 households, 18 residents
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    return NOW + timedelta(days=days, hours=hours)
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def households(prefix: str) -> list[Household]:
+    return list(Household.objects.filter(address__startswith=prefix + "/").order_by("address"))
+
+
+@pytest.fixture
+def commerce(city: Places, make_user: Callable[..., User]) -> Actor:
+    return actor_for(make_user("commerce_supply"))
+
+
+@pytest.fixture
+def catalogue(commerce: Actor) -> None:
+    supply.supplier_register(
+        code="SUP1",
+        name="蔬菜保供公司",
+        contact_name="李经理",
+        contact_phone="13800000001",
+        actor=commerce,
+        now=NOW,
+    )
+    supply.item_add(
+        code="vegetable-10kg",
+        name="蔬菜包 10 kg",
+        category="vegetables",
+        supplier_code="SUP1",
+        price="50",
+        package=True,
+        contents="白菜、土豆、萝卜、洋葱",
+        declared_weight_kg="10",
+        actor=commerce,
+        now=NOW,
+    )
+    supply.item_add(
+        code="rice-5kg",
+        name="大米 5 kg",
+        category="grain_oil",
+        supplier_code="SUP1",
+        price="30",
+        limit_per_household=2,
+        actor=commerce,
+        now=NOW,
+    )
+
+
+@pytest.fixture
+def locked(city: Places, catalogue: None) -> list[Household]:
+    """A case in C1/2/1/301 puts its unit at high risk: its 6 households are served at the door.
+    In C1/2/1/202 lives a disabled resident."""
+    Resident.objects.filter(household__address="C1/2/1/202", number=1).update(disabled=True)
+    flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    return households(UNIT)
+
+
+@pytest.fixture
+def worker(city: Places, make_user: Callable[..., User]) -> Actor:
+    return actor_for(make_user("community_worker", community=city["M1"]))
+
+
+@pytest.fixture
+def volunteers(city: Places, make_user: Callable[..., User]) -> list[Actor]:
+    return [actor_for(make_user("volunteer", community=city["M1"])) for _ in range(2)]
