@@ -344,4 +344,5 @@ def order_failed(*, order_id: int, reason: str, actor: Actor, now: datetime) -> 
     with transaction.atomic():
         order = delivery.order_fail(order_id=order_id, reason=reason, actor=actor, now=now)
         delivery.tasks_build(day=clock.local_date(now), building_id=order.building_id, actor=SYSTEM, now=now)
+        order.refresh_from_db()
     return order

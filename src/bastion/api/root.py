@@ -11,6 +11,7 @@ from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
 from bastion.core.errors import DomainError
+from bastion.delivery.api import router as delivery_router
 from bastion.testing.api import router as testing_router
 from bastion.zones.api import router as zones_router
 
@@ -53,3 +54,4 @@ api.add_router("/cases/", cases_api.router)
 api.add_router("/zones/", zones_router)
 api.add_router("/bulletin/", bulletin_router)
 api.add_router("/testing/", testing_router)
+api.add_router("/delivery/", delivery_router)
