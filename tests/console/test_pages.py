@@ -275,6 +275,8 @@ def test_it_gives_each_role_its_own_navigation(
         "/zones/",
         "/cases/",
         "/testing/",
+        "/deliveries/",
+        "/supply/",
         "/bulletin/",
     ]
     worker = make_user("community_worker", community=city["M1"])
@@ -283,8 +285,11 @@ def test_it_gives_each_role_its_own_navigation(
         "/zones/",
         "/cases/",
         "/testing/",
+        "/deliveries/",
         "/bulletin/",
     ]
+    volunteer = make_user("volunteer", community=city["M1"])
+    assert nav_links(page(as_user(client, volunteer), "/tasks/")) == ["/", "/tasks/", "/bulletin/"]
     member = make_user("resident", household=household)
     assert nav_links(page(as_user(client, member), f"/registry/households/{household.pk}/")) == [
         f"/registry/households/{household.pk}/",

@@ -85,6 +85,17 @@ NAVIGATION = [
         "view_testing",
         section=True,
     ),
+    NavItem(_("My tasks"), "console:volunteer_tasks", frozenset({ScopeLevel.OWN_TASKS}), "deliver"),
+    NavItem(
+        _("Deliveries"),
+        "console:dispatch",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
+        "dispatch_deliveries",
+        section=True,
+    ),
+    NavItem(
+        _("Supplies"), "console:supply", frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT}), "view_supply"
+    ),
     NavItem(_("Bulletin"), "console:bulletin", frozenset(ScopeLevel.values), section=True),
 ]
 

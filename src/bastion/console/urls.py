@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console import views, views_outbreak, views_testing
+from bastion.console import views, views_outbreak, views_supply, views_testing
 
 app_name = "console"
 urlpatterns = [
@@ -46,4 +46,11 @@ urlpatterns = [
         name="testing_grid_print",
     ),
     path("testing/<int:round_id>/recalls/", views_testing.recalls, name="testing_recalls"),
+    path("tasks/", views_supply.volunteer_tasks, name="volunteer_tasks"),
+    path("tasks/<int:task_id>/claim/", views_supply.task_claim, name="task_claim"),
+    path("orders/<int:order_id>/deliver/", views_supply.order_deliver, name="order_deliver"),
+    path("orders/<int:order_id>/fail/", views_supply.order_fail, name="order_fail"),
+    path("deliveries/", views_supply.dispatch_board, name="dispatch"),
+    path("deliveries/print/", views_supply.dispatch_print, name="dispatch_print"),
+    path("supply/", views_supply.supply_page, name="supply"),
 ]

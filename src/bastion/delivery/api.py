@@ -149,7 +149,7 @@ def _task(task: DeliveryTask) -> dict[str, Any]:
     return {
         "id": task.pk,
         "building_id": task.building_id,
-        "building": str(task.building),
+        "building": selectors.building_address(task),
         "day": task.day,
         "batch": task.batch,
         "state": task.state,
@@ -229,7 +229,7 @@ def tasks_mine(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def task_claim(request: HttpRequest, task_id: int) -> dict[str, Any]:
     task = services.task_claim(task_id=task_id, actor=_actor(request), now=clock.now())
-    return _task(DeliveryTask.objects.select_related("building").get(pk=task.pk))
+    return _task(DeliveryTask.objects.select_related("building__compound").get(pk=task.pk))
 
 
 @router.post("/orders/{order_id}/deliver", response=DeliveredOut, summary="Hand an order over")

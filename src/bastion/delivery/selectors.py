@@ -22,6 +22,11 @@ from bastion.lockdown import selectors as lockdown
 from bastion.supply.policy import policy
 
 
+def building_address(task: DeliveryTask) -> str:
+    """`C1/2`: the building's address, as households' addresses begin."""
+    return f"{task.building.compound.code}/{task.building.number}"
+
+
 def _lines() -> Prefetch[Any]:
     return Prefetch("lines", queryset=OrderLine.objects.select_related("item").order_by("item__code"))
 
@@ -31,7 +36,7 @@ def tasks_open(*, actor: Actor, day: date) -> QuerySet[DeliveryTask]:
     actor.require("deliver")
     return (
         DeliveryTask.objects.filter(community_id=actor.community_id or -1, day=day, state=TaskState.OPEN)
-        .select_related("building")
+        .select_related("building__compound")
         .order_by("-vulnerable", "due_at", "pk")
     )
 
@@ -46,7 +51,7 @@ def tasks_mine(*, actor: Actor) -> QuerySet[DeliveryTask]:
     )
     return (
         DeliveryTask.objects.filter(volunteer_id=actor.user_id or -1, state=TaskState.CLAIMED)
-        .select_related("building")
+        .select_related("building__compound")
         .prefetch_related(Prefetch("orders", queryset=orders))
         .order_by("-vulnerable", "due_at", "pk")
     )
@@ -58,7 +63,7 @@ def board(*, actor: Actor, community_id: int, day: date) -> QuerySet[DeliveryTas
     _community_in_scope(actor, community_id)
     return (
         DeliveryTask.objects.filter(community_id=community_id, day=day)
-        .select_related("building", "volunteer")
+        .select_related("building__compound", "volunteer")
         .order_by("state", "-vulnerable", "due_at", "pk")
     )
 

@@ -27,6 +27,10 @@ class Supply:
     alert_below: Decimal | None
 
     @property
+    def label(self) -> str:
+        return str(Category(self.category).label)
+
+    @property
     def alert(self) -> bool:
         return self.days is not None and self.alert_below is not None and self.days < self.alert_below
 

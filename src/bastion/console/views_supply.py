@@ -1,0 +1,240 @@
+"""Console pages of supplies and the last 100 metres: the volunteer's phone page (tasks to
+claim, my stops, delivered or cannot deliver), the community's dispatch board (coverage, who
+was not reached, printable per building; today's tasks; building the tasks), and the commerce
+bureau's supply page (days of supply, stock, prices reported, flags on suppliers).
+
+Thin: read through the selectors, write through one service or flow, render.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from bastion import flows
+from bastion.city.models import Building, Community
+from bastion.console.context import actor_of
+from bastion.core import clock
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor
+from bastion.delivery import selectors as delivery
+from bastion.delivery import services as delivery_services
+from bastion.supply import selectors as supply
+from bastion.supply import services as supply_services
+from bastion.supply.models import Category
+
+FIXABLE = (InvalidInput, Conflict, NotFound)
+
+
+# --- the volunteer's phone ------------------------------------------------------------------
+
+
+@login_required
+def volunteer_tasks(request: HttpRequest) -> HttpResponse:
+    """Open tasks of the volunteer's community to claim, and the stops of the tasks they hold."""
+    actor = actor_of(request)
+    actor.require("deliver")
+    return render(
+        request,
+        "console/delivery_tasks.html",
+        {
+            "open": list(delivery.tasks_open(actor=actor, day=clock.today())[:100]),
+            "mine": list(delivery.tasks_mine(actor=actor)),
+        },
+    )
+
+
+def _done(request: HttpRequest, action: Any, success: str) -> HttpResponse:
+    try:
+        action()
+    except FIXABLE as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(request, success)
+    return redirect("console:volunteer_tasks")
+
+
+@login_required
+@require_POST
+def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    return _done(
+        request,
+        lambda: delivery_services.task_claim(task_id=task_id, actor=actor, now=clock.now()),
+        _("The task is yours."),
+    )
+
+
+@login_required
+@require_POST
+def order_deliver(request: HttpRequest, order_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    outcome: dict[str, Any] = {}
+
+    def deliver() -> None:
+        outcome["done"] = flows.order_delivered(
+            order_id=order_id,
+            recipient_code=request.POST.get("recipient_code", ""),
+            weight_kg=request.POST.get("weight_kg") or None,
+            client_key=request.POST.get("client_key") or None,
+            actor=actor,
+            now=clock.now(),
+        )
+
+    response = _done(request, deliver, _("Delivered."))
+    done = outcome.get("done")
+    if done is not None and done.flag is not None:
+        messages.warning(request, _("The package was short weight: its supplier is flagged."))
+    return response
+
+
+@login_required
+@require_POST
+def order_fail(request: HttpRequest, order_id: int) -> HttpResponse:
+    actor = actor_of(request)
+    return _done(
+        request,
+        lambda: flows.order_failed(
+            order_id=order_id, reason=request.POST.get("reason", ""), actor=actor, now=clock.now()
+        ),
+        _("Recorded: the order goes out again in a new task."),
+    )
+
+
+# --- the community's dispatch board ------------------------------------------------------------
+
+
+def _community(actor: Actor, request: HttpRequest) -> Community:
+    if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
+        wanted = actor.community_id
+    else:
+        text = request.GET.get("community", "") or request.POST.get("community", "")
+        if not (text.isascii() and text.isdigit()):
+            raise NotFound()
+        wanted = int(text)
+    community = Community.objects.filter(pk=wanted).first()
+    if community is None:
+        raise NotFound()
+    return community
+
+
+@login_required
+def dispatch_board(request: HttpRequest) -> HttpResponse:
+    """Coverage of the community's locked households, who was not reached (vulnerable first,
+    then longest waiting), the day's tasks and the orders still waiting for one. City and
+    district staff pick a community among those of their coverage table."""
+    actor = actor_of(request)
+    actor.require("dispatch_deliveries")
+    now = clock.now()
+    if actor.level != ScopeLevel.COMMUNITY and not request.GET.get("community"):
+        return render(
+            request,
+            "console/delivery_overview.html",
+            {"coverage": delivery.coverage(actor=actor, now=now) if actor.has("view_supply") else []},
+        )
+    community = _community(actor, request)
+    if request.method == "POST":
+        try:
+            built = delivery_services.tasks_build(day=clock.local_date(now), actor=actor, now=now)
+        except FIXABLE as exc:
+            messages.error(request, str(exc.message))
+        else:
+            messages.success(
+                request,
+                _("%(orders)s orders in %(tasks)s new tasks.")
+                % {"orders": built.orders, "tasks": built.tasks},
+            )
+        return redirect(f"{request.path}?community={community.pk}")
+    return render(request, "console/delivery_board.html", _board_context(actor, community, now))
+
+
+def _board_context(actor: Actor, community: Community, now: Any) -> dict[str, Any]:
+    coverage = delivery.coverage(actor=actor, now=now, community_id=community.pk)
+    left = delivery.not_reached(actor=actor, now=now, community_id=community.pk, limit=None)
+    buildings = {
+        b.pk: b
+        for b in Building.objects.select_related("compound").filter(pk__in={u.building_id for u in left})
+    }
+    by_building = [
+        (buildings[building_id], list(rows))
+        for building_id, rows in groupby(
+            sorted(left, key=lambda u: u.building_id), key=lambda u: u.building_id
+        )
+    ]
+    return {
+        "community": community,
+        "coverage": coverage[0] if coverage else None,
+        "not_reached": left[:500],
+        "not_reached_total": len(left),
+        "by_building": by_building,
+        "tasks": list(delivery.board(actor=actor, community_id=community.pk, day=clock.local_date(now))),
+        "waiting": list(delivery.orders_waiting(actor=actor, community_id=community.pk)[:500]),
+        "now": now,
+    }
+
+
+@login_required
+def dispatch_print(request: HttpRequest) -> HttpResponse:
+    """The households not reached, one page per building, for the volunteers' rounds."""
+    actor = actor_of(request)
+    actor.require("dispatch_deliveries")
+    community = _community(actor, request)
+    return render(request, "console/delivery_print.html", _board_context(actor, community, clock.now()))
+
+
+# --- the commerce bureau's supply page ---------------------------------------------------------
+
+
+@login_required
+def supply_page(request: HttpRequest) -> HttpResponse:
+    """Days of supply per category (city and districts), stock per warehouse, the latest price
+    reports with a form to report one, and the flags raised on suppliers."""
+    actor = actor_of(request)
+    actor.require("view_supply")
+    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
+        raise Forbidden()  # communities follow their deliveries on the dispatch board
+    form = {"item": "", "outlet": "", "sale_price": "", "purchase_price": ""}
+    status = 200
+    if request.method == "POST":
+        actor.require("report_prices")
+        form = {name: request.POST.get(name, "").strip() for name in form}
+        try:
+            _report, flag = supply_services.price_report(
+                item_code=form["item"],
+                outlet=form["outlet"],
+                sale_price=form["sale_price"],
+                purchase_price=form["purchase_price"] or None,
+                actor=actor,
+                now=clock.now(),
+            )
+        except FIXABLE as exc:
+            messages.error(request, str(exc.message))
+            status = exc.status
+        else:
+            if flag is not None:
+                messages.warning(request, _("The price breaks the rule: the supplier is flagged."))
+            else:
+                messages.success(request, _("Price recorded."))
+            return redirect("console:supply")
+    district_text = request.GET.get("district", "")
+    district_id = int(district_text) if district_text.isascii() and district_text.isdigit() else None
+    context = {
+        "days": supply.days_of_supply(actor=actor, district_id=district_id),
+        "alerts": supply.alerts(actor=actor),
+        "stock": list(supply.stock_list(actor=actor)[:500]),
+        "prices": list(supply.prices(actor=actor)[:100]),
+        "flags": list(supply.flags(actor=actor)[:200]),
+        "catalogue": list(supply.catalogue()),
+        "categories": Category,
+        "form": form,
+        "reports": actor.has("report_prices"),
+    }
+    return render(request, "console/supply.html", context, status=status)

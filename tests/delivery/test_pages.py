@@ -1,0 +1,107 @@
+"""The supply and delivery pages as their users see them: the community's dispatch board and
+its printable list, the commerce bureau's supply page, and who may not see them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.test import Client
+
+from bastion import flows
+from bastion.city.models import Household
+from bastion.core.scopes import SYSTEM
+from bastion.delivery import services
+from bastion.delivery.models import DeliveryTask
+from bastion.supply.models import Flag, Warehouse
+from tests.conftest import NOW, TODAY
+from tests.delivery.conftest import Places
+
+
+def as_user(client: Client, user: User) -> Client:
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+def test_the_community_builds_its_tasks_and_prints_who_was_not_reached(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
+    as_user(client, make_user("community_worker", community=city["M1"]))
+    page = client.get("/deliveries/").content.decode()
+    assert 'data-figure="locked">6<' in page and 'data-figure="not_reached">6<' in page
+    assert "6 orders wait for a task." in page
+    # The vulnerable household comes first.
+    assert page.index('data-household="C1/2/1/202"') < page.index('data-household="C1/2/1/101"')
+    response = client.post("/deliveries/", {"community": city["M1"].pk}, follow=True)
+    assert "6 orders in 1 new tasks." in response.content.decode()
+    assert DeliveryTask.objects.count() == 1
+    printed = client.get("/deliveries/print/").content.decode()
+    assert printed.count("<section") == 1 and printed.count("data-household=") == 6
+    # Another community's board is not theirs.
+    assert (
+        client.get(f"/deliveries/?community={city['M3'].pk}").status_code == 200
+    )  # their own, whatever asked
+    officer = make_user("district_officer", district=city["D2"])
+    as_user(client, officer)
+    assert client.get(f"/deliveries/?community={city['M1'].pk}").status_code == 404
+    overview = client.get("/deliveries/").content.decode()
+    assert f'data-community="{city["M1"].pk}"' not in overview
+
+
+def test_the_commerce_bureau_reports_a_price_and_sees_the_supplier_flagged(
+    catalogue: None, city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    Warehouse.objects.create(code="W1", name="城东仓库", kind="warehouse", district=city["D1"])
+    as_user(client, make_user("market_regulator"))
+    page = client.get("/supply/").content.decode()
+    assert 'data-category="vegetables"' in page and 'data-testid="price-form"' in page
+    bad = client.post("/supply/", {"item": "rice-5kg", "outlet": "城东菜场", "sale_price": "abc"})
+    assert bad.status_code == 422 and "Sale price is not a number." in bad.content.decode()
+    response = client.post(
+        "/supply/",
+        {"item": "rice-5kg", "outlet": "城东菜场", "sale_price": "45", "purchase_price": "30"},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "The price breaks the rule: the supplier is flagged." in html
+    assert 'data-flag="price_cap" data-supplier="SUP1"' in html and "markup 0.500 over 0.350" in html
+    assert Flag.objects.get().kind == "price_cap"
+
+
+def test_pages_refuse_the_wrong_roles(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    as_user(client, make_user("volunteer", community=city["M1"]))
+    assert client.get("/supply/").status_code == 403
+    assert client.get("/deliveries/").status_code == 403
+    assert client.get("/tasks/").status_code == 200
+    as_user(client, make_user("community_worker", community=city["M1"]))
+    assert client.get("/tasks/").status_code == 403
+    assert client.get("/supply/").status_code == 403
+    resident = Household.objects.get(address="C1/2/1/101")
+    as_user(client, make_user("resident", household=resident))
+    assert client.get("/deliveries/").status_code == 403
+
+
+def test_a_volunteer_claims_and_fails_a_delivery_from_the_phone_page(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client, volunteers: Any
+) -> None:
+    services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
+    services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
+    task = DeliveryTask.objects.get()
+    as_user(client, make_user("volunteer", community=city["M1"]))
+    page = client.post(f"/tasks/{task.pk}/claim/", follow=True).content.decode()
+    assert "The task is yours." in page and page.count('data-testid="deliver"') == 6
+    order = task.orders.order_by("pk").first()
+    assert order is not None
+    page = client.post(f"/orders/{order.pk}/fail/", {"reason": ""}, follow=True).content.decode()
+    assert "Say why the order could not be delivered." in page
+    page = client.post(f"/orders/{order.pk}/fail/", {"reason": "无人应答"}, follow=True).content.decode()
+    assert "Recorded: the order goes out again in a new task." in page
+    assert DeliveryTask.objects.filter(state="open").count() == 1
+    flows_done = client.post(f"/orders/{order.pk}/deliver/", {"recipient_code": order.recipient_code})
+    assert flows_done.status_code == 302  # not in the volunteer's claimed task any more: a message, not a 500
+    assert flows is not None
