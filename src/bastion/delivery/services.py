@@ -213,13 +213,15 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
     if actor.level != ScopeLevel.CITY:
         raise Forbidden()
     rules = policy()
+    door = lockdown.households_on(lockdown.DOOR_TO_DOOR).values("pk")
+    if not door.exists():
+        return 0
     default_item = Item.objects.filter(code=rules.standard_item, active=True).first()
     if default_item is None:
         raise NotFound(
             _("The standard package %(code)s is not in the catalogue.") % {"code": rules.standard_item},
             code="unknown_item",
         )
-    door = lockdown.households_on(lockdown.DOOR_TO_DOOR).values("pk")
     cycles = list(PackageCycle.objects.select_related("zone").order_by("every_days", "pk"))
     groups: list[tuple[Any, int, int]] = []  # (households, item id, every days)
     for cycle in cycles:

@@ -43,6 +43,8 @@ Observer = Callable[[Context, int, date], dict[str, Any]]
 
 EVENT_KINDS: dict[str, EventHandler] = {}
 OBSERVATIONS: dict[str, Observer] = {}
+# Run once the city is built, before the first event (a capability's default data).
+SETUPS: list[Callable[[Context], None]] = []
 
 
 def event(name: str) -> Callable[[EventHandler], EventHandler]:
@@ -51,6 +53,11 @@ def event(name: str) -> Callable[[EventHandler], EventHandler]:
         return func
 
     return register
+
+
+def setup(func: Callable[[Context], None]) -> Callable[[Context], None]:
+    SETUPS.append(func)
+    return func
 
 
 def observation(name: str) -> Callable[[Observer], Observer]:
@@ -104,6 +111,9 @@ def run(scenario: Scenario) -> dict[str, Any]:
         except DomainError as exc:
             key = (exc.details or {}).get("key", "city") if isinstance(exc.details, dict) else "city"
             raise ScenarioError(key, str(exc.message)) from None
+        with transaction.atomic():
+            for prepare in SETUPS:
+                prepare(ctx)
         days_out = []
         pending = list(scenario.events)
         for day in range(scenario.days):
@@ -143,6 +153,6 @@ def _load_city_file(ctx: Context) -> None:
 
 
 # The capabilities' event kinds and observations register themselves on import.
-from bastion.scenario import cases_zones, testing_events  # noqa: E402
+from bastion.scenario import cases_zones, supply_events, testing_events  # noqa: E402
 
-del cases_zones, testing_events
+del cases_zones, supply_events, testing_events

@@ -148,6 +148,8 @@ class PriceReport(models.Model):
     )
     reported_at = models.DateTimeField(_("reported at"))
     actor_label = models.CharField(_("reported by"), max_length=150)
+    # A report that broke the rule is no baseline for the next ones.
+    flagged = models.BooleanField(_("flagged"), default=False)
 
     class Meta:
         verbose_name = _("price report")

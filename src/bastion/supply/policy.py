@@ -5,12 +5,14 @@ deadlines. Pure: no ORM."""
 from __future__ import annotations
 
 import functools
+import math
 import os
 import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeGuard
 
 DEFAULT_FILE = Path(__file__).with_name("policy.toml")
 CATEGORIES = ("grain_oil", "vegetables", "meat", "eggs", "milk", "fruit", "infant", "medicine")
@@ -34,6 +36,11 @@ class Policy:
     vulnerable_hours: int
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    """A finite number (TOML's booleans, nan and inf are not amounts)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _decimals(table: object, name: str) -> dict[str, Decimal]:
     if not isinstance(table, dict):
         raise PolicyFileError(f"[{name}] is missing")
@@ -41,7 +48,7 @@ def _decimals(table: object, name: str) -> dict[str, Decimal]:
     for category, value in table.items():
         if category not in CATEGORIES:
             raise PolicyFileError(f"{name}.{category}: not a category ({', '.join(CATEGORIES)})")
-        if not isinstance(value, int | float) or value < 0:
+        if not _number(value) or value < 0:
             raise PolicyFileError(f"{name}.{category} must be a number, 0 or more")
         out[category] = Decimal(str(value))
     return out
@@ -78,9 +85,9 @@ def parse(text: str) -> Policy:
     deadlines = doc.get("deadlines", {})
     cap = prices.get("cap")
     tolerance = weight.get("tolerance")
-    if not isinstance(cap, int | float) or not 0 <= cap <= 10:
+    if not _number(cap) or not 0 <= cap <= 10:
         raise PolicyFileError("prices.cap must be a share such as 0.35")
-    if not isinstance(tolerance, int | float) or not 0 <= tolerance < 1:
+    if not _number(tolerance) or not 0 <= tolerance < 1:
         raise PolicyFileError("weight.tolerance must be a share such as 0.02")
     if not isinstance(standard.get("item"), str) or not standard["item"].strip():
         raise PolicyFileError("standard.item must name a catalogue item's code")

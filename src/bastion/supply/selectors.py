@@ -109,7 +109,8 @@ def item_by_code(code: str) -> Item:
 
 
 def flags(*, actor: Actor, supplier_code: str | None = None) -> QuerySet[Flag]:
-    """Flags on suppliers, newest first (city-level supply staff and regulators)."""
+    """Flags on suppliers, newest first. Suppliers serve the whole city: whoever follows supply
+    sees every flag."""
     actor.require("view_supply")
     rows = Flag.objects.select_related("supplier", "item").order_by("-raised_at", "-id")
     if supplier_code is not None:

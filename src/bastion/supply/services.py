@@ -28,15 +28,23 @@ from bastion.supply.models import (
 from bastion.supply.policy import policy
 
 
-def _amount(value: Any, label: str, *, positive: bool = False) -> Decimal:
-    """A decimal amount from user input, or a clear error naming the field."""
+def _amount(value: Any, label: str, *, positive: bool = False, below: Decimal = Decimal("1e8")) -> Decimal:
+    """A decimal amount from user input (at most 2 decimals' worth kept, under `below` in size:
+    what the column holds), or a clear error naming the field."""
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         raise InvalidInput(_("%(field)s is not a number.") % {"field": label}, code="bad_number") from None
-    if not amount.is_finite() or (positive and amount <= 0):
+    if not amount.is_finite():
+        raise InvalidInput(_("%(field)s is not a number.") % {"field": label}, code="bad_number")
+    if positive and amount <= 0:
         raise InvalidInput(_("%(field)s must be more than 0.") % {"field": label}, code="bad_number")
-    return amount
+    if abs(amount) >= below:
+        raise InvalidInput(
+            _("%(field)s is too large: under %(limit)s.") % {"field": label, "limit": f"{below:,.0f}"},
+            code="bad_number",
+        )
+    return amount.quantize(Decimal("0.01"))
 
 
 def supplier_register(
@@ -90,7 +98,10 @@ def item_add(
         raise NotFound(_("There is no such supplier."), code="unknown_supplier")
     weight = None
     if package or declared_weight_kg not in (None, ""):
-        weight = _amount(declared_weight_kg, _("Declared weight"), positive=True)
+        weight = _amount(declared_weight_kg, _("Declared weight"), positive=True, below=Decimal("1e6"))
+    amount = _amount(price, _("Price"))
+    if amount < 0:
+        raise InvalidInput(_("A price cannot be negative."), code="bad_number")
     with transaction.atomic():
         try:
             item = Item.objects.create(
@@ -98,7 +109,7 @@ def item_add(
                 name=name.strip(),
                 category=category,
                 supplier=supplier,
-                price=_amount(price, _("Price")),
+                price=amount,
                 package=package,
                 contents=contents.strip(),
                 declared_weight_kg=weight,
@@ -134,7 +145,7 @@ def stock_move(
     """Goods in (kg > 0) or out (kg < 0) of a warehouse. The stock row is locked; it never goes
     below zero. Idempotent by `client_key` (a repeat returns the stock, changes nothing)."""
     actor.require("manage_supply")
-    amount = _amount(kg, _("Quantity"))
+    amount = _amount(kg, _("Quantity"), below=Decimal("1e12"))
     if amount == 0:
         raise InvalidInput(_("Quantity must not be 0."), code="bad_number")
     if category not in Category.values:
@@ -145,10 +156,12 @@ def stock_move(
     if warehouse is None:
         raise NotFound(_("There is no such warehouse."), code="unknown_warehouse")
     with transaction.atomic():
-        if client_key and StockMovement.objects.filter(client_key=client_key).exists():
-            return Stock.objects.get(warehouse=warehouse, category=category)
         Stock.objects.get_or_create(warehouse=warehouse, category=category)
         stock = Stock.objects.select_for_update().get(warehouse=warehouse, category=category)
+        # After the lock: a retry waiting behind its first attempt sees it and changes nothing.
+        earlier = StockMovement.objects.filter(client_key=client_key).first() if client_key else None
+        if earlier is not None:
+            return Stock.objects.get(warehouse_id=earlier.warehouse_id, category=earlier.category)
         if stock.kg + amount < 0:
             raise Conflict(
                 _("Only %(kg)s kg of %(category)s are in stock.")
@@ -158,15 +171,19 @@ def stock_move(
         before = stock.kg
         stock.kg = before + amount
         stock.save(update_fields=["kg"])
-        StockMovement.objects.create(
-            warehouse=warehouse,
-            category=category,
-            kg=amount,
-            reason=reason.strip()[:200],
-            at=now,
-            actor_label=actor.label,
-            client_key=client_key or None,
-        )
+        try:
+            with transaction.atomic():
+                StockMovement.objects.create(
+                    warehouse=warehouse,
+                    category=category,
+                    kg=amount,
+                    reason=reason.strip()[:200],
+                    at=now,
+                    actor_label=actor.label,
+                    client_key=client_key or None,
+                )
+        except IntegrityError:  # the same key at once for another warehouse: the first one won
+            raise Conflict(_("This movement was already recorded."), code="movement_recorded") from None
         audit.record(
             action="supply.stock.moved",
             obj=stock,
@@ -191,7 +208,9 @@ def price_report(
     """A price seen at an outlet, judged by the policy's rule: the markup above the highest of
     the baseline window (the `baseline_days` before the policy's baseline date, or before the
     report when none is set), or above the cap where the window holds no report with a
-    purchase price. A breach flags the item's supplier."""
+    purchase price. A breach flags the item's supplier, and a flagged report is never a
+    baseline (prices cannot creep up a week at a time). Reports before the baseline date are
+    kept unjudged: they are the baseline."""
     actor.require("report_prices")
     item = Item.objects.select_related("supplier").filter(code=item_code).first()
     if item is None:
@@ -212,13 +231,19 @@ def price_report(
     )
     window = PriceReport.objects.filter(
         item=item,
+        flagged=False,
         purchase_price__isnull=False,
         reported_at__gte=end - timedelta(days=rules_.baseline_days),
         reported_at__lt=end,
     ).values_list("sale_price", "purchase_price")
     ratios = [rules.markup_ratio(s, p) for s, p in window if p is not None]
     baseline = max(ratios) if ratios else None
-    judged = rules.gouging(sale=sale, purchase=purchase, baseline_ratio=baseline, cap=rules_.cap)
+    # Before the baseline date no rule is in force yet: those prices are the baseline.
+    judged = (
+        None
+        if now < end
+        else rules.gouging(sale=sale, purchase=purchase, baseline_ratio=baseline, cap=rules_.cap)
+    )
     with transaction.atomic():
         report = PriceReport.objects.create(
             item=item,
@@ -230,6 +255,8 @@ def price_report(
         )
         flag = None
         if judged is not None:
+            report.flagged = True
+            report.save(update_fields=["flagged"])
             kind, ratio = judged
             flag = Flag.objects.create(
                 kind=FlagKind.MARKUP if kind == "markup" else FlagKind.PRICE_CAP,
@@ -281,7 +308,7 @@ def short_weight_flag(
         item=item,
         household_id=household_id,
         detail={
-            "declared_kg": str(item.declared_weight_kg),
+            "declared_kg": str(declared_kg),
             "measured_kg": str(measured_kg),
             "order": order_id,
         },
