@@ -317,3 +317,16 @@ def test_two_volunteers_claiming_one_task_at_once_make_one_claim(
     task.refresh_from_db()
     assert task.volunteer_id in {v.user_id for v in volunteers}
     assert AuditEntry.objects.filter(action="delivery.task.claimed").count() == 1
+
+
+def test_a_zone_with_its_own_cycle_gets_its_own_package_that_often(locked: list[Household]) -> None:
+    from bastion.delivery.models import PackageCycle
+    from bastion.supply.models import Item
+    from bastion.zones.models import Zone
+
+    zone = Zone.objects.get()
+    PackageCycle.objects.create(zone=zone, item=Item.objects.get(code="rice-5kg"), every_days=2, set_at=NOW)
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    assert set(OrderLine.objects.values_list("item__code", flat=True)) == {"rice-5kg"}
+    assert services.standard_orders_create(day=TODAY + timedelta(days=1), actor=SYSTEM, now=at(1)) == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)) == 6

@@ -225,3 +225,51 @@ class PackageCycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} every {self.every_days} days"
+
+
+class Vehicle(models.Model):
+    """A supply vehicle based at a sorting centre (its pass is the passes capability's)."""
+
+    plate = models.CharField(_("plate"), max_length=20, unique=True)
+    base = models.ForeignKey("supply.Warehouse", on_delete=models.PROTECT, related_name="+")
+    capacity_kg = models.DecimalField(_("capacity (kg)"), max_digits=8, decimal_places=1)
+    driver = models.CharField(_("driver"), max_length=50, blank=True)
+    driver_phone = models.CharField(_("driver's phone"), max_length=20, blank=True)
+    active = models.BooleanField(_("in service"), default=True)
+
+    class Meta:
+        verbose_name = _("supply vehicle")
+        verbose_name_plural = _("supply vehicles")
+        constraints = [
+            models.CheckConstraint(condition=Q(capacity_kg__gt=0), name="vehicle_capacity_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.plate
+
+
+class LoadStop(models.Model):
+    """One compound's goods of the day on one vehicle: what a route optimiser needs (where, how
+    much, by when), in the order the vehicle calls. A vehicle may call at a compound more than
+    once a day (its `trip`) when the day's goods exceed its capacity."""
+
+    day = models.DateField(_("day"))
+    vehicle = models.ForeignKey(
+        Vehicle, null=True, blank=True, on_delete=models.PROTECT, related_name="stops"
+    )
+    trip = models.PositiveSmallIntegerField(_("trip"), default=1)
+    sequence = models.PositiveSmallIntegerField(_("stop"), default=1)
+    compound = models.ForeignKey("city.Compound", on_delete=models.PROTECT, related_name="+")
+    demand_kg = models.DecimalField(_("demand (kg)"), max_digits=10, decimal_places=1)
+    orders = models.PositiveIntegerField(_("orders"))
+    window_from = models.DateTimeField(_("from"))
+    window_until = models.DateTimeField(_("until"))
+    planned_at = models.DateTimeField(_("planned at"))
+
+    class Meta:
+        verbose_name = _("load plan stop")
+        verbose_name_plural = _("load plan")
+        indexes = [models.Index(fields=["day", "vehicle", "trip", "sequence"], name="load_stop_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.vehicle_id} {self.compound_id}"
