@@ -12,6 +12,7 @@ from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
 from bastion.core.errors import DomainError
 from bastion.delivery.api import router as delivery_router
+from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
 from bastion.zones.api import router as zones_router
 
@@ -55,3 +56,4 @@ api.add_router("/zones/", zones_router)
 api.add_router("/bulletin/", bulletin_router)
 api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
+api.add_router("/supply/", supply_router)

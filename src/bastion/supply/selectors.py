@@ -57,7 +57,7 @@ def days_of_supply(*, actor: Actor, district_id: int | None = None) -> list[Supp
     rows = []
     for category in Category.values:
         per_person = rules_.consumption_kg.get(category)
-        kg = Decimal(held.get(category) or 0)
+        kg = Decimal(held.get(category) or 0).quantize(Decimal("0.01"))
         rows.append(
             Supply(
                 category=category,
