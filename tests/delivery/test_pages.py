@@ -105,3 +105,30 @@ def test_a_volunteer_claims_and_fails_a_delivery_from_the_phone_page(
     flows_done = client.post(f"/orders/{order.pk}/deliver/", {"recipient_code": order.recipient_code})
     assert flows_done.status_code == 302  # not in the volunteer's claimed task any more: a message, not a 500
     assert flows is not None
+
+
+def test_a_community_worker_orders_for_a_household_and_exports_who_was_not_reached(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    as_user(client, make_user("community_worker", community=city["M1"]))
+    page = client.post(
+        "/deliveries/orders/",
+        {"household": "C1/1/1/101", "item": "rice-5kg", "quantity": "2", "kind": "proxy"},
+        follow=True,
+    ).content.decode()
+    assert "Order placed for C1/1/1/101: recipient code" in page
+    assert "1 order waits for a task." in page
+    refused = client.post(
+        "/deliveries/orders/", {"household": "C4/1/1/101", "item": "rice-5kg", "quantity": "1"}, follow=True
+    ).content.decode()
+    assert "There is no household C4/1/1/101 in this community." in refused
+    over = client.post(
+        "/deliveries/orders/", {"household": "C1/1/1/101", "item": "rice-5kg", "quantity": "1"}, follow=True
+    ).content.decode()
+    assert "at most 2 a household a day" in over
+    exported = client.get("/deliveries/export.csv")
+    assert exported["Content-Type"].startswith("text/csv")
+    lines = exported.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "household,building,vulnerable,last_delivered_at,last_delivery"
+    assert lines[1].startswith("C1/2/1/202,C1/2,yes,")  # the vulnerable household first
+    assert len(lines) == 1 + 6

@@ -52,5 +52,7 @@ urlpatterns = [
     path("orders/<int:order_id>/fail/", views_supply.order_fail, name="order_fail"),
     path("deliveries/", views_supply.dispatch_board, name="dispatch"),
     path("deliveries/print/", views_supply.dispatch_print, name="dispatch_print"),
+    path("deliveries/export.csv", views_supply.dispatch_export, name="dispatch_export"),
+    path("deliveries/orders/", views_supply.proxy_order, name="proxy_order"),
     path("supply/", views_supply.supply_page, name="supply"),
 ]

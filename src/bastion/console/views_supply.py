@@ -8,6 +8,7 @@ Thin: read through the selectors, write through one service or flow, render.
 
 from __future__ import annotations
 
+import csv
 from itertools import groupby
 from typing import Any
 
@@ -15,11 +16,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bastion import flows
-from bastion.city.models import Building, Community
+from bastion.city.models import Building, Community, Household
 from bastion.console.context import actor_of
 from bastion.core import clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -177,8 +179,70 @@ def _board_context(actor: Actor, community: Community, now: Any) -> dict[str, An
         "by_building": by_building,
         "tasks": list(delivery.board(actor=actor, community_id=community.pk, day=clock.local_date(now))),
         "waiting": list(delivery.orders_waiting(actor=actor, community_id=community.pk)[:500]),
+        "catalogue": list(supply.catalogue()),
+        "places_orders": actor.has("place_orders"),
         "now": now,
     }
+
+
+@login_required
+@require_POST
+def proxy_order(request: HttpRequest) -> HttpResponse:
+    """A community worker orders for a household that cannot order online (or records a
+    medicine request); the recipient code is shown to be passed on to the household."""
+    actor = actor_of(request)
+    community = _community(actor, request)
+    address = request.POST.get("household", "").strip()
+    household = Household.objects.filter(address=address, community=community).first()
+    quantity_text = request.POST.get("quantity", "1").strip()
+    try:
+        if household is None:
+            raise InvalidInput(
+                _("There is no household %(address)s in this community.") % {"address": address}
+            )
+        if not (quantity_text.isascii() and quantity_text.isdigit()):
+            raise InvalidInput(_("A quantity is a whole number from 1 to 99."))
+        order, _repeated = delivery_services.order_place(
+            household_id=household.pk,
+            lines=[(request.POST.get("item", ""), int(quantity_text))],
+            kind=request.POST.get("kind", "proxy"),
+            note=request.POST.get("note", ""),
+            actor=actor,
+            now=clock.now(),
+        )
+    except FIXABLE as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request,
+            _("Order placed for %(address)s: recipient code %(code)s.")
+            % {"address": household.address, "code": order.recipient_code},
+        )
+    return redirect(f"{reverse('console:dispatch')}?community={community.pk}")
+
+
+@login_required
+def dispatch_export(request: HttpRequest) -> HttpResponse:
+    """The households not reached within the cycle as CSV (vulnerable first, longest waiting next)."""
+    actor = actor_of(request)
+    actor.require("dispatch_deliveries")
+    community = _community(actor, request)
+    rows = delivery.not_reached(actor=actor, now=clock.now(), community_id=community.pk, limit=None)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="not-reached-{community.code}.csv"'
+    response.write("\ufeff")  # spreadsheet programs read UTF-8 with a byte order mark
+    out = csv.writer(response)
+    out.writerow(["household", "building", "vulnerable", "last_delivered_at", "last_delivery"])
+    buildings = {
+        b.pk: f"{b.compound.code}/{b.number}"
+        for b in Building.objects.select_related("compound").filter(pk__in={u.building_id for u in rows})
+    }
+    for u in rows:
+        last = u.last_delivered_at.astimezone(clock.city_zone()).isoformat() if u.last_delivered_at else ""
+        out.writerow(
+            [u.address, buildings[u.building_id], "yes" if u.vulnerable else "", last, u.last_delivery]
+        )
+    return response
 
 
 @login_required
