@@ -330,3 +330,21 @@ def test_a_zone_with_its_own_cycle_gets_its_own_package_that_often(locked: list[
     assert set(OrderLine.objects.values_list("item__code", flat=True)) == {"rice-5kg"}
     assert services.standard_orders_create(day=TODAY + timedelta(days=1), actor=SYSTEM, now=at(1)) == 0
     assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)) == 6
+
+
+def test_needs_raised_at_the_daily_inquiry_become_an_order(
+    locked: list[Household], volunteers: list[Actor], city: Places, make_user: Callable[..., User]
+) -> None:
+    checkin, _created = services.checkin_record(
+        household_id=locked[0].pk, needs="大米", lines=[("rice-5kg", 1)], actor=volunteers[0], now=NOW
+    )
+    order = Order.objects.get(pk=checkin.order_id)
+    assert (order.kind, order.household_id, order.placed_by) == ("proxy", locked[0].pk, volunteers[0].label)
+    assert [(line.item.code, line.quantity) for line in order.lines.all()] == [("rice-5kg", 1)]
+    elsewhere = actor_for(make_user("volunteer", community=city["M3"]))
+    with pytest.raises(NotFound):
+        services.checkin_record(household_id=locked[0].pk, lines=[("rice-5kg", 1)], actor=elsewhere, now=NOW)
+    with pytest.raises(NotFound):
+        services.order_place(
+            household_id=locked[0].pk, lines=[("rice-5kg", 1)], kind="proxy", actor=elsewhere, now=NOW
+        )

@@ -90,7 +90,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "place_orders",
         "dispatch_deliveries",
     ],
-    Role.VOLUNTEER: ["deliver"],
+    Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
     Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data", "view_cases"],

@@ -118,6 +118,7 @@ class FailIn(Schema):
 class CheckInIn(Schema):
     household_id: int
     needs: str = Field("", max_length=500)
+    order: list[LineIn] = Field(default_factory=list, max_length=50, description="needs raised as an order")
 
 
 class CheckInOut(Schema):
@@ -125,6 +126,7 @@ class CheckInOut(Schema):
     day: date
     needs: str
     created: bool
+    order_id: int | None
 
 
 class CoverageOut(Schema):
@@ -260,9 +262,19 @@ def order_fail(request: HttpRequest, order_id: int, body: FailIn) -> dict[str, A
 @router.post("/checkins", response=CheckInOut, summary="The day's inquiry of a household (一天一问)")
 def checkin(request: HttpRequest, body: CheckInIn) -> dict[str, Any]:
     done, created = services.checkin_record(
-        household_id=body.household_id, needs=body.needs, actor=_actor(request), now=clock.now()
+        household_id=body.household_id,
+        needs=body.needs,
+        lines=[(line.item, line.quantity) for line in body.order],
+        actor=_actor(request),
+        now=clock.now(),
     )
-    return {"household_id": done.household_id, "day": done.day, "needs": done.needs, "created": created}
+    return {
+        "household_id": done.household_id,
+        "day": done.day,
+        "needs": done.needs,
+        "created": created,
+        "order_id": done.order_id,
+    }
 
 
 @router.get("/coverage", response=list[CoverageOut], summary="Locked households reached, per community")

@@ -199,6 +199,8 @@ class CheckIn(models.Model):
     )
     needs = models.CharField(_("needs"), max_length=500, blank=True)
     at = models.DateTimeField(_("at"))
+    # The needs the inquiry raised as an order, if any.
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         verbose_name = _("daily inquiry")

@@ -81,6 +81,8 @@ def _household_in_scope(actor: Actor, household_id: int, kind: str) -> Household
         raise NotFound(_("There is no such household."), code="unknown_household")
     if actor.level == ScopeLevel.DISTRICT and household.district_id != actor.district_id:
         raise NotFound(_("There is no such household."), code="unknown_household")
+    if actor.level == ScopeLevel.OWN_TASKS and household.community_id != actor.community_id:
+        raise NotFound(_("There is no such household."), code="unknown_household")
     return household
 
 
@@ -614,28 +616,56 @@ def _finish_if_settled(task: DeliveryTask, now: datetime) -> None:
 
 
 def checkin_record(
-    *, household_id: int, needs: str = "", actor: Actor, now: datetime
+    *,
+    household_id: int,
+    needs: str = "",
+    lines: Sequence[tuple[str, int]] = (),
+    actor: Actor,
+    now: datetime,
 ) -> tuple[CheckIn, bool]:
     """The day's inquiry of a household by a volunteer of its community (一天一问): once a
-    day; a second one the same day adds the needs to the first. (check-in, created)."""
+    day; a second one the same day adds the needs to the first. Needs given as catalogue lines
+    are raised at once as an order for the household, placed by the volunteer (a proxy order).
+    (check-in, created)."""
     actor.require("deliver")
     household = Household.objects.filter(pk=household_id).first()
     if household is None or actor.community_id is None or household.community_id != actor.community_id:
         raise NotFound(_("There is no such household."), code="unknown_household")
     day = clock.local_date(now)
     with transaction.atomic():
+        order = None
+        if lines:
+            order, _repeated = order_place(
+                household_id=household.pk,
+                lines=lines,
+                kind=OrderKind.PROXY,
+                note=_("raised by the daily inquiry"),
+                actor=actor,
+                now=now,
+            )
         checkin, created = CheckIn.objects.select_for_update().get_or_create(
             household=household,
             day=day,
-            defaults={"volunteer_id": actor.user_id, "needs": needs.strip()[:500], "at": now},
+            defaults={"volunteer_id": actor.user_id, "needs": needs.strip()[:500], "at": now, "order": order},
         )
-        if not created and needs.strip():
-            checkin.needs = (checkin.needs + "\n" + needs.strip()).strip()[:500]
-            checkin.save(update_fields=["needs"])
+        if not created:
+            changed = []
+            if needs.strip():
+                checkin.needs = (checkin.needs + "\n" + needs.strip()).strip()[:500]
+                changed.append("needs")
+            if order is not None:
+                checkin.order = order
+                changed.append("order")
+            if changed:
+                checkin.save(update_fields=changed)
         audit.record(
             action="delivery.checkin.recorded",
             obj=checkin,
-            after={"household": household.address, "needs": needs.strip()},
+            after={
+                "household": household.address,
+                "needs": needs.strip(),
+                "order": order.pk if order else None,
+            },
             district_id=household.district_id,
             actor=actor,
             now=now,
