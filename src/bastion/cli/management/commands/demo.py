@@ -19,6 +19,10 @@ from bastion.city.models import Account, Community, Compound, District, Grid, Ho
 from bastion.core import clock, worker
 from bastion.core.roles import Role
 from bastion.core.scopes import SYSTEM
+from bastion.delivery.models import Vehicle
+from bastion.supply import services as supply
+from bastion.supply.models import Supplier, Warehouse
+from bastion.supply.policy import policy
 from bastion.testing.models import Lab, Site
 
 DEMO_PASSWORD = "bastion-demo-2022"  # noqa: S105 - printed for the demo accounts only
@@ -47,6 +51,7 @@ class Command(BaseCommand):
         if not Case.objects.exists():
             self._outbreak()
         self._testing_places()
+        self._supplies()
         self.stdout.write(self.style.SUCCESS(f"\nDemo logins (password for all: {DEMO_PASSWORD})"))
         for username, role, where in logins:
             self.stdout.write(f"  {username:<22} {role:<20} {where}")
@@ -76,6 +81,66 @@ class Command(BaseCommand):
                     "grid": grid,
                     "district_id": grid.district_id,
                 },
+            )
+
+    def _supplies(self) -> None:
+        """A supplier and its catalogue (the policy's 10 kg vegetable package among them), a
+        warehouse and a sorting centre with stock and a van in every district; the worker then
+        makes the locked households' standard packages and their buildings' tasks."""
+        if Supplier.objects.exists():
+            return
+        now = clock.now()
+        supply.supplier_register(
+            code="SUP-1",
+            name="Demo supply company",
+            contact_name="Li Ming",
+            contact_phone="13800000000",
+            actor=SYSTEM,
+            now=now,
+        )
+        catalogue = [
+            (policy().standard_item, "Vegetable package 10 kg", "vegetables", "50", True, "10", None),
+            ("rice-5kg", "Rice 5 kg", "grain_oil", "32", False, None, 2),
+            ("eggs-30", "Eggs, 30", "eggs", "28", False, None, 2),
+            ("milk-1l", "Milk 1 l", "milk", "12", False, None, 6),
+            ("antipyretic", "Fever medicine", "medicine", "18", False, None, 1),
+        ]
+        for code, name, category, price, package, weight, limit in catalogue:
+            supply.item_add(
+                code=code,
+                name=name,
+                category=category,
+                supplier_code="SUP-1",
+                price=price,
+                package=package,
+                declared_weight_kg=weight,
+                limit_per_household=limit,
+                actor=SYSTEM,
+                now=now,
+            )
+        for district in District.objects.order_by("code"):
+            for kind, code in (("warehouse", f"W-{district.code}"), ("sorting", f"S-{district.code}")):
+                Warehouse.objects.create(
+                    code=code, name=f"{district.name} {kind}", kind=kind, district=district
+                )
+            for category, kg in (
+                ("vegetables", 60_000),
+                ("grain_oil", 90_000),
+                ("eggs", 6_000),
+                ("milk", 20_000),
+            ):
+                supply.stock_move(
+                    warehouse_code=f"W-{district.code}",
+                    category=category,
+                    kg=kg,
+                    reason="demo stock",
+                    actor=SYSTEM,
+                    now=now,
+                )
+            Vehicle.objects.create(
+                plate=f"DEMO-{district.code}",
+                base=Warehouse.objects.get(code=f"S-{district.code}"),
+                capacity_kg=2000,
             )
 
     def _outbreak(self) -> None:
@@ -134,7 +199,7 @@ class Command(BaseCommand):
             ("demo-command", Role.COMMAND_CENTRE, {}),
             ("demo-district", Role.DISTRICT_OFFICER, {"district": district}),
             ("demo-community", Role.COMMUNITY_WORKER, {"community": community}),
-            ("demo-volunteer", Role.VOLUNTEER, {}),
+            ("demo-volunteer", Role.VOLUNTEER, {"community": community}),
             ("demo-lab", Role.LAB, {}),
             ("demo-sampler", Role.SAMPLER, {}),
             ("demo-transfer", Role.TRANSFER_DISPATCH, {}),
