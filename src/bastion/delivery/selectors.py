@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Prefetch, QuerySet
 
 from bastion.city.models import Community
@@ -162,13 +162,22 @@ def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) ->
         GROUP BY h.community_id, c.name
         ORDER BY c.name, h.community_id
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _tune(cursor)
         cursor.execute(sql, [today_start, elderly, infant, cycle_start, *params, *scope_params])
         rows = cursor.fetchall()
     return [
         CommunityCoverage(int(r[0]), r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0))
         for r in rows
     ]
+
+
+def _tune(cursor: Any) -> None:
+    """PostgreSQL, for this read only: no JIT (compiling the plan took 1.3 s of 5 at 1 M locked
+    households and saved nothing) and room to group a million deliveries in memory."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 def _scope_sql(actor: Actor, community_id: int | None) -> tuple[str, list[Any]]:
@@ -211,7 +220,8 @@ def not_reached(
         ORDER BY x.vulnerable DESC, CASE WHEN x.last IS NULL THEN 0 ELSE 1 END, x.last, x.address
         {limit_sql}
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        _tune(cursor)
         cursor.execute(sql, [elderly, infant, community_id, *params, cycle_start])
         rows = cursor.fetchall()
     last_what = _last_deliveries([int(r[0]) for r in rows])
