@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-delivery messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -75,6 +75,12 @@ bench-scan-api: $(STAMP)
 		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; \
 	fi
 	$(BIN)/python bench/scan_api.py --database bench_scan_api --seconds 30
+
+# Supplies and delivery (issue 5): the day's standard packages and building tasks for 1 M locked
+# households, the coverage board, 50 volunteers claiming 10,000 tasks through the API (granian).
+# Generates its 3 M city in bench_delivery when missing; about 25 minutes (docs/BENCHMARKS.md).
+bench-delivery: $(STAMP)
+	$(BIN)/python bench/delivery_day.py --keep
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages
