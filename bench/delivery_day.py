@@ -16,14 +16,19 @@ untimed:
   `bench_delivery_locked`, with each household's vulnerability (a resident living alone,
   disabled, pregnant, in regular treatment, elderly or an infant, as the city generated them);
 - registers a supplier and the policy's standard package `vegetable-10kg` (supply services);
-- writes `--history-cycles` earlier cycles of standard packages (every 3 days before today),
-  delivered to 97 % of the locked households at times spread over the 60 hours after each
-  cycle day (so that the orders table holds what a lockdown of some days holds).
+- writes `--history-cycles` earlier cycles (every 3 days before today) of standard packages
+  and their building tasks, done: delivered to 97 % of the locked households at times spread
+  over the 60 hours after each cycle day, so that the tables hold what a lockdown of a week
+  holds; then VACUUM ANALYZE (what autovacuum does within minutes). `--history-cycles 0` is
+  the first day of a lockdown on empty delivery tables (see docs/BENCHMARKS.md: it does not
+  finish in reasonable time with 1 M households).
 
 Timed, each checked against the independent set:
 
 1. `standard_orders_create(day=today)` then `tasks_build(day=today)` with a city actor
-   (`SYSTEM`), each step and each of its statements timed (a wrapper on Django's cursor).
+   (`SYSTEM`), each step and each of its statements and COMMITs timed (a wrapper on Django's
+   cursor and commit); auto_explain prints the plan chosen for every statement over 1 s
+   (without ANALYZE: no instrumentation, nothing slowed down).
    Checked: orders = locked households (and vulnerable ones), one line each, tasks = buildings
    holding them, every order assigned to its building's task. Goal: under 60 s together.
 2. Then (untimed) 60 % of today's orders are marked delivered since midnight, and
@@ -45,7 +50,8 @@ Timed, each checked against the independent set:
 
 With `--explain auto` (default) a missed goal is diagnosed: step 1 is re-run in a transaction
 rolled back afterwards, with auto_explain sending every plan over 200 ms (ANALYZE, BUFFERS) to
-this client; the coverage statement gets an EXPLAIN (ANALYZE, BUFFERS).
+this client (not quite the timed conditions: the day's rows deleted in that transaction are
+still in the tables); the coverage statement gets an EXPLAIN (ANALYZE, BUFFERS).
 
 Figures go to stdout and bench/out/delivery_day.json; docs/BENCHMARKS.md quotes them.
 """
