@@ -248,7 +248,9 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
             created += _insert_standard(
                 chosen, params, day=day, every_days=every_days, now=now, elderly=elderly, infant=infant
             )
+            _analyze_after(created, "delivery_order")
             _insert_lines(day=day, item_id=item_id)
+        _analyze_after(created, "delivery_orderline")
         audit.record(
             action="delivery.standard.created",
             object_type="delivery.day",
@@ -258,6 +260,18 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
             now=now,
         )
     return created
+
+
+# A statement that writes this many rows or more has its table's statistics taken again at once:
+# a lockdown's first day fills empty tables with a million orders, and the next statement
+# planned on "empty" statistics (a nested loop over every order) would not finish.
+ANALYZE_AFTER_ROWS = 20_000
+
+
+def _analyze_after(rows: int, table: str, at_least: int = ANALYZE_AFTER_ROWS) -> None:
+    if connection.vendor == "postgresql" and rows >= at_least:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {table}")
 
 
 def _insert_standard(
@@ -357,6 +371,8 @@ def tasks_build(*, day: date, building_id: int | None = None, actor: Actor, now:
                 [day, day, *_first_slot(day), *scope_params, day],
             )
             tasks = max(cursor.rowcount, 0)
+        _analyze_after(tasks, "delivery_deliverytask", at_least=1_000)
+        with connection.cursor() as cursor:
             cursor.execute(
                 f"""
                 UPDATE delivery_order SET task_id = t.id, state = 'assigned'
