@@ -348,3 +348,17 @@ def test_needs_raised_at_the_daily_inquiry_become_an_order(
         services.order_place(
             household_id=locked[0].pk, lines=[("rice-5kg", 1)], kind="proxy", actor=elsewhere, now=NOW
         )
+
+
+@pytest.mark.postgres
+def test_a_large_dispatch_refreshes_the_planners_statistics(
+    locked: list[Household], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lockdown's first day writes a million orders into empty tables: the next statements must
+    not be planned on "empty" statistics (here the threshold is lowered to this unit's 6)."""
+    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 6)
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'delivery_order'")
+        (tuples,) = cursor.fetchone()
+    assert tuples == 6

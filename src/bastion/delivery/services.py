@@ -268,8 +268,8 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
 ANALYZE_AFTER_ROWS = 20_000
 
 
-def _analyze_after(rows: int, table: str, at_least: int = ANALYZE_AFTER_ROWS) -> None:
-    if connection.vendor == "postgresql" and rows >= at_least:
+def _analyze_after(rows: int, table: str, at_least: int | None = None) -> None:
+    if connection.vendor == "postgresql" and rows >= (ANALYZE_AFTER_ROWS if at_least is None else at_least):
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {table}")
 
