@@ -362,3 +362,17 @@ def test_a_large_dispatch_refreshes_the_planners_statistics(
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'delivery_order'")
         (tuples,) = cursor.fetchone()
     assert tuples == 6
+
+
+def test_a_zone_cycle_longer_than_the_policys_is_kept(locked: list[Household]) -> None:
+    from bastion.delivery.models import PackageCycle
+    from bastion.supply.models import Item
+    from bastion.zones.models import Zone
+
+    PackageCycle.objects.create(
+        zone=Zone.objects.get(), item=Item.objects.get(code="vegetable-10kg"), every_days=7, set_at=NOW
+    )
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    # The policy's 3 days have passed, the zone's 7 have not: nothing new.
+    assert services.standard_orders_create(day=TODAY + timedelta(days=4), actor=SYSTEM, now=at(4)) == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=7), actor=SYSTEM, now=at(7)) == 6

@@ -238,7 +238,11 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
                 cycle.every_days,
             )
         )
-    groups.append((door, default_item.pk, rules.standard_every_days))
+    # The policy's cycle for the rest: a zone's own cycle, longer or shorter, is never overridden.
+    rest = lockdown.households_on(lockdown.DOOR_TO_DOOR)
+    for cycle in cycles:
+        rest = rest.exclude(pk__in=zones.zone_households(cycle.zone).values("pk"))
+    groups.append((rest.values("pk"), default_item.pk, rules.standard_every_days))
     today = clock.local_date(now)
     elderly, infant = elderly_cutoff(today), infant_cutoff(today)
     created = 0
@@ -262,9 +266,10 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
     return created
 
 
-# A statement that writes this many rows or more has its table's statistics taken again at once:
-# a lockdown's first day fills empty tables with a million orders, and the next statement
-# planned on "empty" statistics (a nested loop over every order) would not finish.
+# A statement that writes this many rows or more has its table's statistics taken again at once,
+# so that the next statements (the tasks after the day's orders) are not planned on "empty"
+# statistics. It does not cure a lockdown's first day: each INSERT … NOT EXISTS is planned
+# before it fills its own table (docs/BENCHMARKS.md, issue 5; still open).
 ANALYZE_AFTER_ROWS = 20_000
 
 
