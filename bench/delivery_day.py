@@ -538,7 +538,7 @@ def _dispatch(today: date, now: datetime, log: QueryLog) -> dict[str, Any]:
     with _plans(1000, analyze=False) as plans, _commits_timed(log):
         with log.on():
             t0 = time.perf_counter()
-            created = services.standard_orders_create(day=today, actor=SYSTEM, now=now)
+            packaged = services.standard_orders_create(day=today, actor=SYSTEM, now=now)
             figure["standard_orders_create_s"] = round(time.perf_counter() - t0, 2)
         figure["standard_orders_statements"] = log.statements()
         with log.on():
@@ -548,7 +548,13 @@ def _dispatch(today: date, now: datetime, log: QueryLog) -> dict[str, Any]:
         figure["tasks_build_statements"] = log.statements()
     figure["plans_chosen"] = plans
     figure["total_s"] = round(figure["standard_orders_create_s"] + figure["tasks_build_s"], 2)
-    figure.update(orders=created, tasks=built.tasks, assigned=built.assigned)
+    # The standard packages go straight into their buildings' tasks; tasks_build then has only
+    # the orders of other kinds (none here) to place.
+    figure.update(
+        orders=packaged.orders,
+        tasks=packaged.tasks + built.tasks,
+        assigned=packaged.assigned + built.assigned,
+    )
     return figure
 
 

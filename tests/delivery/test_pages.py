@@ -11,6 +11,7 @@ from django.test import Client
 
 from bastion import flows
 from bastion.city.models import Household
+from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM
 from bastion.delivery import services
 from bastion.delivery.models import DeliveryTask
@@ -28,16 +29,22 @@ def as_user(client: Client, user: User) -> Client:
 def test_the_community_builds_its_tasks_and_prints_who_was_not_reached(
     locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
 ) -> None:
-    services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
-    as_user(client, make_user("community_worker", community=city["M1"]))
+    # The standard packages go straight into the building's task; a proxy order waits for one.
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).tasks == 1
+    worker = make_user("community_worker", community=city["M1"])
+    services.order_place(
+        household_id=locked[0].pk, lines=[("rice-5kg", 1)], kind="proxy", actor=actor_for(worker), now=NOW
+    )
+    as_user(client, worker)
     page = client.get("/deliveries/").content.decode()
     assert 'data-figure="locked">6<' in page and 'data-figure="not_reached">6<' in page
-    assert "6 orders wait for a task." in page
+    assert "1 order waits for a task." in page
     # The vulnerable household comes first.
     assert page.index('data-household="C1/2/1/202"') < page.index('data-household="C1/2/1/101"')
     response = client.post("/deliveries/", {"community": city["M1"].pk}, follow=True)
-    assert "6 orders in 1 new tasks." in response.content.decode()
+    assert "1 orders in 0 new tasks." in response.content.decode()
     assert DeliveryTask.objects.count() == 1
+    assert not services.Order.objects.filter(task__isnull=True).exists()
     printed = client.get("/deliveries/print/").content.decode()
     assert printed.count("<section") == 1 and printed.count("data-household=") == 6
     # Another community's board is not theirs.

@@ -27,20 +27,26 @@ from tests.delivery.conftest import Places, at, resident
 
 
 def dispatch(day: date = TODAY, now: datetime = NOW) -> services.Dispatched:
-    services.standard_orders_create(day=day, actor=SYSTEM, now=now)
-    return services.tasks_build(day=day, actor=SYSTEM, now=now)
+    """The worker's dispatch: the standard packages (straight into tasks), then every other order."""
+    packaged = services.standard_orders_create(day=day, actor=SYSTEM, now=now)
+    built = services.tasks_build(day=day, actor=SYSTEM, now=now)
+    return services.Dispatched(
+        orders=packaged.orders + built.orders,
+        tasks=packaged.tasks + built.tasks,
+        assigned=packaged.assigned + built.assigned,
+    )
 
 
 def test_every_household_at_the_door_gets_its_standard_package_once_a_cycle(locked: list[Household]) -> None:
-    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     orders = Order.objects.filter(kind="standard")
     assert sorted(o.household.address for o in orders) == [h.address for h in locked]
     assert all(line.item.code == "vegetable-10kg" for line in OrderLine.objects.all())
     assert OrderLine.objects.count() == 6
     # Sent again, or the next day: nothing new within the 3-day cycle.
-    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 0
-    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)) == 0
-    assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)) == 6
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)).orders == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)).orders == 6
     # Vulnerable households are due in 12 hours, the others in 24.
     for order in orders.filter(cycle_day=TODAY):
         assert order.due_at == NOW + timedelta(hours=12 if order.vulnerable else 24)
@@ -326,10 +332,10 @@ def test_a_zone_with_its_own_cycle_gets_its_own_package_that_often(locked: list[
 
     zone = Zone.objects.get()
     PackageCycle.objects.create(zone=zone, item=Item.objects.get(code="rice-5kg"), every_days=2, set_at=NOW)
-    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     assert set(OrderLine.objects.values_list("item__code", flat=True)) == {"rice-5kg"}
-    assert services.standard_orders_create(day=TODAY + timedelta(days=1), actor=SYSTEM, now=at(1)) == 0
-    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)) == 6
+    assert services.standard_orders_create(day=TODAY + timedelta(days=1), actor=SYSTEM, now=at(1)).orders == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=2), actor=SYSTEM, now=at(2)).orders == 6
 
 
 def test_needs_raised_at_the_daily_inquiry_become_an_order(
@@ -357,7 +363,7 @@ def test_a_large_dispatch_refreshes_the_planners_statistics(
     """A lockdown's first day writes a million orders into empty tables: the next statements must
     not be planned on "empty" statistics (here the threshold is lowered to this unit's 6)."""
     monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 6)
-    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'delivery_order'")
         (tuples,) = cursor.fetchone()
@@ -372,7 +378,63 @@ def test_a_zone_cycle_longer_than_the_policys_is_kept(locked: list[Household]) -
     PackageCycle.objects.create(
         zone=Zone.objects.get(), item=Item.objects.get(code="vegetable-10kg"), every_days=7, set_at=NOW
     )
-    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW) == 6
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     # The policy's 3 days have passed, the zone's 7 have not: nothing new.
-    assert services.standard_orders_create(day=TODAY + timedelta(days=4), actor=SYSTEM, now=at(4)) == 0
-    assert services.standard_orders_create(day=TODAY + timedelta(days=7), actor=SYSTEM, now=at(7)) == 6
+    assert services.standard_orders_create(day=TODAY + timedelta(days=4), actor=SYSTEM, now=at(4)).orders == 0
+    assert services.standard_orders_create(day=TODAY + timedelta(days=7), actor=SYSTEM, now=at(7)).orders == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatches_at_once_send_each_package_once_and_make_one_task(locked: list[Household]) -> None:
+    """The worker's quarter-hourly dispatch and an officer's button at the same moment: they
+    take turns, so neither fails and nothing is made twice."""
+    barrier = threading.Barrier(2)
+    made: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=10)
+            packaged = services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
+            built = services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
+            made.append((packaged.orders, packaged.tasks + built.tasks))
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(made) == [(0, 0), (6, 1)]
+    assert Order.objects.filter(kind="standard").count() == 6
+    assert OrderLine.objects.count() == 6
+    assert DeliveryTask.objects.count() == 1
+    assert not Order.objects.filter(task__isnull=True).exists()
+
+
+def test_a_lifted_zones_own_cycle_no_longer_applies(locked: list[Household]) -> None:
+    """A zone lifted with its own 7-day cycle, and the unit locked again by a new zone: the
+    households are back on the policy's 3 days, not the old zone's 7."""
+    from bastion.delivery.models import PackageCycle
+    from bastion.supply.models import Item
+    from bastion.zones.models import Zone
+
+    old = Zone.objects.get()
+    PackageCycle.objects.create(
+        zone=old, item=Item.objects.get(code="vegetable-10kg"), every_days=7, set_at=NOW
+    )
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
+    Zone.objects.filter(pk=old.pk).update(state="lifted", lifted_on=TODAY + timedelta(days=1))
+    Zone.objects.create(
+        **{
+            f.attname: getattr(old, f.attname)
+            for f in Zone._meta.concrete_fields
+            if not f.primary_key and f.attname not in ("code",)
+        },
+        code=f"{old.code}-again",
+    )
+    assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)).orders == 6

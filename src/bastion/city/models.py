@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from bastion.core.roles import DEFAULT_SCOPE, SCOPE_ORDER, Role, ScopeLevel
 
 
-def _copy_of(
+def copy_of(
     to: str, related_name: str = "+", verbose_name: str = "", *, db_index: bool = True
 ) -> models.ForeignKey:  # type: ignore[type-arg]
     """A denormalised ancestor: joinable, not enforced by the database, indexed unless told."""
@@ -60,7 +60,7 @@ class Subdistrict(models.Model):
 
 class Community(models.Model):
     subdistrict = models.ForeignKey(Subdistrict, on_delete=models.PROTECT, related_name="communities")
-    district = _copy_of("city.District", "communities")
+    district = copy_of("city.District", "communities")
     code = models.CharField(_("code"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=100)
 
@@ -75,7 +75,7 @@ class Community(models.Model):
 
 class Grid(models.Model):
     community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="grids")
-    district = _copy_of("city.District")
+    district = copy_of("city.District")
     code = models.CharField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
 
@@ -90,8 +90,8 @@ class Grid(models.Model):
 
 class Compound(models.Model):
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="compounds")
-    community = _copy_of("city.Community", "compounds")
-    district = _copy_of("city.District")
+    community = copy_of("city.Community", "compounds")
+    district = copy_of("city.District")
     code = models.CharField(_("code"), max_length=30, unique=True)
     name = models.CharField(_("name"), max_length=100)
     latitude = models.FloatField(_("latitude"), null=True, blank=True)
@@ -113,8 +113,8 @@ class Compound(models.Model):
 
 class Building(models.Model):
     compound = models.ForeignKey(Compound, on_delete=models.PROTECT, related_name="buildings")
-    community = _copy_of("city.Community")
-    district = _copy_of("city.District")
+    community = copy_of("city.Community")
+    district = copy_of("city.District")
     number = models.PositiveIntegerField(_("building number"))
     floors = models.PositiveSmallIntegerField(_("floors"), default=1)
     latitude = models.FloatField(_("latitude"), null=True, blank=True)
@@ -135,9 +135,9 @@ class Building(models.Model):
 
 class Unit(models.Model):
     building = models.ForeignKey(Building, on_delete=models.PROTECT, related_name="units")
-    compound = _copy_of("city.Compound")
-    community = _copy_of("city.Community")
-    district = _copy_of("city.District")
+    compound = copy_of("city.Compound")
+    community = copy_of("city.Community")
+    district = copy_of("city.District")
     number = models.PositiveIntegerField(_("unit number"))
 
     class Meta:
@@ -156,12 +156,12 @@ class Unit(models.Model):
 class Household(models.Model):
     # Indexed by the (unit, room) constraint; a second index would only slow loads.
     unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="households", db_index=False)
-    building = _copy_of("city.Building", "households")
-    compound = _copy_of("city.Compound", "households")
-    grid = _copy_of("city.Grid", "households")
-    community = _copy_of("city.Community", "households")
+    building = copy_of("city.Building", "households")
+    compound = copy_of("city.Compound", "households")
+    grid = copy_of("city.Grid", "households")
+    community = copy_of("city.Community", "households")
     # For sharding by district, not for lookups: district counts come from CommunityFigures.
-    district = _copy_of("city.District", "households", db_index=False)
+    district = copy_of("city.District", "households", db_index=False)
     room = models.CharField(_("room"), max_length=12)
     floor = models.SmallIntegerField(_("floor"), default=1)
     # "compound/building/unit/room", kept for search and for the scenario addresses.
@@ -206,8 +206,8 @@ class Resident(models.Model):
     household = models.ForeignKey(
         Household, on_delete=models.PROTECT, related_name="residents", db_index=False
     )
-    community = _copy_of("city.Community", "residents")
-    district = _copy_of("city.District", "residents", db_index=False)
+    community = copy_of("city.Community", "residents")
+    district = copy_of("city.District", "residents", db_index=False)
     number = models.PositiveSmallIntegerField(_("number in household"))
     name = models.CharField(_("name"), max_length=50)
     id_number = models.CharField(_("resident ID number"), max_length=18)
@@ -265,7 +265,7 @@ class Staff(models.Model):
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     role = models.CharField(_("role"), max_length=20, choices=StaffRole.choices)
     community = models.ForeignKey(Community, on_delete=models.PROTECT, related_name="staff")
-    district = _copy_of("city.District")
+    district = copy_of("city.District")
     grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
     building = models.ForeignKey(
         Building, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
@@ -357,7 +357,7 @@ class CommunityFigures(models.Model):
     community = models.OneToOneField(
         Community, primary_key=True, on_delete=models.CASCADE, related_name="figures"
     )
-    district = _copy_of("city.District")
+    district = copy_of("city.District")
     households = models.IntegerField(default=0)
     residents = models.IntegerField(default=0)
     elderly = models.IntegerField(default=0)
@@ -382,8 +382,8 @@ class GridFigures(models.Model):
     testing round per grid reads 19,000 rows instead of grouping 21 M residents."""
 
     grid = models.OneToOneField(Grid, primary_key=True, on_delete=models.CASCADE, related_name="figures")
-    community = _copy_of("city.Community")
-    district = _copy_of("city.District")
+    community = copy_of("city.Community")
+    district = copy_of("city.District")
     households = models.IntegerField(default=0)
     residents = models.IntegerField(default=0)
 

@@ -205,11 +205,15 @@ def dispatch(request: HttpRequest, body: DayIn) -> dict[str, int]:
     actor = _actor(request)
     now = clock.now()
     day = body.day or clock.local_date(now)
-    created = 0
+    packaged = services.Dispatched(orders=0, tasks=0, assigned=0)
     if actor.level == ScopeLevel.CITY:
-        created = services.standard_orders_create(day=day, actor=actor, now=now)
+        packaged = services.standard_orders_create(day=day, actor=actor, now=now)
     built = services.tasks_build(day=day, actor=actor, now=now)
-    return {"standard_orders": created, "tasks": built.tasks, "orders_assigned": built.orders}
+    return {
+        "standard_orders": packaged.orders,
+        "tasks": packaged.tasks + built.tasks,
+        "orders_assigned": packaged.assigned + built.orders,
+    }
 
 
 @router.get("/tasks/open", response=list[TaskOut], summary="Tasks of the volunteer's community to claim")

@@ -44,6 +44,7 @@ from bastion.supply import selectors as supply
 from bastion.supply.models import Item, Warehouse
 from bastion.supply.policy import policy
 from bastion.zones import selectors as zones
+from bastion.zones.models import ZoneState
 
 # Staggered pick-up: each building of a compound gets its own slot, one after another.
 PICKUP_OPENS = time(8, 0)
@@ -210,173 +211,293 @@ def _random_code() -> str:
     return "substr('00000' || (abs(random()) % 1000000), -6, 6)"
 
 
-def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> int:
+def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> Dispatched:
     """The day's standard packages: one order to every household served door to door whose
     last standard package is older than its cycle (its zone's, else the policy's), with no
-    omission. Set-based (one INSERT … SELECT per cycle); a second run the same day adds
-    nothing (one standard package per household and cycle day)."""
+    omission, each put at once into its building's open task of the day (made when the
+    building has none: its next batch). Set-based and linear in the households: the households
+    due are staged first (one INSERT … SELECT per cycle group), then the tasks, orders and lines
+    are written from the stage, so that no statement reads the table it fills (on a lockdown's
+    first day such a statement, planned on empty tables, rescans its own growing output for
+    every row). Runs one at a time (the dispatch lock); a second run the same day adds nothing
+    (one standard package per household and cycle day)."""
     actor.require("dispatch_deliveries")
     if actor.level != ScopeLevel.CITY:
         raise Forbidden()
     rules = policy()
     door = lockdown.households_on(lockdown.DOOR_TO_DOOR).values("pk")
     if not door.exists():
-        return 0
+        return Dispatched(orders=0, tasks=0, assigned=0)
     default_item = Item.objects.filter(code=rules.standard_item, active=True).first()
     if default_item is None:
         raise NotFound(
             _("The standard package %(code)s is not in the catalogue.") % {"code": rules.standard_item},
             code="unknown_item",
         )
-    cycles = list(PackageCycle.objects.select_related("zone").order_by("every_days", "pk"))
-    groups: list[tuple[Any, int, int]] = []  # (households, item id, every days)
-    for cycle in cycles:
-        groups.append(
-            (
-                zones.zone_households(cycle.zone).filter(pk__in=door).values("pk"),
-                cycle.item_id,
-                cycle.every_days,
-            )
-        )
-    # The policy's cycle for the rest: a zone's own cycle, longer or shorter, is never overridden.
-    rest = lockdown.households_on(lockdown.DOOR_TO_DOOR)
-    for cycle in cycles:
-        rest = rest.exclude(pk__in=zones.zone_households(cycle.zone).values("pk"))
-    groups.append((rest.values("pk"), default_item.pk, rules.standard_every_days))
     today = clock.local_date(now)
-    elderly, infant = elderly_cutoff(today), infant_cutoff(today)
-    created = 0
     with transaction.atomic():
+        _dispatch_begin()
+        cycles = list(
+            PackageCycle.objects.filter(zone__state=ZoneState.IN_FORCE)
+            .select_related("zone")
+            .order_by("every_days", "pk")
+        )
+        # The shortest cycle first: a household in two zones with their own cycles gets the
+        # shorter (the stage keeps a household's first group).
+        groups: list[tuple[Any, int, int]] = [
+            (zones.zone_households(c.zone).filter(pk__in=door).values("pk"), c.item_id, c.every_days)
+            for c in cycles
+        ]
+        # The policy's cycle for the rest: a zone's own cycle, longer or shorter, is never overridden.
+        rest = lockdown.households_on(lockdown.DOOR_TO_DOOR)
+        for cycle in cycles:
+            rest = rest.exclude(pk__in=zones.zone_households(cycle.zone).values("pk"))
+        groups.append((rest.values("pk"), default_item.pk, rules.standard_every_days))
+        _stage_table(
+            STANDARD_STAGE,
+            "household_id bigint PRIMARY KEY, building_id bigint NOT NULL, community_id bigint NOT NULL,"
+            " district_id bigint NOT NULL, item_id bigint NOT NULL, every_days integer NOT NULL,"
+            " vulnerable boolean NOT NULL",
+        )
         for households, item_id, every_days in groups:
-            chosen, params = _sql(households)
-            created += _insert_standard(
-                chosen, params, day=day, every_days=every_days, now=now, elderly=elderly, infant=infant
-            )
-            _analyze_after(created, "delivery_order")
-            _insert_lines(day=day, item_id=item_id)
+            _stage_due(households, day=day, item_id=item_id, every_days=every_days, today=today)
+        _analyze(STANDARD_STAGE)
+        due_vulnerable, due_normal = _deadline(now, True), _deadline(now, False)
+        tasks = _insert_tasks(
+            f"""
+            SELECT s.building_id, MIN(s.community_id) AS community_id, MIN(s.district_id) AS district_id,
+                   MIN(CASE WHEN s.vulnerable THEN %s ELSE %s END) AS due_at,
+                   {_bool_or()}(s.vulnerable) AS vulnerable, {_false()} AS pickup
+            FROM {STANDARD_STAGE} s
+            """,
+            [_adapt(due_vulnerable), _adapt(due_normal)],
+            day=day,
+        )
+        created = _insert_standard(day=day, now=now)
+        _analyze_after(created, "delivery_order")
+        _insert_lines(day=day)
         _analyze_after(created, "delivery_orderline")
+        _drop(STANDARD_STAGE)
+        if created:
+            _refresh_open_tasks(day)
         audit.record(
             action="delivery.standard.created",
             object_type="delivery.day",
             object_id=day.isoformat(),
-            after={"day": day.isoformat(), "orders": created, "cycles": len(groups)},
+            after={"day": day.isoformat(), "orders": created, "tasks": tasks, "cycles": len(groups)},
             actor=actor,
             now=now,
         )
-    return created
+    return Dispatched(orders=created, tasks=tasks, assigned=created)
 
 
-# A statement that writes this many rows or more has its table's statistics taken again at once,
-# so that the next statements (the tasks after the day's orders) are not planned on "empty"
-# statistics. It does not cure a lockdown's first day: each INSERT … NOT EXISTS is planned
-# before it fills its own table (docs/BENCHMARKS.md, issue 5; still open).
-ANALYZE_AFTER_ROWS = 20_000
+# Two dispatches at once (the worker's and an officer's button) would both see the same
+# households due or the same buildings without a task: they take turns. SQLite admits one
+# writer at a time anyway (IMMEDIATE transactions).
+DISPATCH_LOCK = 0x42A57501
+STANDARD_STAGE = "delivery_stage_standard"
+TASK_STAGE = "delivery_stage_tasks"
+_TIMESTAMP = "timestamp with time zone"
 
 
-def _analyze_after(rows: int, table: str, at_least: int | None = None) -> None:
-    if connection.vendor == "postgresql" and rows >= (ANALYZE_AFTER_ROWS if at_least is None else at_least):
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _false() -> str:
+    return "FALSE" if _pg() else "0"
+
+
+def _bool_or() -> str:
+    return "bool_or" if _pg() else "max"
+
+
+def _bool_and() -> str:
+    return "bool_and" if _pg() else "min"
+
+
+def _adapt(moment: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def _dispatch_begin() -> None:
+    """Inside the dispatch's transaction: wait for the lock; and, on PostgreSQL, no JIT (it
+    compiled the million-row statements for seconds and saved nothing)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+            cursor.execute("SET LOCAL jit = off")
+
+
+def _stage_table(name: str, columns: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"CREATE TEMP TABLE {name} ({columns})")
+
+
+def _drop(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _analyze(table: str) -> None:
+    """PostgreSQL has no statistics of a temporary table until it is analysed (autovacuum never
+    sees it): without them it plans the next joins as if the stage held a handful of rows."""
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {table}")
 
 
-def _insert_standard(
-    chosen: str, params: list[Any], *, day: date, every_days: int, now: datetime, elderly: date, infant: date
-) -> int:
-    rules = policy()
-    at = connection.ops.adapt_datetimefield_value(now)
-    due_vulnerable = connection.ops.adapt_datetimefield_value(_deadline(now, True))
-    due_normal = connection.ops.adapt_datetimefield_value(_deadline(now, False))
+# A statement that writes this many rows or more has its table's statistics taken again at once,
+# so that the next statements (the lines after the orders, the tasks after the day's orders)
+# are not planned on "empty" statistics: a lockdown's first day writes a million orders into
+# empty tables, long before autovacuum comes by.
+ANALYZE_AFTER_ROWS = 20_000
+
+
+def _analyze_after(rows: int, table: str, at_least: int | None = None) -> None:
+    if rows >= (ANALYZE_AFTER_ROWS if at_least is None else at_least):
+        _analyze(table)
+
+
+def _stage_due(households: Any, *, day: date, item_id: int, every_days: int, today: date) -> None:
+    """Stage the households of one cycle group whose last standard package is older than the
+    cycle, each with its vulnerability (computed once, here)."""
+    chosen, params = _sql(households)
     since = day - timedelta(days=every_days - 1)
-    true = "TRUE" if connection.vendor == "postgresql" else "1"
-    sql = f"""
-        INSERT INTO delivery_order (household_id, building_id, community_id, district_id, kind, state,
-                                    cycle_day, vulnerable, pickup, placed_at, due_at, placed_by, note,
-                                    recipient_code, attempts)
-        SELECT x.id, x.building_id, x.community_id, x.district_id, 'standard', 'open', %s, x.vulnerable,
-               {"FALSE" if connection.vendor == "postgresql" else "0"}, %s,
-               CASE WHEN x.vulnerable THEN %s ELSE %s END, %s, '', {_random_code()}, 0
-        FROM (
-            SELECT h.id, h.building_id, h.community_id, h.district_id,
-                   EXISTS (
-                       SELECT 1 FROM city_resident r WHERE r.household_id = h.id AND (
-                           r.living_alone OR r.disabled OR r.pregnant OR r.chronic_treatment <> ''
-                           OR r.birth_date <= %s OR r.birth_date > %s)
-                   ) AS vulnerable
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {STANDARD_STAGE} (household_id, building_id, community_id, district_id, item_id,
+                                          every_days, vulnerable)
+            SELECT h.id, h.building_id, h.community_id, h.district_id, %s, %s, {_VULNERABLE_HOUSEHOLD}
             FROM city_household h
             WHERE h.id IN ({chosen})
               AND NOT EXISTS (
                   SELECT 1 FROM delivery_order o
                   WHERE o.household_id = h.id AND o.kind = 'standard' AND o.cycle_day >= %s
                     AND o.state <> 'cancelled')
-        ) x
-        WHERE {true}
-        ON CONFLICT DO NOTHING
-    """
+            ON CONFLICT DO NOTHING
+            """,
+            [item_id, every_days, elderly_cutoff(today), infant_cutoff(today), *params, since],
+        )
+
+
+# A household is vulnerable when one of its residents is: elderly, living alone, disabled,
+# pregnant, in regular treatment, or an infant (the cut-offs are today's; `_vulnerable_q`).
+_VULNERABLE_HOUSEHOLD = """EXISTS (
+    SELECT 1 FROM city_resident r WHERE r.household_id = h.id AND (
+        r.living_alone OR r.disabled OR r.pregnant OR r.chronic_treatment <> ''
+        OR r.birth_date <= %s OR r.birth_date > %s))"""
+
+
+def _insert_standard(*, day: date, now: datetime) -> int:
+    """The staged households' orders, each in its building's open task of the day."""
     with connection.cursor() as cursor:
         cursor.execute(
-            sql,
-            [
-                day,
-                at,
-                due_vulnerable,
-                due_normal,
-                f"standard packages ({rules.standard_every_days} days)"[:150],
-                elderly,
-                infant,
-                *params,
-                since,
-            ],
+            f"""
+            INSERT INTO delivery_order (household_id, building_id, community_id, district_id, kind, state,
+                                        cycle_day, vulnerable, pickup, placed_at, due_at, placed_by, note,
+                                        recipient_code, attempts, task_id)
+            SELECT s.household_id, s.building_id, s.community_id, s.district_id, 'standard', 'assigned', %s,
+                   s.vulnerable, {_false()}, %s, CASE WHEN s.vulnerable THEN %s ELSE %s END,
+                   'standard packages (' || CAST(s.every_days AS text) || ' days)', '', {_random_code()}, 0,
+                   t.id
+            FROM {STANDARD_STAGE} s
+            JOIN delivery_deliverytask t ON t.building_id = s.building_id AND t.day = %s AND t.state = 'open'
+            ORDER BY s.building_id, s.household_id
+            """,
+            [day, _adapt(now), _adapt(_deadline(now, True)), _adapt(_deadline(now, False)), day],
         )
         return max(cursor.rowcount, 0)
 
 
-def _insert_lines(*, day: date, item_id: int) -> None:
+def _insert_lines(*, day: date) -> None:
+    """One line of each new standard order: its group's package, found by the order's
+    (household, cycle day), which is unique among standard orders."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             INSERT INTO delivery_orderline (order_id, item_id, quantity)
-            SELECT o.id, %s, 1 FROM delivery_order o
-            WHERE o.kind = 'standard' AND o.cycle_day = %s
-              AND NOT EXISTS (SELECT 1 FROM delivery_orderline l WHERE l.order_id = o.id)
+            SELECT o.id, s.item_id, 1
+            FROM {STANDARD_STAGE} s
+            JOIN delivery_order o ON o.household_id = s.household_id AND o.kind = 'standard'
+                                 AND o.cycle_day = %s
             """,
-            [item_id, day],
+            [day],
         )
+
+
+def _insert_tasks(waiting: str, params: list[Any], *, day: date) -> int:
+    """A new task of the day for each building that `waiting` lists and that has no open task
+    today (its next batch). `waiting` selects, for the orders to dispatch, building, community,
+    district, deadline, vulnerability and pick-up, in that order, without GROUP BY. Staged first,
+    so that the INSERT does not read the tasks it writes."""
+    _stage_table(
+        TASK_STAGE,
+        "building_id bigint PRIMARY KEY, community_id bigint NOT NULL, district_id bigint NOT NULL,"
+        f" batch integer NOT NULL, due_at {_TIMESTAMP} NOT NULL, vulnerable boolean NOT NULL,"
+        " pickup boolean NOT NULL",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {TASK_STAGE}
+                   (building_id, community_id, district_id, due_at, vulnerable, pickup, batch)
+            SELECT w.building_id, w.community_id, w.district_id, w.due_at, w.vulnerable, w.pickup,
+                   COALESCE(b.top, 0) + 1
+            FROM ({waiting} GROUP BY 1) w
+            LEFT JOIN (
+                SELECT t.building_id, MAX(t.batch) AS top,
+                       MAX(CASE WHEN t.state = 'open' THEN 1 ELSE 0 END) AS has_open
+                FROM delivery_deliverytask t WHERE t.day = %s GROUP BY t.building_id
+            ) b ON b.building_id = w.building_id
+            WHERE COALESCE(b.has_open, 0) = 0
+            """,
+            [*params, day],
+        )
+        _analyze_after(max(cursor.rowcount, 0), TASK_STAGE, at_least=1_000)
+        cursor.execute(
+            f"""
+            INSERT INTO delivery_deliverytask (building_id, community_id, district_id, day, batch, state,
+                                               due_at, vulnerable, pickup_from, pickup_until)
+            SELECT s.building_id, s.community_id, s.district_id, %s, s.batch, 'open', s.due_at,
+                   s.vulnerable, CASE WHEN s.pickup THEN %s END, CASE WHEN s.pickup THEN %s END
+            FROM {TASK_STAGE} s
+            ORDER BY s.building_id
+            """,
+            [day, *_first_slot(day)],
+        )
+        tasks = max(cursor.rowcount, 0)
+    _drop(TASK_STAGE)
+    _analyze_after(tasks, "delivery_deliverytask", at_least=1_000)
+    return tasks
 
 
 def tasks_build(*, day: date, building_id: int | None = None, actor: Actor, now: datetime) -> Dispatched:
     """Every open order into its building's task of the day: the open (unclaimed) task if there
     is one, else a new one (the building's next batch). Tasks of buildings in medium-risk areas
-    get staggered pick-up slots, building after building within a compound. Set-based: two
-    statements whatever the number of orders. `building_id` limits it to one building (the
-    re-dispatch of a failed delivery)."""
+    get staggered pick-up slots, building after building within a compound. Set-based: a few
+    statements whatever the number of orders, none reading the table it writes (see
+    standard_orders_create). Runs one at a time (the dispatch lock). `building_id` limits it to
+    one building (the re-dispatch of a failed delivery)."""
     actor.require("dispatch_deliveries")
     if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
         raise Forbidden()
     scope_sql, scope_params = _order_scope(actor, building_id)
-    vendor_bool_or = "bool_or" if connection.vendor == "postgresql" else "max"
-    vendor_bool_and = "bool_and" if connection.vendor == "postgresql" else "min"
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""
-                INSERT INTO delivery_deliverytask (building_id, community_id, district_id, day, batch, state,
-                                                   due_at, vulnerable, pickup_from, pickup_until)
-                SELECT o.building_id, MIN(o.community_id), MIN(o.district_id), %s,
-                       COALESCE((SELECT MAX(t.batch) FROM delivery_deliverytask t
-                                 WHERE t.building_id = o.building_id AND t.day = %s), 0) + 1,
-                       'open', MIN(o.due_at), {vendor_bool_or}(o.vulnerable),
-                       CASE WHEN {vendor_bool_and}(o.pickup) THEN %s END,
-                       CASE WHEN {vendor_bool_and}(o.pickup) THEN %s END
-                FROM delivery_order o
-                WHERE o.state = 'open' AND o.task_id IS NULL {scope_sql}
-                  AND NOT EXISTS (SELECT 1 FROM delivery_deliverytask t
-                                  WHERE t.building_id = o.building_id AND t.day = %s AND t.state = 'open')
-                GROUP BY o.building_id
-                """,
-                [day, day, *_first_slot(day), *scope_params, day],
-            )
-            tasks = max(cursor.rowcount, 0)
-        _analyze_after(tasks, "delivery_deliverytask", at_least=1_000)
+        _dispatch_begin()
+        tasks = _insert_tasks(
+            f"""
+            SELECT o.building_id, MIN(o.community_id) AS community_id, MIN(o.district_id) AS district_id,
+                   MIN(o.due_at) AS due_at, {_bool_or()}(o.vulnerable) AS vulnerable,
+                   {_bool_and()}(o.pickup) AS pickup
+            FROM delivery_order o
+            WHERE o.state = 'open' AND o.task_id IS NULL {scope_sql}
+            """,
+            scope_params,
+            day=day,
+        )
         with connection.cursor() as cursor:
             cursor.execute(
                 f"""
