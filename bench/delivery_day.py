@@ -430,7 +430,24 @@ def _history(cycles: int, today: date, item_id: int, rng: random.Random) -> int:
             [day, placed, placed, placed, day, item_id],
         )
         written += int(_one("SELECT count(*) FROM delivery_order WHERE cycle_day = %s", [day]))
+    _keep_last_deliveries()
     return written
+
+
+def _keep_last_deliveries() -> None:
+    """What services.order_deliver keeps delivery by delivery (each household's last delivery),
+    for the deliveries this script writes by SQL; coverage's own check reads the orders."""
+    _sql(
+        """
+        INSERT INTO delivery_lastdelivery (household_id, delivered_at, order_id)
+        SELECT DISTINCT ON (household_id) household_id, delivered_at, id FROM delivery_order
+        WHERE state = 'delivered' ORDER BY household_id, delivered_at DESC, id DESC
+        ON CONFLICT (household_id) DO UPDATE
+            SET delivered_at = excluded.delivered_at, order_id = excluded.order_id
+            WHERE delivery_lastdelivery.delivered_at <= excluded.delivered_at
+        """
+    )
+    _analyze("delivery_lastdelivery")
 
 
 # --------------------------------------------------------------------------- statement timing
@@ -642,6 +659,7 @@ def _deliver_today(today: date, now: datetime, rng: random.Random) -> int:
         [midnight, now, midnight, today, DELIVERED_TODAY],
     )
     _analyze("delivery_order")
+    _keep_last_deliveries()
     return int(
         _one("SELECT count(*) FROM delivery_order WHERE cycle_day = %s AND state = 'delivered'", [today])
     )

@@ -18,7 +18,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from bastion.city import registry_io, rules, services, services_io
-from bastion.city.models import Community, CommunityFigures, Compound, District, Household, Resident
+from bastion.city.models import (
+    Community,
+    CommunityFigures,
+    Compound,
+    District,
+    Household,
+    HouseholdProfile,
+    Resident,
+)
 from bastion.city.registry_io import COLUMNS, RegistryFileRejected
 from bastion.city.selectors import actor_for
 from bastion.core.errors import Forbidden, InvalidInput
@@ -207,6 +215,8 @@ def test_an_updated_file_updates_only_the_changed_rows(city: dict[str, Any], now
     assert Resident.objects.get(id_number=renamed["id_number"]).name == "王新名"
     changed = Resident.objects.get(id_number=flagged["id_number"])
     assert (changed.disabled, changed.chronic_treatment) == (True, "dialysis")
+    # The household's profile (what supplies read of its vulnerability) follows the import.
+    assert HouseholdProfile.objects.get(household_id=changed.household_id).flagged
     assert Compound.objects.get(code="C3").name == "玉林北苑"
     arrived = Resident.objects.get(id_number=newcomer["id_number"])
     assert arrived.household.address == f"{rows[2]['compound_code']}/1/1/101"

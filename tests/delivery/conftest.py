@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from bastion import flows
+from bastion.city import services as city_services
 from bastion.city.models import Household, Resident
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM, Actor
@@ -77,7 +78,13 @@ def catalogue(commerce: Actor) -> None:
 def locked(city: Places, catalogue: None) -> list[Household]:
     """A case in C1/2/1/301 puts its unit at high risk: its 6 households are served at the door.
     In C1/2/1/202 lives a disabled resident."""
-    Resident.objects.filter(household__address="C1/2/1/202", number=1).update(disabled=True)
+    city_services.resident_set_flags(
+        resident_id=resident("C1/2/1/202#1").pk,
+        flags={"disabled": True},
+        reason="残疾人登记",
+        actor=SYSTEM,
+        now=NOW,
+    )
     flows.case_reported(resident_id=resident("C1/2/1/301#1").pk, kind="confirmed", actor=SYSTEM, now=NOW)
     return households(UNIT)
 

@@ -377,6 +377,34 @@ class CommunityFigures(models.Model):
         return f"figures of {self.community_id} as of {self.as_of}"
 
 
+class HouseholdProfile(models.Model):
+    """What makes a household vulnerable, kept with the registry's figures (refreshed with them,
+    set-based): whether a member lives alone, is disabled, pregnant or in regular treatment,
+    and the birth dates of its eldest and youngest. Whether it is vulnerable *today* follows from
+    the dates and today's cut-offs (selectors.household_vulnerable_sql), so the profile does not
+    age. Supplies read it for a million locked households at once instead of looking through
+    every household's residents."""
+
+    household = models.OneToOneField(
+        Household,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="profile",
+    )
+    community = copy_of("city.Community", db_index=True)
+    flagged = models.BooleanField(default=False)
+    eldest_born = models.DateField(null=True)
+    youngest_born = models.DateField(null=True)
+
+    class Meta:
+        verbose_name = _("household profile")
+        verbose_name_plural = _("household profiles")
+
+    def __str__(self) -> str:
+        return f"profile of {self.household_id}"
+
+
 class GridFigures(models.Model):
     """Households and residents per grid, refreshed with the community figures: coverage of a
     testing round per grid reads 19,000 rows instead of grouping 21 M residents."""

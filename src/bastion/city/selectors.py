@@ -21,6 +21,7 @@ from bastion.city.models import (
     District,
     Grid,
     Household,
+    HouseholdProfile,
     Resident,
     Subdistrict,
     Unit,
@@ -335,6 +336,28 @@ def elderly_cutoff(today: date) -> date:
 def infant_cutoff(today: date) -> date:
     """Residents born after this day are infants today."""
     return _years_before(today, rules.INFANT_AGE)
+
+
+def household_vulnerable_sql(profile: str, today: date) -> tuple[str, list[Any]]:
+    """An SQL expression, true when the household whose profile (city_householdprofile, LEFT
+    JOINed as `profile`) makes it vulnerable today: a member living alone, disabled, pregnant or
+    in regular treatment, elderly or an infant. False without a profile (nobody lives there)."""
+    return (
+        f"COALESCE({profile}.flagged OR {profile}.eldest_born <= %s OR {profile}.youngest_born > %s, FALSE)",
+        [elderly_cutoff(today), infant_cutoff(today)],
+    )
+
+
+def household_is_vulnerable(*, household_id: int, today: date) -> bool:
+    """The household's profile makes it vulnerable today (household_vulnerable_sql)."""
+    profile = HouseholdProfile.objects.filter(pk=household_id).first()
+    if profile is None:
+        return False
+    return bool(
+        profile.flagged
+        or (profile.eldest_born is not None and profile.eldest_born <= elderly_cutoff(today))
+        or (profile.youngest_born is not None and profile.youngest_born > infant_cutoff(today))
+    )
 
 
 def resident_by_address(address: str) -> Resident:

@@ -150,8 +150,10 @@ def resident_set_flags(
     return locked
 
 
-def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> int:
-    """Recount the per-community figures in one set-based statement per table.
+def figures_refresh(*, today: date, community_ids: list[int] | None = None, profiles_too: bool = True) -> int:
+    """Recount the per-community figures in one set-based statement per table, and rebuild the
+    households' profiles (`profiles_too`: whenever residents may have changed; the daily recount
+    of ages leaves them, as they hold birth dates, not ages).
 
     Returns the number of communities refreshed. Runs in its own transaction so that
     readers never see a half-refreshed city.
@@ -205,6 +207,15 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
         {where.replace("c.id", "g.community_id")}
         GROUP BY g.id, g.community_id, g.district_id
     """
+    # Each household's profile: what makes it vulnerable, without today's cut-offs.
+    profiles = f"""
+        INSERT INTO city_householdprofile (household_id, community_id, flagged, eldest_born, youngest_born)
+        SELECT household_id, MIN(community_id),
+               MAX(CASE WHEN living_alone OR disabled OR pregnant OR chronic_treatment <> ''
+                        THEN 1 ELSE 0 END) = 1,
+               MIN(birth_date), MAX(birth_date)
+        FROM city_resident {inner} GROUP BY household_id
+    """
     with transaction.atomic():
         doomed = CommunityFigures.objects.all()
         doomed_grids = GridFigures.objects.all()
@@ -214,6 +225,9 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None) -> i
         doomed.delete()
         doomed_grids.delete()
         with connection.cursor() as cursor:
+            if profiles_too:
+                cursor.execute(f"DELETE FROM city_householdprofile {inner}", params)
+                cursor.execute(profiles, params)
             cursor.execute(grids, [*params, *params])
             cursor.execute(sql, [today, *params, old, old, young, *params, *params])
             return cursor.rowcount
@@ -312,7 +326,13 @@ def registry_clear() -> None:
     from bastion.city import load
 
     # Children before parents, so that SQLite's row-by-row DELETE meets no foreign key.
-    tables = ["city_gridfigures", "city_communityfigures", "city_staff", *reversed(load.TABLES)]
+    tables = [
+        "city_gridfigures",
+        "city_communityfigures",
+        "city_householdprofile",
+        "city_staff",
+        *reversed(load.TABLES),
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # TRUNCATE must take the accounts along (they reference places); the city-wide

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from bastion import flows
@@ -217,9 +217,14 @@ def dispatch(request: HttpRequest, body: DayIn) -> dict[str, int]:
 
 
 @router.get("/tasks/open", response=list[TaskOut], summary="Tasks of the volunteer's community to claim")
-def tasks_open(request: HttpRequest, day: date | None = None) -> list[dict[str, Any]]:
+def tasks_open(
+    request: HttpRequest, day: date | None = None, limit: int = Query(50, ge=1, le=500)
+) -> list[dict[str, Any]]:
+    """The most urgent first (vulnerable households, then the earliest deadline), `limit` of
+    them: a phone shows a few buildings, and fifty volunteers listing 10,000 tasks before each
+    claim made the list, not the claim, the cost of the race."""
     actor = _actor(request)
-    return [_task(t) for t in selectors.tasks_open(actor=actor, day=day or clock.today())[:500]]
+    return [_task(t) for t in selectors.tasks_open(actor=actor, day=day or clock.today())[:limit]]
 
 
 @router.get("/tasks/mine", response=list[MyTaskOut], summary="The volunteer's claimed tasks and their stops")

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Prefetch, QuerySet
 
-from bastion.city.models import Community
-from bastion.city.selectors import elderly_cutoff, infant_cutoff
+from bastion.city.models import Community, Household
+from bastion.city.selectors import household_vulnerable_sql
 from bastion.core import clock
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
@@ -115,51 +116,71 @@ class Unreached:
     last_delivery: str  # what it was: the items of the last delivered order
 
 
-def _locked_sql() -> tuple[str, list[Any]]:
-    sql, params = lockdown.household_ids_served_at_home().query.sql_with_params()
-    return sql, list(params)
-
-
-def _windows(now: datetime) -> tuple[Any, Any, date, date]:
-    """The start of today and of the cycle (the policy's standard cycle, in city days), and the
-    vulnerability cut-offs of today."""
+def _windows(now: datetime) -> tuple[Any, Any, date]:
+    """The start of today and of the cycle (the policy's standard cycle, in city days), and
+    today."""
     today = clock.local_date(now)
     zone = clock.city_zone()
     start = datetime.combine(today, datetime.min.time(), zone)
     cycle = start - timedelta(days=policy().standard_every_days - 1)
     adapt = connection.ops.adapt_datetimefield_value
-    return adapt(start), adapt(cycle), elderly_cutoff(today), infant_cutoff(today)
+    return adapt(start), adapt(cycle), today
 
 
-_VULNERABLE = """EXISTS (
-    SELECT 1 FROM city_resident r WHERE r.household_id = h.id AND (
-        r.living_alone OR r.disabled OR r.pregnant OR r.chronic_treatment <> ''
-        OR r.birth_date <= %s OR r.birth_date > %s))"""
+def _locked(
+    actor: Actor, community_id: int | None, columns: tuple[str, ...] = ("id", "community_id")
+) -> tuple[str, list[Any]] | None:
+    """The locked households in scope as a sub-select of `columns`, or None when there are none.
+    A community's or district's own zones only are read, not the whole city's."""
+    district_id = None
+    if community_id is not None:
+        _community_in_scope(actor, community_id)
+    elif actor.level == ScopeLevel.DISTRICT:
+        district_id = actor.district_id
+    elif actor.level == ScopeLevel.COMMUNITY:
+        community_id = actor.community_id
+    elif actor.level != ScopeLevel.CITY:
+        raise NotFound()
+    households = Household.objects.filter(
+        lockdown.served_at_home_q(community_id=community_id, district_id=district_id)
+    )
+    if community_id is not None:
+        households = households.filter(community_id=community_id)
+    if district_id is not None:
+        households = households.filter(district_id=district_id)
+    try:
+        sql, params = households.values(*columns).query.sql_with_params()
+    except EmptyResultSet:
+        return None
+    return sql, list(params)
 
 
 def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) -> list[CommunityCoverage]:
     """Per community in scope: households locked (served door to door or by pick-up), reached
     today, not reached within the cycle (no delivery since the cycle began), and of those the
-    vulnerable. Set-based: the locked households, each household's last delivery by index."""
+    vulnerable. Set-based and a row per locked household: the households reached by the
+    compound index, each one's last delivery (LastDelivery) and profile (HouseholdProfile) by
+    its id; no resident and no past order is read."""
     actor.require("view_supply")
-    today_start, cycle_start, elderly, infant = _windows(now)
-    locked, params = _locked_sql()
-    scope, scope_params = _scope_sql(actor, community_id)
+    today_start, cycle_start, today = _windows(now)
+    locked = _locked(actor, community_id)
+    if locked is None:
+        return []
+    locked_sql, params = locked
+    vulnerable, vulnerable_params = household_vulnerable_sql("p", today)
     # Grouped by community id (a hash of 1,300 groups), named afterwards: grouping a million rows
     # by name sorted them on disk.
     sql = f"""
         SELECT x.community_id, c.name, x.locked, x.reached_today, x.not_reached, x.vulnerable_not_reached
         FROM (
             SELECT h.community_id, COUNT(*) AS locked,
-                   SUM(CASE WHEN d.last >= %s THEN 1 ELSE 0 END) AS reached_today,
-                   SUM(CASE WHEN d.last IS NULL THEN 1 ELSE 0 END) AS not_reached,
-                   SUM(CASE WHEN d.last IS NULL AND {_VULNERABLE} THEN 1 ELSE 0 END) AS vulnerable_not_reached
-            FROM city_household h
-            LEFT JOIN (
-                SELECT o.household_id, MAX(o.delivered_at) AS last FROM delivery_order o
-                WHERE o.state = 'delivered' AND o.delivered_at >= %s GROUP BY o.household_id
-            ) d ON d.household_id = h.id
-            WHERE h.id IN ({locked}) {scope}
+                   SUM(CASE WHEN d.delivered_at >= %s THEN 1 ELSE 0 END) AS reached_today,
+                   SUM(CASE WHEN d.delivered_at >= %s THEN 0 ELSE 1 END) AS not_reached,
+                   SUM(CASE WHEN d.delivered_at >= %s THEN 0 WHEN {vulnerable} THEN 1 ELSE 0 END)
+                       AS vulnerable_not_reached
+            FROM ({locked_sql}) h
+            LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
+            LEFT JOIN city_householdprofile p ON p.household_id = h.id
             GROUP BY h.community_id
         ) x
         JOIN city_community c ON c.id = x.community_id
@@ -167,7 +188,7 @@ def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) ->
     """
     with transaction.atomic(), connection.cursor() as cursor:
         _tune(cursor)
-        cursor.execute(sql, [today_start, elderly, infant, cycle_start, *params, *scope_params])
+        cursor.execute(sql, [today_start, cycle_start, cycle_start, *vulnerable_params, *params])
         rows = cursor.fetchall()
     return [
         CommunityCoverage(int(r[0]), r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0))
@@ -176,48 +197,33 @@ def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) ->
 
 
 def _tune(cursor: Any) -> None:
-    """PostgreSQL, for this read only: no JIT (compiling the plan took 1.3 s of 5 at 1 M locked
-    households and saved nothing: 4.93 s -> 3.51 s). More work_mem made it slower (6.50 s: the
-    nested IN lists became 1 M-entry hash joins), so it is left alone."""
+    """PostgreSQL, for these reads only: no JIT (compiling the plan took 1.3 s of 5 at 1 M
+    locked households and saved nothing)."""
     if connection.vendor == "postgresql":
         cursor.execute("SET LOCAL jit = off")
-
-
-def _scope_sql(actor: Actor, community_id: int | None) -> tuple[str, list[Any]]:
-    parts: list[str] = []
-    params: list[Any] = []
-    if community_id is not None:
-        _community_in_scope(actor, community_id)
-        parts.append("AND h.community_id = %s")
-        params.append(community_id)
-    elif actor.level == ScopeLevel.DISTRICT:
-        parts.append("AND h.district_id = %s")
-        params.append(actor.district_id)
-    elif actor.level == ScopeLevel.COMMUNITY:
-        parts.append("AND h.community_id = %s")
-        params.append(actor.community_id)
-    elif actor.level != ScopeLevel.CITY:
-        raise NotFound()
-    return " ".join(parts), params
 
 
 def not_reached(
     *, actor: Actor, now: datetime, community_id: int, limit: int | None = 500
 ) -> list[Unreached]:
     """The community's locked households with no delivery in the cycle: vulnerable first, then
-    those waiting longest (never reached first, then by their last delivery)."""
+    those waiting longest (never reached first, then by their last delivery), each with what
+    its last delivery was. Reads the community's own zones only."""
     actor.require("view_supply")
-    _community_in_scope(actor, community_id)
-    _today, cycle_start, elderly, infant = _windows(now)
-    locked, params = _locked_sql()
+    _today_start, cycle_start, today = _windows(now)
+    locked = _locked(actor, community_id, ("id", "address", "building_id"))
+    if locked is None:
+        return []
+    locked_sql, params = locked
+    vulnerable, vulnerable_params = household_vulnerable_sql("p", today)
     limit_sql = f"LIMIT {int(limit)}" if limit is not None else ""
     sql = f"""
-        SELECT x.id, x.address, x.building_id, x.vulnerable, x.last FROM (
-            SELECT h.id, h.address, h.building_id, {_VULNERABLE} AS vulnerable,
-                   (SELECT MAX(o.delivered_at) FROM delivery_order o
-                    WHERE o.household_id = h.id AND o.state = 'delivered') AS last
-            FROM city_household h
-            WHERE h.community_id = %s AND h.id IN ({locked})
+        SELECT x.id, x.address, x.building_id, x.vulnerable, x.last, x.order_id FROM (
+            SELECT h.id, h.address, h.building_id, {vulnerable} AS vulnerable,
+                   d.delivered_at AS last, d.order_id
+            FROM ({locked_sql}) h
+            LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
+            LEFT JOIN city_householdprofile p ON p.household_id = h.id
         ) x
         WHERE x.last IS NULL OR x.last < %s
         ORDER BY x.vulnerable DESC, CASE WHEN x.last IS NULL THEN 0 ELSE 1 END, x.last, x.address
@@ -225,9 +231,9 @@ def not_reached(
     """
     with transaction.atomic(), connection.cursor() as cursor:
         _tune(cursor)
-        cursor.execute(sql, [elderly, infant, community_id, *params, cycle_start])
+        cursor.execute(sql, [*vulnerable_params, *params, cycle_start])
         rows = cursor.fetchall()
-    last_what = _last_deliveries([int(r[0]) for r in rows])
+    last_what = _orders_contents([int(r[5]) for r in rows if r[5] is not None])
     return [
         Unreached(
             household_id=int(r[0]),
@@ -235,35 +241,33 @@ def not_reached(
             building_id=int(r[2]),
             vulnerable=bool(r[3]),
             last_delivered_at=_aware(r[4]),
-            last_delivery=last_what.get(int(r[0]), ""),
+            last_delivery=last_what.get(int(r[5]), "") if r[5] is not None else "",
         )
         for r in rows
     ]
 
 
 def _aware(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
+    """A moment read by raw SQL: SQLite gives it naive (in UTC) or as text."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _last_deliveries(household_ids: list[int]) -> dict[int, str]:
-    """Each household's last delivered order, as `2 x rice 5 kg, 1 x vegetables 10 kg`."""
-    if not household_ids:
+def _orders_contents(order_ids: list[int]) -> dict[int, str]:
+    """Each order's contents, as `2 x rice 5 kg, 1 x vegetables 10 kg`."""
+    if not order_ids:
         return {}
-    orders = (
-        Order.objects.filter(household_id__in=household_ids, state=OrderState.DELIVERED)
-        .order_by("household_id", "-delivered_at", "-pk")
-        .prefetch_related(_lines())
+    lines = (
+        OrderLine.objects.filter(order_id__in=order_ids)
+        .select_related("item")
+        .order_by("order_id", "item__code")
     )
-    found: dict[int, str] = {}
-    for order in orders:
-        if order.household_id not in found:
-            found[order.household_id] = ", ".join(
-                f"{line.quantity} × {line.item.name}" for line in order.lines.all()
-            )
-    return found
+    found: dict[int, list[str]] = {}
+    for line in lines:
+        found.setdefault(line.order_id, []).append(f"{line.quantity} × {line.item.name}")
+    return {order_id: ", ".join(parts) for order_id, parts in found.items()}
 
 
 def last_delivery(*, household_id: int) -> Order | None:

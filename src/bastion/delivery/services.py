@@ -14,12 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, DecimalField, F, Min, Q, Sum, Value
+from django.db.models import Count, DecimalField, F, Min, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
-from bastion.city.models import Household, Resident
-from bastion.city.selectors import elderly_cutoff, infant_cutoff
+from bastion.city.models import Household
+from bastion.city.selectors import household_is_vulnerable, household_vulnerable_sql
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -49,19 +49,6 @@ from bastion.zones.models import ZoneState
 # Staggered pick-up: each building of a compound gets its own slot, one after another.
 PICKUP_OPENS = time(8, 0)
 PICKUP_SLOT = timedelta(minutes=30)
-
-
-def _vulnerable_q(today: date) -> Q:
-    """A resident who makes the household vulnerable: elderly, living alone, disabled, pregnant,
-    in regular treatment, or an infant."""
-    return (
-        Q(living_alone=True)
-        | Q(disabled=True)
-        | Q(pregnant=True)
-        | ~Q(chronic_treatment="")
-        | Q(birth_date__lte=elderly_cutoff(today))
-        | Q(birth_date__gt=infant_cutoff(today))
-    )
 
 
 def _recipient_code() -> str:
@@ -133,7 +120,7 @@ def order_place(
         )
     today = clock.local_date(now)
     start = datetime.combine(today, time(), clock.city_zone())
-    vulnerable = Resident.objects.filter(_vulnerable_q(today), household_id=household.pk).exists()
+    vulnerable = household_is_vulnerable(household_id=household.pk, today=today)
     pickup = lockdown.service_mode(household_id=household.pk) == lockdown.STAGGERED_PICKUP
     with transaction.atomic():
         # Two orders of one household at once must not both pass the limit.
@@ -364,14 +351,16 @@ def _stage_due(households: Any, *, day: date, item_id: int, every_days: int, tod
     """Stage the households of one cycle group whose last standard package is older than the
     cycle, each with its vulnerability (computed once, here)."""
     chosen, params = _sql(households)
+    vulnerable, vulnerable_params = household_vulnerable_sql("p", today)
     since = day - timedelta(days=every_days - 1)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {STANDARD_STAGE} (household_id, building_id, community_id, district_id, item_id,
                                           every_days, vulnerable)
-            SELECT h.id, h.building_id, h.community_id, h.district_id, %s, %s, {_VULNERABLE_HOUSEHOLD}
+            SELECT h.id, h.building_id, h.community_id, h.district_id, %s, %s, {vulnerable}
             FROM city_household h
+            LEFT JOIN city_householdprofile p ON p.household_id = h.id
             WHERE h.id IN ({chosen})
               AND NOT EXISTS (
                   SELECT 1 FROM delivery_order o
@@ -379,16 +368,8 @@ def _stage_due(households: Any, *, day: date, item_id: int, every_days: int, tod
                     AND o.state <> 'cancelled')
             ON CONFLICT DO NOTHING
             """,
-            [item_id, every_days, elderly_cutoff(today), infant_cutoff(today), *params, since],
+            [item_id, every_days, *vulnerable_params, *params, since],
         )
-
-
-# A household is vulnerable when one of its residents is: elderly, living alone, disabled,
-# pregnant, in regular treatment, or an infant (the cut-offs are today's; `_vulnerable_q`).
-_VULNERABLE_HOUSEHOLD = """EXISTS (
-    SELECT 1 FROM city_resident r WHERE r.household_id = h.id AND (
-        r.living_alone OR r.disabled OR r.pregnant OR r.chronic_treatment <> ''
-        OR r.birth_date <= %s OR r.birth_date > %s))"""
 
 
 def _insert_standard(*, day: date, now: datetime) -> int:
@@ -696,6 +677,7 @@ def order_deliver(
             at=now,
             client_key=client_key or None,
         )
+        _last_delivery_keep(order, now)
         _finish_if_settled(task, now)
         audit.record(
             action="delivery.order.delivered",
@@ -710,6 +692,21 @@ def order_deliver(
             now=now,
         )
     return Delivered(order, False, packages[0].item_id if packages else None, declared)
+
+
+def _last_delivery_keep(order: Order, at: datetime) -> None:
+    """The household's last delivery is this one, unless a later one is already kept (two
+    volunteers' confirmations crossing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO delivery_lastdelivery (household_id, delivered_at, order_id) VALUES (%s, %s, %s)
+            ON CONFLICT (household_id) DO UPDATE
+                SET delivered_at = excluded.delivered_at, order_id = excluded.order_id
+                WHERE delivery_lastdelivery.delivered_at <= excluded.delivered_at
+            """,
+            [order.household_id, _adapt(at), order.pk],
+        )
 
 
 def order_fail(*, order_id: int, reason: str, actor: Actor, now: datetime) -> Order:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from bastion.city.models import Household
 from bastion.core.errors import NotFound
@@ -37,6 +37,21 @@ def household_ids_served_at_home() -> QuerySet[Household, Any]:
     each id once, for set-based joins (coverage over a million households)."""
     return zones.household_ids_in_force().union(
         Recall.objects.filter(state=RecallState.OPEN).values("household_id")
+    )
+
+
+def served_at_home_q(*, community_id: int | None = None, district_id: int | None = None) -> Q:
+    """A filter of households: served door to door or by staggered pick-up (what supplies count
+    as locked), in the community or district given: in a high or medium zone in force, or
+    isolated in place (households_in_force_q says how it reaches them by index)."""
+    recalls = Recall.objects.filter(state=RecallState.OPEN)
+    if community_id is not None:
+        recalls = recalls.filter(household__community_id=community_id)
+    if district_id is not None:
+        recalls = recalls.filter(district_id=district_id)
+    isolated = sorted(set(recalls.values_list("household_id", flat=True)))
+    return zones.households_in_force_q(community_id=community_id, district_id=district_id) | Q(
+        pk__in=isolated
     )
 
 

@@ -15,7 +15,7 @@ from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, scoped
 from bastion.zones import rules
-from bastion.zones.models import Level, Zone, ZonePeriod, ZoneScreening, ZoneState
+from bastion.zones.models import Area, Level, Zone, ZonePeriod, ZoneScreening, ZoneState
 
 ZONE_PATHS = ScopePaths(district="district_id", community="community_id", household=None)
 ACTIVE = (ZoneState.PROPOSED, ZoneState.IN_FORCE)
@@ -103,6 +103,38 @@ def households_locked(level: str = Level.HIGH) -> QuerySet[Household]:
     """Every household in an in-force zone of `level` (door-to-door service for high)."""
     zones = Zone.objects.filter(state=ZoneState.IN_FORCE, level=level)
     return Household.objects.filter(pk__in=_household_ids(zones))
+
+
+def households_in_force_q(
+    levels: tuple[str, ...] = (Level.HIGH, Level.MEDIUM),
+    *,
+    community_id: int | None = None,
+    district_id: int | None = None,
+) -> Q:
+    """A filter of households: those in an in-force zone of any of `levels` (of the community or
+    district given). Built from the zones' areas, read first (a few thousand ids), so that the
+    database reaches the households through the compound index and checks each one once, rather
+    than sorting a million ids out of a UNION. Every zone lies within one compound."""
+    zones = Zone.objects.filter(state=ZoneState.IN_FORCE, level__in=levels)
+    if community_id is not None:
+        zones = zones.filter(community_id=community_id)
+    if district_id is not None:
+        zones = zones.filter(district_id=district_id)
+    areas: dict[str, set[int]] = {area: set() for area in Area.values}
+    compounds: set[int] = set()
+    for area, compound, building, unit, household in zones.values_list(
+        "area", "compound_id", "building_id", "unit_id", "household_id"
+    ):
+        compounds.add(compound)
+        areas[area].add({"compound": compound, "building": building, "unit": unit}.get(area, household))
+    if not compounds:
+        return Q(pk__in=[])
+    return Q(compound_id__in=sorted(compounds)) & (
+        Q(compound_id__in=sorted(areas[Area.COMPOUND]))
+        | Q(building_id__in=sorted(areas[Area.BUILDING]))
+        | Q(unit_id__in=sorted(areas[Area.UNIT]))
+        | Q(pk__in=sorted(areas[Area.HOUSEHOLD]))
+    )
 
 
 def household_ids_in_force(levels: tuple[str, ...] = (Level.HIGH, Level.MEDIUM)) -> QuerySet[Household, Any]:
