@@ -101,3 +101,32 @@ def test_orders_through_the_api_repeat_and_refuse_bad_input(
     assert call(
         client, me, "post", "/orders", {**body, "household_id": other.pk, "client_key": None}, status=404
     )
+
+
+def test_open_tasks_come_most_urgent_first_a_page_at_a_time(
+    city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    """Three buildings' tasks: the vulnerable one first, then by deadline; `limit` pages them."""
+    from datetime import timedelta
+
+    from bastion.city.models import Building
+    from bastion.delivery.models import DeliveryTask
+    from tests.conftest import NOW, TODAY
+
+    buildings = list(Building.objects.filter(compound__community=city["M1"]).order_by("pk")[:3])
+    for building, (hours, vulnerable) in zip(buildings, [(20, False), (24, True), (10, False)], strict=True):
+        DeliveryTask.objects.create(
+            building=building,
+            community=city["M1"],
+            district=city["D1"],
+            day=TODAY,
+            due_at=NOW + timedelta(hours=hours),
+            vulnerable=vulnerable,
+        )
+    volunteer = make_user("volunteer", community=city["M1"])
+    listed = call(client, volunteer, "get", "/tasks/open", {"day": TODAY.isoformat()})
+    assert [t["building_id"] for t in listed] == [buildings[1].pk, buildings[2].pk, buildings[0].pk]
+    first = call(client, volunteer, "get", "/tasks/open", {"day": TODAY.isoformat(), "limit": 1})
+    assert [t["building_id"] for t in first] == [buildings[1].pk]
+    call(client, volunteer, "get", "/tasks/open", {"limit": 0}, status=422)
+    call(client, volunteer, "get", "/tasks/open", {"limit": 501}, status=422)

@@ -139,3 +139,42 @@ def test_a_community_worker_orders_for_a_household_and_exports_who_was_not_reach
     assert lines[0] == "household,building,vulnerable,last_delivered_at,last_delivery"
     assert lines[1].startswith("C1/2/1/202,C1/2,yes,")  # the vulnerable household first
     assert len(lines) == 1 + 6
+
+
+def test_a_resident_orders_for_the_household_and_sees_its_orders_and_code(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    home = locked[0]
+    resident = make_user("resident", household=home)
+    as_user(client, resident)
+    page = client.get("/my-orders/").content.decode()
+    assert 'href="/my-orders/"' in page  # in the resident's navigation
+    assert 'data-item="rice-5kg"' in page and 'data-item="vegetable-10kg"' in page
+    key = page.split('name="form_key" value="', 1)[1].split('"', 1)[0]
+    form = {"form_key": key, "qty-rice-5kg": "2", "qty-vegetable-10kg": "", "note": "请放门口"}
+    placed = client.post("/my-orders/", form, follow=True).content.decode()
+    order = services.Order.objects.get(kind="resident")
+    assert (order.household_id, order.note, order.placed_by) == (home.pk, "请放门口", resident.username)
+    assert [(line.item.code, line.quantity) for line in order.lines.all()] == [("rice-5kg", 2)]
+    assert f"show the recipient code {order.recipient_code} at the door" in placed
+    assert f'data-order="{order.pk}" data-state="open"' in placed and order.recipient_code in placed
+    # The button pressed twice: nothing more.
+    again = client.post("/my-orders/", form, follow=True).content.decode()
+    assert "This order was already placed." in again
+    assert services.Order.objects.filter(kind="resident").count() == 1
+    # Over the day's limit (2 bags of rice), or nothing at all: told why, nothing placed.
+    over = client.post("/my-orders/", {"form_key": "k2", "qty-rice-5kg": "1"}, follow=True).content.decode()
+    assert "at most 2 a household a day; 2 already ordered today" in over
+    empty = client.post("/my-orders/", {"form_key": "k3"}, follow=True).content.decode()
+    assert "An order needs at least one item." in empty
+    bad = client.post("/my-orders/", {"form_key": "k4", "qty-rice-5kg": "x"}, follow=True).content.decode()
+    assert "A quantity is a whole number from 1 to 99." in bad
+    assert services.Order.objects.filter(kind="resident").count() == 1
+    # In Chinese, as most residents read it.
+    chinese = client.get("/my-orders/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "为本户下单" in chinese and "本周订单" in chinese
+    # Another household sees its own orders only; staff have no such page.
+    as_user(client, make_user("resident", household=locked[1]))
+    assert f'data-order="{order.pk}"' not in client.get("/my-orders/").content.decode()
+    as_user(client, make_user("volunteer", community=city["M1"]))
+    assert client.get("/my-orders/").status_code == 404

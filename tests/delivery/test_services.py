@@ -438,3 +438,26 @@ def test_a_lifted_zones_own_cycle_no_longer_applies(locked: list[Household]) -> 
         code=f"{old.code}-again",
     )
     assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)).orders == 6
+
+
+def test_a_claim_overtaking_the_dispatch_leaves_no_household_out(
+    locked: list[Household], volunteers: list[Actor], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The building's task is claimed after the dispatch found it open and before the packages
+    are written: they go out open, into the building's next batch, none forgotten."""
+    original = services._insert_tasks
+
+    def claimed_meanwhile(*args: object, **kwargs: object) -> int:
+        made = original(*args, **kwargs)  # type: ignore[arg-type]
+        for task in DeliveryTask.objects.filter(state="open"):
+            services.task_claim(task_id=task.pk, actor=volunteers[0], now=NOW)
+        return made
+
+    monkeypatch.setattr(services, "_insert_tasks", claimed_meanwhile)
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
+    assert Order.objects.filter(kind="standard", state="open", task__isnull=True).count() == 6
+    monkeypatch.setattr(services, "_insert_tasks", original)
+    built = services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
+    assert (built.tasks, built.orders) == (1, 6)
+    assert sorted(DeliveryTask.objects.values_list("batch", "state")) == [(1, "claimed"), (2, "open")]
+    assert OrderLine.objects.count() == 6

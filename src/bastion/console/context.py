@@ -71,6 +71,7 @@ NAVIGATION = [
         section=True,
     ),
     NavItem(_("My zone"), "console:my_zone", frozenset({ScopeLevel.OWN_HOUSEHOLD})),
+    NavItem(_("My orders"), "console:my_orders", frozenset({ScopeLevel.OWN_HOUSEHOLD}), "place_orders"),
     NavItem(
         _("Cases"),
         "console:cases",

@@ -50,6 +50,7 @@ urlpatterns = [
     path("tasks/<int:task_id>/claim/", views_supply.task_claim, name="task_claim"),
     path("orders/<int:order_id>/deliver/", views_supply.order_deliver, name="order_deliver"),
     path("orders/<int:order_id>/fail/", views_supply.order_fail, name="order_fail"),
+    path("my-orders/", views_supply.my_orders, name="my_orders"),
     path("deliveries/", views_supply.dispatch_board, name="dispatch"),
     path("deliveries/print/", views_supply.dispatch_print, name="dispatch_print"),
     path("deliveries/export.csv", views_supply.dispatch_export, name="dispatch_export"),

@@ -9,6 +9,7 @@ Thin: read through the selectors, write through one service or flow, render.
 from __future__ import annotations
 
 import csv
+import secrets
 from itertools import groupby
 from typing import Any
 
@@ -252,6 +253,67 @@ def dispatch_print(request: HttpRequest) -> HttpResponse:
     actor.require("dispatch_deliveries")
     community = _community(actor, request)
     return render(request, "console/delivery_print.html", _board_context(actor, community, clock.now()))
+
+
+# --- the resident's own orders ---------------------------------------------------------------
+
+
+@login_required
+def my_orders(request: HttpRequest) -> HttpResponse:
+    """A resident orders for their household from the catalogue (群众点单), and sees the
+    household's orders of the week: what, how far along, the recipient code to show at the door.
+    A form carries a key of its own, so that a second press of the button places nothing more."""
+    actor = actor_of(request)
+    actor.require("place_orders")
+    if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
+        raise NotFound()
+    items = list(supply.catalogue())
+    if request.method == "POST":
+        lines: list[tuple[str, int]] = []
+        try:
+            for item in items:
+                text = request.POST.get(f"qty-{item.code}", "").strip()
+                if not text or text == "0":
+                    continue
+                if not (text.isascii() and text.isdigit()):
+                    raise InvalidInput(_("A quantity is a whole number from 1 to 99."))
+                lines.append((item.code, int(text)))
+            order, repeated = delivery_services.order_place(
+                household_id=actor.household_id,
+                lines=lines,
+                note=request.POST.get("note", ""),
+                client_key=_form_key(request),
+                actor=actor,
+                now=clock.now(),
+            )
+        except FIXABLE as exc:
+            messages.error(request, str(exc.message))
+        else:
+            if repeated:
+                messages.info(request, _("This order was already placed."))
+            else:
+                messages.success(
+                    request,
+                    _("Order placed: show the recipient code %(code)s at the door.")
+                    % {"code": order.recipient_code},
+                )
+        return redirect(reverse("console:my_orders"))
+    return render(
+        request,
+        "console/my_orders.html",
+        {
+            "items": items,
+            "orders": list(delivery.household_orders(actor=actor)),
+            "form_key": secrets.token_urlsafe(16),
+        },
+    )
+
+
+def _form_key(request: HttpRequest) -> str | None:
+    key = request.POST.get("form_key", "").strip()
+    if not key:
+        return None
+    return f"web:{request.user.pk}:{key}"[:64]
 
 
 # --- the commerce bureau's supply page ---------------------------------------------------------

@@ -218,7 +218,9 @@ def dispatch(request: HttpRequest, body: DayIn) -> dict[str, int]:
 
 @router.get("/tasks/open", response=list[TaskOut], summary="Tasks of the volunteer's community to claim")
 def tasks_open(
-    request: HttpRequest, day: date | None = None, limit: int = Query(50, ge=1, le=500)
+    request: HttpRequest,
+    day: date | None = None,
+    limit: int = Query(50, ge=1, le=500),  # type: ignore[type-arg]
 ) -> list[dict[str, Any]]:
     """The most urgent first (vulnerable households, then the earliest deadline), `limit` of
     them: a phone shows a few buildings, and fifty volunteers listing 10,000 tasks before each

@@ -80,6 +80,20 @@ def orders_waiting(*, actor: Actor, community_id: int) -> QuerySet[Order]:
     )
 
 
+def household_orders(*, actor: Actor, days: int = 7) -> QuerySet[Order]:
+    """A resident's own household's orders of the last `days` (every kind: their own, proxy
+    orders, standard packages, medicine), newest first, with their lines."""
+    actor.require("place_orders")
+    if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
+        raise NotFound()
+    since = clock.now() - timedelta(days=days)
+    return (
+        Order.objects.filter(household_id=actor.household_id, placed_at__gte=since)
+        .prefetch_related(_lines())
+        .order_by("-placed_at", "-pk")
+    )
+
+
 def _community_in_scope(actor: Actor, community_id: int) -> Community:
     community = Community.objects.filter(pk=community_id).first()
     if community is None:

@@ -275,6 +275,8 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> Dispatc
             actor=actor,
             now=now,
         )
+    # `assigned` counts the packages put into tasks, bar those a claim overtook (left open,
+    # counted by the tasks_build that follows).
     return Dispatched(orders=created, tasks=tasks, assigned=created)
 
 
@@ -373,19 +375,24 @@ def _stage_due(households: Any, *, day: date, item_id: int, every_days: int, tod
 
 
 def _insert_standard(*, day: date, now: datetime) -> int:
-    """The staged households' orders, each in its building's open task of the day."""
+    """The staged households' orders, each in its building's open task of the day. A task
+    claimed by a volunteer since the stage was read (claims do not wait for the dispatch) takes
+    no more orders: those go out `open`, for the building's next batch (tasks_build, which the
+    dispatch job runs next), never left out."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO delivery_order (household_id, building_id, community_id, district_id, kind, state,
                                         cycle_day, vulnerable, pickup, placed_at, due_at, placed_by, note,
                                         recipient_code, attempts, task_id)
-            SELECT s.household_id, s.building_id, s.community_id, s.district_id, 'standard', 'assigned', %s,
+            SELECT s.household_id, s.building_id, s.community_id, s.district_id, 'standard',
+                   CASE WHEN t.id IS NULL THEN 'open' ELSE 'assigned' END, %s,
                    s.vulnerable, {_false()}, %s, CASE WHEN s.vulnerable THEN %s ELSE %s END,
                    'standard packages (' || CAST(s.every_days AS text) || ' days)', '', {_random_code()}, 0,
                    t.id
             FROM {STANDARD_STAGE} s
-            JOIN delivery_deliverytask t ON t.building_id = s.building_id AND t.day = %s AND t.state = 'open'
+            LEFT JOIN delivery_deliverytask t
+                   ON t.building_id = s.building_id AND t.day = %s AND t.state = 'open'
             ORDER BY s.building_id, s.household_id
             """,
             [day, _adapt(now), _adapt(_deadline(now, True)), _adapt(_deadline(now, False)), day],
@@ -491,8 +498,9 @@ def tasks_build(*, day: date, building_id: int | None = None, actor: Actor, now:
                 [day, *scope_params],
             )
             assigned = max(cursor.rowcount, 0)
-        _stagger_pickups(day)
-        _refresh_open_tasks(day)
+        if assigned:
+            _stagger_pickups(day)
+            _refresh_open_tasks(day)
         audit.record(
             action="delivery.tasks.built",
             object_type="delivery.day",
