@@ -343,6 +343,10 @@ def order_failed(*, order_id: int, reason: str, actor: Actor, now: datetime) -> 
     once (re-dispatch), built by the platform."""
     with transaction.atomic():
         order = delivery.order_fail(order_id=order_id, reason=reason, actor=actor, now=now)
-        delivery.tasks_build(day=clock.local_date(now), building_id=order.building_id, actor=SYSTEM, now=now)
+        # Not waiting for a dispatch in progress (it holds the lock, and would wait for this
+        # order's row): that dispatch, or the next, puts the order in a task.
+        delivery.tasks_build(
+            day=clock.local_date(now), building_id=order.building_id, wait=False, actor=SYSTEM, now=now
+        )
         order.refresh_from_db()
     return order

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 
 from bastion import flows
 from bastion.city.models import Household
@@ -440,11 +440,12 @@ def test_a_lifted_zones_own_cycle_no_longer_applies(locked: list[Household]) -> 
     assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)).orders == 6
 
 
-def test_a_claim_overtaking_the_dispatch_leaves_no_household_out(
+def test_a_household_is_never_left_out_when_its_buildings_task_is_no_longer_open(
     locked: list[Household], volunteers: list[Actor], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The building's task is claimed after the dispatch found it open and before the packages
-    are written: they go out open, into the building's next batch, none forgotten."""
+    """Should the building's task be claimed between the tasks and the packages (here within the
+    dispatch's own transaction: other claims wait for it), the packages go out open, into the
+    building's next batch, none forgotten."""
     original = services._insert_tasks
 
     def claimed_meanwhile(*args: object, **kwargs: object) -> int:
@@ -461,3 +462,68 @@ def test_a_claim_overtaking_the_dispatch_leaves_no_household_out(
     assert (built.tasks, built.orders) == (1, 6)
     assert sorted(DeliveryTask.objects.values_list("batch", "state")) == [(1, "claimed"), (2, "open")]
     assert OrderLine.objects.count() == 6
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_waits_for_a_dispatch_in_progress_and_a_redispatch_does_not(
+    locked: list[Household], volunteers: list[Actor]
+) -> None:
+    """While a dispatch holds the day's open tasks, a volunteer's claim waits for it to commit
+    (and then holds every order it put there); the re-dispatch of a failed delivery does not
+    wait (the dispatch in progress takes the order)."""
+    import time
+
+    dispatch()
+    task = DeliveryTask.objects.get()
+    holding, started = threading.Event(), threading.Event()
+    moments: dict[str, float] = {}
+    errors: list[BaseException] = []
+
+    def dispatcher() -> None:
+        try:
+            with transaction.atomic():
+                services._dispatch_begin(day=TODAY)
+                holding.set()
+                started.wait(timeout=10)
+                time.sleep(0.5)
+                moments["committed"] = time.monotonic()
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def volunteer() -> None:
+        try:
+            holding.wait(timeout=10)
+            started.set()
+            services.task_claim(task_id=task.pk, actor=volunteers[0], now=at(hours=1))
+            moments["claimed"] = time.monotonic()
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher), threading.Thread(target=volunteer)]
+    for thread in threads:
+        thread.start()
+    holding.wait(timeout=10)
+    # Meanwhile the re-dispatch of one building gives up at once instead of queueing.
+    skipped = services.tasks_build(day=TODAY, building_id=task.building_id, wait=False, actor=SYSTEM, now=NOW)
+    assert skipped == services.Dispatched(orders=0, tasks=0, assigned=0)
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert moments["claimed"] >= moments["committed"]
+    task.refresh_from_db()
+    assert task.state == "claimed" and task.volunteer_id == volunteers[0].user_id
+
+
+def test_a_package_cancelled_today_is_not_sent_again_the_same_day(locked: list[Household]) -> None:
+    """One standard package per household and cycle day, cancelled or not: a second run the same
+    day neither sends it again nor fails the whole city's dispatch on the constraint."""
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
+    Order.objects.filter(household=locked[0]).update(state="cancelled", task=None)
+    assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=at(hours=1)).orders == 0
+    # Its next cycle day it is due again, like everyone else.
+    assert services.standard_orders_create(day=TODAY + timedelta(days=3), actor=SYSTEM, now=at(3)).orders == 6

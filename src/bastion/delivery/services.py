@@ -125,6 +125,10 @@ def order_place(
     with transaction.atomic():
         # Two orders of one household at once must not both pass the limit.
         Household.objects.select_for_update().filter(pk=household.pk).first()
+        if client_key:  # the same key sent twice at once: the first is placed by now
+            earlier = Order.objects.filter(client_key=client_key).first()
+            if earlier is not None:
+                return earlier, True
         had = dict(
             OrderLine.objects.filter(
                 order__household_id=household.pk,
@@ -223,7 +227,7 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> Dispatc
         )
     today = clock.local_date(now)
     with transaction.atomic():
-        _dispatch_begin()
+        _dispatch_begin(day=day)
         cycles = list(
             PackageCycle.objects.filter(zone__state=ZoneState.IN_FORCE)
             .select_related("zone")
@@ -275,8 +279,7 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> Dispatc
             actor=actor,
             now=now,
         )
-    # `assigned` counts the packages put into tasks, bar those a claim overtook (left open,
-    # counted by the tasks_build that follows).
+    # The day's open tasks are locked (_dispatch_begin): every package found its task.
     return Dispatched(orders=created, tasks=tasks, assigned=created)
 
 
@@ -309,13 +312,26 @@ def _adapt(moment: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _dispatch_begin() -> None:
-    """Inside the dispatch's transaction: wait for the lock; and, on PostgreSQL, no JIT (it
-    compiled the million-row statements for seconds and saved nothing)."""
+def _dispatch_begin(*, day: date, building_id: int | None = None, wait: bool = True) -> bool:
+    """Inside the dispatch's transaction: take the dispatch lock (or, with `wait` False, only
+    if it is free: False when another dispatch holds it), then lock the day's open tasks, so
+    that a volunteer's claim waits for this dispatch to commit rather than taking a task that
+    is being given orders the volunteer would not see. On PostgreSQL, no JIT (it compiled the
+    million-row statements for seconds and saved nothing)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+            if wait:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+            else:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DISPATCH_LOCK])
+                if not cursor.fetchone()[0]:
+                    return False
             cursor.execute("SET LOCAL jit = off")
+    tasks = DeliveryTask.objects.select_for_update().filter(day=day, state=TaskState.OPEN)
+    if building_id is not None:
+        tasks = tasks.filter(building_id=building_id)
+    list(tasks.order_by("pk").values_list("pk", flat=True))
+    return True
 
 
 def _stage_table(name: str, columns: str) -> None:
@@ -367,18 +383,18 @@ def _stage_due(households: Any, *, day: date, item_id: int, every_days: int, tod
               AND NOT EXISTS (
                   SELECT 1 FROM delivery_order o
                   WHERE o.household_id = h.id AND o.kind = 'standard' AND o.cycle_day >= %s
-                    AND o.state <> 'cancelled')
+                    AND (o.state <> 'cancelled' OR o.cycle_day = %s))
             ON CONFLICT DO NOTHING
             """,
-            [item_id, every_days, *vulnerable_params, *params, since],
+            [item_id, every_days, *vulnerable_params, *params, since, day],
         )
 
 
 def _insert_standard(*, day: date, now: datetime) -> int:
-    """The staged households' orders, each in its building's open task of the day. A task
-    claimed by a volunteer since the stage was read (claims do not wait for the dispatch) takes
-    no more orders: those go out `open`, for the building's next batch (tasks_build, which the
-    dispatch job runs next), never left out."""
+    """The staged households' orders, each in its building's open task of the day. The open
+    tasks are locked against claims (_dispatch_begin), so each finds its task; should one not,
+    its orders go out `open` for the building's next batch (tasks_build, which the dispatch job
+    runs next) rather than be left out."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -462,19 +478,23 @@ def _insert_tasks(waiting: str, params: list[Any], *, day: date) -> int:
     return tasks
 
 
-def tasks_build(*, day: date, building_id: int | None = None, actor: Actor, now: datetime) -> Dispatched:
+def tasks_build(
+    *, day: date, building_id: int | None = None, wait: bool = True, actor: Actor, now: datetime
+) -> Dispatched:
     """Every open order into its building's task of the day: the open (unclaimed) task if there
     is one, else a new one (the building's next batch). Tasks of buildings in medium-risk areas
     get staggered pick-up slots, building after building within a compound. Set-based: a few
     statements whatever the number of orders, none reading the table it writes (see
     standard_orders_create). Runs one at a time (the dispatch lock). `building_id` limits it to
-    one building (the re-dispatch of a failed delivery)."""
+    one building (the re-dispatch of a failed delivery); with `wait` False it builds nothing
+    while another dispatch runs (that one, or the next, takes the orders)."""
     actor.require("dispatch_deliveries")
     if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
         raise Forbidden()
     scope_sql, scope_params = _order_scope(actor, building_id)
     with transaction.atomic():
-        _dispatch_begin()
+        if not _dispatch_begin(day=day, building_id=building_id, wait=wait):
+            return Dispatched(orders=0, tasks=0, assigned=0)
         tasks = _insert_tasks(
             f"""
             SELECT o.building_id, MIN(o.community_id) AS community_id, MIN(o.district_id) AS district_id,

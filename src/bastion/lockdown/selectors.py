@@ -49,9 +49,8 @@ def served_at_home_q(*, community_id: int | None = None, district_id: int | None
         recalls = recalls.filter(household__community_id=community_id)
     if district_id is not None:
         recalls = recalls.filter(district_id=district_id)
-    isolated = sorted(set(recalls.values_list("household_id", flat=True)))
     return zones.households_in_force_q(community_id=community_id, district_id=district_id) | Q(
-        pk__in=isolated
+        pk__in=recalls.values("household_id")
     )
 
 
