@@ -178,3 +178,30 @@ def test_a_resident_orders_for_the_household_and_sees_its_orders_and_code(
     assert f'data-order="{order.pk}"' not in client.get("/my-orders/").content.decode()
     as_user(client, make_user("volunteer", community=city["M1"]))
     assert client.get("/my-orders/").status_code == 404
+
+
+def test_the_command_centre_sets_a_zones_package_on_the_zone_page(
+    locked: list[Household], city: Places, make_user: Callable[..., User], client: Client
+) -> None:
+    from bastion.delivery.models import PackageCycle
+    from bastion.zones.models import Zone
+
+    zone = Zone.objects.get()
+    as_user(client, make_user("command_centre"))
+    page = client.get(f"/zones/{zone.pk}/").content.decode()
+    assert "The policy's: 蔬菜包 10 kg every 3 days." in page
+    done = client.post(
+        f"/zones/{zone.pk}/cycle/", {"item": "vegetable-10kg", "every_days": "2"}, follow=True
+    ).content.decode()
+    assert "蔬菜包 10 kg every 2 days, from the next dispatch." in done
+    assert "This zone's own: 蔬菜包 10 kg every 2 days." in done
+    bad = client.post(f"/zones/{zone.pk}/cycle/", {"item": "vegetable-10kg", "every_days": "x"}, follow=True)
+    assert "A cycle is a whole number of days from 1 to 30." in bad.content.decode()
+    assert PackageCycle.objects.get().every_days == 2
+    back = client.post(f"/zones/{zone.pk}/cycle/", {"clear": "1"}, follow=True).content.decode()
+    assert "back on the policy" in back and not PackageCycle.objects.exists()
+    # A community worker sees no such form, and cannot post one.
+    as_user(client, make_user("community_worker", community=city["M1"]))
+    assert 'data-testid="zone-cycle"' not in client.get(f"/zones/{zone.pk}/").content.decode()
+    refused = client.post(f"/zones/{zone.pk}/cycle/", {"item": "vegetable-10kg", "every_days": "2"})
+    assert refused.status_code == 403 and not PackageCycle.objects.exists()

@@ -23,6 +23,7 @@ urlpatterns = [
     path("zones/<int:zone_id>/lift/", views_outbreak.zone_lift, name="zone_lift"),
     path("zones/<int:zone_id>/adjust/", views_outbreak.zone_adjust, name="zone_adjust"),
     path("zones/<int:zone_id>/screening/", views_outbreak.zone_screening, name="zone_screening"),
+    path("zones/<int:zone_id>/cycle/", views_supply.zone_cycle, name="zone_cycle"),
     path("my-zone/", views_outbreak.my_zone, name="my_zone"),
     path("bulletin/", views_outbreak.bulletin, name="bulletin"),
     path("bulletin/print/", views_outbreak.bulletin_print, name="bulletin_print"),

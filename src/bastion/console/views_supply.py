@@ -255,6 +255,41 @@ def dispatch_print(request: HttpRequest) -> HttpResponse:
     return render(request, "console/delivery_print.html", _board_context(actor, community, clock.now()))
 
 
+# --- a zone's own standard package -------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def zone_cycle(request: HttpRequest, zone_id: int) -> HttpResponse:
+    """The command centre or the zone's district sets the zone's own standard package and cycle,
+    or sends it back to the policy's."""
+    actor = actor_of(request)
+    now = clock.now()
+    try:
+        if request.POST.get("clear"):
+            delivery_services.package_cycle_clear(zone_id=zone_id, actor=actor, now=now)
+            messages.success(request, _("The zone is back on the policy's standard package."))
+        else:
+            days = request.POST.get("every_days", "").strip()
+            if not (days.isascii() and days.isdigit()):
+                raise InvalidInput(_("A cycle is a whole number of days from 1 to 30."))
+            cycle = delivery_services.package_cycle_set(
+                zone_id=zone_id,
+                item_code=request.POST.get("item", ""),
+                every_days=int(days),
+                actor=actor,
+                now=now,
+            )
+            messages.success(
+                request,
+                _("%(item)s every %(days)s days, from the next dispatch.")
+                % {"item": cycle.item.name, "days": cycle.every_days},
+            )
+    except FIXABLE as exc:
+        messages.error(request, str(exc.message))
+    return redirect(reverse("console:zone", args=[zone_id]))
+
+
 # --- the resident's own orders ---------------------------------------------------------------
 
 

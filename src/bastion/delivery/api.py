@@ -7,12 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
 from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock
+from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.delivery import selectors, services
@@ -214,6 +216,44 @@ def dispatch(request: HttpRequest, body: DayIn) -> dict[str, int]:
         "tasks": packaged.tasks + built.tasks,
         "orders_assigned": packaged.assigned + built.orders,
     }
+
+
+class CycleIn(Schema):
+    item: str
+    every_days: int
+
+
+class CycleOut(Schema):
+    zone: str
+    item: str
+    every_days: int
+    set_at: datetime
+
+
+@router.put("/zones/{zone_id}/cycle", response=CycleOut, summary="A zone's own standard package and cycle")
+def cycle_set(request: HttpRequest, zone_id: int, body: CycleIn) -> dict[str, Any]:
+    cycle = services.package_cycle_set(
+        zone_id=zone_id,
+        item_code=body.item,
+        every_days=body.every_days,
+        actor=_actor(request),
+        now=clock.now(),
+    )
+    return {
+        "zone": cycle.zone.code,
+        "item": cycle.item.code,
+        "every_days": cycle.every_days,
+        "set_at": cycle.set_at,
+    }
+
+
+@router.delete(
+    "/zones/{zone_id}/cycle", response={204: None}, summary="Back to the policy's package and cycle"
+)
+def cycle_clear(request: HttpRequest, zone_id: int) -> Status[None]:
+    if not services.package_cycle_clear(zone_id=zone_id, actor=_actor(request), now=clock.now()):
+        raise NotFound(_("This zone has no cycle of its own."), code="no_cycle")
+    return Status(204, None)
 
 
 @router.get("/tasks/open", response=list[TaskOut], summary="Tasks of the volunteer's community to claim")

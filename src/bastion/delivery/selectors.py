@@ -18,7 +18,7 @@ from bastion.core import clock
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
-from bastion.delivery.models import DeliveryTask, Order, OrderLine, OrderState, TaskState
+from bastion.delivery.models import DeliveryTask, Order, OrderLine, OrderState, PackageCycle, TaskState
 from bastion.lockdown import selectors as lockdown
 from bastion.supply.policy import policy
 
@@ -92,6 +92,11 @@ def household_orders(*, actor: Actor, days: int = 7) -> QuerySet[Order]:
         .prefetch_related(_lines())
         .order_by("-placed_at", "-pk")
     )
+
+
+def package_cycle(*, zone_id: int) -> PackageCycle | None:
+    """The zone's own standard package and cycle, if it has one (else the policy's applies)."""
+    return PackageCycle.objects.filter(zone_id=zone_id).select_related("item").first()
 
 
 def _community_in_scope(actor: Actor, community_id: int) -> Community:
