@@ -183,3 +183,7 @@ def test_a_positive_pool_recalls_its_members_and_a_positive_retest_opens_a_case_
     assert [(z["scope"], z["level"]) for z in days[1]["zones"]] == [("C1/2/1", "high")]
     assert days[1]["bulletin"]["new_asymptomatic"] == 1
     assert days[1]["bulletin"]["found_by"]["screening"] == 1
+    # The bulletin counts the round's samples (the retests are single tubes of the same round).
+    assert days[0]["bulletin"]["samples_current_round"] == 72
+    assert days[0]["bulletin"]["districts"]["D1"]["samples_current_round"] == 72
+    assert days[1]["bulletin"]["samples_current_round"] == 74

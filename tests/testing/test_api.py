@@ -240,3 +240,21 @@ def test_closing_a_round_through_the_api_refuses_later_scans_in_the_users_langua
     assert response.json()["message"] == "本轮检测已关闭，此次采样在关闭之后。"
     issues = call(client, users["command"], "get", "/testing/rounds/R1/issues")
     assert [i["kind"] for i in issues] == ["outside_time", "outside_time"]
+
+
+def test_the_bulletin_counts_the_samples_of_the_current_round(client: Client, users: dict[str, User]) -> None:
+    """Samples in the current round (DOMAIN.md, the daily bulletin), for the city and the district,
+    on the API and the printed page; none before a round has started."""
+    before = call(client, users["worker"], "get", "/bulletin/")
+    assert before["round"] is None and before["city"]["samples_current_round"] == 0
+    open_round(client, users)
+    for n, address in enumerate(["C1/1/1/101#1", "C1/1/1/101#2", "C1/1/1/102#1"]):
+        body = {"round": "R1", "resident_id": resident(address).pk, "tube": f"T{n // 2}", "site": "S1"}
+        call(client, users["sampler"], "post", "/testing/scans", body, status=201)
+    published = call(client, users["worker"], "get", "/bulletin/")
+    assert published["round"] == "R1" and published["city"]["samples_current_round"] == 3
+    d1 = users["officer"].account.district_id
+    assert {d["id"]: d["samples_current_round"] for d in published["districts"]}[d1] == 3
+    client.force_login(users["worker"])
+    page = client.get("/bulletin/print/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Samples taken in the current round of mass testing (R1): 3." in page

@@ -35,6 +35,7 @@ class FiguresOut(Schema):
     cumulative_discharged: int
     zones_high: int
     zones_medium: int
+    samples_current_round: int  # in the round `round` of the bulletin, by the day's end
 
 
 class DistrictOut(FiguresOut):
@@ -45,6 +46,7 @@ class DistrictOut(FiguresOut):
 
 class BulletinOut(Schema):
     day: date
+    round: str | None  # the current round of mass testing, if any has started
     city: FiguresOut
     districts: list[DistrictOut]
 
@@ -59,6 +61,7 @@ def bulletin_of_day(request: HttpRequest, day: date | None = None) -> dict[str, 
     published = bulletin(day=day)
     return {
         "day": published.day,
+        "round": published.round,
         "city": _figures(published.city),
         "districts": [
             {"id": d.id, "code": d.code, "name": d.name, **_figures(d.figures)} for d in published.districts

@@ -212,6 +212,7 @@ def _observe_bulletin(ctx: Context, day: int, today: date) -> dict[str, Any]:
             "found_by": f.found_by,
             "zones_high": f.zones_high,
             "zones_medium": f.zones_medium,
+            "samples_current_round": f.samples_current_round,
         }
 
     return {

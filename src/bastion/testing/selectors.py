@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 
 from bastion.city.models import CommunityFigures, GridFigures, Household, Resident
+from bastion.core import clock
 from bastion.core.errors import NotFound
 from bastion.core.scopes import Actor, ScopePaths, scoped
 from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Scan, Tube
@@ -464,3 +465,31 @@ def found_positive(round_: Round) -> bool:
 def sampled_from(round_: Round) -> datetime | None:
     """When the round's first pooled sample was taken."""
     return Scan.objects.filter(round=round_, retest=False).aggregate(first=Min("scanned_at"))["first"]
+
+
+@dataclass(frozen=True)
+class RoundSamples:
+    """The round current on a day, and the samples taken in it by the day's end."""
+
+    code: str | None
+    by_district: dict[int, int]
+    total: int
+
+
+def samples_in_current_round(*, day: date) -> RoundSamples:
+    """For the daily bulletin ("samples taken in the current round"): the latest round started
+    by the end of `day` (city time), and its samples by then per district and for the city. The
+    members of the tubes opened by then are added up (2 M tubes in a Chengdu round, not 20 M
+    scans); a tube opened before midnight counts whole."""
+    end = datetime.combine(day + timedelta(days=1), time(), clock.city_zone())
+    current = Round.objects.filter(starts_at__lt=end).order_by("-starts_at", "-pk").first()
+    if current is None:
+        return RoundSamples(None, {}, 0)
+    rows = (
+        Tube.objects.filter(round_id=current.pk, first_scan_at__lt=end)
+        .values("district_id")
+        .annotate(n=Sum("members"))
+    )
+    by_district = {int(r["district_id"]): int(r["n"] or 0) for r in rows if r["district_id"] is not None}
+    total = sum(int(r["n"] or 0) for r in rows)
+    return RoundSamples(current.code, by_district, total)
