@@ -3,12 +3,10 @@
 A household is served door to door when it lies in a high-risk zone in force, or when one of
 its members, recalled from a positive or invalid pool, awaits a single-tube retest (isolated
 in place). It is served by staggered pick-up in a medium-risk zone, and normally otherwise.
-Supplies, deliveries and the console read these two selectors rather than each context's.
+Supplies, deliveries and the console read these selectors rather than each context's.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -29,15 +27,6 @@ def service_mode(*, household_id: int) -> str:
     if mode != DOOR_TO_DOOR and households_isolated_in_place().filter(pk=household_id).exists():
         return DOOR_TO_DOOR
     return mode
-
-
-def household_ids_served_at_home() -> QuerySet[Household, Any]:
-    """The ids of every household served door to door or by staggered pick-up (what supplies
-    count as locked): in a high or medium zone in force, or isolated in place. One flat UNION,
-    each id once, for set-based joins (coverage over a million households)."""
-    return zones.household_ids_in_force().union(
-        Recall.objects.filter(state=RecallState.OPEN).values("household_id")
-    )
 
 
 def served_at_home_q(*, community_id: int | None = None, district_id: int | None = None) -> Q:

@@ -137,13 +137,6 @@ def households_in_force_q(
     )
 
 
-def household_ids_in_force(levels: tuple[str, ...] = (Level.HIGH, Level.MEDIUM)) -> QuerySet[Household, Any]:
-    """The ids of the households in an in-force zone of any of `levels`, as one flat UNION of
-    indexed lookups (each id once): for joins over a million locked households, where the
-    nested `pk__in` of households_locked sorts the same ids once per level of nesting."""
-    return _household_ids(Zone.objects.filter(state=ZoneState.IN_FORCE, level__in=levels))
-
-
 def households_by_service_mode(mode: str) -> QuerySet[Household]:
     """The households on `mode`: door-to-door in high zones; staggered pick-up in medium zones
     (unless also in a high one). `normal` is everyone else and is not listed."""
