@@ -36,7 +36,6 @@ from bastion.core.scopes import Actor
 from bastion.delivery import selectors as delivery
 from bastion.lockdown import selectors as lockdown
 from bastion.supply import selectors as supply
-from bastion.supply.policy import policy as supply_policy
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
 from bastion.zones.map import zone_map as zone_map_of
@@ -219,14 +218,8 @@ def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
     if actor.has("view_cases"):
         context["cases"] = _zone_cases(actor, zone)
     if actor.has("dispatch_deliveries") and actor.level in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
-        rules = supply_policy()
-        standard = supply.catalogue().filter(code=rules.standard_item).first()
-        context["cycle"] = {
-            "own": delivery.package_cycle(zone_id=zone.pk),
-            "policy_item": standard.name if standard else rules.standard_item,
-            "policy_days": rules.standard_every_days,
-            "packages": list(supply.catalogue().filter(package=True)),
-        }
+        context["cycle"] = delivery.zone_package(zone_id=zone.pk)
+        context["packages"] = list(supply.catalogue().filter(package=True))
     return render(request, "console/zone.html", context)
 
 

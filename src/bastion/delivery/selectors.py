@@ -20,6 +20,7 @@ from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.delivery.models import DeliveryTask, Order, OrderLine, OrderState, PackageCycle, TaskState
 from bastion.lockdown import selectors as lockdown
+from bastion.supply.models import Item
 from bastion.supply.policy import policy
 
 
@@ -94,9 +95,22 @@ def household_orders(*, actor: Actor, days: int = 7) -> QuerySet[Order]:
     )
 
 
-def package_cycle(*, zone_id: int) -> PackageCycle | None:
-    """The zone's own standard package and cycle, if it has one (else the policy's applies)."""
-    return PackageCycle.objects.filter(zone_id=zone_id).select_related("item").first()
+@dataclass(frozen=True)
+class ZonePackage:
+    """The standard package a zone's households get: the zone's own cycle, or the policy's."""
+
+    own: PackageCycle | None
+    item_name: str
+    every_days: int
+
+
+def zone_package(*, zone_id: int) -> ZonePackage:
+    own = PackageCycle.objects.filter(zone_id=zone_id).select_related("item").first()
+    if own is not None:
+        return ZonePackage(own, own.item.name, own.every_days)
+    rules = policy()
+    standard = Item.objects.filter(code=rules.standard_item).first()
+    return ZonePackage(None, standard.name if standard else rules.standard_item, rules.standard_every_days)
 
 
 def _community_in_scope(actor: Actor, community_id: int) -> Community:

@@ -44,7 +44,7 @@ from bastion.supply import selectors as supply
 from bastion.supply.models import Item, Warehouse
 from bastion.supply.policy import policy
 from bastion.zones import selectors as zones
-from bastion.zones.models import ZoneState
+from bastion.zones.models import Zone, ZoneState
 
 # Staggered pick-up: each building of a compound gets its own slot, one after another.
 PICKUP_OPENS = time(8, 0)
@@ -318,7 +318,7 @@ def _dispatch_begin(*, day: date, building_id: int | None = None, wait: bool = T
     that a volunteer's claim waits for this dispatch to commit rather than taking a task that
     is being given orders the volunteer would not see. On PostgreSQL, no JIT (it compiled the
     million-row statements for seconds and saved nothing)."""
-    if connection.vendor == "postgresql":
+    if _pg():
         with connection.cursor() as cursor:
             if wait:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
@@ -348,7 +348,7 @@ def _drop(name: str) -> None:
 def _analyze(table: str) -> None:
     """PostgreSQL has no statistics of a temporary table until it is analysed (autovacuum never
     sees it): without them it plans the next joins as if the stage held a handful of rows."""
-    if connection.vendor == "postgresql":
+    if _pg():
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {table}")
 
@@ -845,18 +845,24 @@ def checkin_record(
 CYCLE_DAYS = range(1, 31)
 
 
-def package_cycle_set(
-    *, zone_id: int, item_code: str, every_days: int, actor: Actor, now: datetime
-) -> PackageCycle:
-    """A zone's own standard package and cycle (a vegetable package every 3 days, say), set by
-    the command centre or the zone's district: it applies to the zone's households served door
-    to door while the zone is in force, from the next dispatch. Audited with what it replaced."""
+def _cycle_zone(actor: Actor, zone_id: int) -> Zone:
+    """The zone whose package cycle the actor sets: the command centre's or their district's."""
     actor.require("dispatch_deliveries")
     if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
         raise Forbidden()
     zone = zones.zones_visible(actor).filter(pk=zone_id).first()
     if zone is None:
         raise NotFound(_("There is no such zone."), code="unknown_zone")
+    return zone
+
+
+def package_cycle_set(
+    *, zone_id: int, item_code: str, every_days: int, actor: Actor, now: datetime
+) -> PackageCycle:
+    """A zone's own standard package and cycle (a vegetable package every 3 days, say), set by
+    the command centre or the zone's district: it applies to the zone's households served door
+    to door while the zone is in force, from the next dispatch. Audited with what it replaced."""
+    zone = _cycle_zone(actor, zone_id)
     if zone.state not in (ZoneState.IN_FORCE, ZoneState.PROPOSED):
         raise Conflict(_("This zone is no longer in force."), code="zone_not_in_force")
     if isinstance(every_days, bool) or not isinstance(every_days, int) or every_days not in CYCLE_DAYS:
@@ -889,12 +895,7 @@ def package_cycle_set(
 def package_cycle_clear(*, zone_id: int, actor: Actor, now: datetime) -> bool:
     """The zone's households go back to the policy's standard package and cycle. False when the
     zone had none of its own."""
-    actor.require("dispatch_deliveries")
-    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
-        raise Forbidden()
-    zone = zones.zones_visible(actor).filter(pk=zone_id).first()
-    if zone is None:
-        raise NotFound(_("There is no such zone."), code="unknown_zone")
+    zone = _cycle_zone(actor, zone_id)
     with transaction.atomic():
         cycle = PackageCycle.objects.select_for_update().filter(zone=zone).select_related("item").first()
         if cycle is None:
