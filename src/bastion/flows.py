@@ -1,23 +1,35 @@
-"""The city's playbook: what happens next when something happens.
+"""The city's playbook: what happens next when something happens, and what every day runs.
 
 One function per trigger, each calling the services of the contexts involved, so that the
 whole chain (a positive test → a case → contacts → zones → door-to-door supply) reads on one
-page. Contexts never import each other's services; they meet here.
+page. Contexts never import each other's services; they meet here, and read each other only
+through their selectors. The platform's clock is here too (`TIMERS`, `day_ended`): what runs
+every quarter of an hour and every day, and in what order.
+
+Door-to-door service is a read model, not a flow. Whether a household is served at home is
+derived, whenever it is asked, from what confines it: a high-risk zone in force or a member
+recalled for a retest (`bastion.lockdown.selectors`). Nothing is written when a zone is
+designated, lowered or lifted, or when a recall opens or closes, so the service mode can never
+disagree with the zones and recalls, and a million households locked at once cost no write.
+The flow that acts on it is the dispatch (`packages_dispatched`, every quarter of an hour):
+it reads the households served door to door and gives each its package and its building task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import IO
 
 from django.db import transaction
 
+from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
 from bastion.cases.models import Case, FoundBy
-from bastion.core import clock
+from bastion.city import services as city
+from bastion.core import clock, worker
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
 from bastion.core.scopes import SYSTEM, Actor
@@ -30,8 +42,8 @@ from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Round
+from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
-from bastion.zones.models import Zone, ZoneState
 
 
 @dataclass(frozen=True)
@@ -60,8 +72,9 @@ def case_reported(
     2. The zones are designated, or proposed to an officer, and the clocks of the zones the
        case lies in restart (zones) — within the same transaction, well inside the 5 hours
        the 9th edition allows.
-    (Transfer to a bed and door-to-door supply follow the zones as those capabilities arrive:
-    supply reads each household's service mode from the zones.)
+    Door-to-door supply follows by itself: the households of a new high-risk zone are served
+    at home from the moment it is in force (a read model, see the module's docstring), and the
+    next dispatch gives them their packages.
     """
     with transaction.atomic():
         opened = cases.case_open(
@@ -182,7 +195,7 @@ def _tube_resulted(
         if not resulted.repeated:
             kind = testing_policy.policy().positive_case_kind
             for resident_id in resulted.positives:
-                if Case.objects.filter(resident_id=resident_id).exists():
+                if cases_selectors.is_case(resident_id):
                     continue  # already a case: a positive retest adds nothing to count
                 opened.append(
                     case_reported(
@@ -233,7 +246,7 @@ def results_loaded(
 
     def react(chunk: testing_ingest.ResultsChunk) -> None:
         for positive in chunk.positives:
-            if Case.objects.filter(resident_id=positive.resident_id).exists():
+            if cases_selectors.is_case(positive.resident_id):
                 continue  # already a case: a positive retest adds nothing to count
             opened.append(
                 case_reported(
@@ -245,8 +258,7 @@ def results_loaded(
                     now=now,
                 )
             )
-        rounds = Round.objects.filter(pk__in=list(chunk.rounds), zone__isnull=False).order_by("pk")
-        for round_ in rounds:
+        for round_ in testing_selectors.zone_rounds(chunk.rounds):
             if _zone_round_screened(
                 round_, actor=replace(SYSTEM, label=f"system (results {filename})"), now=now
             ):
@@ -275,7 +287,7 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
     """
     if round_.zone_id is None or not testing.round_complete(round_):
         return False
-    if not Zone.objects.filter(pk=round_.zone_id, state=ZoneState.IN_FORCE).exists():
+    if not zones_selectors.zone_in_force(round_.zone_id):
         return False
     progress = testing_selectors.round_progress(round_)
     zones.zone_screening_record(
@@ -350,3 +362,54 @@ def order_failed(*, order_id: int, reason: str, actor: Actor, now: datetime) -> 
         )
         order.refresh_from_db()
     return order
+
+
+# --- the day --------------------------------------------------------------------------------
+#
+# What the platform does by itself, in this order at every tick of the worker (`bastion worker`,
+# the demo's thread) and all at once at the end of each day of a scenario (`day_ended`). The
+# order matters: a zone lifted by its clock ends door-to-door service before the dispatch reads
+# who is served at home, and releases come before the packages of the day.
+
+QUARTER_HOUR = timedelta(minutes=15)
+
+
+def zones_evaluated(now: datetime) -> None:
+    """Every quarter of an hour, so that a zone steps down within the hour its clock runs out
+    (for instance once its day-7 screening is in)."""
+    zones.zones_evaluate(today=clock.local_date(now), actor=SYSTEM, now=now)
+
+
+def quarantines_released(now: datetime) -> None:
+    """Once a day: quarantines end on the day after their plan's last day."""
+    cases.contacts_release_due(today=clock.local_date(now), actor=SYSTEM, now=now)
+
+
+def packages_dispatched(now: datetime) -> None:
+    """Every quarter of an hour: the standard packages of households newly served door to door
+    (a zone designated, a member recalled), then every open order into its building's task, so
+    that nobody waits for an operator to press a button."""
+    day = clock.local_date(now)
+    delivery.standard_orders_create(day=day, actor=SYSTEM, now=now)
+    delivery.tasks_build(day=day, actor=SYSTEM, now=now)
+
+
+def figures_recounted(now: datetime) -> None:
+    """Once a day: ages move, so the elderly and infant counts are recounted (the households'
+    profiles hold birth dates and stay as they are)."""
+    city.figures_refresh(today=clock.local_date(now), profiles_too=False)
+
+
+TIMERS: tuple[worker.Timer, ...] = (
+    worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
+    worker.Timer("cases.release_contacts", None, quarantines_released),
+    worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
+    worker.Timer("city.figures", None, figures_recounted),
+)
+
+
+def day_ended(*, now: datetime, name: str = "worker") -> list[str]:
+    """The end of a day: every timer once, in the playbook's order, whether due or not (the
+    scenario runner calls it at 23:59:59 of each simulated day). A failing step is recorded
+    on the heartbeat and does not stop the next."""
+    return worker.tick(timers=TIMERS, now=now, name=name, all_due=True)

@@ -92,28 +92,24 @@ def test_domain_errors_speak_the_users_language() -> None:
 
 
 @pytest.mark.django_db
-def test_the_worker_runs_due_jobs_and_survives_a_failing_one() -> None:
+def test_the_worker_runs_due_timers_and_survives_a_failing_one() -> None:
     calls: list[str] = []
 
-    @worker.periodic("test-ok", timedelta(hours=1))
-    def ok(now: datetime) -> None:
-        calls.append("ok")
-
-    @worker.periodic("test-broken", timedelta(hours=1))
     def broken(now: datetime) -> None:
         raise ValueError("boom")
 
-    try:
-        assert "test-ok" in worker.tick(now=AT)
-        assert worker.tick(now=AT + timedelta(minutes=10)) == []  # not due again yet
-        assert "test-ok" in worker.tick(now=AT + timedelta(hours=1))
-        beat = WorkerHeartbeat.objects.get(name="worker")
-        assert beat.ticks == 3
-        assert "boom" in beat.last_error
-        assert calls == ["ok", "ok"]
-    finally:
-        worker._jobs.pop("test-ok")
-        worker._jobs.pop("test-broken")
+    timers = (
+        worker.Timer("test-broken", timedelta(hours=1), broken),
+        worker.Timer("test-ok", timedelta(hours=1), lambda now: calls.append("ok")),
+    )
+    worker.reset()
+    assert worker.tick(timers=timers, now=AT) == ["test-ok"]
+    assert worker.tick(timers=timers, now=AT + timedelta(minutes=10)) == []  # not due again yet
+    assert worker.tick(timers=timers, now=AT + timedelta(hours=1)) == ["test-ok"]
+    beat = WorkerHeartbeat.objects.get(name="worker")
+    assert beat.ticks == 3
+    assert "test-broken: boom" in beat.last_error
+    assert calls == ["ok", "ok"]
 
 
 def _settings_with(**env: str) -> subprocess.CompletedProcess[str]:
@@ -148,19 +144,12 @@ def test_a_bad_setting_stops_the_start_naming_it() -> None:
 
 
 @pytest.mark.django_db
-def test_a_daily_job_runs_once_per_day_of_the_city() -> None:
+def test_a_daily_timer_runs_once_per_day_of_the_city() -> None:
     calls: list[datetime] = []
-
-    @worker.daily("test-daily")
-    def daily(now: datetime) -> None:
-        calls.append(now)
-
-    try:
-        worker.reset()
-        morning = datetime(2022, 9, 1, 0, 30, tzinfo=UTC)  # 08:30 in Chengdu
-        worker.tick(now=morning)
-        worker.tick(now=morning + timedelta(hours=15))  # 23:30 the same day in Chengdu
-        worker.tick(now=morning + timedelta(hours=16))  # 00:30 the next day
-        assert calls == [morning, morning + timedelta(hours=16)]
-    finally:
-        worker._jobs.pop("test-daily")
+    timers = (worker.Timer("test-daily", None, calls.append),)
+    worker.reset()
+    morning = datetime(2022, 9, 1, 0, 30, tzinfo=UTC)  # 08:30 in Chengdu
+    worker.tick(timers=timers, now=morning)
+    worker.tick(timers=timers, now=morning + timedelta(hours=15))  # 23:30 the same day in Chengdu
+    worker.tick(timers=timers, now=morning + timedelta(hours=16))  # 00:30 the next day
+    assert calls == [morning, morning + timedelta(hours=16)]

@@ -293,3 +293,9 @@ def case_places(*, actor: Actor, case_id: int) -> QuerySet[ExposurePlace]:
     """The places a case stayed (home first), for an actor who may see the case."""
     case_detail(actor=actor, case_id=case_id)
     return ExposurePlace.objects.filter(case_id=case_id).order_by("-frequent", "id")
+
+
+def is_case(resident_id: int) -> bool:
+    """Is the resident already a case (of any kind, in any state)? A positive retest of a case
+    opens nothing more."""
+    return Case.objects.filter(resident_id=resident_id).exists()

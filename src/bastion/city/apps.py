@@ -10,10 +10,6 @@ class CityConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from bastion.city import jobs  # registers the registry's timers with the worker
-
-        del jobs
-
         post_migrate.connect(_sync_roles, sender=self)
 
 

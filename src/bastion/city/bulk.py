@@ -14,19 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
-from django.db import connection, transaction
+from django.db import connection
 from psycopg.copy import QueuedLibpqWriter
+
+from bastion.core import sql
 
 CHUNK_ROWS = 500_000
 
 
-def vendor() -> str:
-    return connection.vendor
-
-
 def _require_transaction() -> None:
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("bulk writes must run inside transaction.atomic()")
+    sql.require_transaction("bulk writes")
 
 
 def write_frame(table: str, frame: pl.DataFrame) -> int:
@@ -34,7 +31,7 @@ def write_frame(table: str, frame: pl.DataFrame) -> int:
     _require_transaction()
     if frame.height == 0:
         return 0
-    if connection.vendor == "postgresql":
+    if sql.postgres():
         return _copy_frame(table, frame)
     return _executemany_frame(table, frame)
 
@@ -101,7 +98,7 @@ def indexes_deferred(tables: Sequence[str]) -> Iterator[None]:
     the caller's transaction, so a failure restores everything.
     """
     _require_transaction()
-    saved = _postgres_indexes(tables) if connection.vendor == "postgresql" else _sqlite_indexes(tables)
+    saved = _postgres_indexes(tables) if sql.postgres() else _sqlite_indexes(tables)
     with connection.cursor() as cursor:
         for statement in saved.drop:
             cursor.execute(statement)
@@ -167,20 +164,12 @@ def _sqlite_indexes(tables: Sequence[str]) -> _Dropped:
     return _Dropped(drop=drop, create=create)
 
 
-# One advisory lock for every bulk change of the registry (generation, build, import): two of
-# them at once would both read "empty" or the same next ids and collide half-way.
-REGISTRY_LOCK = 0x42A57100
-
-
 def lock_registry() -> None:
     """Serialise bulk writers of the registry until the end of the current transaction.
 
     SQLite needs nothing more: its IMMEDIATE transactions already admit one writer at a time.
     """
-    _require_transaction()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK])
+    sql.advisory_lock(sql.Lock.REGISTRY)
 
 
 def reserve_ids(table: str, count: int) -> int:
@@ -194,7 +183,7 @@ def reserve_ids(table: str, count: int) -> int:
     _require_transaction()
     if count < 0:
         raise ValueError("cannot reserve a negative number of ids")
-    if connection.vendor != "postgresql":
+    if not sql.postgres():
         return next_id(table)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
@@ -223,7 +212,7 @@ def reset_sequences(tables: Sequence[str]) -> None:
 
     Never moves a sequence backwards (ids reserved by `reserve_ids` stay reserved).
     """
-    if connection.vendor != "postgresql":
+    if not sql.postgres():
         return  # SQLite's AUTOINCREMENT follows MAX(id) by itself
     with connection.cursor() as cursor:
         for table in tables:

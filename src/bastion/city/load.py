@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from bastion.city import bulk
 from bastion.city.generate import Places
 from bastion.city.models import RESIDENT_OWN_FIELDS
+from bastion.core import sql
 
 # The registry's places, parents first: the order they are written in.
 PLACE_TABLES = [
@@ -81,11 +82,8 @@ def load_city(
     """
     total = int(places.sizes.sum())
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit = off")
-                # Index builds at the end of the load sort in memory instead of on disk.
-                cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+        # Index builds at the end of the load sort in memory instead of on disk.
+        sql.set_local(synchronous_commit="off", maintenance_work_mem="'1GB'")
         sizes = {
             "city_district": places.districts.height,
             "city_subdistrict": places.subdistricts.height,
@@ -217,11 +215,9 @@ def load_city(
                 )
             progress("indexes", total, total)
         bulk.reset_sequences([*TABLES, "city_staff"])
-        if connection.vendor == "postgresql":
-            # Fresh statistics, so that the first queries after a load (a case's zones, a
-            # zone's residents) are planned on the real sizes rather than on empty tables.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE " + ", ".join([*TABLES, "city_staff"]))
+        # Fresh statistics, so that the first queries after a load (a case's zones, a
+        # zone's residents) are planned on the real sizes rather than on empty tables.
+        sql.analyze(", ".join([*TABLES, "city_staff"]))
     return LoadResult(
         districts=places.districts.height,
         subdistricts=places.subdistricts.height,

@@ -25,7 +25,7 @@ from bastion.city.models import (
     Resident,
 )
 from bastion.city.selectors import RESIDENT_PATHS, elderly_cutoff, infant_cutoff
-from bastion.core import audit, clock
+from bastion.core import audit, clock, sql
 from bastion.core.errors import Conflict, InvalidInput
 from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
@@ -334,7 +334,7 @@ def registry_clear() -> None:
         *reversed(load.TABLES),
     ]
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if sql.postgres():
             # TRUNCATE must take the accounts along (they reference places); the city-wide
             # ones, tied to no place, are put back in the same transaction.
             kept = list(Account.objects.filter(district=None, community=None, household=None).values())

@@ -1,15 +1,16 @@
-"""The background worker: runs registered periodic jobs on the platform's clock.
+"""The background worker: runs the playbook's timers on the platform's clock.
 
-Contexts register their timers (zone evaluation, SLA escalation, quarantine release) with
-`periodic`; `bastion worker` runs them in a loop, and the demo runs the same loop in a thread.
-A failing job is logged on the heartbeat and does not stop the others.
+What runs, how often and in what order is written once, in `bastion.flows.TIMERS`; the worker
+only keeps time. `bastion worker` runs `tick` in a loop, the demo runs the same loop in a
+thread, and the scenario runner ends each simulated day with every timer at once. A failing
+timer is logged on the heartbeat and does not stop the others.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,70 +21,55 @@ from bastion.core.models import WorkerHeartbeat
 
 log = logging.getLogger(__name__)
 
+TimerFunction = Callable[[datetime], object]
 
-@dataclass
-class Job:
+
+@dataclass(frozen=True)
+class Timer:
+    """One step of the playbook's clock: `run(now)` every `every`, or once per calendar day of
+    the city when `every` is None (at the first tick of the day)."""
+
     name: str
-    every: timedelta | None  # None: once per calendar day in the city's time zone
-    run: Callable[[datetime], object]
-    last_run: datetime | None = None
-
-    def due(self, now: datetime) -> bool:
-        if self.last_run is None or now < self.last_run:  # a clock set back (a new scenario)
-            return True
-        if self.every is None:
-            return clock.local_date(now) != clock.local_date(self.last_run)
-        return now - self.last_run >= self.every
+    every: timedelta | None
+    run: TimerFunction
 
 
-_jobs: dict[str, Job] = {}
-
-JobFunction = Callable[[datetime], object]
-
-
-def periodic(name: str, every: timedelta) -> Callable[[JobFunction], JobFunction]:
-    def register(func: JobFunction) -> JobFunction:
-        _jobs[name] = Job(name=name, every=every, run=func)
-        return func
-
-    return register
+# When each timer last ran, by name: a process's memory, so a restarted worker runs everything
+# at its first tick (every timer is safe to run again: each finds its own work due).
+_last_run: dict[str, datetime] = {}
 
 
-def daily(name: str) -> Callable[[JobFunction], JobFunction]:
-    """Run once per calendar day of the city, at the first tick of the day."""
-
-    def register(func: JobFunction) -> JobFunction:
-        _jobs[name] = Job(name=name, every=None, run=func)
-        return func
-
-    return register
+def due(timer: Timer, now: datetime) -> bool:
+    last = _last_run.get(timer.name)
+    if last is None or now < last:  # a clock set back (a new scenario)
+        return True
+    if timer.every is None:
+        return clock.local_date(now) != clock.local_date(last)
+    return now - last >= timer.every
 
 
 def reset() -> None:
-    """Forget when jobs last ran (a scenario starts its own calendar)."""
-    for job in _jobs.values():
-        job.last_run = None
+    """Forget when timers last ran (a scenario starts its own calendar)."""
+    _last_run.clear()
 
 
-def registered() -> list[str]:
-    return sorted(_jobs)
-
-
-def tick(*, now: datetime, name: str = "worker") -> list[str]:
-    """Run every job that is due at `now`; return the names of those that ran."""
+def tick(*, timers: Sequence[Timer], now: datetime, name: str = "worker", all_due: bool = False) -> list[str]:
+    """Run, in their order, the timers due at `now` (every one of them with `all_due`); return
+    the names of those that ran. Each timer's work commits on its own; the heartbeat records
+    the tick and the errors of those that failed."""
     ran: list[str] = []
     errors: list[str] = []
-    for job in _jobs.values():
-        if not job.due(now):
+    for timer in timers:
+        if not (all_due or due(timer, now)):
             continue
         try:
-            job.run(now)
-        except Exception as exc:  # a job's failure must not stop the other timers
-            log.exception("job %s failed", job.name)
-            errors.append(f"{job.name}: {exc}")
+            timer.run(now)
+        except Exception as exc:  # a timer's failure must not stop the others
+            log.exception("timer %s failed", timer.name)
+            errors.append(f"{timer.name}: {exc}")
         else:
-            ran.append(job.name)
-        job.last_run = now
+            ran.append(timer.name)
+        _last_run[timer.name] = now
     with transaction.atomic():
         beat, _ = WorkerHeartbeat.objects.select_for_update().get_or_create(
             name=name, defaults={"seen_at": now}
@@ -95,19 +81,23 @@ def tick(*, now: datetime, name: str = "worker") -> list[str]:
     return ran
 
 
-def run_forever(*, interval: float = 30.0, stop: threading.Event | None = None) -> None:
+def run_forever(
+    *, timers: Sequence[Timer], interval: float = 30.0, stop: threading.Event | None = None
+) -> None:
     stop = stop or threading.Event()
     while not stop.is_set():
         close_old_connections()
         try:
-            tick(now=clock.now())
+            tick(timers=timers, now=clock.now())
         except Exception:  # the database may be briefly away; try again next round
             log.exception("worker tick failed")
         stop.wait(interval)
 
 
-def start_in_thread(*, interval: float = 30.0) -> threading.Event:
+def start_in_thread(*, timers: Sequence[Timer], interval: float = 30.0) -> threading.Event:
     stop = threading.Event()
-    thread = threading.Thread(target=run_forever, kwargs={"interval": interval, "stop": stop}, daemon=True)
+    thread = threading.Thread(
+        target=run_forever, kwargs={"timers": timers, "interval": interval, "stop": stop}, daemon=True
+    )
     thread.start()
     return stop

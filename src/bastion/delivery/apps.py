@@ -6,8 +6,3 @@ class DeliveryConfig(AppConfig):
     name = "bastion.delivery"
     label = "delivery"
     verbose_name = _("Orders and delivery")
-
-    def ready(self) -> None:
-        from bastion.delivery import jobs  # registers the dispatch with the worker
-
-        del jobs

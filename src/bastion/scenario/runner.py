@@ -1,7 +1,7 @@
 """Replaying a scenario: the same services, flows and timers as production, on a simulated clock.
 
 Capabilities register their event kinds and observations here; the runner itself knows only
-the day loop: events at their times, the worker's timers at the end of each day, then what
+the day loop: events at their times, the playbook's day (`flows.day_ended`) at its end, then what
 the platform shows.
 """
 
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from bastion import flows
 from bastion.cases import services as case_services
 from bastion.city import selectors as city_selectors
 from bastion.city import services as city_services
@@ -130,7 +131,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
                     ) from None
             end_of_day = ctx.local(day, time(23, 59, 59))
             sim.advance_to(max(sim.now(), end_of_day))
-            worker.tick(now=sim.now(), name="scenario")
+            flows.day_ended(now=sim.now(), name="scenario")
             out: dict[str, Any] = {"day": day, "date": today.isoformat()}
             for name in scenario.observe:
                 out.update(OBSERVATIONS[name](ctx, day, today))

@@ -7,6 +7,7 @@ Reconciliation is set-based SQL over the round's scans and tubes; nothing loops 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -493,3 +494,8 @@ def samples_in_current_round(*, day: date) -> RoundSamples:
     by_district = {int(r["district_id"]): int(r["n"] or 0) for r in rows if r["district_id"] is not None}
     total = sum(int(r["n"] or 0) for r in rows)
     return RoundSamples(current.code, by_district, total)
+
+
+def zone_rounds(round_ids: Iterable[int]) -> list[Round]:
+    """Of the rounds given, those of one zone (a zone's screening), in the order they opened."""
+    return list(Round.objects.filter(pk__in=list(round_ids), zone__isnull=False).order_by("pk"))

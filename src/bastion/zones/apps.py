@@ -6,8 +6,3 @@ class ZonesConfig(AppConfig):
     name = "bastion.zones"
     label = "zones"
     verbose_name = _("Risk zones")
-
-    def ready(self) -> None:
-        from bastion.zones import jobs  # registers the daily evaluation with the worker
-
-        del jobs

@@ -266,3 +266,7 @@ def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:
         if deadline <= now:
             late.append(zone)
     return late
+
+
+def zone_in_force(zone_id: int) -> bool:
+    return Zone.objects.filter(pk=zone_id, state=ZoneState.IN_FORCE).exists()

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<22} {role:<20} {where}")
         if options["no_serve"]:
             return
-        worker.start_in_thread(interval=30.0)
+        worker.start_in_thread(timers=flows.TIMERS, interval=30.0)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nConsole: http://{options['addr']}/   API docs: http://{options['addr']}/api/v1/docs\n"
