@@ -18,6 +18,9 @@ def _ninja_view(route: str) -> Callable[[HttpRequest], HttpResponse]:
     raise LookupError(route)
 
 
+handler404 = "bastion.api.root.page_not_found"
+handler500 = "bastion.api.root.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Devices' scans first: the busiest endpoint, answered without Ninja (testing.api.device_scans).

@@ -1,10 +1,19 @@
-"""The HTTP API under /api/v1/: one NinjaAPI, one error handler, one router per context."""
+"""The HTTP API under /api/v1/: one NinjaAPI, one router per context, and one shape for every
+error: `{"code": machine code, "message": in the request's language, "details": optional}`.
+
+That shape holds for the domain's refusals, invalid input, a missing login, a failed CSRF check,
+a body that is not JSON, an unknown path and a server error alike, so a client reads one thing.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.views import defaults
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 
 from bastion.bulletin.api import router as bulletin_router
@@ -32,17 +41,39 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def not_logged_in(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    from django.utils.translation import gettext as _
-
     return api.create_response(
         request, {"code": "not_authenticated", "message": _("Log in first.")}, status=401
     )
 
 
+def _http_error_body(exc: HttpError) -> dict[str, Any]:
+    """Django Ninja's own refusals, said as the domain says them."""
+    if exc.status_code == 403:
+        # The only 403 Ninja raises itself: django_auth's CSRF check of a session's write.
+        return {
+            "code": "csrf_failed",
+            "message": _("The page's security token is missing or expired: reload the page and try again."),
+        }
+    if exc.status_code == 400:
+        # The only 400 Ninja raises itself: a body that is not JSON (or not UTF-8).
+        return {"code": "unparseable_body", "message": _("The request body could not be read as JSON.")}
+    if exc.status_code == 429:
+        return {"code": "throttled", "message": _("Too many requests: wait a moment and try again.")}
+    return {"code": "http_error", "message": _("The request could not be carried out.")}
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(request, _http_error_body(exc), status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"code": "not_found", "message": _("Not found.")}, status=404)
+
+
 @api.exception_handler(ValidationError)
 def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    from django.utils.translation import gettext as _
-
     return api.create_response(
         request,
         {"code": "invalid_input", "message": _("The input is not valid."), "details": exc.errors},
@@ -57,3 +88,28 @@ api.add_router("/bulletin/", bulletin_router)
 api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
 api.add_router("/supply/", supply_router)
+
+
+# Requests that never reach a Ninja operation (an unknown path under /api/, a server error)
+# get the same shape from Django's error handlers (urls.handler404 and handler500).
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        body = {"code": "not_found", "message": _("Not found.")}
+        return JsonResponse(body, status=404, json_dumps_params={"ensure_ascii": False})
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(
+            {"code": "server_error", "message": _("Something went wrong on our side; the team is told.")},
+            status=500,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    return defaults.server_error(request)
