@@ -8,9 +8,10 @@ from datetime import date
 
 import numpy as np
 import polars as pl
-from django.db import connection, transaction
+from django.db import transaction
 
 from bastion.city import bulk
+from bastion.city import sql as city_sql
 from bastion.city.generate import Places
 from bastion.city.models import RESIDENT_OWN_FIELDS
 from bastion.core import sql
@@ -51,9 +52,7 @@ class LoadResult:
 
 
 def registry_is_empty() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT EXISTS (SELECT 1 FROM city_district)")
-        return not bool(cursor.fetchone()[0])
+    return city_sql.registry_empty()
 
 
 def _ids(base: int, frame: pl.DataFrame) -> pl.Series:

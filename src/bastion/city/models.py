@@ -179,7 +179,7 @@ class Household(models.Model):
                 name="household_room_unique",
                 opclasses=["int8_ops", "text_pattern_ops"],
             ),
-            # text_pattern_ops: byte order, which builds this index ~1.5x faster on PostgreSQL.
+            # text_pattern_ops: byte order, much cheaper to build on PostgreSQL than the collation's.
             models.UniqueConstraint(
                 fields=["address"], name="household_address_unique", opclasses=["text_pattern_ops"]
             ),

@@ -9,11 +9,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bastion.city import bulk
+from bastion.city import sql as city_sql
 from bastion.city.models import (
     RESIDENT_FLAGS,
     Account,
@@ -25,7 +26,7 @@ from bastion.city.models import (
     Resident,
 )
 from bastion.city.selectors import RESIDENT_PATHS, elderly_cutoff, infant_cutoff
-from bastion.core import audit, clock, sql
+from bastion.core import audit, clock
 from bastion.core.errors import Conflict, InvalidInput
 from bastion.core.roles import DEFAULT_SCOPE, ROLE_PERMISSIONS, SCOPE_ORDER, Role, ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
@@ -158,64 +159,8 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None, prof
     Returns the number of communities refreshed. Runs in its own transaction so that
     readers never see a half-refreshed city.
     """
-    old = elderly_cutoff(today)
-    young = infant_cutoff(today)
-    where = inner = ""
-    params: list[Any] = []
-    if community_ids is not None:
-        if not community_ids:
-            return 0
-        marks = ", ".join(["%s"] * len(community_ids))
-        where = f"WHERE c.id IN ({marks})"
-        inner = f"WHERE community_id IN ({marks})"
-        params = list(community_ids)
-    sql = f"""
-        INSERT INTO city_communityfigures (
-            community_id, district_id, households, residents, elderly, elderly_alone, disabled,
-            pregnant, infants, chronic_treatment, cannot_order_online, as_of)
-        SELECT c.id, c.district_id,
-               COALESCE(h.households, 0), COALESCE(r.residents, 0), COALESCE(r.elderly, 0),
-               COALESCE(r.elderly_alone, 0), COALESCE(r.disabled, 0), COALESCE(r.pregnant, 0),
-               COALESCE(r.infants, 0), COALESCE(r.chronic, 0), COALESCE(r.offline, 0), %s
-        FROM city_community c
-        LEFT JOIN (SELECT community_id, COUNT(*) AS households FROM city_household {inner}
-                   GROUP BY community_id) h
-               ON h.community_id = c.id
-        LEFT JOIN (
-            SELECT community_id,
-                   COUNT(*) AS residents,
-                   SUM(CASE WHEN birth_date <= %s THEN 1 ELSE 0 END) AS elderly,
-                   SUM(CASE WHEN birth_date <= %s AND living_alone THEN 1 ELSE 0 END) AS elderly_alone,
-                   SUM(CASE WHEN disabled THEN 1 ELSE 0 END) AS disabled,
-                   SUM(CASE WHEN pregnant THEN 1 ELSE 0 END) AS pregnant,
-                   SUM(CASE WHEN birth_date > %s THEN 1 ELSE 0 END) AS infants,
-                   SUM(CASE WHEN chronic_treatment <> '' THEN 1 ELSE 0 END) AS chronic,
-                   SUM(CASE WHEN cannot_order_online THEN 1 ELSE 0 END) AS offline
-            FROM city_resident {inner} GROUP BY community_id) r
-               ON r.community_id = c.id
-        {where}
-    """
-    # Per grid: residents counted per household first, so that the join with households reads
-    # 8 M grouped rows, not 21 M residents.
-    grids = f"""
-        INSERT INTO city_gridfigures (grid_id, community_id, district_id, households, residents)
-        SELECT g.id, g.community_id, g.district_id, COUNT(h.id), COALESCE(SUM(r.n), 0)
-        FROM city_grid g
-        LEFT JOIN city_household h ON h.grid_id = g.id
-        LEFT JOIN (SELECT household_id, COUNT(*) AS n FROM city_resident {inner} GROUP BY household_id) r
-               ON r.household_id = h.id
-        {where.replace("c.id", "g.community_id")}
-        GROUP BY g.id, g.community_id, g.district_id
-    """
-    # Each household's profile: what makes it vulnerable, without today's cut-offs.
-    profiles = f"""
-        INSERT INTO city_householdprofile (household_id, community_id, flagged, eldest_born, youngest_born)
-        SELECT household_id, MIN(community_id),
-               MAX(CASE WHEN living_alone OR disabled OR pregnant OR chronic_treatment <> ''
-                        THEN 1 ELSE 0 END) = 1,
-               MIN(birth_date), MAX(birth_date)
-        FROM city_resident {inner} GROUP BY household_id
-    """
+    if community_ids is not None and not community_ids:
+        return 0
     with transaction.atomic():
         doomed = CommunityFigures.objects.all()
         doomed_grids = GridFigures.objects.all()
@@ -224,13 +169,13 @@ def figures_refresh(*, today: date, community_ids: list[int] | None = None, prof
             doomed_grids = doomed_grids.filter(community_id__in=community_ids)
         doomed.delete()
         doomed_grids.delete()
-        with connection.cursor() as cursor:
-            if profiles_too:
-                cursor.execute(f"DELETE FROM city_householdprofile {inner}", params)
-                cursor.execute(profiles, params)
-            cursor.execute(grids, [*params, *params])
-            cursor.execute(sql, [today, *params, old, old, young, *params, *params])
-            return cursor.rowcount
+        return city_sql.figures_write(
+            today=today,
+            old=elderly_cutoff(today),
+            young=infant_cutoff(today),
+            community_ids=community_ids,
+            profiles_too=profiles_too,
+        )
 
 
 def city_generate(
@@ -333,19 +278,12 @@ def registry_clear() -> None:
         "city_staff",
         *reversed(load.TABLES),
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if sql.postgres():
-            # TRUNCATE must take the accounts along (they reference places); the city-wide
-            # ones, tied to no place, are put back in the same transaction.
-            kept = list(Account.objects.filter(district=None, community=None, household=None).values())
-            # Deferred foreign-key checks of earlier writes in this transaction must fire
-            # before TRUNCATE, which refuses to run with trigger events pending.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("TRUNCATE " + ", ".join(tables) + " CASCADE")
+    with transaction.atomic():
+        # TRUNCATE (PostgreSQL) takes the accounts along, as they reference places: the
+        # city-wide ones, tied to no place, are put back in the same transaction.
+        kept = list(Account.objects.filter(district=None, community=None, household=None).values())
+        if city_sql.tables_empty(tables):
             Account.objects.bulk_create(Account(**values) for values in kept)
-        else:
-            for table in tables:
-                cursor.execute(f'DELETE FROM "{table}"')
 
 
 def city_build(*, city: Any, seed: int = 1, as_of: date, actor: Actor, now: datetime) -> Any:

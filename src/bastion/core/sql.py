@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -93,6 +93,20 @@ def run(statement: str, params: Sequence[Any] = ()) -> int:
         return max(cursor.rowcount, 0)
 
 
+def run_named(statement: str, params: Mapping[str, Any]) -> int:
+    """Run one statement with named parameters (`%(name)s`): for a value used several times."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, dict(params))
+        return max(cursor.rowcount, 0)
+
+
+def run_many(statement: str, params: Iterable[Sequence[Any]]) -> None:
+    """Run one statement for each row of parameters (a few thousand at most; bulk rows go
+    through `city.bulk.write_frame`)."""
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, [list(row) for row in params])
+
+
 def rows(statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(statement, list(params))
@@ -112,8 +126,8 @@ def of_query(queryset: Any) -> tuple[str, list[Any]]:
 
 
 # Planning a small hot statement can cost PostgreSQL several times running it (the single
-# scan: 0.28 ms to plan against 0.05 ms to run): each connection prepares it once and then
-# only executes it. Prepared statements outlive a rollback and die with their connection.
+# scan, docs/BENCHMARKS.md): each connection prepares it once and then only executes it.
+# Prepared statements outlive a rollback and die with their connection.
 _prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 _PLACEHOLDER = re.compile("%s")
 
