@@ -1,4 +1,5 @@
-"""Console pages: parse, call one selector, render."""
+"""Console pages of the registry: home, the places from district down to household, and a
+resident's needs. Thin: parse, call one selector or service, render."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["figures"] = selectors.city_figures(actor=actor)
         context["structure"] = selectors.structure_counts(actor=actor)
         context["heartbeat"] = WorkerHeartbeat.objects.filter(name="worker").first()
-    return render(request, "console/home.html", context)
+    return render(request, "console/registry/home.html", context)
 
 
 @login_required
@@ -46,7 +47,9 @@ def registry(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     if (elsewhere := _own_place(actor)) is not None:
         return elsewhere
-    return render(request, "console/registry.html", {"districts": selectors.district_list(actor=actor)})
+    return render(
+        request, "console/registry/registry.html", {"districts": selectors.district_list(actor=actor)}
+    )
 
 
 @login_required
@@ -55,7 +58,7 @@ def district(request: HttpRequest, district_id: int) -> HttpResponse:
     place = selectors.district_detail(actor=actor, district_id=district_id)
     return render(
         request,
-        "console/district.html",
+        "console/registry/district.html",
         {
             "district": place,
             "communities": selectors.community_list(actor=actor, district_id=district_id),
@@ -70,7 +73,7 @@ def community(request: HttpRequest, community_id: int) -> HttpResponse:
     place = selectors.community_detail(actor=actor, community_id=community_id)
     return render(
         request,
-        "console/community.html",
+        "console/registry/community.html",
         {
             "community": place,
             "compounds": selectors.compound_list(actor=actor, community_id=community_id),
@@ -85,7 +88,7 @@ def compound(request: HttpRequest, compound_id: int) -> HttpResponse:
     place = selectors.compound_detail(actor=actor, compound_id=compound_id)
     return render(
         request,
-        "console/compound.html",
+        "console/registry/compound.html",
         {
             "compound": place,
             "buildings": selectors.building_list(actor=actor, compound_id=compound_id),
@@ -100,7 +103,7 @@ def building(request: HttpRequest, building_id: int) -> HttpResponse:
     place = selectors.building_detail(actor=actor, building_id=building_id)
     return render(
         request,
-        "console/building.html",
+        "console/registry/building.html",
         {
             "building": place,
             "building_label": building_label(place),
@@ -122,7 +125,7 @@ def household(request: HttpRequest, household_id: int) -> HttpResponse:
     place = selectors.household_detail(actor=actor, household_id=household_id)
     return render(
         request,
-        "console/household.html",
+        "console/registry/household.html",
         {
             "household": place,
             "can_change_flags": actor.has("change_resident_flags"),

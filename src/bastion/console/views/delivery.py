@@ -1,7 +1,7 @@
-"""Console pages of supplies and the last 100 metres: the volunteer's phone page (tasks to
-claim, my stops, delivered or cannot deliver), the community's dispatch board (coverage, who
-was not reached, printable per building; today's tasks; building the tasks), and the commerce
-bureau's supply page (days of supply, stock, prices reported, flags on suppliers).
+"""Console pages of the last 100 metres: the volunteer's phone page (tasks to claim, my stops,
+delivered or cannot deliver), the community's dispatch board (coverage, who was not reached,
+printable per building; today's tasks; building the tasks; orders placed for a household),
+a zone's own standard package, and the resident's own orders.
 
 Thin: read through the selectors, write through one service or flow, render.
 """
@@ -25,14 +25,12 @@ from bastion import flows
 from bastion.city.models import Building, Community, Household
 from bastion.console.context import actor_of
 from bastion.core import clock
-from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.delivery import selectors as delivery
 from bastion.delivery import services as delivery_services
 from bastion.supply import selectors as supply
-from bastion.supply import services as supply_services
-from bastion.supply.models import Category
 
 FIXABLE = (InvalidInput, Conflict, NotFound)
 
@@ -47,7 +45,7 @@ def volunteer_tasks(request: HttpRequest) -> HttpResponse:
     actor.require("deliver")
     return render(
         request,
-        "console/delivery_tasks.html",
+        "console/delivery/tasks.html",
         {
             "open": list(delivery.tasks_open(actor=actor, day=clock.today())[:100]),
             "mine": list(delivery.tasks_mine(actor=actor)),
@@ -140,7 +138,7 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
     if actor.level != ScopeLevel.COMMUNITY and not request.GET.get("community"):
         return render(
             request,
-            "console/delivery_overview.html",
+            "console/delivery/overview.html",
             {"coverage": delivery.coverage(actor=actor, now=now) if actor.has("view_supply") else []},
         )
     community = _community(actor, request)
@@ -156,7 +154,7 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
                 % {"orders": built.orders, "tasks": built.tasks},
             )
         return redirect(f"{request.path}?community={community.pk}")
-    return render(request, "console/delivery_board.html", _board_context(actor, community, now))
+    return render(request, "console/delivery/board.html", _board_context(actor, community, now))
 
 
 def _board_context(actor: Actor, community: Community, now: Any) -> dict[str, Any]:
@@ -252,7 +250,7 @@ def dispatch_print(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     actor.require("dispatch_deliveries")
     community = _community(actor, request)
-    return render(request, "console/delivery_print.html", _board_context(actor, community, clock.now()))
+    return render(request, "console/delivery/print.html", _board_context(actor, community, clock.now()))
 
 
 # --- a zone's own standard package -------------------------------------------------------------
@@ -335,7 +333,7 @@ def my_orders(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("console:my_orders"))
     return render(
         request,
-        "console/my_orders.html",
+        "console/delivery/my_orders.html",
         {
             "items": items,
             "orders": list(delivery.household_orders(actor=actor)),
@@ -349,53 +347,3 @@ def _form_key(request: HttpRequest) -> str | None:
     if not key:
         return None
     return f"web:{request.user.pk}:{key}"[:64]
-
-
-# --- the commerce bureau's supply page ---------------------------------------------------------
-
-
-@login_required
-def supply_page(request: HttpRequest) -> HttpResponse:
-    """Days of supply per category (city and districts), stock per warehouse, the latest price
-    reports with a form to report one, and the flags raised on suppliers."""
-    actor = actor_of(request)
-    actor.require("view_supply")
-    if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
-        raise Forbidden()  # communities follow their deliveries on the dispatch board
-    form = {"item": "", "outlet": "", "sale_price": "", "purchase_price": ""}
-    status = 200
-    if request.method == "POST":
-        actor.require("report_prices")
-        form = {name: request.POST.get(name, "").strip() for name in form}
-        try:
-            _report, flag = supply_services.price_report(
-                item_code=form["item"],
-                outlet=form["outlet"],
-                sale_price=form["sale_price"],
-                purchase_price=form["purchase_price"] or None,
-                actor=actor,
-                now=clock.now(),
-            )
-        except FIXABLE as exc:
-            messages.error(request, str(exc.message))
-            status = exc.status
-        else:
-            if flag is not None:
-                messages.warning(request, _("The price breaks the rule: the supplier is flagged."))
-            else:
-                messages.success(request, _("Price recorded."))
-            return redirect("console:supply")
-    district_text = request.GET.get("district", "")
-    district_id = int(district_text) if district_text.isascii() and district_text.isdigit() else None
-    context = {
-        "days": supply.days_of_supply(actor=actor, district_id=district_id),
-        "alerts": supply.alerts(actor=actor),
-        "stock": list(supply.stock_list(actor=actor)[:500]),
-        "prices": list(supply.prices(actor=actor)[:100]),
-        "flags": list(supply.flags(actor=actor)[:200]),
-        "catalogue": list(supply.catalogue()),
-        "categories": Category,
-        "form": form,
-        "reports": actor.has("report_prices"),
-    }
-    return render(request, "console/supply.html", context, status=status)

@@ -2,7 +2,7 @@
 coverage per grid and building, a grid's door-to-door list of who is still to be sampled
 (printable), the recalls awaiting a retest, and the round's exceptions.
 
-Thin like views.py: read through the testing selectors, render. The one read the selectors do
+Thin: read through the testing selectors, render. The one read the selectors do
 not offer yet (tubes late against the policy's turnaround targets) is written here as one
 grouped query.
 """
@@ -150,7 +150,7 @@ def round_list(request: HttpRequest) -> HttpResponse:
         context["zones"] = zones.zone_list(actor=actor, states=(ZoneState.IN_FORCE,))
         rules = policy()
         context["pooling"] = [(level, rules.pooling[level]) for level in LEVELS]
-    return render(request, "console/testing_rounds.html", context, status=status)
+    return render(request, "console/testing/rounds.html", context, status=status)
 
 
 # --- progress -----------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
     rules = policy()
     response = render(
         request,
-        "console/testing_round.html",
+        "console/testing/round.html",
         {
             "round": round_,
             "scope": _scope_words(round_),
@@ -271,7 +271,7 @@ def round_issues(request: HttpRequest, round_id: int) -> HttpResponse:
     ]
     return render(
         request,
-        "console/testing_issues.html",
+        "console/testing/issues.html",
         {
             "round": round_,
             "rows": rows,
@@ -314,7 +314,7 @@ def coverage(request: HttpRequest, round_id: int) -> HttpResponse:
     resulted = sum(row.resulted for row in rows)
     return render(
         request,
-        "console/testing_coverage.html",
+        "console/testing/coverage.html",
         {
             "round": round_,
             "rows": [
@@ -416,7 +416,7 @@ def grid_page(request: HttpRequest, round_id: int, grid_id: int) -> HttpResponse
     groups = _door_list(actor, round_, grid)
     return render(
         request,
-        "console/testing_grid.html",
+        "console/testing/grid.html",
         {
             "round": round_,
             "grid": grid,
@@ -437,7 +437,7 @@ def grid_print(request: HttpRequest, round_id: int, grid_id: int) -> HttpRespons
     groups = _door_list(actor, round_, grid)
     return render(
         request,
-        "console/testing_grid_print.html",
+        "console/testing/grid_print.html",
         {
             "round": round_,
             "grid": grid,
@@ -486,7 +486,7 @@ def recalls(request: HttpRequest, round_id: int) -> HttpResponse:
     ]
     return render(
         request,
-        "console/testing_recalls.html",
+        "console/testing/recalls.html",
         {
             "round": round_,
             "lines": lines,
