@@ -483,3 +483,18 @@ def place_address(
     if unit_id is None:
         return text
     return f"{text}/{Unit.objects.values_list('number', flat=True).get(pk=unit_id)}"
+
+
+def household_by_address(*, address: str, community_id: int) -> Household | None:
+    """The household at `address` (C1/2/1/301) if it lies in the community, else None."""
+    return Household.objects.filter(address=address, community_id=community_id).first()
+
+
+def community_by_id(community_id: int) -> Community | None:
+    """The community with this id, whoever asks (callers check the actor's scope)."""
+    return Community.objects.filter(pk=community_id).first()
+
+
+def buildings_by_id(building_ids: set[int]) -> dict[int, Building]:
+    """The buildings with these ids, with their compound, by id."""
+    return {b.pk: b for b in Building.objects.select_related("compound").filter(pk__in=building_ids)}

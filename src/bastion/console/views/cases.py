@@ -21,10 +21,10 @@ from bastion import flows
 from bastion.cases import selectors as cases
 from bastion.cases import services as case_services
 from bastion.cases.batch import CaseBatchRejected, read_batch
-from bastion.cases.models import CaseKind, ContactKind, FoundBy, PlaceType
-from bastion.city.selectors import resident_by_address
+from bastion.cases.models import CaseKind, ContactKind, FoundBy
 from bastion.console.context import actor_of
-from bastion.console.views.common import date_field, day_asked, whole_number
+from bastion.console.forms import CaseBatchForm, CaseForm, ContactForm, ProtocolForm, ReasonForm
+from bastion.console.views.common import day_asked, show_errors
 from bastion.core import clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.files import Problem
@@ -36,42 +36,6 @@ from bastion.zones.models import Area, Level
 # What a user can put right on the page; Forbidden and NotFound stay the error page.
 FIXABLE = (InvalidInput, Conflict)
 
-PLACE_TYPES = {
-    "workplace": PlaceType.WORKPLACE,
-    "work": PlaceType.WORKPLACE,
-    "单位": PlaceType.WORKPLACE,
-    "工作单位": PlaceType.WORKPLACE,
-    "shop": PlaceType.SHOP,
-    "market": PlaceType.SHOP,
-    "商超": PlaceType.SHOP,
-    "市场": PlaceType.SHOP,
-    "other": PlaceType.OTHER,
-    "其他": PlaceType.OTHER,
-}
-
-
-def _stay(line: str, *, frequent: bool) -> case_services.Stay:
-    """`C3/1` or `C3/1, workplace, 2022-08-28, 2022-08-31` (type and days optional)."""
-    parts = [part.strip() for part in line.replace("，", ",").split(",")]
-    kind = parts[1].lower() if len(parts) > 1 and parts[1] else "other"
-    if kind not in PLACE_TYPES:
-        raise InvalidInput(
-            _("%(line)s: the kind of place is workplace, shop or other.") % {"line": line},
-            code="bad_place_type",
-        )
-    days = [date_field(part, parts[0]) for part in parts[2:4]]
-    return case_services.Stay(
-        parts[0],
-        PLACE_TYPES[kind],
-        frequent,
-        days[0] if days else None,
-        days[1] if len(days) > 1 else (days[0] if days else None),
-    )
-
-
-def _lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
 
 @login_required
 def protocol_page(request: HttpRequest) -> HttpResponse:
@@ -79,24 +43,28 @@ def protocol_page(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     can_adopt = actor.has("manage_zones") and actor.level == ScopeLevel.CITY
     status = 200
+    form = ProtocolForm()
     if request.method == "POST":
         if not can_adopt:
             raise Forbidden()
-        try:
-            since = date_field(request.POST.get("since", ""), _("From")) or clock.today()
-            case_services.protocol_adopt(
-                protocol=request.POST.get("protocol", ""),
-                since=since,
-                reason=request.POST.get("reason", ""),
-                actor=actor,
-                now=clock.now(),
-            )
-        except FIXABLE as exc:
-            messages.error(request, str(exc.message))
-            status = exc.status
+        form = ProtocolForm(request.POST)
+        if not form.is_valid():
+            status = 422
         else:
-            messages.success(request, _("The protocol was adopted."))
-            return redirect("console:protocol")
+            try:
+                case_services.protocol_adopt(
+                    protocol=form.cleaned_data["protocol"],
+                    since=form.cleaned_data["since"] or clock.today(),
+                    reason=form.cleaned_data["reason"],
+                    actor=actor,
+                    now=clock.now(),
+                )
+            except FIXABLE as exc:
+                messages.error(request, str(exc.message))
+                status = exc.status
+            else:
+                messages.success(request, _("The protocol was adopted."))
+                return redirect("console:protocol")
     state = cases.protocol_state(today=clock.today())
     return render(
         request,
@@ -105,6 +73,7 @@ def protocol_page(request: HttpRequest) -> HttpResponse:
             "state": state,
             "shown": [(p, Area(p.high_minimum).label) for p in state.available],
             "can_adopt": can_adopt,
+            "form": form,
             "today": clock.today(),
         },
         status=status,
@@ -154,53 +123,39 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     )
 
 
-def _resident_id(address: str) -> int:
-    address = address.strip()
-    if not address:
-        raise InvalidInput(_("Give the resident's address, like C1/2/1/301#1."))
-    try:
-        return resident_by_address(address).pk
-    except (ValueError, NotFound):
-        raise InvalidInput(
-            _("There is no resident %(address)s (an address like C1/2/1/301#1).") % {"address": address}
-        ) from None
-
-
-CASE_FIELDS = ("resident", "kind", "found_by", "onset_on", "frequent", "stayed")
-
-
 @login_required
 def case_new(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     actor.require("manage_cases")
-    form = {name: request.POST.get(name, "") for name in CASE_FIELDS}
+    form = CaseForm(initial={"found_by": FoundBy.COMMUNITY})
     status = 200
     if request.method == "POST":
-        try:
-            reported = flows.case_reported(
-                resident_id=_resident_id(form["resident"]),
-                kind=form["kind"],
-                found_by=form["found_by"],
-                onset_on=date_field(form["onset_on"], _("Onset")),
-                places=[
-                    *(_stay(line, frequent=True) for line in _lines(form["frequent"])),
-                    *(_stay(line, frequent=False) for line in _lines(form["stayed"])),
-                ],
-                actor=actor,
-                now=clock.now(),
-            )
-        except NotFound as exc:
-            # An address of the places, or a resident outside the actor's area: fixable here.
-            messages.error(request, str(exc.message))
+        form = CaseForm(request.POST)
+        if not form.is_valid():
             status = 422
-        except FIXABLE as exc:
-            messages.error(request, str(exc.message))
-            status = exc.status
         else:
-            messages.success(request, _("Case %(case)s was opened.") % {"case": reported.case.pk})
-            for change in reported.zone_changes:
-                messages.info(request, _zone_change_text(change))
-            return redirect("console:case", case_id=reported.case.pk)
+            try:
+                reported = flows.case_reported(
+                    resident_id=form.cleaned_data["resident"],
+                    kind=form.cleaned_data["kind"],
+                    found_by=form.cleaned_data["found_by"],
+                    onset_on=form.cleaned_data["onset_on"],
+                    places=form.places(),
+                    actor=actor,
+                    now=clock.now(),
+                )
+            except NotFound as exc:
+                # An address of the places, or a resident outside the actor's area: fixable here.
+                messages.error(request, str(exc.message))
+                status = 422
+            except FIXABLE as exc:
+                messages.error(request, str(exc.message))
+                status = exc.status
+            else:
+                messages.success(request, _("Case %(case)s was opened.") % {"case": reported.case.pk})
+                for change in reported.zone_changes:
+                    messages.info(request, _zone_change_text(change))
+                return redirect("console:case", case_id=reported.case.pk)
     return render(
         request,
         "console/cases/new.html",
@@ -217,12 +172,13 @@ def case_batch(request: HttpRequest) -> HttpResponse:
     actor.require("manage_cases")
     problems: list[Problem] = []
     status = 200
+    form = CaseBatchForm()
     if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            messages.error(request, _("Choose a CSV or XLSX file first."))
+        form = CaseBatchForm(request.POST, request.FILES)
+        if not form.is_valid():
             status = 422
         else:
+            upload = form.cleaned_data["file"]
             now = clock.now()
             try:
                 rows = read_batch(upload.read(), filename=upload.name or "", actor=actor, now=now)
@@ -241,7 +197,7 @@ def case_batch(request: HttpRequest) -> HttpResponse:
                     % {"cases": len(reported), "zones": zones_changed},
                 )
                 return redirect("console:cases")
-    return render(request, "console/cases/batch.html", {"problems": problems}, status=status)
+    return render(request, "console/cases/batch.html", {"problems": problems, "form": form}, status=status)
 
 
 def _zone_change_text(change: zone_services.ZoneChange) -> str:
@@ -257,49 +213,22 @@ def _zone_change_text(change: zone_services.ZoneChange) -> str:
     return text % {"code": zone.code, "address": zone.address, "level": Level(zone.level).label}
 
 
-def _case_action(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
+def _case_act(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
+    """Convert or discharge: the reason (the service says when one is needed), one service."""
     actor = actor_of(request)
-    reason = request.POST.get("reason", "")
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect("console:case", case_id=case_id)
+    reason = form.cleaned_data["reason"]
     now = clock.now()
     try:
         if act == "convert":
             case_services.case_convert(case_id=case_id, reason=reason, actor=actor, now=now)
             messages.success(request, _("Case %(case)s is now confirmed.") % {"case": case_id})
-        elif act == "discharge":
+        else:
             case_services.case_discharge(case_id=case_id, reason=reason, actor=actor, now=now)
             messages.success(request, _("Case %(case)s was discharged.") % {"case": case_id})
-        else:
-            kind = request.POST.get("kind", "")
-            via = request.POST.get("via", "")
-            # The services look the case and the close contact up by id alone: check the
-            # actor's scope here (404), and that the close contact is one of this case's.
-            close = {
-                c.id for c in cases.contact_list(actor=actor, case_id=case_id) if c.kind == ContactKind.CLOSE
-            }
-            via_id = whole_number(via)
-            if kind == ContactKind.SECONDARY and via_id not in close:
-                raise InvalidInput(_("Choose the close contact the secondary contact met."))
-            last = date_field(request.POST.get("last_exposure_on", ""), _("Last exposure"))
-            if last is None:
-                raise InvalidInput(_("Give the day of the last exposure."))
-            contact = case_services.contact_add(
-                resident_id=_resident_id(request.POST.get("resident", "")),
-                kind=kind,
-                last_exposure_on=last,
-                case_id=case_id if kind != ContactKind.SECONDARY else None,
-                via_contact_id=via_id if kind == ContactKind.SECONDARY else None,
-                actor=actor,
-                now=now,
-            )
-            messages.success(
-                request,
-                _("Contact listed: quarantine until %(day)s.")
-                % {"day": contact.quarantine_until.isoformat()},
-            )
-    except NotFound as exc:
-        if act != "contact" or not cases.cases_visible(actor).filter(pk=case_id).exists():
-            raise
-        messages.error(request, str(exc.message))
     except FIXABLE as exc:
         messages.error(request, str(exc.message))
     return redirect("console:case", case_id=case_id)
@@ -308,16 +237,52 @@ def _case_action(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
 @login_required
 @require_POST
 def case_convert(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _case_action(request, case_id, "convert")
+    return _case_act(request, case_id, "convert")
 
 
 @login_required
 @require_POST
 def case_discharge(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _case_action(request, case_id, "discharge")
+    return _case_act(request, case_id, "discharge")
 
 
 @login_required
 @require_POST
 def contact_add(request: HttpRequest, case_id: int) -> HttpResponse:
-    return _case_action(request, case_id, "contact")
+    actor = actor_of(request)
+    form = ContactForm(request.POST)
+    if not form.is_valid():
+        cases.case_view(actor=actor, case_id=case_id)  # a case out of the actor's scope: 404
+        show_errors(request, form)
+        return redirect("console:case", case_id=case_id)
+    kind = form.cleaned_data["kind"]
+    try:
+        # The services look the case and the close contact up by id alone: check the
+        # actor's scope here (404), and that the close contact is one of this case's.
+        close = {
+            c.id for c in cases.contact_list(actor=actor, case_id=case_id) if c.kind == ContactKind.CLOSE
+        }
+        via_id = form.cleaned_data["via"]
+        if kind == ContactKind.SECONDARY and via_id not in close:
+            raise InvalidInput(_("Choose the close contact the secondary contact met."))
+        contact = case_services.contact_add(
+            resident_id=form.cleaned_data["resident"],
+            kind=kind,
+            last_exposure_on=form.cleaned_data["last_exposure_on"],
+            case_id=case_id if kind != ContactKind.SECONDARY else None,
+            via_contact_id=via_id if kind == ContactKind.SECONDARY else None,
+            actor=actor,
+            now=clock.now(),
+        )
+    except NotFound as exc:
+        if not cases.cases_visible(actor).filter(pk=case_id).exists():
+            raise
+        messages.error(request, str(exc.message))
+    except FIXABLE as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request,
+            _("Contact listed: quarantine until %(day)s.") % {"day": contact.quarantine_until.isoformat()},
+        )
+    return redirect("console:case", case_id=case_id)

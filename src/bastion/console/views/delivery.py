@@ -22,8 +22,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bastion import flows
-from bastion.city.models import Building, Community, Household
+from bastion.city.models import Community
+from bastion.city.selectors import buildings_by_id, community_by_id
 from bastion.console.context import actor_of
+from bastion.console.forms import DeliverForm, MyOrderForm, OrderFailForm, ProxyOrderForm, ZoneCycleForm
+from bastion.console.views.common import show_errors, whole_number
 from bastion.core import clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -78,14 +81,18 @@ def task_claim(request: HttpRequest, task_id: int) -> HttpResponse:
 @require_POST
 def order_deliver(request: HttpRequest, order_id: int) -> HttpResponse:
     actor = actor_of(request)
+    form = DeliverForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect("console:volunteer_tasks")
     outcome: dict[str, Any] = {}
 
     def deliver() -> None:
         outcome["done"] = flows.order_delivered(
             order_id=order_id,
-            recipient_code=request.POST.get("recipient_code", ""),
-            weight_kg=request.POST.get("weight_kg") or None,
-            client_key=request.POST.get("client_key") or None,
+            recipient_code=form.cleaned_data["recipient_code"],
+            weight_kg=form.cleaned_data["weight_kg"],
+            client_key=form.cleaned_data["client_key"] or None,
             actor=actor,
             now=clock.now(),
         )
@@ -101,10 +108,14 @@ def order_deliver(request: HttpRequest, order_id: int) -> HttpResponse:
 @require_POST
 def order_fail(request: HttpRequest, order_id: int) -> HttpResponse:
     actor = actor_of(request)
+    form = OrderFailForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect("console:volunteer_tasks")
     return _done(
         request,
         lambda: flows.order_failed(
-            order_id=order_id, reason=request.POST.get("reason", ""), actor=actor, now=clock.now()
+            order_id=order_id, reason=form.cleaned_data["reason"], actor=actor, now=clock.now()
         ),
         _("Recorded: the order goes out again in a new task."),
     )
@@ -114,14 +125,15 @@ def order_fail(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 def _community(actor: Actor, request: HttpRequest) -> Community:
+    """The actor's own community, or the one a city or district officer picked (by its id)."""
     if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
         wanted = actor.community_id
     else:
-        text = request.GET.get("community", "") or request.POST.get("community", "")
-        if not (text.isascii() and text.isdigit()):
+        asked = whole_number(request.GET.get("community", "") or request.POST.get("community", ""))
+        if asked is None:
             raise NotFound()
-        wanted = int(text)
-    community = Community.objects.filter(pk=wanted).first()
+        wanted = asked
+    community = community_by_id(wanted)
     if community is None:
         raise NotFound()
     return community
@@ -160,10 +172,7 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
 def _board_context(actor: Actor, community: Community, now: Any) -> dict[str, Any]:
     coverage = delivery.coverage(actor=actor, now=now, community_id=community.pk)
     left = delivery.not_reached(actor=actor, now=now, community_id=community.pk, limit=None)
-    buildings = {
-        b.pk: b
-        for b in Building.objects.select_related("compound").filter(pk__in={u.building_id for u in left})
-    }
+    buildings = buildings_by_id({u.building_id for u in left})
     by_building = [
         (buildings[building_id], list(rows))
         for building_id, rows in groupby(
@@ -191,21 +200,18 @@ def proxy_order(request: HttpRequest) -> HttpResponse:
     medicine request); the recipient code is shown to be passed on to the household."""
     actor = actor_of(request)
     community = _community(actor, request)
-    address = request.POST.get("household", "").strip()
-    household = Household.objects.filter(address=address, community=community).first()
-    quantity_text = request.POST.get("quantity", "1").strip()
+    back = redirect(f"{reverse('console:dispatch')}?community={community.pk}")
+    form = ProxyOrderForm(request.POST, community_id=community.pk)
+    if not form.is_valid():
+        show_errors(request, form)
+        return back
+    household = form.cleaned_data["household"]
     try:
-        if household is None:
-            raise InvalidInput(
-                _("There is no household %(address)s in this community.") % {"address": address}
-            )
-        if not (quantity_text.isascii() and quantity_text.isdigit()):
-            raise InvalidInput(_("A quantity is a whole number from 1 to 99."))
         order, _repeated = delivery_services.order_place(
             household_id=household.pk,
-            lines=[(request.POST.get("item", ""), int(quantity_text))],
-            kind=request.POST.get("kind", "proxy"),
-            note=request.POST.get("note", ""),
+            lines=[(form.cleaned_data["item"], form.cleaned_data["quantity"])],
+            kind=form.cleaned_data["kind"],
+            note=form.cleaned_data["note"],
             actor=actor,
             now=clock.now(),
         )
@@ -217,7 +223,7 @@ def proxy_order(request: HttpRequest) -> HttpResponse:
             _("Order placed for %(address)s: recipient code %(code)s.")
             % {"address": household.address, "code": order.recipient_code},
         )
-    return redirect(f"{reverse('console:dispatch')}?community={community.pk}")
+    return back
 
 
 @login_required
@@ -233,8 +239,8 @@ def dispatch_export(request: HttpRequest) -> HttpResponse:
     out = csv.writer(response)
     out.writerow(["household", "building", "vulnerable", "last_delivered_at", "last_delivery"])
     buildings = {
-        b.pk: f"{b.compound.code}/{b.number}"
-        for b in Building.objects.select_related("compound").filter(pk__in={u.building_id for u in rows})
+        pk: f"{b.compound.code}/{b.number}"
+        for pk, b in buildings_by_id({u.building_id for u in rows}).items()
     }
     for u in rows:
         last = u.last_delivered_at.astimezone(clock.city_zone()).isoformat() if u.last_delivered_at else ""
@@ -262,19 +268,20 @@ def zone_cycle(request: HttpRequest, zone_id: int) -> HttpResponse:
     """The command centre or the zone's district sets the zone's own standard package and cycle,
     or sends it back to the policy's."""
     actor = actor_of(request)
+    form = ZoneCycleForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect(reverse("console:zone", args=[zone_id]))
     now = clock.now()
     try:
-        if request.POST.get("clear"):
+        if form.cleaned_data["clear"]:
             delivery_services.package_cycle_clear(zone_id=zone_id, actor=actor, now=now)
             messages.success(request, _("The zone is back on the policy's standard package."))
         else:
-            days = request.POST.get("every_days", "").strip()
-            if not (days.isascii() and days.isdigit()):
-                raise InvalidInput(_("A cycle is a whole number of days from 1 to 30."))
             cycle = delivery_services.package_cycle_set(
                 zone_id=zone_id,
-                item_code=request.POST.get("item", ""),
-                every_days=int(days),
+                item_code=form.cleaned_data["item"],
+                every_days=form.cleaned_data["every_days"],
                 actor=actor,
                 now=now,
             )
@@ -302,20 +309,16 @@ def my_orders(request: HttpRequest) -> HttpResponse:
         raise NotFound()
     items = list(supply.catalogue())
     if request.method == "POST":
-        lines: list[tuple[str, int]] = []
+        form = MyOrderForm(request.POST, item_codes=[item.code for item in items])
+        if not form.is_valid():
+            show_errors(request, form)
+            return redirect(reverse("console:my_orders"))
         try:
-            for item in items:
-                text = request.POST.get(f"qty-{item.code}", "").strip()
-                if not text or text == "0":
-                    continue
-                if not (text.isascii() and text.isdigit()):
-                    raise InvalidInput(_("A quantity is a whole number from 1 to 99."))
-                lines.append((item.code, int(text)))
             order, repeated = delivery_services.order_place(
                 household_id=actor.household_id,
-                lines=lines,
-                note=request.POST.get("note", ""),
-                client_key=_form_key(request),
+                lines=form.lines(),
+                note=form.cleaned_data["note"],
+                client_key=_form_key(request, form.cleaned_data["form_key"]),
                 actor=actor,
                 now=clock.now(),
             )
@@ -342,8 +345,8 @@ def my_orders(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _form_key(request: HttpRequest) -> str | None:
-    key = request.POST.get("form_key", "").strip()
+def _form_key(request: HttpRequest, key: str) -> str | None:
+    """The form's own key, made the user's: a second press of the button places nothing more."""
     if not key:
         return None
     return f"web:{request.user.pk}:{key}"[:64]

@@ -13,11 +13,13 @@ from django.views.decorators.http import require_POST
 from bastion.city import selectors, services
 from bastion.console.context import actor_of
 from bastion.console.crumbs import building_label, household_label, trail
+from bastion.console.forms import ResidentFlagsForm
+from bastion.console.views.common import show_errors
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
-from bastion.core.models import WorkerHeartbeat
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
+from bastion.core.selectors import last_heartbeat
 
 
 def _own_place(actor: Actor) -> HttpResponse | None:
@@ -38,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if actor.has("view_city_figures") or actor.has("view_registry"):
         context["figures"] = selectors.city_figures(actor=actor)
         context["structure"] = selectors.structure_counts(actor=actor)
-        context["heartbeat"] = WorkerHeartbeat.objects.filter(name="worker").first()
+        context["heartbeat"] = last_heartbeat()
     return render(request, "console/registry/home.html", context)
 
 
@@ -146,21 +148,21 @@ def household(request: HttpRequest, household_id: int) -> HttpResponse:
     )
 
 
-FLAG_CHECKBOXES = ["living_alone", "disabled", "pregnant", "cannot_order_online"]
-
-
 @login_required
 @require_POST
 def resident_flags(request: HttpRequest, resident_id: int) -> HttpResponse:
     """A community worker corrects a resident's needs from the household page."""
     actor = actor_of(request)
-    flags: dict[str, object] = {name: name in request.POST for name in FLAG_CHECKBOXES}
-    flags["chronic_treatment"] = request.POST.get("chronic_treatment", "")
+    form = ResidentFlagsForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        household_id = selectors.resident_household_id(actor=actor, resident_id=resident_id)
+        return redirect("console:household", household_id=household_id)
     try:
         resident = services.resident_set_flags(
             resident_id=resident_id,
-            flags=flags,
-            reason=request.POST.get("reason", ""),
+            flags=form.flags(),
+            reason=form.cleaned_data["reason"],
             actor=actor,
             now=clock.now(),
         )

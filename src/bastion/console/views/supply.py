@@ -13,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
 from bastion.console.context import actor_of
+from bastion.console.forms import PriceForm
+from bastion.console.views.common import whole_number
 from bastion.core import clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -33,31 +35,33 @@ def supply_page(request: HttpRequest) -> HttpResponse:
     actor.require("view_supply")
     if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
         raise Forbidden()  # communities follow their deliveries on the dispatch board
-    form = {"item": "", "outlet": "", "sale_price": "", "purchase_price": ""}
+    form = PriceForm()
     status = 200
     if request.method == "POST":
         actor.require("report_prices")
-        form = {name: request.POST.get(name, "").strip() for name in form}
-        try:
-            _report, flag = supply_services.price_report(
-                item_code=form["item"],
-                outlet=form["outlet"],
-                sale_price=form["sale_price"],
-                purchase_price=form["purchase_price"] or None,
-                actor=actor,
-                now=clock.now(),
-            )
-        except FIXABLE as exc:
-            messages.error(request, str(exc.message))
-            status = exc.status
+        form = PriceForm(request.POST)
+        if not form.is_valid():
+            status = 422
         else:
-            if flag is not None:
-                messages.warning(request, _("The price breaks the rule: the supplier is flagged."))
+            try:
+                _report, flag = supply_services.price_report(
+                    item_code=form.cleaned_data["item"],
+                    outlet=form.cleaned_data["outlet"],
+                    sale_price=form.cleaned_data["sale_price"],
+                    purchase_price=form.cleaned_data["purchase_price"],
+                    actor=actor,
+                    now=clock.now(),
+                )
+            except FIXABLE as exc:
+                messages.error(request, str(exc.message))
+                status = exc.status
             else:
-                messages.success(request, _("Price recorded."))
-            return redirect("console:supply")
-    district_text = request.GET.get("district", "")
-    district_id = int(district_text) if district_text.isascii() and district_text.isdigit() else None
+                if flag is not None:
+                    messages.warning(request, _("The price breaks the rule: the supplier is flagged."))
+                else:
+                    messages.success(request, _("Price recorded."))
+                return redirect("console:supply")
+    district_id = whole_number(request.GET.get("district", ""))
     context = {
         "days": supply.days_of_supply(actor=actor, district_id=district_id),
         "alerts": supply.alerts(actor=actor),

@@ -25,6 +25,8 @@ from django.views.decorators.http import require_POST
 from bastion.city.models import Building, District, Grid, Resident
 from bastion.city.selectors import infant_cutoff, vulnerability
 from bastion.console.context import actor_of
+from bastion.console.forms import ReasonForm, RoundOpenForm
+from bastion.console.views.common import show_errors
 from bastion.core import clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.masking import id_number_for, name_for, phone_for
@@ -61,50 +63,8 @@ def _round(actor: Actor, round_id: int) -> Round:
 # --- rounds -------------------------------------------------------------------------------
 
 
-ROUND_FIELDS = ("code", "name", "starts_at", "deadline", "zone")
-
-
-def _moment(value: str, label: str) -> datetime:
-    """A `datetime-local` field, read in the city's time zone."""
-    value = value.strip()
-    try:
-        naive = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            _("%(field)s is not a time like 2022-09-01 08:00.") % {"field": label}, code="bad_time"
-        ) from None
-    if naive.tzinfo is not None:
-        return naive
-    return naive.replace(tzinfo=clock.city_zone())
-
-
 def _local_input(at: datetime) -> str:
     return at.astimezone(clock.city_zone()).strftime("%Y-%m-%dT%H:%M")
-
-
-def _round_open(actor: Actor, form: dict[str, Any]) -> Round:
-    district_ids = []
-    for text in form["districts"]:
-        if not (text.isascii() and text.isdigit()):
-            raise InvalidInput(_("Choose the districts from the list."))
-        district_ids.append(int(text))
-    zone_text = form["zone"].strip()
-    if zone_text and not (zone_text.isascii() and zone_text.isdigit()):
-        raise InvalidInput(_("Choose the zone from the list."))
-    if zone_text and district_ids:
-        raise InvalidInput(
-            _("A round covers some districts or one zone, not both."), code="districts_and_zone"
-        )
-    return testing_services.round_open(
-        code=form["code"],
-        name=form["name"].strip(),
-        starts_at=_moment(form["starts_at"], _("Start")),
-        deadline=_moment(form["deadline"], _("Deadline")),
-        district_ids=district_ids,
-        zone_id=int(zone_text) if zone_text else None,
-        actor=actor,
-        now=clock.now(),
-    )
 
 
 @login_required
@@ -113,31 +73,38 @@ def round_list(request: HttpRequest) -> HttpResponse:
     actor = _follower(request)
     manages = actor.has("manage_testing")
     now = clock.now()
-    form: dict[str, Any] = {
-        "code": "",
-        "name": "",
-        "starts_at": _local_input(now),
-        "deadline": _local_input(now + timedelta(hours=24)),
-        "zone": "",
-        "districts": [],
-    }
+    form = RoundOpenForm(
+        initial={"starts_at": _local_input(now), "deadline": _local_input(now + timedelta(hours=24))}
+    )
     status = 200
     if request.method == "POST":
         actor.require("manage_testing")
-        form = {name: request.POST.get(name, "") for name in ROUND_FIELDS}
-        form["districts"] = request.POST.getlist("districts")
-        try:
-            opened = _round_open(actor, form)
-        except NotFound as exc:
-            # A district or zone outside the officer's district, or none chosen: fixable here.
-            messages.error(request, str(exc.message))
+        form = RoundOpenForm(request.POST)
+        if not form.is_valid():
             status = 422
-        except FIXABLE as exc:
-            messages.error(request, str(exc.message))
-            status = exc.status
         else:
-            messages.success(request, _("Round %(code)s is open.") % {"code": opened.code})
-            return redirect("console:testing_round", round_id=opened.pk)
+            data = form.cleaned_data
+            try:
+                opened = testing_services.round_open(
+                    code=data["code"],
+                    name=data["name"],
+                    starts_at=data["starts_at"],
+                    deadline=data["deadline"],
+                    district_ids=data["districts"],
+                    zone_id=data["zone"],
+                    actor=actor,
+                    now=clock.now(),
+                )
+            except NotFound as exc:
+                # A district or zone outside the officer's district, or none chosen: fixable here.
+                messages.error(request, str(exc.message))
+                status = 422
+            except FIXABLE as exc:
+                messages.error(request, str(exc.message))
+                status = exc.status
+            else:
+                messages.success(request, _("Round %(code)s is open.") % {"code": opened.code})
+                return redirect("console:testing_round", round_id=opened.pk)
     rounds = testing.round_list(actor=actor).select_related("zone").prefetch_related("areas__district")
     context: dict[str, Any] = {
         "rounds": rounds[:LIST_PAGE],
@@ -242,9 +209,13 @@ def round_close(request: HttpRequest, round_id: int) -> HttpResponse:
     """Close the round (later scans refused); a reason before the deadline."""
     actor = _follower(request)
     round_ = _round(actor, round_id)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect("console:testing_round", round_id=round_.pk)
     try:
         testing_services.round_close(
-            round_=round_, reason=request.POST.get("reason", ""), actor=actor, now=clock.now()
+            round_=round_, reason=form.cleaned_data["reason"], actor=actor, now=clock.now()
         )
     except FIXABLE as exc:
         messages.error(request, str(exc.message))

@@ -8,12 +8,15 @@ on the page; a refusal of the role (403) or of the scope (404) is the error page
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -24,7 +27,8 @@ from bastion.cases.models import Case
 from bastion.cases.protocol import get as protocol
 from bastion.city.selectors import community_list, district_list
 from bastion.console.context import actor_of
-from bastion.console.views.common import date_field, whole_number
+from bastion.console.forms import ReasonForm, ZoneAdjustForm, ZoneLiftForm, ZoneScreeningForm
+from bastion.console.views.common import show_errors, whole_number
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
@@ -161,46 +165,15 @@ def _zone_cases(actor: Actor, zone: Zone) -> QuerySet[Case]:
     return cases.cases_visible(actor).filter(zone_links__zone_id=zone.pk).order_by("reported_at", "id")
 
 
-def _zone_action(request: HttpRequest, zone_id: int, act: str) -> HttpResponse:
-    actor = actor_of(request)
-    reason = request.POST.get("reason", "")
-    now = clock.now()
+def _zone_act(
+    request: HttpRequest, zone_id: int, form: Form, act: Callable[[dict[str, Any]], Zone], done: str
+) -> HttpResponse:
+    """Bind the form; if valid, call the one service; back to the zone's page with what happened."""
+    if not form.is_valid():
+        show_errors(request, form)
+        return redirect("console:zone", zone_id=zone_id)
     try:
-        if act == "confirm":
-            zone = zone_services.zone_confirm(zone_id=zone_id, actor=actor, now=now)
-            done = _("Zone %(code)s is in force.")
-        elif act == "reject":
-            zone = zone_services.zone_reject(zone_id=zone_id, reason=reason, actor=actor, now=now)
-            done = _("Zone %(code)s was rejected.")
-        elif act == "lift":
-            zone = zone_services.zone_lift(
-                zone_id=zone_id, reason=reason, override="override" in request.POST, actor=actor, now=now
-            )
-            done = _("Zone %(code)s was lifted.")
-        elif act == "adjust":
-            zone = zone_services.zone_adjust(
-                zone_id=zone_id, level=request.POST.get("level", ""), reason=reason, actor=actor, now=now
-            )
-            done = _("Zone %(code)s is now at %(level)s.")
-        else:  # screening
-            on = date_field(request.POST.get("on", ""), _("Day")) or clock.today()
-            sampled_text = request.POST.get("sampled", "").strip()
-            sampled = whole_number(sampled_text)
-            if sampled_text and sampled is None:
-                raise InvalidInput(_("Sampled is a number of people."))
-            result = request.POST.get("result", "")
-            if result not in ("negative", "positive"):
-                raise InvalidInput(_("Say whether the screening was all negative or found positives."))
-            zone_services.zone_screening_record(
-                zone_id=zone_id,
-                on=on,
-                all_negative=result == "negative",
-                sampled=sampled,
-                actor=actor,
-                now=now,
-            )
-            zone = zones.zone_get(actor=actor, zone_id=zone_id)
-            done = _("The screening of zone %(code)s was recorded.")
+        zone = act(form.cleaned_data)
     except FIXABLE as exc:
         messages.error(request, str(exc.message))
     else:
@@ -211,31 +184,84 @@ def _zone_action(request: HttpRequest, zone_id: int, act: str) -> HttpResponse:
 @login_required
 @require_POST
 def zone_confirm(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_action(request, zone_id, "confirm")
+    actor = actor_of(request)
+    return _zone_act(
+        request,
+        zone_id,
+        Form(request.POST),
+        lambda _data: zone_services.zone_confirm(zone_id=zone_id, actor=actor, now=clock.now()),
+        _("Zone %(code)s is in force."),
+    )
 
 
 @login_required
 @require_POST
 def zone_reject(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_action(request, zone_id, "reject")
+    actor = actor_of(request)
+    return _zone_act(
+        request,
+        zone_id,
+        ReasonForm(request.POST),
+        lambda data: zone_services.zone_reject(
+            zone_id=zone_id, reason=data["reason"], actor=actor, now=clock.now()
+        ),
+        _("Zone %(code)s was rejected."),
+    )
 
 
 @login_required
 @require_POST
 def zone_lift(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_action(request, zone_id, "lift")
+    actor = actor_of(request)
+    return _zone_act(
+        request,
+        zone_id,
+        ZoneLiftForm(request.POST),
+        lambda data: zone_services.zone_lift(
+            zone_id=zone_id, reason=data["reason"], override=data["override"], actor=actor, now=clock.now()
+        ),
+        _("Zone %(code)s was lifted."),
+    )
 
 
 @login_required
 @require_POST
 def zone_adjust(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_action(request, zone_id, "adjust")
+    actor = actor_of(request)
+    return _zone_act(
+        request,
+        zone_id,
+        ZoneAdjustForm(request.POST),
+        lambda data: zone_services.zone_adjust(
+            zone_id=zone_id, level=data["level"], reason=data["reason"], actor=actor, now=clock.now()
+        ),
+        _("Zone %(code)s is now at %(level)s."),
+    )
 
 
 @login_required
 @require_POST
 def zone_screening(request: HttpRequest, zone_id: int) -> HttpResponse:
-    return _zone_action(request, zone_id, "screening")
+    actor = actor_of(request)
+
+    def record(data: dict[str, Any]) -> Zone:
+        zone_services.zone_screening_record(
+            zone_id=zone_id,
+            on=data["on"] or clock.today(),
+            all_negative=data["result"] == "negative",
+            sampled=data["sampled"],
+            actor=actor,
+            now=clock.now(),
+        )
+        return zones.zone_get(actor=actor, zone_id=zone_id)
+
+    return _zone_act(
+        request,
+        zone_id,
+        ZoneScreeningForm(request.POST),
+        record,
+        _("The screening of zone %(code)s was recorded."),
+    )
 
 
 def _int_param(request: HttpRequest, name: str) -> int | None:
