@@ -332,7 +332,9 @@ class CaseForm(forms.Form):
         choices=FoundBy.choices, message=gettext_lazy("Choose how the case was found from the list.")
     )
     onset_on = Day(label=gettext_lazy("Onset"), required=False)
-    frequent = Text(label=gettext_lazy("Places of frequent activity (workplace…)"), max_length=4000, multiline=True)
+    frequent = Text(
+        label=gettext_lazy("Places of frequent activity (workplace…)"), max_length=4000, multiline=True
+    )
     stayed = Text(label=gettext_lazy("Other places stayed"), max_length=4000, multiline=True)
 
     def clean_frequent(self) -> list[Stay]:
