@@ -293,3 +293,13 @@ def case_places(*, actor: Actor, case_id: int) -> QuerySet[ExposurePlace]:
     """The places a case stayed (home first), for an actor who may see the case."""
     case_detail(actor=actor, case_id=case_id)
     return ExposurePlace.objects.filter(case_id=case_id).order_by("-frequent", "id")
+
+
+def cases_of_zone(*, actor: Actor, zone_id: int) -> QuerySet[Case]:
+    """The cases linked to a zone that the actor may see, oldest report first."""
+    return cases_visible(actor).filter(zone_links__zone_id=zone_id).order_by("reported_at", "id")
+
+
+def case_visible(*, actor: Actor, case_id: int) -> bool:
+    """Whether the case lies within the actor's scope."""
+    return cases_visible(actor).filter(pk=case_id).exists()

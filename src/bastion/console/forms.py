@@ -368,6 +368,14 @@ class ContactForm(forms.Form):
         error_messages={"required": gettext_lazy("Give the day of the last exposure.")},
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        # Only a secondary contact names the close contact they met: a close one ignores it.
+        if data.get("kind") == ContactKind.CLOSE:
+            self.errors.pop("via", None)
+            data["via"] = None
+        return data
+
 
 # --- delivery ---------------------------------------------------------------------------------
 

@@ -493,3 +493,9 @@ def samples_in_current_round(*, day: date) -> RoundSamples:
     by_district = {int(r["district_id"]): int(r["n"] or 0) for r in rows if r["district_id"] is not None}
     total = sum(int(r["n"] or 0) for r in rows)
     return RoundSamples(current.code, by_district, total)
+
+
+def round_district_names(round_: Round) -> list[str]:
+    """The names of the districts a round covers whole (none: a zone's round or the city's)."""
+    areas = RoundArea.objects.filter(round=round_, compound__isnull=True).select_related("district")
+    return [area.district.name for area in areas if area.district is not None]

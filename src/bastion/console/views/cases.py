@@ -115,7 +115,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
             # Case ids are checked in scope by case_view above.
             "places": cases.case_places(actor=actor, case_id=row.id),
             "chain": cases.case_chain(actor=actor, case_id=case_id),
-            "zones": zones.zones_visible(actor).filter(case_links__case_id=row.id).order_by("code"),
+            "zones": zones.zones_of_case(actor=actor, case_id=row.id),
             "manages": actor.has("manage_cases"),
             "secondary_contacts": cases.protocol_on(clock.today()).secondary_contacts,
             "today": clock.today(),
@@ -275,7 +275,7 @@ def contact_add(request: HttpRequest, case_id: int) -> HttpResponse:
             now=clock.now(),
         )
     except NotFound as exc:
-        if not cases.cases_visible(actor).filter(pk=case_id).exists():
+        if not cases.case_visible(actor=actor, case_id=case_id):
             raise
         messages.error(request, str(exc.message))
     except FIXABLE as exc:

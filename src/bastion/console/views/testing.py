@@ -22,8 +22,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from bastion.city.models import Building, District, Grid, Resident
-from bastion.city.selectors import infant_cutoff, vulnerability
+from bastion.city.models import Building, Grid
+from bastion.city.selectors import (
+    building_ids_of_grid,
+    district_choices,
+    grid_community_names,
+    grid_detail,
+    households_with_infant,
+    vulnerability,
+)
 from bastion.console.context import actor_of
 from bastion.console.forms import ReasonForm, RoundOpenForm
 from bastion.console.views.common import show_errors
@@ -31,10 +38,10 @@ from bastion.core import clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.masking import id_number_for, name_for, phone_for
 from bastion.core.roles import ScopeLevel
-from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
+from bastion.core.scopes import Actor
 from bastion.testing import selectors as testing
 from bastion.testing import services as testing_services
-from bastion.testing.models import Result, Round, RoundArea, RoundIssue, Tube
+from bastion.testing.models import Result, Round, Tube
 from bastion.testing.policy import LEVELS, policy
 from bastion.zones import selectors as zones
 from bastion.zones.models import ZoneState
@@ -44,8 +51,6 @@ REFRESH_SECONDS = 30
 # Long lists show their oldest or worst first and stop here; the count covers them all.
 LIST_PAGE = 500
 FIXABLE = (InvalidInput, Conflict)
-GRID_PATHS = ScopePaths(district="community__district_id", community="community_id", household=None)
-DISTRICT_PATHS = ScopePaths(district="id", community=None, household=None)
 
 
 def _follower(request: HttpRequest) -> Actor:
@@ -113,7 +118,7 @@ def round_list(request: HttpRequest) -> HttpResponse:
         "city_level": actor.level == ScopeLevel.CITY,
     }
     if manages:
-        context["districts"] = scoped(District.objects.order_by("code"), actor, DISTRICT_PATHS)
+        context["districts"] = district_choices(actor=actor)
         context["zones"] = zones.zone_list(actor=actor, states=(ZoneState.IN_FORCE,))
         rules = policy()
         context["pooling"] = [(level, rules.pooling[level]) for level in LEVELS]
@@ -155,8 +160,7 @@ def _scope_words(round_: Round) -> str:
     """What a round covers, for a heading: its zone, its districts, or the city."""
     if round_.zone is not None:
         return _("zone %(code)s (%(address)s)") % {"code": round_.zone.code, "address": round_.zone.address}
-    areas = RoundArea.objects.filter(round=round_, compound__isnull=True).select_related("district")
-    names = [area.district.name for area in areas if area.district is not None]
+    names = testing.round_district_names(round_)
     return ", ".join(names) if names else _("the whole city")
 
 
@@ -248,7 +252,7 @@ def round_issues(request: HttpRequest, round_id: int) -> HttpResponse:
             "rows": rows,
             "total": listed.count(),
             # Results for barcodes no round knows cannot be put in any round's list.
-            "unattached": RoundIssue.objects.filter(round__isnull=True).count(),
+            "unattached": testing.unattached_issues(actor=actor).count(),
         },
     )
 
@@ -277,9 +281,7 @@ def coverage(request: HttpRequest, round_id: int) -> HttpResponse:
     actor = _follower(request)
     round_ = _round(actor, round_id)
     rows = testing.coverage(actor=actor, round_=round_, by="grid")
-    communities = dict(
-        Grid.objects.filter(pk__in=[row.id for row in rows]).values_list("pk", "community__name")
-    )
+    communities = grid_community_names([row.id for row in rows])
     residents = sum(row.residents for row in rows)
     sampled = sum(row.sampled for row in rows)
     resulted = sum(row.resulted for row in rows)
@@ -334,11 +336,7 @@ def _door_list(actor: Actor, round_: Round, grid: Grid) -> list[BuildingGroup]:
         )
     )
     today = clock.today()
-    with_infant = set(
-        Resident.objects.filter(
-            household_id__in={r.household_id for r in residents}, birth_date__gt=infant_cutoff(today)
-        ).values_list("household_id", flat=True)
-    )
+    with_infant = households_with_infant({r.household_id for r in residents}, today=today)
     groups = []
     for building, members in itertools.groupby(residents, key=lambda r: r.household.building):
         groups.append(
@@ -369,7 +367,7 @@ def _building_label(building: Building) -> str:
 
 
 def _grid(actor: Actor, grid_id: int) -> Grid:
-    return get_scoped(Grid.objects.select_related("community"), actor, GRID_PATHS, pk=grid_id)
+    return grid_detail(actor=actor, grid_id=grid_id)
 
 
 @login_required
@@ -378,7 +376,7 @@ def grid_page(request: HttpRequest, round_id: int, grid_id: int) -> HttpResponse
     actor = _follower(request)
     round_ = _round(actor, round_id)
     grid = _grid(actor, grid_id)
-    in_grid = set(Building.objects.filter(compound__grid_id=grid.pk).values_list("pk", flat=True))
+    in_grid = building_ids_of_grid(grid.pk)
     buildings = [
         row
         for row in testing.coverage(actor=actor, round_=round_, by="building", community_id=grid.community_id)

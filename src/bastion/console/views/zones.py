@@ -87,6 +87,7 @@ def zone_list(request: HttpRequest) -> HttpResponse:
     lines = [_line(z, today) for z in listed[:ZONE_PAGE]]
     # High before medium, then the oldest first: the order a zone officer works through.
     lines.sort(key=lambda line: (LEVEL_ORDER.get(line.zone.level, 3), line.zone.since or today))
+    counted = zones.zone_totals(listed)
     return render(
         request,
         "console/zones/list.html",
@@ -95,9 +96,9 @@ def zone_list(request: HttpRequest) -> HttpResponse:
             "shown": shown,
             "today": today,
             "totals": {
-                "high": listed.filter(state=ZoneState.IN_FORCE, level=Level.HIGH).count(),
-                "medium": listed.filter(state=ZoneState.IN_FORCE, level=Level.MEDIUM).count(),
-                "listed": listed.count(),
+                "high": counted.high,
+                "medium": counted.medium,
+                "listed": counted.listed,
                 # Each person once, though a unit's zone may lie inside its building's.
                 "residents": zones.locked_residents(actor=actor) if shown == "active" else None,
                 "person_days": sum(line.person_days for line in _outermost(lines)),
@@ -155,14 +156,14 @@ def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
         context["cases"] = _zone_cases(actor, zone)
     if actor.has("dispatch_deliveries") and actor.level in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
         context["cycle"] = delivery.zone_package(zone_id=zone.pk)
-        context["packages"] = list(supply.catalogue().filter(package=True))
+        context["packages"] = list(supply.packages())
     return render(request, "console/zones/zone.html", context)
 
 
 def _zone_cases(actor: Actor, zone: Zone) -> QuerySet[Case]:
     """The cases that put the zone at risk or restarted its clock, those the actor may see:
     ids, kinds and days only (no names on a zone's page)."""
-    return cases.cases_visible(actor).filter(zone_links__zone_id=zone.pk).order_by("reported_at", "id")
+    return cases.cases_of_zone(actor=actor, zone_id=zone.pk)
 
 
 def _zone_act(
@@ -315,10 +316,9 @@ def my_zone(request: HttpRequest) -> HttpResponse:
     if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
         raise NotFound()
     today = clock.today()
-    covering = zones.zones_visible(actor).filter(state__in=(ZoneState.IN_FORCE, ZoneState.LIFTED))
     current: list[dict[str, object]] = []
     past: list[dict[str, object]] = []
-    for zone in covering.prefetch_related("screenings").order_by("-since", "-id"):
+    for zone in zones.zones_over_own_household(actor):
         entry = {"line": _line(zone, today), "history": list(_history(zone))}
         (current if zone.state == ZoneState.IN_FORCE else past).append(entry)
     return render(
