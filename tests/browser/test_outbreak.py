@@ -59,3 +59,23 @@ def test_it_lets_a_district_officer_enter_a_case_and_lift_its_zone_early(
     page.goto(f"{site}/zones/?state=lifted")
     assert "C1/2/1" in page.locator("tr[data-zone]").first.inner_text()
     context.close()
+
+
+def test_the_case_form_says_in_chinese_what_is_wrong_and_keeps_what_was_typed(
+    officer: User, site: str, browser: Any
+) -> None:
+    context = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-hans"})
+    page = context.new_page()
+    log_in(page, site, officer)
+
+    page.goto(f"{site}/cases/new/")
+    page.fill("#resident", "C1/9/1/301#1")
+    page.fill("#stayed", "C3/1, 酒吧")
+    with page.expect_navigation():
+        page.click("[data-testid=case-form] button[type=submit]")
+    errors = page.get_by_test_id("form-errors")
+    assert "没有居民 C1/9/1/301#1" in errors.inner_text()
+    assert "场所类型应为" in errors.inner_text()
+    assert page.input_value("#resident") == "C1/9/1/301#1"
+    assert page.input_value("#stayed") == "C3/1, 酒吧"
+    context.close()

@@ -299,3 +299,13 @@ def is_case(resident_id: int) -> bool:
     """Is the resident already a case (of any kind, in any state)? A positive retest of a case
     opens nothing more."""
     return Case.objects.filter(resident_id=resident_id).exists()
+
+
+def cases_of_zone(*, actor: Actor, zone_id: int) -> QuerySet[Case]:
+    """The cases linked to a zone that the actor may see, oldest report first."""
+    return cases_visible(actor).filter(zone_links__zone_id=zone_id).order_by("reported_at", "id")
+
+
+def case_visible(*, actor: Actor, case_id: int) -> bool:
+    """Whether the case lies within the actor's scope."""
+    return cases_visible(actor).filter(pk=case_id).exists()

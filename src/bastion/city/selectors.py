@@ -483,3 +483,50 @@ def place_address(
     if unit_id is None:
         return text
     return f"{text}/{Unit.objects.values_list('number', flat=True).get(pk=unit_id)}"
+
+
+def household_by_address(*, address: str, community_id: int) -> Household | None:
+    """The household at `address` (C1/2/1/301) if it lies in the community, else None."""
+    return Household.objects.filter(address=address, community_id=community_id).first()
+
+
+def community_by_id(community_id: int) -> Community | None:
+    """The community with this id, whoever asks (callers check the actor's scope)."""
+    return Community.objects.filter(pk=community_id).first()
+
+
+def buildings_by_id(building_ids: set[int]) -> dict[int, Building]:
+    """The buildings with these ids, with their compound, by id."""
+    return {b.pk: b for b in Building.objects.select_related("compound").filter(pk__in=building_ids)}
+
+
+def district_choices(*, actor: Actor) -> QuerySet[District]:
+    """The districts an actor may pick for a round (all for the city, their own for a district), by code."""
+    return scoped(
+        District.objects.order_by("code"), actor, ScopePaths(district="id", community=None, household=None)
+    )
+
+
+def grid_detail(*, actor: Actor, grid_id: int) -> Grid:
+    """A grid within the actor's scope, with its community (404 outside it)."""
+    paths = ScopePaths(district="community__district_id", community="community_id", household=None)
+    return get_scoped(Grid.objects.select_related("community"), actor, paths, pk=grid_id)
+
+
+def grid_community_names(grid_ids: list[int]) -> dict[int, str]:
+    """The name of each grid's community, by grid id."""
+    return dict(Grid.objects.filter(pk__in=grid_ids).values_list("pk", "community__name"))
+
+
+def building_ids_of_grid(grid_id: int) -> set[int]:
+    """The ids of the buildings whose compound lies in the grid."""
+    return set(Building.objects.filter(compound__grid_id=grid_id).values_list("pk", flat=True))
+
+
+def households_with_infant(household_ids: set[int], *, today: date) -> set[int]:
+    """Those of the households where an infant lives (one query)."""
+    return set(
+        Resident.objects.filter(
+            household_id__in=household_ids, birth_date__gt=infant_cutoff(today)
+        ).values_list("household_id", flat=True)
+    )

@@ -128,3 +128,8 @@ def prices(*, actor: Actor, item_code: str | None = None) -> QuerySet[PriceRepor
 
 def suppliers() -> QuerySet[Supplier]:
     return Supplier.objects.order_by("code")
+
+
+def packages() -> QuerySet[Item]:
+    """The standard packages of the catalogue (what a zone's own cycle may send)."""
+    return catalogue().filter(package=True)

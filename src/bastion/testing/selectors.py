@@ -499,3 +499,9 @@ def samples_in_current_round(*, day: date) -> RoundSamples:
 def zone_rounds(round_ids: Iterable[int]) -> list[Round]:
     """Of the rounds given, those of one zone (a zone's screening), in the order they opened."""
     return list(Round.objects.filter(pk__in=list(round_ids), zone__isnull=False).order_by("pk"))
+
+
+def round_district_names(round_: Round) -> list[str]:
+    """The names of the districts a round covers whole (none: a zone's round or the city's)."""
+    areas = RoundArea.objects.filter(round=round_, compound__isnull=True).select_related("district")
+    return [area.district.name for area in areas if area.district is not None]

@@ -270,3 +270,32 @@ def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:
 
 def zone_in_force(zone_id: int) -> bool:
     return Zone.objects.filter(pk=zone_id, state=ZoneState.IN_FORCE).exists()
+
+
+@dataclass(frozen=True)
+class ZoneTotals:
+    high: int  # in force at high risk
+    medium: int  # in force at medium risk
+    listed: int
+
+
+def zone_totals(listed: QuerySet[Zone]) -> ZoneTotals:
+    """The zones of a list in force at each level, and all of them (one query)."""
+    in_force = Q(state=ZoneState.IN_FORCE)
+    counts = listed.aggregate(
+        high=Count("id", filter=in_force & Q(level=Level.HIGH)),
+        medium=Count("id", filter=in_force & Q(level=Level.MEDIUM)),
+        listed=Count("id"),
+    )
+    return ZoneTotals(**counts)
+
+
+def zones_of_case(*, actor: Actor, case_id: int) -> QuerySet[Zone]:
+    """The zones a case put at risk or whose clock it restarted, those the actor may see, by code."""
+    return zones_visible(actor).filter(case_links__case_id=case_id).order_by("code")
+
+
+def zones_over_own_household(actor: Actor) -> QuerySet[Zone]:
+    """A resident's zones in force or lifted, newest first, with their screenings."""
+    covering = zones_visible(actor).filter(state__in=(ZoneState.IN_FORCE, ZoneState.LIFTED))
+    return covering.prefetch_related("screenings").order_by("-since", "-id")
