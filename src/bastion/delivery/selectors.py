@@ -18,7 +18,7 @@ from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.core.sql import as_datetime_or_none, of_query
-from bastion.delivery import sql
+from bastion.delivery import rules, sql
 from bastion.delivery.models import DeliveryTask, Order, OrderLine, OrderState, PackageCycle, TaskState
 from bastion.lockdown import selectors as lockdown
 from bastion.supply.models import Item
@@ -158,7 +158,9 @@ def _windows(now: datetime) -> tuple[datetime, datetime, date]:
     today = clock.local_date(now)
     zone = clock.city_zone()
     start = datetime.combine(today, datetime.min.time(), zone)
-    cycle = start - timedelta(days=policy().standard_every_days - 1)
+    cycle = datetime.combine(
+        rules.cycle_start(today, policy().standard_every_days), datetime.min.time(), zone
+    )
     return start, cycle, today
 
 
@@ -166,8 +168,8 @@ def _households_served_at_home(
     actor: Actor, community_id: int | None, columns: tuple[str, ...] = ("id", "community_id")
 ) -> tuple[str, list[Any]] | None:
     """The locked households in scope (served door to door or by staggered pick-up) as a
-    sub-select of `columns`, or None when there are none.
-    A community's or district's own zones only are read, not the whole city's."""
+    sub-select of `columns`, or None when there are none. A community's or district's own
+    zones only are read, not the whole city's."""
     district_id = None
     if community_id is not None:
         _community_in_scope(actor, community_id)
