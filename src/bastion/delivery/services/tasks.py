@@ -1,7 +1,8 @@
 """Volunteers' building tasks (一人一楼): every open order into its building's task of the day
 (set-based, staggered pick-up slots in medium-risk areas), and a volunteer's claim of a task,
-exclusive under concurrency (a conditional UPDATE: one row changed = you won). Building tasks
-runs one at a time with the day's dispatch (the dispatch lock)."""
+exclusive under concurrency (a conditional UPDATE: one row changed = you won). Tasks are built
+one dispatch at a time (the dispatch lock), and a claim waits for the dispatch in progress.
+States move as rules.TASK_TRANSITIONS allows."""
 
 from __future__ import annotations
 
