@@ -14,7 +14,7 @@ from bastion.city.models import Household
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM
 from bastion.delivery import services
-from bastion.delivery.models import DeliveryTask
+from bastion.delivery.models import DeliveryTask, Order
 from bastion.supply.models import Flag, Warehouse
 from tests.conftest import NOW, TODAY
 from tests.delivery.conftest import Places
@@ -44,7 +44,7 @@ def test_the_community_builds_its_tasks_and_prints_who_was_not_reached(
     response = client.post("/deliveries/", {"community": city["M1"].pk}, follow=True)
     assert "1 orders in 0 new tasks." in response.content.decode()
     assert DeliveryTask.objects.count() == 1
-    assert not services.Order.objects.filter(task__isnull=True).exists()
+    assert not Order.objects.filter(task__isnull=True).exists()
     printed = client.get("/deliveries/print/").content.decode()
     assert printed.count("<section") == 1 and printed.count("data-household=") == 6
     # Another community's board is not theirs.
@@ -153,7 +153,7 @@ def test_a_resident_orders_for_the_household_and_sees_its_orders_and_code(
     key = page.split('name="form_key" value="', 1)[1].split('"', 1)[0]
     form = {"form_key": key, "qty-rice-5kg": "2", "qty-vegetable-10kg": "", "note": "请放门口"}
     placed = client.post("/my-orders/", form, follow=True).content.decode()
-    order = services.Order.objects.get(kind="resident")
+    order = Order.objects.get(kind="resident")
     assert (order.household_id, order.note, order.placed_by) == (home.pk, "请放门口", resident.username)
     assert [(line.item.code, line.quantity) for line in order.lines.all()] == [("rice-5kg", 2)]
     assert f"show the recipient code {order.recipient_code} at the door" in placed
@@ -161,7 +161,7 @@ def test_a_resident_orders_for_the_household_and_sees_its_orders_and_code(
     # The button pressed twice: nothing more.
     again = client.post("/my-orders/", form, follow=True).content.decode()
     assert "This order was already placed." in again
-    assert services.Order.objects.filter(kind="resident").count() == 1
+    assert Order.objects.filter(kind="resident").count() == 1
     # Over the day's limit (2 bags of rice), or nothing at all: told why, nothing placed.
     over = client.post("/my-orders/", {"form_key": "k2", "qty-rice-5kg": "1"}, follow=True).content.decode()
     assert "at most 2 a household a day; 2 already ordered today" in over
@@ -169,7 +169,7 @@ def test_a_resident_orders_for_the_household_and_sees_its_orders_and_code(
     assert "An order needs at least one item." in empty
     bad = client.post("/my-orders/", {"form_key": "k4", "qty-rice-5kg": "x"}, follow=True).content.decode()
     assert "A quantity is a whole number from 1 to 99." in bad
-    assert services.Order.objects.filter(kind="resident").count() == 1
+    assert Order.objects.filter(kind="resident").count() == 1
     # In Chinese, as most residents read it.
     chinese = client.get("/my-orders/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "为本户下单" in chinese and "本周订单" in chinese

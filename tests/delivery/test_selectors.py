@@ -12,7 +12,7 @@ from bastion.city.models import Household
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM, Actor
 from bastion.delivery import selectors, services
-from bastion.delivery.models import Order
+from bastion.delivery.models import DeliveryTask, Order
 from tests.conftest import NOW, TODAY
 from tests.delivery.conftest import Places, at
 
@@ -20,7 +20,7 @@ from tests.delivery.conftest import Places, at
 def deliver_all_but(volunteer: Actor, skipped: set[str]) -> None:
     services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
     services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
-    for task in services.DeliveryTask.objects.all():
+    for task in DeliveryTask.objects.all():
         services.task_claim(task_id=task.pk, actor=volunteer, now=at(hours=1))
     for order in Order.objects.select_related("household").order_by("pk"):
         if order.household.address not in skipped:

@@ -19,7 +19,9 @@ from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM, Actor
 from bastion.delivery import services
+from bastion.delivery import sql as delivery_sql
 from bastion.delivery.models import Attempt, CheckIn, DeliveryTask, Order, OrderLine
+from bastion.delivery.services.tasks import dispatch_begin
 from bastion.supply import services as supply
 from bastion.supply.models import Flag, Warehouse
 from tests.conftest import NOW, TODAY
@@ -362,7 +364,7 @@ def test_a_large_dispatch_refreshes_the_planners_statistics(
 ) -> None:
     """A lockdown's first day writes a million orders into empty tables: the next statements must
     not be planned on "empty" statistics (here the threshold is lowered to this unit's 6)."""
-    monkeypatch.setattr(services, "ANALYZE_AFTER_ROWS", 6)
+    monkeypatch.setattr(delivery_sql, "ANALYZE_AFTER_ROWS", 6)
     assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'delivery_order'")
@@ -446,7 +448,7 @@ def test_a_household_is_never_left_out_when_its_buildings_task_is_no_longer_open
     """Should the building's task be claimed between the tasks and the packages (here within the
     dispatch's own transaction: other claims wait for it), the packages go out open, into the
     building's next batch, none forgotten."""
-    original = services._insert_tasks
+    original = delivery_sql.insert_tasks
 
     def claimed_meanwhile(*args: object, **kwargs: object) -> int:
         made = original(*args, **kwargs)  # type: ignore[arg-type]
@@ -454,10 +456,10 @@ def test_a_household_is_never_left_out_when_its_buildings_task_is_no_longer_open
             services.task_claim(task_id=task.pk, actor=volunteers[0], now=NOW)
         return made
 
-    monkeypatch.setattr(services, "_insert_tasks", claimed_meanwhile)
+    monkeypatch.setattr(delivery_sql, "insert_tasks", claimed_meanwhile)
     assert services.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW).orders == 6
     assert Order.objects.filter(kind="standard", state="open", task__isnull=True).count() == 6
-    monkeypatch.setattr(services, "_insert_tasks", original)
+    monkeypatch.setattr(delivery_sql, "insert_tasks", original)
     built = services.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
     assert (built.tasks, built.orders) == (1, 6)
     assert sorted(DeliveryTask.objects.values_list("batch", "state")) == [(1, "claimed"), (2, "open")]
@@ -483,7 +485,7 @@ def test_a_claim_waits_for_a_dispatch_in_progress_and_a_redispatch_does_not(
     def dispatcher() -> None:
         try:
             with transaction.atomic():
-                services._dispatch_begin(day=TODAY)
+                dispatch_begin(day=TODAY)
                 holding.set()
                 started.wait(timeout=10)
                 time.sleep(0.5)

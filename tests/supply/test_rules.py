@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -161,3 +162,16 @@ def test_a_heavier_package_is_never_shorter(
     if rules.short_weight(declared_kg=declared, measured_kg=heavier, tolerance=tolerance):
         assert rules.short_weight(declared_kg=declared, measured_kg=lighter, tolerance=tolerance)
     assert not rules.short_weight(declared_kg=declared, measured_kg=declared, tolerance=tolerance)
+
+
+def test_the_baseline_is_the_window_before_prices_were_frozen_else_before_the_report() -> None:
+    report = datetime(2022, 9, 10, 9, 0, tzinfo=UTC)
+    frozen = datetime(2022, 9, 1, tzinfo=UTC)
+    assert rules.baseline_window(reported_at=report, frozen_at=None, days=7) == (
+        report - timedelta(days=7),
+        report,
+    )
+    assert rules.baseline_window(reported_at=report, frozen_at=frozen, days=7) == (
+        frozen - timedelta(days=7),
+        frozen,
+    )

@@ -36,7 +36,8 @@ class Order(models.Model):
     )
     # Copies of the household's places, for the set-based task building and scoping. Not
     # enforced by the database, as the registry's own copies are: a lockdown's first day writes
-    # a million orders, and checking three more keys of each at COMMIT cost about 9 s of it.
+    # a million orders, and checking three more keys of each at COMMIT was a large share of it
+    # (docs/BENCHMARKS.md).
     building = copy_of("city.Building")
     community = copy_of("city.Community", db_index=False)
     district = copy_of("city.District", db_index=False)
@@ -55,8 +56,8 @@ class Order(models.Model):
     recipient_code = models.CharField(_("recipient code"), max_length=8)
     # Not enforced by the database (as the place copies above): the day's dispatch writes a
     # million orders into their tasks in one statement, from the same stage, under the dispatch
-    # lock, and checking each key again at COMMIT cost about 6 s of it. Django's own deletes
-    # still apply on_delete.
+    # lock, and checking each key again at COMMIT was a large share of it (docs/BENCHMARKS.md).
+    # Django's own deletes still apply on_delete.
     task = models.ForeignKey(
         "delivery.DeliveryTask",
         null=True,

@@ -1,10 +1,50 @@
-"""Pure rules of deliveries: the day's load plan as first-fit decreasing bin packing of the
-compounds' demands into vehicle trips. No ORM."""
+"""Pure rules of deliveries: the states an order and a task may move between, the deadlines,
+when a standard package is due, the staggered pick-up slots, and the day's load plan as
+first-fit decreasing bin packing of the compounds' demands into vehicle trips. Plain values in
+and out, no ORM.
+
+Where a rule also runs as SQL for speed (the deadline per vulnerability and the due check of
+the day's dispatch), its table of cases sits beside it and tests/delivery/test_rules.py drives
+the table through both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+
+# --- states ----------------------------------------------------------------------------------
+
+# The moves an order's state may make (delivery.models.OrderState). An order is placed `open`
+# (the dispatch places a standard package straight into its building's task: `assigned`); a
+# task takes it (`assigned`); the volunteer delivers it, or fails and it goes back `open` for
+# the building's next task. No service cancels an order today: `cancelled` is only read (a
+# cancelled order counts toward no limit and no cycle).
+ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "open": frozenset({"assigned"}),
+    "assigned": frozenset({"delivered", "open"}),
+    "delivered": frozenset(),
+    "cancelled": frozenset(),
+}
+
+# The moves of a building's task of the day (delivery.models.TaskState): one volunteer claims
+# it, and it is done when its last order is settled.
+TASK_TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "open": frozenset({"claimed"}),
+    "claimed": frozenset({"done"}),
+    "done": frozenset(),
+}
+
+
+def can_move(transitions: Mapping[str, frozenset[str]], current: str, to: str) -> bool:
+    return to in transitions.get(current, frozenset())
+
+
+def moves_into(transitions: Mapping[str, frozenset[str]], to: str) -> tuple[str, ...]:
+    """The states from which `to` may be reached: the condition of a conditional UPDATE."""
+    return tuple(state for state, targets in transitions.items() if to in targets)
 
 
 @dataclass(frozen=True)
@@ -59,3 +99,97 @@ def load_plan(demands: list[Demand], capacities: list[Decimal]) -> list[Trip]:
             part.loads.append((demand.compound_id, taken))
             left -= taken
     return [t for t in trips if t.loads]
+
+
+# --- deadlines -------------------------------------------------------------------------------
+
+
+def deadline(placed: datetime, *, vulnerable: bool, vulnerable_hours: int, normal_hours: int) -> datetime:
+    """When an order placed at `placed` must be delivered: the policy's tighter hours for a
+    vulnerable household, its normal hours for the rest."""
+    return placed + timedelta(hours=vulnerable_hours if vulnerable else normal_hours)
+
+
+# Hours of the policy, a household's vulnerability and the deadline it gets: run through the
+# rule above and through the dispatch's INSERT (which takes the two deadlines as parameters and
+# chooses per household) by tests/delivery/test_rules.py.
+DEADLINE_CASES: tuple[tuple[int, int, bool, int], ...] = (
+    # (vulnerable_hours, normal_hours, vulnerable, hours until due)
+    (12, 24, True, 12),
+    (12, 24, False, 24),
+    (6, 48, True, 6),
+    (6, 48, False, 48),
+    (24, 24, True, 24),
+)
+
+
+# --- standard packages -----------------------------------------------------------------------
+
+CYCLE_DAYS = range(1, 31)
+
+
+def cycle_days_valid(every_days: object) -> bool:
+    """A zone's own package cycle is a whole number of days from 1 to 30."""
+    return isinstance(every_days, int) and not isinstance(every_days, bool) and every_days in CYCLE_DAYS
+
+
+def cycle_start(day: date, every_days: int) -> date:
+    """The first day of the cycle that ends on `day`: a standard package of that day or later
+    still covers the household on `day`."""
+    return day - timedelta(days=every_days - 1)
+
+
+def standard_package_due(*, day: date, every_days: int, earlier: Iterable[tuple[date, bool]]) -> bool:
+    """A household is due a standard package on `day` when none of its earlier ones, given as
+    (cycle day, cancelled), covers it: one of the current cycle that was not cancelled, or one
+    of `day` itself, cancelled or not (one standard package per household and cycle day). The
+    dispatch runs this rule as SQL (sql.stage_due)."""
+    since = cycle_start(day, every_days)
+    return not any(
+        cycle_day >= since and (not cancelled or cycle_day == day) for cycle_day, cancelled in earlier
+    )
+
+
+# (every_days, the household's earlier packages as (days before the dispatch day, cancelled),
+# due): run through the rule above and the dispatch's SQL by tests/delivery/test_rules.py.
+DUE_CASES: tuple[tuple[int, tuple[tuple[int, bool], ...], bool], ...] = (
+    (3, (), True),
+    (3, ((0, False),), False),
+    (3, ((1, False),), False),
+    (3, ((2, False),), False),
+    (3, ((3, False),), True),
+    (3, ((2, True),), True),
+    (3, ((0, True),), False),
+    (3, ((5, False), (1, True)), True),
+    (1, ((1, False),), True),
+    (1, ((0, True),), False),
+    (7, ((6, False),), False),
+    (7, ((7, False),), True),
+    (3, ((-1, False),), False),
+)
+
+
+# --- staggered pick-up -----------------------------------------------------------------------
+
+# Each building of a compound gets its own slot, one after another, so that neighbours do not
+# queue together.
+PICKUP_OPENS = time(8, 0)
+PICKUP_SLOT = timedelta(minutes=30)
+
+
+def pickup_slot(day: date, index: int, zone: tzinfo) -> tuple[datetime, datetime]:
+    """Slot `index` (0 for a compound's first building) of `day`, in the city's time zone."""
+    start = datetime.combine(day, PICKUP_OPENS, zone) + PICKUP_SLOT * index
+    return start, start + PICKUP_SLOT
+
+
+def pickup_slot_indexes(buildings: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Each building's slot within its compound, from (compound id, building id) pairs in the
+    order the slots are given out; a building listed again keeps its first slot."""
+    slot_of: dict[int, int] = {}
+    per_compound: dict[int, int] = {}
+    for compound_id, building_id in buildings:
+        if building_id not in slot_of:
+            slot_of[building_id] = per_compound.get(compound_id, 0)
+            per_compound[compound_id] = slot_of[building_id] + 1
+    return slot_of

@@ -5,19 +5,20 @@ cycle, vulnerable first then longest waiting."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
 from bastion.city.models import Community, Household
-from bastion.city.selectors import household_vulnerable_sql
 from bastion.core import clock
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
+from bastion.core.sql import as_datetime_or_none, of_query
+from bastion.delivery import rules, sql
 from bastion.delivery.models import DeliveryTask, Order, OrderLine, OrderState, PackageCycle, TaskState
 from bastion.lockdown import selectors as lockdown
 from bastion.supply.models import Item
@@ -108,9 +109,11 @@ def zone_package(*, zone_id: int) -> ZonePackage:
     own = PackageCycle.objects.filter(zone_id=zone_id).select_related("item").first()
     if own is not None:
         return ZonePackage(own, own.item.name, own.every_days)
-    rules = policy()
-    standard = Item.objects.filter(code=rules.standard_item).first()
-    return ZonePackage(None, standard.name if standard else rules.standard_item, rules.standard_every_days)
+    supply_policy = policy()
+    standard = Item.objects.filter(code=supply_policy.standard_item).first()
+    return ZonePackage(
+        None, standard.name if standard else supply_policy.standard_item, supply_policy.standard_every_days
+    )
 
 
 def _community_in_scope(actor: Actor, community_id: int) -> Community:
@@ -149,22 +152,24 @@ class Unreached:
     last_delivery: str  # what it was: the items of the last delivered order
 
 
-def _windows(now: datetime) -> tuple[Any, Any, date]:
+def _windows(now: datetime) -> tuple[datetime, datetime, date]:
     """The start of today and of the cycle (the policy's standard cycle, in city days), and
     today."""
     today = clock.local_date(now)
     zone = clock.city_zone()
     start = datetime.combine(today, datetime.min.time(), zone)
-    cycle = start - timedelta(days=policy().standard_every_days - 1)
-    adapt = connection.ops.adapt_datetimefield_value
-    return adapt(start), adapt(cycle), today
+    cycle = datetime.combine(
+        rules.cycle_start(today, policy().standard_every_days), datetime.min.time(), zone
+    )
+    return start, cycle, today
 
 
-def _locked(
+def _households_served_at_home(
     actor: Actor, community_id: int | None, columns: tuple[str, ...] = ("id", "community_id")
 ) -> tuple[str, list[Any]] | None:
-    """The locked households in scope as a sub-select of `columns`, or None when there are none.
-    A community's or district's own zones only are read, not the whole city's."""
+    """The locked households in scope (served door to door or by staggered pick-up) as a
+    sub-select of `columns`, or None when there are none. A community's or district's own
+    zones only are read, not the whole city's."""
     district_id = None
     if community_id is not None:
         _community_in_scope(actor, community_id)
@@ -182,10 +187,9 @@ def _locked(
     if district_id is not None:
         households = households.filter(district_id=district_id)
     try:
-        sql, params = households.values(*columns).query.sql_with_params()
+        return of_query(households.values(*columns))
     except EmptyResultSet:
         return None
-    return sql, list(params)
 
 
 def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) -> list[CommunityCoverage]:
@@ -196,44 +200,18 @@ def coverage(*, actor: Actor, now: datetime, community_id: int | None = None) ->
     its id; no resident and no past order is read."""
     actor.require("view_supply")
     today_start, cycle_start, today = _windows(now)
-    locked = _locked(actor, community_id)
-    if locked is None:
+    served = _households_served_at_home(actor, community_id)
+    if served is None:
         return []
-    locked_sql, params = locked
-    vulnerable, vulnerable_params = household_vulnerable_sql("p", today)
-    # Grouped by community id (a hash of 1,300 groups), named afterwards: grouping a million rows
-    # by name sorted them on disk.
-    sql = f"""
-        SELECT x.community_id, c.name, x.locked, x.reached_today, x.not_reached, x.vulnerable_not_reached
-        FROM (
-            SELECT h.community_id, COUNT(*) AS locked,
-                   SUM(CASE WHEN d.delivered_at >= %s THEN 1 ELSE 0 END) AS reached_today,
-                   SUM(CASE WHEN d.delivered_at >= %s THEN 0 ELSE 1 END) AS not_reached,
-                   SUM(CASE WHEN d.delivered_at >= %s THEN 0 WHEN {vulnerable} THEN 1 ELSE 0 END)
-                       AS vulnerable_not_reached
-            FROM ({locked_sql}) h
-            LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
-            LEFT JOIN city_householdprofile p ON p.household_id = h.id
-            GROUP BY h.community_id
-        ) x
-        JOIN city_community c ON c.id = x.community_id
-        ORDER BY c.name, x.community_id
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        _tune(cursor)
-        cursor.execute(sql, [today_start, cycle_start, cycle_start, *vulnerable_params, *params])
-        rows = cursor.fetchall()
+    served_sql, params = served
+    with transaction.atomic():
+        rows = sql.coverage_rows(
+            served_sql, params, today_start=today_start, cycle_start=cycle_start, today=today
+        )
     return [
         CommunityCoverage(int(r[0]), r[1], int(r[2]), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0))
         for r in rows
     ]
-
-
-def _tune(cursor: Any) -> None:
-    """PostgreSQL, for these reads only: no JIT (compiling the plan took 1.3 s of 5 at 1 M
-    locked households and saved nothing)."""
-    if connection.vendor == "postgresql":
-        cursor.execute("SET LOCAL jit = off")
 
 
 def not_reached(
@@ -244,28 +222,12 @@ def not_reached(
     its last delivery was. Reads the community's own zones only."""
     actor.require("view_supply")
     _today_start, cycle_start, today = _windows(now)
-    locked = _locked(actor, community_id, ("id", "address", "building_id"))
-    if locked is None:
+    served = _households_served_at_home(actor, community_id, ("id", "address", "building_id"))
+    if served is None:
         return []
-    locked_sql, params = locked
-    vulnerable, vulnerable_params = household_vulnerable_sql("p", today)
-    limit_sql = f"LIMIT {int(limit)}" if limit is not None else ""
-    sql = f"""
-        SELECT x.id, x.address, x.building_id, x.vulnerable, x.last, x.order_id FROM (
-            SELECT h.id, h.address, h.building_id, {vulnerable} AS vulnerable,
-                   d.delivered_at AS last, d.order_id
-            FROM ({locked_sql}) h
-            LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
-            LEFT JOIN city_householdprofile p ON p.household_id = h.id
-        ) x
-        WHERE x.last IS NULL OR x.last < %s
-        ORDER BY x.vulnerable DESC, CASE WHEN x.last IS NULL THEN 0 ELSE 1 END, x.last, x.address
-        {limit_sql}
-    """
-    with transaction.atomic(), connection.cursor() as cursor:
-        _tune(cursor)
-        cursor.execute(sql, [*vulnerable_params, *params, cycle_start])
-        rows = cursor.fetchall()
+    served_sql, params = served
+    with transaction.atomic():
+        rows = sql.not_reached_rows(served_sql, params, cycle_start=cycle_start, today=today, limit=limit)
     last_what = _orders_contents([int(r[5]) for r in rows if r[5] is not None])
     return [
         Unreached(
@@ -273,19 +235,11 @@ def not_reached(
             address=r[1],
             building_id=int(r[2]),
             vulnerable=bool(r[3]),
-            last_delivered_at=_aware(r[4]),
+            last_delivered_at=as_datetime_or_none(r[4]),
             last_delivery=last_what.get(int(r[5]), "") if r[5] is not None else "",
         )
         for r in rows
     ]
-
-
-def _aware(value: Any) -> datetime | None:
-    """A moment read by raw SQL: SQLite gives it naive (in UTC) or as text."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _orders_contents(order_ids: list[int]) -> dict[int, str]:

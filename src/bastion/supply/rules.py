@@ -1,8 +1,9 @@
-"""Pure rules of supply: days of supply, markup and gouging, short weight. Plain values in and
-out, no ORM."""
+"""Pure rules of supply: days of supply, markup and gouging (and the baseline it is judged by),
+short weight. Plain values in and out, no ORM."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 
@@ -19,6 +20,17 @@ def markup_ratio(sale: Decimal, purchase: Decimal) -> Decimal:
     if purchase <= 0:
         raise ValueError("a purchase price is positive")
     return (sale - purchase) / purchase
+
+
+def baseline_window(
+    *, reported_at: datetime, frozen_at: datetime | None, days: int
+) -> tuple[datetime, datetime]:
+    """[start, end) of the price reports whose markups are the baseline of a report made at
+    `reported_at`: the `days` before prices were frozen (`frozen_at`, the policy's baseline
+    date), else the `days` before the report. A report made before `end` is itself part of a
+    baseline, not judged."""
+    end = reported_at if frozen_at is None else frozen_at
+    return end - timedelta(days=days), end
 
 
 def gouging(

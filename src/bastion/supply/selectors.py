@@ -53,10 +53,10 @@ def days_of_supply(*, actor: Actor, district_id: int | None = None) -> list[Supp
         people = people.filter(district_id=district_id)
     held = dict(stock.values("category").annotate(kg=Sum("kg")).values_list("category", "kg"))
     population = int(people.aggregate(n=Sum("residents"))["n"] or 0)
-    rules_ = policy()
+    supply_policy = policy()
     rows = []
     for category in Category.values:
-        per_person = rules_.consumption_kg.get(category)
+        per_person = supply_policy.consumption_kg.get(category)
         kg = Decimal(held.get(category) or 0).quantize(Decimal("0.01"))
         rows.append(
             Supply(
@@ -65,7 +65,7 @@ def days_of_supply(*, actor: Actor, district_id: int | None = None) -> list[Supp
                 population=population,
                 per_person_kg=per_person,
                 days=rules.days_of_supply(kg, population, per_person),
-                alert_below=rules_.alert_days.get(category),
+                alert_below=supply_policy.alert_days.get(category),
             )
         )
     return rows

@@ -3,7 +3,7 @@ and the flags the rules raise on a supplier. Each is atomic and audited."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -221,19 +221,18 @@ def price_report(
     purchase = (
         None if purchase_price in (None, "") else _amount(purchase_price, _("Purchase price"), positive=True)
     )
-    rules_ = policy()
-    # The window ends at the policy's baseline date (the day prices were frozen), else at the
-    # report itself.
-    end = (
-        now
-        if rules_.baseline_date is None
-        else datetime.combine(rules_.baseline_date, time(), clock.city_zone())
+    supply_policy = policy()
+    frozen_at = (
+        None
+        if supply_policy.baseline_date is None
+        else datetime.combine(supply_policy.baseline_date, time(), clock.city_zone())
     )
+    start, end = rules.baseline_window(reported_at=now, frozen_at=frozen_at, days=supply_policy.baseline_days)
     window = PriceReport.objects.filter(
         item=item,
         flagged=False,
         purchase_price__isnull=False,
-        reported_at__gte=end - timedelta(days=rules_.baseline_days),
+        reported_at__gte=start,
         reported_at__lt=end,
     ).values_list("sale_price", "purchase_price")
     ratios = [rules.markup_ratio(s, p) for s, p in window if p is not None]
@@ -242,7 +241,7 @@ def price_report(
     judged = (
         None
         if now < end
-        else rules.gouging(sale=sale, purchase=purchase, baseline_ratio=baseline, cap=rules_.cap)
+        else rules.gouging(sale=sale, purchase=purchase, baseline_ratio=baseline, cap=supply_policy.cap)
     )
     with transaction.atomic():
         report = PriceReport.objects.create(
@@ -268,7 +267,7 @@ def price_report(
                     "purchase_price": str(purchase),
                     "markup": str(ratio.quantize(Decimal("0.001"))),
                     "allowed": str(
-                        (baseline if baseline is not None else rules_.cap).quantize(Decimal("0.001"))
+                        (baseline if baseline is not None else supply_policy.cap).quantize(Decimal("0.001"))
                     ),
                     "report": report.pk,
                 },
