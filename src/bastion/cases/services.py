@@ -36,24 +36,6 @@ from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransi
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
 
-# Which contact states may move to which: tested against the services below.
-CONTACT_TRANSITIONS: dict[str, set[str]] = {
-    ContactStatus.QUARANTINED: {
-        ContactStatus.MONITORING,
-        ContactStatus.RELEASED,
-        ContactStatus.BECAME_CASE,
-        ContactStatus.UPGRADED,
-    },
-    ContactStatus.MONITORING: {ContactStatus.RELEASED, ContactStatus.BECAME_CASE},
-    ContactStatus.RELEASED: set(),
-    ContactStatus.UPGRADED: set(),
-    ContactStatus.BECAME_CASE: set(),
-}
-CASE_TRANSITIONS: dict[str, set[str]] = {
-    CaseStatus.ACTIVE: {CaseStatus.DISCHARGED},
-    CaseStatus.DISCHARGED: set(),
-}
-
 
 def protocol_adopt(
     *, protocol: str, since: date, reason: str, actor: Actor, now: datetime
@@ -267,9 +249,7 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
     ):
         _contact_end(contact, ContactStatus.BECAME_CASE, today, _("turned positive"), actor, now)
     upgraded = []
-    # Every secondary contact of the new case becomes a close contact: those still isolating
-    # end that isolation as "upgraded"; those already released are listed again, since their
-    # close contact's positive result is what the release was waiting to rule out.
+    # The secondary contacts of the new case (rules.secondary_upgrade).
     secondaries = Contact.objects.select_for_update().filter(
         via__resident_id=case.resident_id,
         kind=ContactKind.SECONDARY,
@@ -277,11 +257,16 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
     )
     protocol = protocol_on(today)
     for secondary in secondaries:
-        if secondary.status in OPEN_CONTACT:
+        upgrade = rules.secondary_upgrade(
+            status=secondary.status, last_exposure_on=secondary.last_exposure_on
+        )
+        if upgrade is None:
+            continue
+        if upgrade.ends_as is not None:
             _contact_end(
-                secondary, ContactStatus.UPGRADED, today, _("their close contact turned positive"), actor, now
+                secondary, upgrade.ends_as, today, _("their close contact turned positive"), actor, now
             )
-        elif (
+        if upgrade.unless_listed and (
             Case.objects.filter(resident_id=secondary.resident_id).exists()
             or Contact.objects.filter(
                 resident_id=secondary.resident_id, case=case, status__in=OPEN_CONTACT
@@ -293,8 +278,8 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
                 resident=secondary.resident,
                 case=case,
                 via=None,
-                kind=ContactKind.CLOSE,
-                last_exposure_on=secondary.last_exposure_on,
+                kind=upgrade.kind,
+                last_exposure_on=upgrade.last_exposure_on,
                 protocol=protocol,
                 reason=_("upgraded from secondary contact"),
                 actor=actor,
@@ -307,7 +292,7 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
 def _contact_end(
     contact: Contact, status: str, today: date, reason: str, actor: Actor, now: datetime
 ) -> None:
-    if status not in CONTACT_TRANSITIONS[contact.status]:
+    if not rules.may_move("contact", contact.status, status):
         raise InvalidTransition()
     before = contact.status
     contact.status = status
@@ -457,7 +442,7 @@ def case_convert(*, case_id: int, reason: str = "", actor: Actor, now: datetime)
     actor.require("manage_cases")
     with transaction.atomic():
         case = get_scoped(Case.objects.select_for_update(), actor, RESIDENT_PATHS, pk=case_id)
-        if case.kind != CaseKind.ASYMPTOMATIC:
+        if not rules.may_move("case_kind", case.kind, CaseKind.CONFIRMED):
             raise InvalidTransition(
                 _("Only an asymptomatic infection can be converted to confirmed."), code="not_asymptomatic"
             )
@@ -482,7 +467,7 @@ def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetim
     actor.require("manage_cases")
     with transaction.atomic():
         case = get_scoped(Case.objects.select_for_update(), actor, RESIDENT_PATHS, pk=case_id)
-        if CaseStatus.DISCHARGED not in CASE_TRANSITIONS[case.status]:
+        if not rules.may_move("case", case.status, CaseStatus.DISCHARGED):
             raise InvalidTransition(_("This case is already discharged."), code="already_discharged")
         case.status = CaseStatus.DISCHARGED
         case.discharged_on = clock.local_date(now)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from bastion import flows
 from bastion.bulletin.selectors import bulletin as bulletin_of
+from bastion.cases import rules as case_rules
 from bastion.cases import selectors as cases
 from bastion.cases import services as case_services
 from bastion.cases.batch import CaseBatchRejected, read_batch
@@ -164,29 +165,10 @@ def zone_list(request: HttpRequest) -> HttpResponse:
                 "listed": listed.count(),
                 # Each person once, though a unit's zone may lie inside its building's.
                 "residents": zones.locked_residents(actor=actor) if shown == "active" else None,
-                "person_days": sum(line.person_days for line in _outermost(lines)),
+                "person_days": zones.person_days_total([line.zone for line in lines], today=today),
             },
         },
     )
-
-
-def _outermost(lines: list[ZoneLine]) -> list[ZoneLine]:
-    """The zones in force not lying inside another listed zone in force: their person-days add
-    up without counting the people of a unit inside a locked building twice."""
-    in_force = [line for line in lines if line.zone.state == ZoneState.IN_FORCE]
-    by_compound: dict[int, list[ZoneLine]] = {}
-    for line in in_force:
-        by_compound.setdefault(line.zone.compound_id, []).append(line)
-    return [
-        line
-        for line in in_force
-        if not any(
-            other is not line
-            and zones.place_of(other.zone).contains(zones.place_of(line.zone))
-            and (zones.place_of(other.zone) != zones.place_of(line.zone) or other.zone.pk < line.zone.pk)
-            for other in by_compound[line.zone.compound_id]
-        )
-    ]
 
 
 def _history(zone: Zone) -> QuerySet[AuditEntry]:
@@ -594,11 +576,9 @@ def _case_action(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
             via = request.POST.get("via", "")
             # The services look the case and the close contact up by id alone: check the
             # actor's scope here (404), and that the close contact is one of this case's.
-            close = {
-                c.id for c in cases.contact_list(actor=actor, case_id=case_id) if c.kind == ContactKind.CLOSE
-            }
+            close = cases.close_contact_ids(actor=actor, case_id=case_id)
             via_id = _number(via)
-            if kind == ContactKind.SECONDARY and via_id not in close:
+            if not case_rules.secondary_contact_linked(kind=kind, via_id=via_id, close_contact_ids=close):
                 raise InvalidInput(_("Choose the close contact the secondary contact met."))
             last = _date_field(request.POST.get("last_exposure_on", ""), _("Last exposure"))
             if last is None:
