@@ -103,6 +103,25 @@ def status_after_plan(
     return None
 
 
+# The cases every path of status_after_plan must agree on (the rule, and the set-based UPDATEs
+# of services.contacts_release_due): (status, quarantine_until, monitoring_until, moves to),
+# days as offsets from today.
+RELEASE_CASES: tuple[tuple[str, int, int | None, str | None], ...] = (
+    (QUARANTINED, 0, None, None),  # the last day of quarantine is still spent in it
+    (QUARANTINED, -1, None, RELEASED),
+    (QUARANTINED, -1, 0, MONITORING),
+    (QUARANTINED, -1, 3, MONITORING),
+    (QUARANTINED, -2, -1, RELEASED),  # both ran out: released at once, not monitored for a day
+    (QUARANTINED, 2, 5, None),
+    (MONITORING, -5, 0, None),
+    (MONITORING, -5, -1, RELEASED),
+    (MONITORING, -5, None, None),  # monitoring with no last day is ended by no plan
+    (RELEASED, -5, -3, None),
+    (UPGRADED, -5, None, None),
+    (BECAME_CASE, -5, None, None),
+)
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """What becomes of a secondary contact whose close contact turned positive: listed again as

@@ -235,6 +235,28 @@ def lift_on_time(*, to: str, ready: bool) -> bool:
     return ready and to == LOW
 
 
+def counts_in_force(*, level: str, start_on: date, end_on: date | None, day: date) -> bool:
+    """Does a zone's stretch at `level`, from `start_on` until the day it changed (`end_on`,
+    None while it lasts), count among the zones in force at the end of `day`? A low stretch
+    never does; on the day of a change the new stretch counts, not the old one."""
+    return level != LOW and start_on <= day and (end_on is None or end_on > day)
+
+
+# The cases every path of counts_in_force must agree on (the rule, and the bulletin's SQL in
+# selectors.zones_in_force_on): (level, start_on, end_on, day, counts), days as offsets.
+IN_FORCE_CASES: tuple[tuple[str, int, int | None, int, bool], ...] = (
+    (HIGH, 0, None, 0, True),  # in force from today
+    (HIGH, 1, None, 0, False),  # not yet
+    (HIGH, -3, None, 5, True),
+    (HIGH, 0, 3, 2, True),
+    (HIGH, 0, 3, 3, False),  # changed that day: the next stretch counts instead
+    (MEDIUM, 3, 4, 3, True),
+    (MEDIUM, 2, 2, 2, False),  # started and changed the same day
+    (MEDIUM, 0, 1, 4, False),  # over
+    (LOW, 0, None, 1, False),  # low is not a zone in force
+)
+
+
 def due_on(step: Step, clock_start: date) -> date:
     """The first day the zone may step down, if nothing resets its clock."""
     return clock_start + timedelta(days=step.days)
