@@ -130,9 +130,11 @@ def case_open(
 ) -> OpenedCase:
     """Open the case of an infected resident, with the places they stayed.
 
-    If the resident was a contact, their quarantine ends (`became_case`) and the case is linked
-    to the case that exposed them; their own secondary contacts become close contacts of the
-    new case. Refuses a second case for one person and a report dated in the future.
+    If the resident was a contact, their quarantine ends (`became_case`), and if they were a
+    close contact the case is linked to the case that exposed them; their own secondary contacts
+    become close contacts of the new case (rules.secondary_upgrade), with the plan of the
+    protocol in force today. Refuses a second case for one person, a report or onset dated in
+    the future, an onset after the report, and stays that are not places of the registry.
     `frequent` and `stayed` are plain addresses; `places` says also the kind of place and when.
     """
     actor.require("manage_cases")
@@ -377,8 +379,9 @@ def contact_add(
     """List a close contact of a case, or a secondary contact of a close contact.
 
     The quarantine plan (where, until when, test days) follows the protocol in force today.
-    Refuses a contact who is already a case, a secondary contact where the protocol identifies
-    none, and a last exposure in the future.
+    Refuses a contact who is already a case (or the case itself), one already in quarantine for
+    this case, a secondary contact where the protocol identifies none or not linked to an open
+    close contact within the actor's scope, and a last exposure in the future.
     """
     actor.require("manage_cases")
     today = clock.local_date(now)
@@ -463,7 +466,8 @@ def case_convert(*, case_id: int, reason: str = "", actor: Actor, now: datetime)
 
 
 def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetime) -> Case:
-    """Discharge a case (recovered, per the protocol's test criteria)."""
+    """An officer discharges an active case, recovered. The protocol's test criteria for
+    discharge are the officer's to check: none is checked here."""
     actor.require("manage_cases")
     with transaction.atomic():
         case = get_scoped(Case.objects.select_for_update(), actor, RESIDENT_PATHS, pk=case_id)
@@ -486,9 +490,11 @@ def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetim
 
 
 def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[str, int]:
-    """End the quarantines whose days have run out: centralised → home monitoring → released.
+    """End the quarantines whose days have run out (rules.status_after_plan): centralised →
+    home monitoring → released, home isolation → released.
 
-    Set-based: two conditional UPDATEs and one batch of audit rows; safe to run twice.
+    Set-based: per move, the rows locked and read, one UPDATE and one batch of audit rows;
+    safe to run twice the same day.
     """
     moved: dict[str, int] = {}
     with transaction.atomic():

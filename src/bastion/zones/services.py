@@ -1,5 +1,6 @@
 """Every write of risk zones: designation for a new case, the daily evaluation of their clocks,
-screenings, and an officer's confirmation, adjustment or lift. Atomic and audited."""
+screenings, and an officer's confirmation, rejection, adjustment or lift. Atomic and audited;
+what follows what is decided by the pure rules of zones/rules.py."""
 
 from __future__ import annotations
 
@@ -74,9 +75,12 @@ def zones_designate_for_case(
     High risk at the smallest area the protocol allows that covers the residence and frequent
     places (a courtyard with shared facilities as a whole); medium risk, where the protocol has
     it, for the other places stayed. An area already covered by a zone of the same or a higher
-    level gets no second zone. Zones are in force at once, or proposed for an officer to
-    confirm where BASTION_ZONE_DESIGNATION is "proposed". Under dec2022 a case in a household
-    where someone already isolates at home does not restart the clock.
+    level gets no second zone; a zone over the same area at a lower level is raised. Zones are
+    in force at once, or proposed for an officer to confirm where BASTION_ZONE_DESIGNATION is
+    "proposed" or the area lies outside the actor's scope. Under dec2022 a case in a household
+    where someone already isolates at home does not restart the clocks of the zones around
+    that household. The compounds concerned are locked, so that two cases reported at once
+    cannot both designate one area.
     """
     protocol = protocols.get(case.protocol)
     home = _place(residence)
@@ -323,6 +327,7 @@ def _reason_required(reason: str) -> str:
 
 
 def zone_reject(*, zone_id: int, reason: str, actor: Actor, now: datetime) -> Zone:
+    """An officer rejects a proposed zone, saying why: it never comes into force."""
     reason = _reason_required(reason)
     with transaction.atomic():
         zone = _zone_for_update(actor, zone_id)
@@ -345,7 +350,8 @@ def zone_reject(*, zone_id: int, reason: str, actor: Actor, now: datetime) -> Zo
 
 
 def zone_lift(*, zone_id: int, reason: str, override: bool = False, actor: Actor, now: datetime) -> Zone:
-    """An officer lifts a zone. Before its clock allows, only with `override` and a reason."""
+    """An officer lifts a zone in force, saying why. Before its clock allows (its last step run
+    out), only with `override`, and the lift is recorded as early."""
     reason = _reason_required(reason)
     today = clock.local_date(now)
     with transaction.atomic():
@@ -388,8 +394,9 @@ def _lift(zone: Zone, today: date, reason: str, actor: Actor, now: datetime, *, 
 
 
 def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: datetime) -> Zone:
-    """An officer sets an in-force zone's level (high ↔ medium where the protocol has both);
-    the clock restarts at that level's step."""
+    """An officer sets an in-force zone's level (high ↔ medium where the protocol has both),
+    saying why; the clock restarts today, lowered at the protocol's next step, else at the
+    level's first step (rules.clock_after_adjustment)."""
     reason = _reason_required(reason)
     today = clock.local_date(now)
     with transaction.atomic():
@@ -432,7 +439,9 @@ def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: dat
 def zone_screening_record(
     *, zone_id: int, on: date, all_negative: bool, sampled: int | None = None, actor: Actor, now: datetime
 ) -> ZoneScreening:
-    """Record a full screening round of a zone. Positive people found are reported as cases."""
+    """Record a full screening round of a proposed or in-force zone, on a day not in the future:
+    whether it was all negative, which the zone's clock reads. The positive people it found are
+    reported as cases on their own (case_open); nothing here opens a case."""
     actor.require("manage_zones")
     if on > clock.local_date(now):
         raise InvalidInput(_("A screening cannot be in the future."), code="screening_in_future")
@@ -464,9 +473,10 @@ class Evaluation:
 def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
     """Lower or lift every in-force zone whose clock has run out today.
 
-    One read of the zones and their screenings, pure rules in memory, then one UPDATE per
-    kind of step, one batch of periods and one batch of audit rows. Idempotent: a second run
-    the same day finds nothing due (the clock of a lowered zone restarts today).
+    The in-force zones are locked and read once with their screenings; the pure rules decide in
+    memory; then, per kind of step run out, one UPDATE of the zones, one of their periods and
+    one batch of audit rows, and one batch of new periods for those lowered. Idempotent: a
+    second run the same day finds nothing due (the clock of a lowered zone restarts today).
     """
     with transaction.atomic():
         zones = list(
