@@ -492,17 +492,24 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
             zone__state=ZoneState.IN_FORCE, on__gte=earliest, on__lte=today
         ).values_list("zone_id", "on", "all_negative"):
             screenings[zone_id].append((on, negative))
-        # One group per step run out (and so per kind of step down): one UPDATE each.
-        due: dict[tuple[rules.StepDown, str], list[tuple[int, str, str, date, int]]] = defaultdict(list)
+        # One group per kind of step down (its level, its next step, the step run out): one
+        # UPDATE each. The step down of each protocol's step is worked out once, not per zone.
+        steps_down: dict[tuple[str, str], rules.StepDown] = {}
+        groups: dict[tuple[str, str, str], rules.StepDown] = {}
+        due: dict[tuple[str, str, str], list[tuple[int, str, str, date, int]]] = defaultdict(list)
         for zone_id, code, step_name, level, clock_start, district_id in zones:
             step = protocols.get(code).steps[step_name]
             if rules.step_ready(step, clock_start=clock_start, today=today, screenings=screenings[zone_id]):
-                due[(rules.step_down(step, today=today), step_name)].append(
-                    (zone_id, level, step_name, clock_start, district_id)
-                )
+                down = steps_down.get((code, step_name))
+                if down is None:
+                    down = steps_down[(code, step_name)] = rules.step_down(step, today=today)
+                group = (down.level, down.step or "", step_name)
+                groups.setdefault(group, down)
+                due[group].append((zone_id, level, step_name, clock_start, district_id))
         lowered = lifted = 0
         periods: list[ZonePeriod] = []
-        for (down, _step), items in due.items():
+        for group, items in due.items():
+            down = groups[group]
             ids = [item[0] for item in items]
             to, next_step = down.level, down.step or ""
             ZonePeriod.objects.filter(zone_id__in=ids, end_on__isnull=True).update(end_on=today)
