@@ -215,3 +215,13 @@ def test_a_secondary_contact_is_listed_only_through_a_close_contact_of_the_case(
     kind: str, via: int | None, close: set[int], linked: bool
 ) -> None:
     assert rules.secondary_contact_linked(kind=kind, via_id=via, close_contact_ids=close) is linked
+
+
+@pytest.mark.parametrize(
+    ("kind", "case_id", "source"),
+    [("close", 7, 7), ("secondary", 7, None), (None, None, None)],
+)
+def test_a_new_case_joins_the_chain_of_the_case_they_were_a_close_contact_of(
+    kind: str | None, case_id: int | None, source: int | None
+) -> None:
+    assert rules.infected_by(contact_kind=kind, contact_case_id=case_id) == source

@@ -150,6 +150,14 @@ def secondary_upgrade(*, status: str, last_exposure_on: date) -> Upgrade | None:
     return None
 
 
+def infected_by(*, contact_kind: str | None, contact_case_id: int | None) -> int | None:
+    """The case a new case joins in the chain of transmission, from the open quarantine they
+    were in (a close one before a secondary one, then the latest exposure): the case they were a
+    close contact of. A secondary contact met a close contact, not the case: no source; nor for
+    someone who was in no quarantine (None)."""
+    return contact_case_id if contact_kind == CLOSE else None
+
+
 def secondary_contact_linked(*, kind: str, via_id: int | None, close_contact_ids: Collection[int]) -> bool:
     """A secondary contact is listed through one of the case's close contacts (`via_id`); a
     close contact needs no link."""

@@ -190,7 +190,10 @@ def case_open(
                 reported_at=reported_at,
                 reported_on=reported_on,
                 protocol=protocol,
-                source_id=exposure.case_id if exposure and exposure.kind == ContactKind.CLOSE else None,
+                source_id=rules.infected_by(
+                    contact_kind=exposure.kind if exposure else None,
+                    contact_case_id=exposure.case_id if exposure else None,
+                ),
             )
         except IntegrityError:  # another officer opened the same case meanwhile
             raise Conflict(_("This resident is already a case."), code="already_a_case") from None
