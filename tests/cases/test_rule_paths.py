@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bastion.cases import rules, services
+import pytest
+
+from bastion.cases import rules, selectors, services
 from bastion.cases.models import Case, Contact
 from bastion.city.models import Resident
 from bastion.core.scopes import SYSTEM
@@ -62,3 +64,37 @@ def test_the_daily_release_moves_every_contact_exactly_as_the_rule_says(city: di
     assert [by_sql[pk] for pk in contacts] == [
         moves_to or status for status, _u, _m, moves_to in rules.RELEASE_CASES
     ]
+
+
+@pytest.mark.parametrize(("initial", "reported", "converted", "on", "counted_as"), rules.CLASSIFICATION_CASES)
+def test_the_bulletin_counts_a_case_under_the_classification_the_rule_gives(
+    city: dict[str, Any], initial: str, reported: int, converted: int | None, on: int, counted_as: str | None
+) -> None:
+    resident = Resident.objects.earliest("id")
+    Case.objects.create(
+        resident=resident,
+        household_id=resident.household_id,
+        community_id=resident.community_id,
+        district_id=resident.district_id,
+        kind="confirmed" if converted is not None else initial,
+        initial_kind=initial,
+        found_by="community",
+        reported_at=NOW + timedelta(days=reported),
+        reported_on=TODAY + timedelta(days=reported),
+        converted_on=None if converted is None else TODAY + timedelta(days=converted),
+        protocol="v9",
+    )
+    day = TODAY + timedelta(days=on)
+    by_rule = rules.classification_on(
+        initial_kind=initial,
+        reported_on=TODAY + timedelta(days=reported),
+        converted_on=None if converted is None else TODAY + timedelta(days=converted),
+        day=day,
+    )
+    counts = selectors.case_counts(day=day)[None]
+    by_sql = {
+        (1, 0): "confirmed",
+        (0, 1): "asymptomatic",
+        (0, 0): None,
+    }[(counts.cumulative_confirmed, counts.cumulative_asymptomatic)]
+    assert by_rule == by_sql == counted_as

@@ -225,3 +225,18 @@ def test_a_new_case_joins_the_chain_of_the_case_they_were_a_close_contact_of(
     kind: str | None, case_id: int | None, source: int | None
 ) -> None:
     assert rules.infected_by(contact_kind=kind, contact_case_id=case_id) == source
+
+
+@pytest.mark.parametrize(("initial", "reported", "converted", "on", "counted_as"), rules.CLASSIFICATION_CASES)
+def test_a_case_is_counted_once_under_its_classification_at_the_end_of_the_day(
+    initial: str, reported: int, converted: int | None, on: int, counted_as: str | None
+) -> None:
+    assert (
+        rules.classification_on(
+            initial_kind=initial,
+            reported_on=d(10) + timedelta(days=reported),
+            converted_on=None if converted is None else d(10) + timedelta(days=converted),
+            day=d(10) + timedelta(days=on),
+        )
+        == counted_as
+    )

@@ -75,6 +75,20 @@ def quarantine_plan(rule: ContactPlanRule, last_exposure: date) -> QuarantinePla
     )
 
 
+# The cases every path of classification_on must agree on (the rule, and the bulletin's grouped
+# SQL in selectors.case_counts): (first reported as, reported on, converted on, day, counted as),
+# days as offsets.
+CLASSIFICATION_CASES: tuple[tuple[str, int, int | None, int, str | None], ...] = (
+    ("confirmed", 0, None, 0, "confirmed"),
+    ("confirmed", 1, None, 0, None),  # not reported yet
+    ("asymptomatic", 0, None, 3, "asymptomatic"),
+    ("asymptomatic", 0, 2, 1, "asymptomatic"),  # converted later
+    ("asymptomatic", 0, 2, 2, "confirmed"),  # from the day of the conversion
+    ("asymptomatic", 0, 2, 5, "confirmed"),
+    ("asymptomatic", 0, 0, 0, "confirmed"),  # converted the day it was reported
+)
+
+
 def classification_on(
     *, initial_kind: str, reported_on: date, converted_on: date | None, day: date
 ) -> str | None:
