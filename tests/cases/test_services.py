@@ -350,3 +350,40 @@ def test_a_released_secondary_contact_is_listed_again_when_their_close_contact_t
     second = report("C1/2/2/101#1", now=at(9))
     again = Contact.objects.get(resident=secondary.resident, case=second)
     assert (again.kind, again.status, again.last_exposure_on) == ("close", "quarantined", TODAY)
+
+
+def test_a_secondary_contact_can_be_linked_only_through_a_close_contact_of_the_case_in_scope(
+    city: Places, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/1/1/101#1")
+    other = report("C1/2/1/101#1")
+    close = services.contact_add(
+        resident_id=resident("C1/2/2/101#1").pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=case.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    elsewhere = services.contact_add(
+        resident_id=resident("C1/2/2/201#1").pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=other.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    secondary = services.contact_add(
+        resident_id=resident("C3/1/1/101#1").pk,
+        kind="secondary",
+        last_exposure_on=TODAY,
+        via_contact_id=close.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    linkable = selectors.close_contact_ids(actor=SYSTEM, case_id=case.pk)
+    assert linkable == {close.pk}
+    assert secondary.pk not in linkable and elsewhere.pk not in linkable
+    outsider = actor_for(make_user("district_officer", district=city["D2"]))
+    with pytest.raises(NotFound):
+        selectors.close_contact_ids(actor=outsider, case_id=case.pk)

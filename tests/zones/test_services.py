@@ -108,6 +108,17 @@ def test_under_v9_places_stayed_become_medium_zones_with_staggered_pick_up(city:
     assert not selectors.households_by_service_mode(selectors.STAGGERED_PICKUP).exists()
 
 
+def test_the_person_days_of_a_unit_inside_a_locked_building_are_counted_once(city: Places) -> None:
+    report("C1/2/1/301#1", stayed=["C1/2"])
+    unit, building = Zone.objects.get(address="C1/2/1"), Zone.objects.get(address="C1/2")
+    later = TODAY + timedelta(days=2)
+    assert selectors.person_days(building, today=later) == building.residents * 3
+    assert selectors.person_days_total([unit, building], today=later) == building.residents * 3
+    # A lifted zone no longer adds up; the unit's own people count again.
+    building.state = ZoneState.LIFTED
+    assert selectors.person_days_total([unit, building], today=later) == unit.residents * 3
+
+
 @override_settings(BASTION_ZONE_DESIGNATION="proposed")
 def test_a_proposed_zone_locks_nobody_until_an_officer_confirms_it(
     city: Places, officer: Any, make_user: Callable[..., User]

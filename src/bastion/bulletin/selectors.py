@@ -74,7 +74,9 @@ def _figures(counts: CaseCounts, zones: dict[str, int], samples: int) -> Bulleti
 
 
 def bulletin(*, day: date) -> Bulletin:
-    """The bulletin for `day` (0–24 h in the city's time zone): two grouped queries.
+    """The bulletin for `day` (0–24 h in the city's time zone): a few grouped queries (the
+    cases, the zones in force, the samples of the current round) and the list of districts,
+    whatever the city's size.
 
     Every district is listed, those without cases with zeros, so that a printed bulletin
     shows the whole city.

@@ -7,11 +7,19 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Q, QuerySet
 
 from bastion.cases import protocol as protocols
-from bastion.cases.models import Case, CaseKind, Contact, ContactStatus, ExposurePlace, ProtocolInForce
+from bastion.cases import sql
+from bastion.cases.models import (
+    Case,
+    CaseKind,
+    Contact,
+    ContactKind,
+    ContactStatus,
+    ExposurePlace,
+    ProtocolInForce,
+)
 from bastion.core.masking import id_number_for, name_for
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 
@@ -122,33 +130,11 @@ def case_view(*, actor: Actor, case_id: int) -> CaseRow:
     return _row(actor, case_detail(actor=actor, case_id=case_id))
 
 
-# Up to the first case of the chain, then down to everyone infected from it: one query on both
-# databases. `depth` counts generations from the first case.
-_CHAIN_SQL = """
-WITH RECURSIVE up(id, source_id, steps) AS (
-    SELECT id, source_id, 0 FROM cases_case WHERE id = %s
-    UNION ALL
-    SELECT c.id, c.source_id, up.steps + 1 FROM cases_case c JOIN up ON c.id = up.source_id
-    WHERE up.steps < 1000
-),
-root AS (SELECT id FROM up ORDER BY steps DESC LIMIT 1),
-down(id, depth) AS (
-    SELECT id, 0 FROM root
-    UNION ALL
-    SELECT c.id, down.depth + 1 FROM cases_case c JOIN down ON c.source_id = down.id
-    WHERE down.depth < 1000
-)
-SELECT id, depth FROM down ORDER BY depth, id
-"""
-
-
 def case_chain(*, actor: Actor, case_id: int) -> list[CaseRow]:
     """The chain of transmission `case_id` belongs to: from its first case down, generation by
     generation. Cases outside the actor's scope are left out, never revealed."""
     case_detail(actor=actor, case_id=case_id)
-    with connection.cursor() as cursor:
-        cursor.execute(_CHAIN_SQL, [case_id])
-        depths = dict(cursor.fetchall())
+    depths = sql.chain_depths(case_id)
     visible = (
         cases_visible(actor).filter(pk__in=list(depths)).select_related("resident", "household", "district")
     )
@@ -203,6 +189,17 @@ def contact_list(*, actor: Actor, case_id: int) -> list[ContactRow]:
         )
         for c in contacts
     ]
+
+
+def close_contact_ids(*, actor: Actor, case_id: int) -> set[int]:
+    """The ids of a case's close contacts (any status) within the actor's scope; 404 for a case
+    outside it."""
+    case_detail(actor=actor, case_id=case_id)
+    return set(
+        scoped(Contact.objects.all(), actor, CASE_PATHS)
+        .filter(case_id=case_id, kind=ContactKind.CLOSE)
+        .values_list("id", flat=True)
+    )
 
 
 def household_isolating(*, household_id: int, except_resident_id: int) -> bool:

@@ -36,24 +36,6 @@ from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransi
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, get_scoped
 
-# Which contact states may move to which: tested against the services below.
-CONTACT_TRANSITIONS: dict[str, set[str]] = {
-    ContactStatus.QUARANTINED: {
-        ContactStatus.MONITORING,
-        ContactStatus.RELEASED,
-        ContactStatus.BECAME_CASE,
-        ContactStatus.UPGRADED,
-    },
-    ContactStatus.MONITORING: {ContactStatus.RELEASED, ContactStatus.BECAME_CASE},
-    ContactStatus.RELEASED: set(),
-    ContactStatus.UPGRADED: set(),
-    ContactStatus.BECAME_CASE: set(),
-}
-CASE_TRANSITIONS: dict[str, set[str]] = {
-    CaseStatus.ACTIVE: {CaseStatus.DISCHARGED},
-    CaseStatus.DISCHARGED: set(),
-}
-
 
 def protocol_adopt(
     *, protocol: str, since: date, reason: str, actor: Actor, now: datetime
@@ -148,9 +130,11 @@ def case_open(
 ) -> OpenedCase:
     """Open the case of an infected resident, with the places they stayed.
 
-    If the resident was a contact, their quarantine ends (`became_case`) and the case is linked
-    to the case that exposed them; their own secondary contacts become close contacts of the
-    new case. Refuses a second case for one person and a report dated in the future.
+    If the resident was a contact, their quarantine ends (`became_case`), and if they were a
+    close contact the case is linked to the case that exposed them; their own secondary contacts
+    become close contacts of the new case (rules.secondary_upgrade), with the plan of the
+    protocol in force today. Refuses a second case for one person, a report or onset dated in
+    the future, an onset after the report, and stays that are not places of the registry.
     `frequent` and `stayed` are plain addresses; `places` says also the kind of place and when.
     """
     actor.require("manage_cases")
@@ -206,7 +190,10 @@ def case_open(
                 reported_at=reported_at,
                 reported_on=reported_on,
                 protocol=protocol,
-                source_id=exposure.case_id if exposure and exposure.kind == ContactKind.CLOSE else None,
+                source_id=rules.infected_by(
+                    contact_kind=exposure.kind if exposure else None,
+                    contact_case_id=exposure.case_id if exposure else None,
+                ),
             )
         except IntegrityError:  # another officer opened the same case meanwhile
             raise Conflict(_("This resident is already a case."), code="already_a_case") from None
@@ -267,9 +254,7 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
     ):
         _contact_end(contact, ContactStatus.BECAME_CASE, today, _("turned positive"), actor, now)
     upgraded = []
-    # Every secondary contact of the new case becomes a close contact: those still isolating
-    # end that isolation as "upgraded"; those already released are listed again, since their
-    # close contact's positive result is what the release was waiting to rule out.
+    # The secondary contacts of the new case (rules.secondary_upgrade).
     secondaries = Contact.objects.select_for_update().filter(
         via__resident_id=case.resident_id,
         kind=ContactKind.SECONDARY,
@@ -277,11 +262,16 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
     )
     protocol = protocol_on(today)
     for secondary in secondaries:
-        if secondary.status in OPEN_CONTACT:
+        upgrade = rules.secondary_upgrade(
+            status=secondary.status, last_exposure_on=secondary.last_exposure_on
+        )
+        if upgrade is None:
+            continue
+        if upgrade.ends_as is not None:
             _contact_end(
-                secondary, ContactStatus.UPGRADED, today, _("their close contact turned positive"), actor, now
+                secondary, upgrade.ends_as, today, _("their close contact turned positive"), actor, now
             )
-        elif (
+        if upgrade.unless_listed and (
             Case.objects.filter(resident_id=secondary.resident_id).exists()
             or Contact.objects.filter(
                 resident_id=secondary.resident_id, case=case, status__in=OPEN_CONTACT
@@ -293,8 +283,8 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
                 resident=secondary.resident,
                 case=case,
                 via=None,
-                kind=ContactKind.CLOSE,
-                last_exposure_on=secondary.last_exposure_on,
+                kind=upgrade.kind,
+                last_exposure_on=upgrade.last_exposure_on,
                 protocol=protocol,
                 reason=_("upgraded from secondary contact"),
                 actor=actor,
@@ -307,7 +297,7 @@ def _contacts_after_positive(*, case: Case, actor: Actor, now: datetime) -> list
 def _contact_end(
     contact: Contact, status: str, today: date, reason: str, actor: Actor, now: datetime
 ) -> None:
-    if status not in CONTACT_TRANSITIONS[contact.status]:
+    if not rules.may_move("contact", contact.status, status):
         raise InvalidTransition()
     before = contact.status
     contact.status = status
@@ -392,8 +382,9 @@ def contact_add(
     """List a close contact of a case, or a secondary contact of a close contact.
 
     The quarantine plan (where, until when, test days) follows the protocol in force today.
-    Refuses a contact who is already a case, a secondary contact where the protocol identifies
-    none, and a last exposure in the future.
+    Refuses a contact who is already a case (or the case itself), one already in quarantine for
+    this case, a secondary contact where the protocol identifies none or not linked to an open
+    close contact within the actor's scope, and a last exposure in the future.
     """
     actor.require("manage_cases")
     today = clock.local_date(now)
@@ -457,7 +448,7 @@ def case_convert(*, case_id: int, reason: str = "", actor: Actor, now: datetime)
     actor.require("manage_cases")
     with transaction.atomic():
         case = get_scoped(Case.objects.select_for_update(), actor, RESIDENT_PATHS, pk=case_id)
-        if case.kind != CaseKind.ASYMPTOMATIC:
+        if not rules.may_move("case_kind", case.kind, CaseKind.CONFIRMED):
             raise InvalidTransition(
                 _("Only an asymptomatic infection can be converted to confirmed."), code="not_asymptomatic"
             )
@@ -478,11 +469,12 @@ def case_convert(*, case_id: int, reason: str = "", actor: Actor, now: datetime)
 
 
 def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetime) -> Case:
-    """Discharge a case (recovered, per the protocol's test criteria)."""
+    """An officer discharges an active case, recovered. The protocol's test criteria for
+    discharge are the officer's to check: none is checked here."""
     actor.require("manage_cases")
     with transaction.atomic():
         case = get_scoped(Case.objects.select_for_update(), actor, RESIDENT_PATHS, pk=case_id)
-        if CaseStatus.DISCHARGED not in CASE_TRANSITIONS[case.status]:
+        if not rules.may_move("case", case.status, CaseStatus.DISCHARGED):
             raise InvalidTransition(_("This case is already discharged."), code="already_discharged")
         case.status = CaseStatus.DISCHARGED
         case.discharged_on = clock.local_date(now)
@@ -501,9 +493,11 @@ def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetim
 
 
 def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[str, int]:
-    """End the quarantines whose days have run out: centralised → home monitoring → released.
+    """End the quarantines whose days have run out (rules.status_after_plan): centralised →
+    home monitoring → released, home isolation → released.
 
-    Set-based: two conditional UPDATEs and one batch of audit rows; safe to run twice.
+    Set-based: per move, the rows locked and read, one UPDATE and one batch of audit rows;
+    safe to run twice the same day.
     """
     moved: dict[str, int] = {}
     with transaction.atomic():

@@ -196,7 +196,7 @@ def zone_reject(request: HttpRequest, zone_id: int, body: RejectIn) -> dict[str,
 @router.post(
     "/{int:zone_id}/lift",
     response=ZoneDetailOut,
-    summary="Lift a zone; before its clock allows, only with override and a reason",
+    summary="Lift a zone, with a reason; before its clock allows, only with override",
 )
 def zone_lift(request: HttpRequest, zone_id: int, body: LiftIn) -> dict[str, Any]:
     actor = _actor(request)

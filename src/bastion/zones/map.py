@@ -11,7 +11,8 @@ from bastion.city.models import Building, Community, District
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, scoped
-from bastion.zones.models import Level, Zone, ZoneState
+from bastion.zones import rules
+from bastion.zones.models import Zone, ZoneState
 
 # A map larger than this is refused rather than drawn: pick a community.
 MAX_BUILDINGS = 5000
@@ -20,7 +21,8 @@ CELL = 14  # a building's square in the grid layout
 GAP = 4
 PAD = 20
 
-_RANK: dict[str, int] = {Level.HIGH: 2, Level.MEDIUM: 1}
+# The levels a zone in force colours a building with, ranked (low is no zone).
+_RANK: dict[str, int] = {level: rank for level, rank in rules.LEVEL_RANK.items() if level != rules.LOW}
 _BELOW_COMMUNITY = ScopePaths(district="district_id", community="community_id", household=None)
 
 

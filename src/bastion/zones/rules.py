@@ -5,7 +5,7 @@ Places are paths of registry ids (compound, building, unit, household); no ORM h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
@@ -119,6 +119,142 @@ def designate(
             if not any(high.contains(place) for high in highs):
                 proposals.append(Proposal(MEDIUM, place))
     return proposals
+
+
+# Which states a zone may move to. An in-force zone also changes level (raised, adjusted, lowered
+# by its clock) without changing state; those moves are the clock rules below.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    "proposed": frozenset({"in_force", "rejected"}),
+    "in_force": frozenset({"lifted"}),
+    "lifted": frozenset(),
+    "rejected": frozenset(),
+}
+
+
+def may_move(state: str, to: str) -> bool:
+    """May a zone in `state` move to `to`?"""
+    return to in ALLOWED_TRANSITIONS.get(state, frozenset())
+
+
+def covers(*, zone: Place, zone_level: str, proposal: Proposal) -> bool:
+    """Does a zone at `zone_level` over `zone` already cover `proposal`? It does when its area
+    holds the proposed one and its level is the same or higher: no second zone is designated."""
+    return zone.contains(proposal.place) and LEVEL_RANK[zone_level] >= LEVEL_RANK[proposal.level]
+
+
+def outermost(zones: Sequence[tuple[int, Place]]) -> list[int]:
+    """The ids of `zones` (id, area) that lie inside no other of them, in their given order.
+
+    Of two zones over the same area the one with the smaller id is kept. Their people added up
+    count each person once, although a unit's zone may lie inside its building's.
+    """
+    by_compound: dict[int, list[tuple[int, Place]]] = {}
+    for zone in zones:
+        by_compound.setdefault(zone[1].compound, []).append(zone)
+    return [
+        zone_id
+        for zone_id, place in zones
+        if not any(
+            other_id != zone_id and other.contains(place) and (other != place or other_id < zone_id)
+            for other_id, other in by_compound[place.compound]
+        )
+    ]
+
+
+def person_days(*, residents: int, since: date | None, lifted_on: date | None, today: date) -> int:
+    """Locked person-days so far: residents × the days the zone has been in force, the day it
+    was lifted not counted and today counted as a day started. None before it is in force."""
+    if since is None:
+        return 0
+    end = lifted_on if lifted_on is not None else today + timedelta(days=1)
+    return residents * max((end - since).days, 0)
+
+
+@dataclass(frozen=True)
+class ClockSetting:
+    """Where a zone's clock stands: the step it runs for and the day it counts from."""
+
+    step: str
+    clock_start: date
+
+
+def clock_after_case(
+    protocol: Protocol, *, level: str, step: str, clock_start: date, reported_on: date
+) -> ClockSetting | None:
+    """A new case inside an in-force zone restarts its clock: the zone goes back to its level's
+    first step, and the clock counts from the day of the infection (a case entered late was still
+    infected on its report day) and never moves backwards. None when that changes nothing."""
+    first = protocol.first_step(level).name
+    if clock_start >= reported_on and step == first:
+        return None
+    return ClockSetting(first, max(clock_start, reported_on))
+
+
+def clock_after_raise(
+    protocol: Protocol, *, level: str, clock_start: date, reported_on: date
+) -> ClockSetting:
+    """A zone raised to `level` by a new case starts that level's first step; its clock never
+    moves backwards."""
+    return ClockSetting(protocol.first_step(level).name, max(clock_start, reported_on))
+
+
+def isolation_may_keep_clock(protocol: Protocol, *, zone: Place, home: Place) -> bool:
+    """May a new case leave this zone's clock running? Only where the protocol says a case in
+    a household where someone already isolates at home does not restart it (dec2022), and only
+    for the zones around that household. The service then asks whether someone does isolate."""
+    return not protocol.new_case_in_isolating_household_resets_clock and zone.contains(home)
+
+
+def clock_after_adjustment(protocol: Protocol, *, step: str, level: str, today: date) -> ClockSetting:
+    """An officer sets a zone to `level` by hand: the clock restarts today. Lowering it follows
+    the protocol's own next step (v9: a zone lowered from high needs 3 more days, not the 7 of a
+    zone designated medium); any other change starts the level's first step."""
+    current = protocol.steps[step]
+    name = current.next if current.to == level and current.next else protocol.first_step(level).name
+    return ClockSetting(name, today)
+
+
+@dataclass(frozen=True)
+class StepDown:
+    """What a zone becomes once the clock of its step has run out: lifted (`level` low), or
+    lowered to `level` with the clock restarted today at `step`."""
+
+    lifted: bool
+    level: str
+    step: str | None
+    clock_start: date
+
+
+def step_down(step: Step, *, today: date) -> StepDown:
+    return StepDown(lifted=step.to == LOW, level=step.to, step=step.next, clock_start=today)
+
+
+def lift_on_time(*, to: str, ready: bool) -> bool:
+    """May an officer lift the zone without an override? Only once its clock has run out
+    (`ready`) on a step that ends the zone (`to` low), not one that only lowers it."""
+    return ready and to == LOW
+
+
+def counts_in_force(*, level: str, start_on: date, end_on: date | None, day: date) -> bool:
+    """Does a zone's stretch at `level`, from `start_on` until the day it changed (`end_on`,
+    None while it lasts), count among the zones in force at the end of `day`? A low stretch
+    never does; on the day of a change the new stretch counts, not the old one."""
+    return level != LOW and start_on <= day and (end_on is None or end_on > day)
+
+
+# The cases every path of counts_in_force must agree on (the rule, and the bulletin's SQL in
+# selectors.zones_in_force_on): (level, start_on, end_on, day, counts), days as offsets.
+IN_FORCE_CASES: tuple[tuple[str, int, int | None, int, bool], ...] = (
+    (HIGH, 0, None, 0, True),  # in force from today
+    (HIGH, 1, None, 0, False),  # not yet
+    (HIGH, -3, None, 5, True),
+    (HIGH, 0, 3, 2, True),
+    (HIGH, 0, 3, 3, False),  # changed that day: the next stretch counts instead
+    (MEDIUM, 3, 4, 3, True),
+    (MEDIUM, 2, 2, 2, False),  # started and changed the same day
+    (MEDIUM, 0, 1, 4, False),  # over
+    (LOW, 0, None, 1, False),  # low is not a zone in force
+)
 
 
 def due_on(step: Step, clock_start: date) -> date:

@@ -3,6 +3,7 @@ service mode, which the supply and testing capabilities read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -206,12 +207,18 @@ def zone_clock(zone: Zone, *, today: date) -> Clock | None:
 
 
 def person_days(zone: Zone, *, today: date) -> int:
-    """Locked person-days so far: residents × the days the zone has been in force (a day
-    started counts)."""
-    if zone.since is None:
-        return 0
-    end = zone.lifted_on if zone.lifted_on is not None else today + timedelta(days=1)
-    return zone.residents * max((end - zone.since).days, 0)
+    """Locked person-days of the zone so far (rules.person_days)."""
+    return rules.person_days(
+        residents=zone.residents, since=zone.since, lifted_on=zone.lifted_on, today=today
+    )
+
+
+def person_days_total(zones: Iterable[Zone], *, today: date) -> int:
+    """The locked person-days of the in-force zones among `zones`, each person counted once
+    although a unit's zone may lie inside its building's: only the outermost zones add up."""
+    in_force = {zone.pk: zone for zone in zones if zone.state == ZoneState.IN_FORCE}
+    kept = rules.outermost([(pk, place_of(zone)) for pk, zone in in_force.items()])
+    return sum(person_days(in_force[pk], today=today) for pk in kept)
 
 
 def zone_list(

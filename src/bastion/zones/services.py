@@ -1,5 +1,6 @@
 """Every write of risk zones: designation for a new case, the daily evaluation of their clocks,
-screenings, and an officer's confirmation, adjustment or lift. Atomic and audited."""
+screenings, and an officer's confirmation, rejection, adjustment or lift. Atomic and audited;
+what follows what is decided by the pure rules of zones/rules.py."""
 
 from __future__ import annotations
 
@@ -25,13 +26,6 @@ from bastion.core.scopes import Actor
 from bastion.zones import rules
 from bastion.zones.models import Area, Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
 from bastion.zones.selectors import ACTIVE, place_of, zone_clock, zone_counts, zone_get
-
-ZONE_TRANSITIONS: dict[str, set[str]] = {
-    ZoneState.PROPOSED: {ZoneState.IN_FORCE, ZoneState.REJECTED},
-    ZoneState.IN_FORCE: {ZoneState.LIFTED},
-    ZoneState.LIFTED: set(),
-    ZoneState.REJECTED: set(),
-}
 
 
 @dataclass(frozen=True)
@@ -81,9 +75,12 @@ def zones_designate_for_case(
     High risk at the smallest area the protocol allows that covers the residence and frequent
     places (a courtyard with shared facilities as a whole); medium risk, where the protocol has
     it, for the other places stayed. An area already covered by a zone of the same or a higher
-    level gets no second zone. Zones are in force at once, or proposed for an officer to
-    confirm where BASTION_ZONE_DESIGNATION is "proposed". Under dec2022 a case in a household
-    where someone already isolates at home does not restart the clock.
+    level gets no second zone; a zone over the same area at a lower level is raised. Zones are
+    in force at once, or proposed for an officer to confirm where BASTION_ZONE_DESIGNATION is
+    "proposed" or the area lies outside the actor's scope. Under dec2022 a case in a household
+    where someone already isolates at home does not restart the clocks of the zones around
+    that household. The compounds concerned are locked, so that two cases reported at once
+    cannot both designate one area.
     """
     protocol = protocols.get(case.protocol)
     home = _place(residence)
@@ -110,11 +107,7 @@ def zones_designate_for_case(
                 continue
             zone_protocol = protocols.get(zone.protocol)
             restart = True
-            if not zone_protocol.new_case_in_isolating_household_resets_clock and place_of(zone).contains(
-                home
-            ):
-                # dec2022: a case in the household of someone already isolating at home does not
-                # restart the clock of the zones around that household (and only those).
+            if rules.isolation_may_keep_clock(zone_protocol, zone=place_of(zone), home=home):
                 if isolating is None:
                     isolating = household_isolating(
                         household_id=case.household_id, except_resident_id=case.resident_id
@@ -123,15 +116,23 @@ def zones_designate_for_case(
             ZoneCase.objects.get_or_create(
                 zone=zone, case=case, defaults={"at": now, "restarted_clock": restart}
             )
-            first = zone_protocol.first_step(zone.level).name
-            # The clock counts from the day of the infection (a case entered late was still
-            # infected on its report day), and never moves backwards.
-            if not restart or (zone.clock_start >= case.reported_on and zone.step == first):
+            restarted = (
+                rules.clock_after_case(
+                    zone_protocol,
+                    level=zone.level,
+                    step=zone.step,
+                    clock_start=zone.clock_start,
+                    reported_on=case.reported_on,
+                )
+                if restart
+                else None
+            )
+            if restarted is None:
                 changes.append(ZoneChange(zone, "linked"))
                 continue
             before = _snapshot(zone)
-            zone.clock_start = max(zone.clock_start, case.reported_on)
-            zone.step = first
+            zone.clock_start = restarted.clock_start
+            zone.step = restarted.step
             zone.save(update_fields=["clock_start", "step"])
             audit.record(
                 action="zones.zone.clock_restarted",
@@ -148,10 +149,7 @@ def zones_designate_for_case(
             changes.append(ZoneChange(zone, "clock_restarted"))
         for proposal in proposals:
             covered = [
-                z
-                for z in nearby
-                if place_of(z).contains(proposal.place)
-                and rules.LEVEL_RANK[z.level] >= rules.LEVEL_RANK[proposal.level]
+                z for z in nearby if rules.covers(zone=place_of(z), zone_level=z.level, proposal=proposal)
             ]
             if covered:
                 for zone in covered:
@@ -264,9 +262,12 @@ def _raise(
 ) -> Zone:
     today = clock.local_date(now)
     before = _snapshot(zone)
+    raised = rules.clock_after_raise(
+        protocols.get(zone.protocol), level=level, clock_start=zone.clock_start, reported_on=case.reported_on
+    )
     zone.level = level
-    zone.step = protocols.get(zone.protocol).first_step(level).name
-    zone.clock_start = max(zone.clock_start, case.reported_on)
+    zone.step = raised.step
+    zone.clock_start = raised.clock_start
     zone.save(update_fields=["level", "step", "clock_start"])
     ZoneCase.objects.get_or_create(zone=zone, case=case, defaults={"at": now})
     if zone.state == ZoneState.IN_FORCE:
@@ -285,7 +286,9 @@ def _raise(
     return zone
 
 
-def _locked(actor: Actor, zone_id: int) -> Zone:
+def _zone_for_update(actor: Actor, zone_id: int) -> Zone:
+    """The zone, its row locked until the end of the transaction, if the actor manages zones and
+    it lies in their scope (404 otherwise)."""
     actor.require("manage_zones")
     zone_get(actor=actor, zone_id=zone_id)  # 404 outside the actor's scope
     return Zone.objects.select_for_update().get(pk=zone_id)
@@ -296,8 +299,8 @@ def zone_confirm(*, zone_id: int, actor: Actor, now: datetime) -> Zone:
     from the day of its last infection."""
     today = clock.local_date(now)
     with transaction.atomic():
-        zone = _locked(actor, zone_id)
-        if ZoneState.IN_FORCE not in ZONE_TRANSITIONS[zone.state]:
+        zone = _zone_for_update(actor, zone_id)
+        if not rules.may_move(zone.state, ZoneState.IN_FORCE):
             raise InvalidTransition(_("Only a proposed zone can be confirmed."), code="not_proposed")
         before = _snapshot(zone)
         zone.state = ZoneState.IN_FORCE
@@ -324,10 +327,11 @@ def _reason_required(reason: str) -> str:
 
 
 def zone_reject(*, zone_id: int, reason: str, actor: Actor, now: datetime) -> Zone:
+    """An officer rejects a proposed zone, saying why: it never comes into force."""
     reason = _reason_required(reason)
     with transaction.atomic():
-        zone = _locked(actor, zone_id)
-        if ZoneState.REJECTED not in ZONE_TRANSITIONS[zone.state]:
+        zone = _zone_for_update(actor, zone_id)
+        if not rules.may_move(zone.state, ZoneState.REJECTED):
             raise InvalidTransition(_("Only a proposed zone can be rejected."), code="not_proposed")
         before = _snapshot(zone)
         zone.state = ZoneState.REJECTED
@@ -346,15 +350,16 @@ def zone_reject(*, zone_id: int, reason: str, actor: Actor, now: datetime) -> Zo
 
 
 def zone_lift(*, zone_id: int, reason: str, override: bool = False, actor: Actor, now: datetime) -> Zone:
-    """An officer lifts a zone. Before its clock allows, only with `override` and a reason."""
+    """An officer lifts a zone in force, saying why. Before its clock allows (its last step run
+    out), only with `override`, and the lift is recorded as early."""
     reason = _reason_required(reason)
     today = clock.local_date(now)
     with transaction.atomic():
-        zone = _locked(actor, zone_id)
-        if ZoneState.LIFTED not in ZONE_TRANSITIONS[zone.state]:
+        zone = _zone_for_update(actor, zone_id)
+        if not rules.may_move(zone.state, ZoneState.LIFTED):
             raise InvalidTransition(_("Only a zone in force can be lifted."), code="not_in_force")
         timer = zone_clock(zone, today=today)
-        allowed = timer is not None and timer.ready and timer.to == Level.LOW
+        allowed = timer is not None and rules.lift_on_time(to=timer.to, ready=timer.ready)
         if not allowed and not override:
             due = timer.due_on.isoformat() if timer else "?"
             raise InvalidTransition(
@@ -389,12 +394,13 @@ def _lift(zone: Zone, today: date, reason: str, actor: Actor, now: datetime, *, 
 
 
 def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: datetime) -> Zone:
-    """An officer sets an in-force zone's level (high ↔ medium where the protocol has both);
-    the clock restarts at that level's step."""
+    """An officer sets an in-force zone's level (high ↔ medium where the protocol has both),
+    saying why; the clock restarts today, lowered at the protocol's next step, else at the
+    level's first step (rules.clock_after_adjustment)."""
     reason = _reason_required(reason)
     today = clock.local_date(now)
     with transaction.atomic():
-        zone = _locked(actor, zone_id)
+        zone = _zone_for_update(actor, zone_id)
         protocol = protocols.get(zone.protocol)
         if level not in protocol.levels:
             raise InvalidInput(
@@ -410,12 +416,10 @@ def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: dat
                 _("Only a zone in force can change to another level."), code="not_adjustable"
             )
         before = _snapshot(zone)
-        current = protocol.steps[zone.step]
-        # Lowering a zone by hand follows the protocol's own next step (v9: a zone lowered
-        # from high needs 3 more days, not the 7 of a zone designated medium).
-        zone.step = current.next if current.to == level and current.next else protocol.first_step(level).name
+        adjusted = rules.clock_after_adjustment(protocol, step=zone.step, level=level, today=today)
+        zone.step = adjusted.step
         zone.level = level
-        zone.clock_start = today
+        zone.clock_start = adjusted.clock_start
         zone.save(update_fields=["level", "step", "clock_start"])
         _close_period(zone, today)
         _open_period(zone, today)
@@ -435,7 +439,9 @@ def zone_adjust(*, zone_id: int, level: str, reason: str, actor: Actor, now: dat
 def zone_screening_record(
     *, zone_id: int, on: date, all_negative: bool, sampled: int | None = None, actor: Actor, now: datetime
 ) -> ZoneScreening:
-    """Record a full screening round of a zone. Positive people found are reported as cases."""
+    """Record a full screening round of a proposed or in-force zone, on a day not in the future:
+    whether it was all negative, which the zone's clock reads. The positive people it found are
+    reported as cases on their own (case_open); nothing here opens a case."""
     actor.require("manage_zones")
     if on > clock.local_date(now):
         raise InvalidInput(_("A screening cannot be in the future."), code="screening_in_future")
@@ -467,9 +473,10 @@ class Evaluation:
 def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
     """Lower or lift every in-force zone whose clock has run out today.
 
-    One read of the zones and their screenings, pure rules in memory, then one UPDATE per
-    kind of step, one batch of periods and one batch of audit rows. Idempotent: a second run
-    the same day finds nothing due (the clock of a lowered zone restarts today).
+    The in-force zones are locked and read once with their screenings; the pure rules decide in
+    memory; then, per kind of step run out, one UPDATE of the zones, one of their periods and
+    one batch of audit rows, and one batch of new periods for those lowered. Idempotent: a
+    second run the same day finds nothing due (the clock of a lowered zone restarts today).
     """
     with transaction.atomic():
         zones = list(
@@ -485,27 +492,34 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
             zone__state=ZoneState.IN_FORCE, on__gte=earliest, on__lte=today
         ).values_list("zone_id", "on", "all_negative"):
             screenings[zone_id].append((on, negative))
+        # One group per kind of step down (its level, its next step, the step run out): one
+        # UPDATE each. The step down of each protocol's step is worked out once, not per zone.
+        steps_down: dict[tuple[str, str], rules.StepDown] = {}
+        groups: dict[tuple[str, str, str], rules.StepDown] = {}
         due: dict[tuple[str, str, str], list[tuple[int, str, str, date, int]]] = defaultdict(list)
         for zone_id, code, step_name, level, clock_start, district_id in zones:
             step = protocols.get(code).steps[step_name]
             if rules.step_ready(step, clock_start=clock_start, today=today, screenings=screenings[zone_id]):
-                due[(step.to, step.next or "", step_name)].append(
-                    (zone_id, level, step_name, clock_start, district_id)
-                )
+                down = steps_down.get((code, step_name))
+                if down is None:
+                    down = steps_down[(code, step_name)] = rules.step_down(step, today=today)
+                group = (down.level, down.step or "", step_name)
+                groups.setdefault(group, down)
+                due[group].append((zone_id, level, step_name, clock_start, district_id))
         lowered = lifted = 0
         periods: list[ZonePeriod] = []
-        for (to, next_step, _step), items in due.items():
+        for group, items in due.items():
+            down = groups[group]
             ids = [item[0] for item in items]
+            to, next_step = down.level, down.step or ""
             ZonePeriod.objects.filter(zone_id__in=ids, end_on__isnull=True).update(end_on=today)
-            if to == Level.LOW:
-                Zone.objects.filter(pk__in=ids).update(
-                    state=ZoneState.LIFTED, level=Level.LOW, lifted_on=today
-                )
+            if down.lifted:
+                Zone.objects.filter(pk__in=ids).update(state=ZoneState.LIFTED, level=to, lifted_on=today)
                 lifted += len(ids)
                 action = "zones.zone.lifted"
                 reason = audit.city_text(gettext_noop("No new infection for the protocol's days: lifted."))
             else:
-                Zone.objects.filter(pk__in=ids).update(level=to, step=next_step, clock_start=today)
+                Zone.objects.filter(pk__in=ids).update(level=to, step=next_step, clock_start=down.clock_start)
                 periods += [
                     ZonePeriod(zone_id=i[0], level=to, district_id=i[4], start_on=today) for i in items
                 ]

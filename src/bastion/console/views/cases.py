@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from bastion import flows
+from bastion.cases import rules as case_rules
 from bastion.cases import selectors as cases
 from bastion.cases import services as case_services
 from bastion.cases.batch import CaseBatchRejected, read_batch
@@ -259,11 +260,9 @@ def contact_add(request: HttpRequest, case_id: int) -> HttpResponse:
     try:
         # The services look the case and the close contact up by id alone: check the
         # actor's scope here (404), and that the close contact is one of this case's.
-        close = {
-            c.id for c in cases.contact_list(actor=actor, case_id=case_id) if c.kind == ContactKind.CLOSE
-        }
+        close = cases.close_contact_ids(actor=actor, case_id=case_id)
         via_id = form.cleaned_data["via"]
-        if kind == ContactKind.SECONDARY and via_id not in close:
+        if not case_rules.secondary_contact_linked(kind=kind, via_id=via_id, close_contact_ids=close):
             raise InvalidInput(_("Choose the close contact the secondary contact met."))
         contact = case_services.contact_add(
             resident_id=form.cleaned_data["resident"],

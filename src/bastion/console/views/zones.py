@@ -101,29 +101,10 @@ def zone_list(request: HttpRequest) -> HttpResponse:
                 "listed": counted.listed,
                 # Each person once, though a unit's zone may lie inside its building's.
                 "residents": zones.locked_residents(actor=actor) if shown == "active" else None,
-                "person_days": sum(line.person_days for line in _outermost(lines)),
+                "person_days": zones.person_days_total([line.zone for line in lines], today=today),
             },
         },
     )
-
-
-def _outermost(lines: list[ZoneLine]) -> list[ZoneLine]:
-    """The zones in force not lying inside another listed zone in force: their person-days add
-    up without counting the people of a unit inside a locked building twice."""
-    in_force = [line for line in lines if line.zone.state == ZoneState.IN_FORCE]
-    by_compound: dict[int, list[ZoneLine]] = {}
-    for line in in_force:
-        by_compound.setdefault(line.zone.compound_id, []).append(line)
-    return [
-        line
-        for line in in_force
-        if not any(
-            other is not line
-            and zones.place_of(other.zone).contains(zones.place_of(line.zone))
-            and (zones.place_of(other.zone) != zones.place_of(line.zone) or other.zone.pk < line.zone.pk)
-            for other in by_compound[line.zone.compound_id]
-        )
-    ]
 
 
 def _history(zone: Zone) -> QuerySet[AuditEntry]:

@@ -1,0 +1,30 @@
+"""The SQL statements of cases, run through bastion.core.sql."""
+
+from __future__ import annotations
+
+from bastion.core import sql
+
+# Up to the first case of the chain, then down to everyone infected from it: one query on both
+# databases. `depth` counts generations from the first case.
+CHAIN = """
+WITH RECURSIVE up(id, source_id, steps) AS (
+    SELECT id, source_id, 0 FROM cases_case WHERE id = %s
+    UNION ALL
+    SELECT c.id, c.source_id, up.steps + 1 FROM cases_case c JOIN up ON c.id = up.source_id
+    WHERE up.steps < 1000
+),
+root AS (SELECT id FROM up ORDER BY steps DESC LIMIT 1),
+down(id, depth) AS (
+    SELECT id, 0 FROM root
+    UNION ALL
+    SELECT c.id, down.depth + 1 FROM cases_case c JOIN down ON c.source_id = down.id
+    WHERE down.depth < 1000
+)
+SELECT id, depth FROM down ORDER BY depth, id
+"""
+
+
+def chain_depths(case_id: int) -> dict[int, int]:
+    """Every case of the chain of transmission `case_id` belongs to, with its generation counted
+    from the chain's first case (0). Scope is the caller's to apply."""
+    return {case: depth for case, depth in sql.rows(CHAIN, [case_id])}
