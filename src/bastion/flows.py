@@ -273,7 +273,7 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
     and nobody was left unsampled. A zone lifted meanwhile records nothing: the zone may not
     veto a lab's result.
     """
-    if round_.zone_id is None or not testing.round_complete(round_):
+    if round_.zone_id is None or not testing_selectors.round_is_complete(round_):
         return False
     if not Zone.objects.filter(pk=round_.zone_id, state=ZoneState.IN_FORCE).exists():
         return False

@@ -442,6 +442,14 @@ def pending_tubes(round_: Round) -> QuerySet[Tube]:
     return Tube.objects.filter(round=round_, result=Result.PENDING)
 
 
+def round_is_complete(round_: Round) -> bool:
+    """Every tube of the round has a result and no recall awaits a retest."""
+    return (
+        not pending_tubes(round_).exists()
+        and not Recall.objects.filter(round=round_, state=RecallState.OPEN).exists()
+    )
+
+
 def observation(round_: Round) -> dict[str, Any]:
     """SCENARIOS.md's `testing` figures of one round."""
     progress = round_progress(round_)

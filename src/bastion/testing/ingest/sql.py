@@ -12,8 +12,8 @@ import polars as pl
 from django.db import connection
 
 from bastion.city import bulk
+from bastion.core.sql import Lock
 from bastion.testing.models import IssueKind
-from bastion.testing.services import INGEST_LOCK
 
 WHY_KIND = {
     "unreadable": IssueKind.BAD_RECORD,
@@ -124,10 +124,10 @@ def stage(name: str, columns: str, frame: pl.DataFrame) -> None:
 
 def chunk_begin(lock_key: int) -> None:
     if postgres():
-        run("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK, lock_key])
+        run("SELECT pg_advisory_xact_lock(%s, %s)", [int(Lock.INGEST), lock_key])
         # Exclusive against single scans and results (services.bulk_loads_wait takes it
         # shared): nothing lands between this chunk's classification and its writes.
-        run("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+        run("SELECT pg_advisory_xact_lock(%s)", [int(Lock.INGEST)])
         # Window sorts of a chunk (a few tens of MB) stay in memory; JIT compiling the
         # classifying statement costs about a second a chunk and saves nothing.
         run("SET LOCAL work_mem = '128MB'")
