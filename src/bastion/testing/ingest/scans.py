@@ -31,9 +31,10 @@ from django.utils.translation import gettext_lazy as _
 
 from bastion.city import bulk
 from bastion.core import audit
+from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
 from bastion.core.scopes import Actor
-from bastion.testing import selectors
+from bastion.testing import rules, selectors
 from bastion.testing.ingest import reading, sql
 from bastion.testing.models import Round
 from bastion.zones import selectors as zones
@@ -101,20 +102,17 @@ def _setting(round_: Round) -> _Setting:
     # The household's own id is `household_id` in the chunk's columns.
     areas = [("household_id" if c == "id" else c, v) for c, v in selectors.round_places(round_)]
     wanted = {column for column, _value in areas} - {"household_id", "district_id"}
-    levels: dict[int, str] = {}
-    for level in (Level.MEDIUM, Level.HIGH):  # high last: the highest level wins
-        for pk in zones.households_locked(level).values_list("pk", flat=True):
-            levels[pk] = str(level)
+    levels = zones.household_levels()  # the highest in force over each; the others are low
     return _Setting(
         round_id=round_.pk,
         areas=areas,
         place_columns=sorted(wanted),
-        ratios={level: selectors.pooling_for(round_, level) for level in ("high", "medium", "low")},
+        ratios={level: rules.pooling_for(round_.pooling, level) for level in Level.values},
         levels=pl.DataFrame(
             {"household_id": list(levels), "level": list(levels.values())},
             schema={"household_id": pl.Int64, "level": pl.String},
         ),
-        sites=dict(sql.rows("SELECT code, id FROM testing_site")),
+        sites=dict(core_sql.rows("SELECT code, id FROM testing_site")),
         starts_at=round_.starts_at,
         closed_at=round_.closed_at,
     )
@@ -127,7 +125,7 @@ def _ints(query: str, params: Sequence[Any], width: int) -> np.ndarray:
     without a Python object per row: a COPY TO sends one message per row, which costs more in
     Python than the rows themselves (3 s per million)."""
     with connection.cursor() as cursor:
-        if not sql.postgres():
+        if not core_sql.postgres():
             cursor.execute(query, list(params))
             return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, width)
         packed = " || ".join(f"int8send(q.c{i})" for i in range(width))
@@ -141,7 +139,7 @@ def _ints(query: str, params: Sequence[Any], width: int) -> np.ndarray:
 
 def _ints_by_id(table: str, columns: str, width: int, step: int = 2_000_000) -> np.ndarray:
     """`SELECT id, <columns> FROM <table>` as `_ints`, in slices of ids (bounded bytea)."""
-    low, high = sql.rows(f"SELECT MIN(id), MAX(id) FROM {table}")[0]
+    low, high = core_sql.rows(f"SELECT MIN(id), MAX(id) FROM {table}")[0]
     if low is None:
         return np.zeros((0, width), dtype=np.int64)
     parts = [
@@ -211,7 +209,7 @@ class _People:
             "ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": ids.drop_nulls().unique()})
         )
         places = ", ".join(f"h.{c}" for c in self.columns[1:])
-        rows = sql.rows(
+        rows = core_sql.rows(
             f"SELECT r.id, r.household_id, {places} FROM ingest_ids i"
             " JOIN city_resident r ON r.id = i.resident_id JOIN city_household h ON h.id = r.household_id"
         )
@@ -268,7 +266,7 @@ class _People:
             )
         pooled = ids.filter(~retest).drop_nulls().unique()
         sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": pooled}))
-        rows = sql.rows(
+        rows = core_sql.rows(
             "SELECT s.resident_id, s.tube_id FROM ingest_ids i JOIN testing_scan s"
             " ON s.round_id = %s AND s.resident_id = i.resident_id AND NOT s.retest",
             [self.setting.round_id],
@@ -297,7 +295,7 @@ class _People:
 
     @staticmethod
     def _top() -> int:
-        return int(sql.rows("SELECT COALESCE(MAX(id), 0) FROM testing_scan")[0][0])
+        return int(core_sql.rows("SELECT COALESCE(MAX(id), 0) FROM testing_scan")[0][0])
 
 
 # --- the load ------------------------------------------------------------------------------
@@ -344,7 +342,7 @@ def scans_load(
     setting = _setting(round_)
     if snapshot is None:
         size = _file_size(file)
-        snapshot = sql.postgres() and size is not None and size >= SNAPSHOT_BYTES
+        snapshot = core_sql.postgres() and size is not None and size >= SNAPSHOT_BYTES
     people = _People(setting, snapshot=snapshot)
     chunks = reading.read_chunks(
         file,
@@ -438,7 +436,7 @@ def _scan_chunk(
         site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64),
     )
     if df.filter(pl.col("site_code").is_not_null() & pl.col("site_id").is_null()).height:
-        setting.sites.update(dict(sql.rows("SELECT code, id FROM testing_site")))  # opened since
+        setting.sites.update(dict(core_sql.rows("SELECT code, id FROM testing_site")))  # opened since
         df = df.with_columns(
             site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64)
         )
@@ -463,7 +461,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
         return staged
     sql.stage("ingest_id_numbers", "id_number text", pl.DataFrame({"id_number": wanted}))
     found = pl.DataFrame(
-        sql.rows(
+        core_sql.rows(
             "SELECT r.id_number, r.id FROM ingest_id_numbers n"
             " JOIN city_resident r ON r.id_number = n.id_number"
         ),
@@ -489,7 +487,7 @@ def _with_keys(df: pl.DataFrame) -> pl.DataFrame:
         sql.stage("ingest_keys", "client_key text", pl.DataFrame({"client_key": keys}))
         seen = [
             k
-            for (k,) in sql.rows(
+            for (k,) in core_sql.rows(
                 "SELECT DISTINCT s.client_key FROM ingest_keys k"
                 " JOIN testing_scan s ON s.client_key = k.client_key"
             )
@@ -510,7 +508,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
     rows: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": wanted}))
-        rows = sql.rows(
+        rows = core_sql.rows(
             """
             SELECT rc.resident_id, rc.id,
                    EXISTS (SELECT 1 FROM testing_scan x WHERE x.round_id = rc.round_id
@@ -536,7 +534,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     """The tubes the chunk names that exist already (any round), by one indexed join."""
     barcodes = df.filter(pl.col("bad").is_null())["barcode"].unique()
     sql.stage("ingest_barcodes", "barcode text", pl.DataFrame({"barcode": barcodes}))
-    rows = sql.rows(
+    rows = core_sql.rows(
         """
         SELECT t.barcode, t.id, t.round_id, t.ratio, t.retest, t.members,
                t.result <> '' OR t.sealed_at IS NOT NULL
@@ -563,7 +561,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     households: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_tube_ids", "tube_id bigint", pl.DataFrame({"tube_id": wanted}))
-        households = sql.rows(
+        households = core_sql.rows(
             "SELECT i.tube_id,"
             " (SELECT x.household_id FROM testing_scan x WHERE x.tube_id = i.tube_id LIMIT 1)"
             " FROM ingest_tube_ids i"
@@ -611,10 +609,11 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
         why1=pl.coalesce(
             pl.col("bad"),
             _reason(
-                (pl.col("at") < setting.starts_at, "before_start"),
+                # `rules.outside_time`, held to its table by tests/testing/test_admission_paths.py.
+                (pl.col("at") < setting.starts_at, rules.BEFORE_START),
                 (
                     pl.lit(False) if setting.closed_at is None else pl.col("at") >= setting.closed_at,
-                    "after_close",
+                    rules.AFTER_CLOSE,
                 ),
                 (pl.col("resident_id").is_null(), "unknown_resident"),
                 (pl.col("site_code").is_not_null() & pl.col("site_id").is_null(), "unknown_site"),
@@ -625,9 +624,14 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
                 (pl.col("retest_scanned") & (pl.col("retest_barcode") == pl.col("barcode")), "repeat"),
                 (pl.col("retest_scanned"), "duplicate"),
                 (pl.col("retest") & pl.col("recall_id").is_null(), "no_recall"),
-                (pl.col("tube_id").is_not_null() & (pl.col("tube_round") != setting.round_id), "other_round"),
-                (pl.col("tube_closed").fill_null(False), "sealed"),
-                ((pl.col("tube_retest") != pl.col("retest")).fill_null(False), "other_ratio"),
+                # `rules.tube_refusal` for a tube already there, in the rule's order (its ratio,
+                # household and room: steps 3 and 4).
+                (
+                    pl.col("tube_id").is_not_null() & (pl.col("tube_round") != setting.round_id),
+                    rules.OTHER_ROUND,
+                ),
+                (pl.col("tube_closed").fill_null(False), rules.SEALED),
+                ((pl.col("tube_retest") != pl.col("retest")).fill_null(False), rules.OTHER_RATIO),
             ),
         )
     ).with_columns(ok1=pl.col("why1").is_null())
@@ -675,21 +679,35 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
             why3=pl.coalesce(
                 pl.col("why2"),
                 _reason(
-                    (pl.col("my_ratio") != pl.col("t_ratio"), "other_ratio"),
+                    (pl.col("my_ratio") != pl.col("t_ratio"), rules.OTHER_RATIO),
                     (
                         pl.col("per_household") & (pl.col("household_id") != pl.col("t_household")),
-                        "other_household",
+                        rules.OTHER_HOUSEHOLD,
                     ),
                 ),
             )
         )
         .with_columns(ok3=pl.col("why3").is_null())
     )
+    if df.select((pl.col("why3") == rules.OTHER_HOUSEHOLD).any()).item():
+        # The rule finds a tube full before it looks at whose it is: a record of another
+        # household is over the ratio when the records of the tube's own household taken
+        # before it (and the tube's members) already fill it. Few rows: only when one is here.
+        own_before = pl.col("ok3").cast(pl.Int64).cum_sum().over("barcode") - pl.col("ok3").cast(pl.Int64)
+        full = own_before + pl.col("tube_members").fill_null(0) >= pl.col("t_ratio")
+        df = df.with_columns(
+            why3=pl.when((pl.col("why3") == rules.OTHER_HOUSEHOLD) & full)
+            .then(pl.lit(rules.OVER_RATIO))
+            .otherwise(pl.col("why3"))
+        )
     df = df.with_columns(tube_rank=_rank(["ok3", "barcode"])).with_columns(
         why=pl.coalesce(
             pl.col("why3"),
             _reason(
-                (pl.col("tube_rank") + pl.col("tube_members").fill_null(0) > pl.col("t_ratio"), "over_ratio")
+                (
+                    pl.col("tube_rank") + pl.col("tube_members").fill_null(0) > pl.col("t_ratio"),
+                    rules.OVER_RATIO,
+                )
             ),
         )
     )
@@ -725,12 +743,12 @@ def _write(
     if new.height:
         sql.stage(
             "ingest_new_tubes",
-            f"barcode text, ratio integer, retest {sql.bool_type()}, site_id bigint, district_id bigint,"
-            f" grid_id bigint, members integer, first_scan_at {sql.time_type()}",
+            f"barcode text, ratio integer, retest {core_sql.bool_type()}, site_id bigint, district_id bigint,"
+            f" grid_id bigint, members integer, first_scan_at {core_sql.time_type()}",
             new.with_columns(reading.db_time(pl.col("first_scan_at")).alias("first_scan_at")),
         )
         created = dict(
-            sql.rows(
+            core_sql.rows(
                 """
                 INSERT INTO testing_tube (round_id, barcode, ratio, retest, site_id, district_id, grid_id,
                                           members, first_scan_at, result)
@@ -750,10 +768,10 @@ def _write(
     if grown.height:
         sql.stage(
             "ingest_grown",
-            f"tube_id bigint, n integer, first {sql.time_type()}, grid_id bigint",
+            f"tube_id bigint, n integer, first {core_sql.time_type()}, grid_id bigint",
             grown.with_columns(reading.db_time(pl.col("first")).alias("first")),
         )
-        sql.run(
+        core_sql.run(
             """
             UPDATE testing_tube SET
                 members = testing_tube.members + g.n,
@@ -820,11 +838,11 @@ def _list_issues(
         ),
     )
     prefix = f"scans {name}:"
-    return sql.run(
+    return core_sql.run(
         f"""
         INSERT INTO testing_roundissue (round_id, kind, detail, source, at)
         SELECT %s, r.kind,
-               {sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
+               {core_sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
                                 'resident_id', r.resident_raw,
                                 'id_number', r.id_number, 'tube', r.barcode, 'site', r.site_code,
                                 'client_key', r.client_key),
@@ -835,5 +853,5 @@ def _list_issues(
             WHERE i.round_id = %s AND i.source = CAST(%s AS text) || CAST(r.line AS text))
         ORDER BY r.line
         """,
-        [setting.round_id, name, prefix, sql.db_now(now), setting.round_id, prefix],
+        [setting.round_id, name, prefix, core_sql.db_datetime(now), setting.round_id, prefix],
     )

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from bastion.core import audit
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.scopes import Actor
+from bastion.testing import rules
 from bastion.testing.models import IssueKind, Lab, Recall, RecallState, Result, Scan, Tube
 from bastion.testing.services.refusals import lists_refusals, refusal
 from bastion.testing.sql import bulk_loads_wait
@@ -72,10 +73,11 @@ def tube_result(
     actor: Actor,
     now: datetime,
 ) -> TubeResulted:
-    """A tube's result. Negative clears its members. A positive or invalid pool recalls every
-    member for a single-tube retest (isolated in place until then). A positive single tube names
-    a case to open (the flow opens it). The same result sent again changes nothing; a different
-    one for a resulted tube is refused and listed."""
+    """A tube's result, and what it triggers (`rules.result_effect`). Negative clears its
+    members. A positive or invalid pool recalls every member for a single-tube retest (isolated
+    in place until then). A positive single tube names a case to open (the flow opens it). The
+    same result sent again changes nothing; a different one for a resulted tube is refused
+    (`rules.ALLOWED_TRANSITIONS`) and listed."""
     actor.require("record_results")
     if result not in (Result.NEGATIVE, Result.POSITIVE, Result.INVALID):
         raise InvalidInput(_("A result is negative, positive or invalid."), code="bad_result")
@@ -97,9 +99,9 @@ def tube_result(
                 source=f"result {detail['client_key']}",
                 now=now,
             )
-        if tube.result != Result.PENDING:
-            if tube.result == result:
-                return TubeResulted(tube, True, [], [], [])
+        if tube.result == result:  # the lab's retry
+            return TubeResulted(tube, True, [], [], [])
+        if not rules.may_move("tube", tube.result, result):
             raise refusal(
                 Conflict,
                 round_id=tube.round_id,
@@ -122,30 +124,23 @@ def tube_result(
                 "resident_id", "household_id", "grid_id", "district_id"
             )
         )
+        member_ids = [m[0] for m in members]
+        effect = rules.result_effect(result=result, retest=tube.retest, ratio=tube.ratio)
         recalled: list[int] = []
-        positives: list[int] = []
-        cleared: list[int] = []
-        if tube.retest:
-            for resident_id, *_rest in members:
-                Recall.objects.filter(
-                    round_id=tube.round_id, resident_id=resident_id, state=RecallState.OPEN
-                ).update(state=RecallState.RETESTED, result=result, closed_at=resulted_at)
-                if result == Result.POSITIVE:
-                    positives.append(resident_id)
-                elif result == Result.NEGATIVE:
-                    cleared.append(resident_id)
-                else:  # an invalid retest: sampled again, the recall stays open
-                    Recall.objects.filter(round_id=tube.round_id, resident_id=resident_id).update(
-                        state=RecallState.OPEN, result="", closed_at=None, retest_tube_id=None
-                    )
-                    recalled.append(resident_id)
-        elif result == Result.POSITIVE and tube.ratio == 1:
-            positives = [m[0] for m in members]
-        elif result in (Result.POSITIVE, Result.INVALID):
+        if effect.recalls == rules.RECALL_CLOSE:
+            Recall.objects.filter(
+                round_id=tube.round_id, resident_id__in=member_ids, state=RecallState.OPEN
+            ).update(state=RecallState.RETESTED, result=result, closed_at=resulted_at)
+        elif effect.recalls == rules.RECALL_REOPEN:  # sampled again: the recall stays open, tubeless
+            Recall.objects.filter(round_id=tube.round_id, resident_id__in=member_ids).update(
+                state=RecallState.OPEN, result="", closed_at=None, retest_tube_id=None
+            )
+            recalled = member_ids
+        elif effect.recalls == rules.RECALL_OPEN:
             already = set(
-                Recall.objects.filter(
-                    round_id=tube.round_id, resident_id__in=[m[0] for m in members]
-                ).values_list("resident_id", flat=True)
+                Recall.objects.filter(round_id=tube.round_id, resident_id__in=member_ids).values_list(
+                    "resident_id", flat=True
+                )
             )
             Recall.objects.bulk_create(
                 [
@@ -163,7 +158,9 @@ def tube_result(
                     if resident_id not in already
                 ]
             )
-            recalled = [m[0] for m in members if m[0] not in already]
+            recalled = [m for m in member_ids if m not in already]
+        positives = member_ids if effect.cases else []
+        cleared = member_ids if effect.cleared else []
         audit.record(
             action="testing.tube.resulted",
             obj=tube,

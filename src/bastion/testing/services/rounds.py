@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 from bastion.city.models import District
 from bastion.city.selectors import PlaceRef
 from bastion.core import audit
-from bastion.core.errors import Conflict, InvalidInput, NotFound
+from bastion.core.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.testing import policy as policies
+from bastion.testing import rules
 from bastion.testing.models import Round, RoundArea, RoundState
 from bastion.testing.sql import bulk_loads_wait
 from bastion.zones.models import Level, Zone
@@ -133,8 +134,8 @@ def round_close(*, round_: Round, reason: str = "", actor: Actor, now: datetime)
         # The lock orders this against a bulk chunk (it holds the round for its whole chunk).
         bulk_loads_wait()
         locked = Round.objects.select_for_update().get(pk=round_.pk)
-        if locked.state == RoundState.CLOSED:
-            raise Conflict(_("This round is already closed."), code="round_closed")
+        if not rules.may_move("round", locked.state, RoundState.CLOSED):
+            raise InvalidTransition(_("This round is already closed."), code="round_closed")
         locked.state = RoundState.CLOSED
         locked.closed_at = now
         locked.save(update_fields=["state", "closed_at"])
@@ -150,10 +151,11 @@ def round_close(*, round_: Round, reason: str = "", actor: Actor, now: datetime)
 
 
 def scan_time_problem(round_: Round, scanned_at: datetime) -> tuple[str, Any] | None:
-    """Why a scan made at `scanned_at` is outside the round's time, as (code, message); None
-    when inside. Before the start, or at or after the round's closing."""
-    if scanned_at < round_.starts_at:
-        return "before_start", _("This scan is earlier than the round's start.")
-    if round_.closed_at is not None and scanned_at >= round_.closed_at:
-        return "after_close", _("The round was closed before this scan.")
+    """Why a scan made at `scanned_at` is outside the round's time (`rules.outside_time`), as
+    (code, message); None when inside. Before the start, or at or after the round's closing."""
+    why = rules.outside_time(scanned_at=scanned_at, starts_at=round_.starts_at, closed_at=round_.closed_at)
+    if why == rules.BEFORE_START:
+        return why, _("This scan is earlier than the round's start.")
+    if why == rules.AFTER_CLOSE:
+        return why, _("The round was closed before this scan.")
     return None

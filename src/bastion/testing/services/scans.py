@@ -14,12 +14,13 @@ from django.utils.translation import gettext as _
 from bastion.city.models import Household, Resident
 from bastion.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from bastion.core.scopes import Actor
-from bastion.testing import selectors
+from bastion.testing import rules, selectors
 from bastion.testing.models import IssueKind, Recall, RecallState, Result, Round, Scan, Site, Tube
 from bastion.testing.services.refusals import lists_refusals, refusal
 from bastion.testing.services.rounds import scan_time_problem
 from bastion.testing.services.scans_fast import ScanTaken, scan_fast
 from bastion.testing.sql import bulk_loads_wait
+from bastion.zones import selectors as zones
 
 
 @lists_refusals
@@ -151,7 +152,9 @@ def _scan_record_checked(
         if recall is None:
             raise refuse(Conflict, IssueKind.NO_RECALL, _("This resident has no recall awaiting a retest."))
     else:
-        ratio, per_household = selectors.pooling_for(round_, selectors.level_of_household(household))
+        ratio, per_household = rules.pooling_for(
+            round_.pooling, zones.level_of_household(household_id=household.pk)
+        )
     try:
         with transaction.atomic():
             bulk_loads_wait()
@@ -238,23 +241,35 @@ class _Repeat(Exception):
 def _tube_problem(
     tube: Tube, round_: Round, ratio: int, per_household: bool, retest: bool, household: Household
 ) -> tuple[str, str] | None:
-    if tube.round_id != round_.pk:
-        return IssueKind.WRONG_POOL, _("This tube belongs to another round.")
-    if tube.result != Result.PENDING or tube.sealed_at is not None:
-        return IssueKind.OVERFULL_TUBE, _("This tube is sealed.")
-    if tube.retest != retest or tube.ratio != ratio:
-        return IssueKind.WRONG_POOL, _("This person is sampled %(ratio)s:1; the tube is %(tube)s:1.") % {
-            "ratio": ratio,
-            "tube": tube.ratio,
-        }
-    if tube.members >= tube.ratio:
-        return IssueKind.OVERFULL_TUBE, _("This tube already holds %(n)s people, its ratio.") % {
-            "n": tube.members
-        }
-    if (
-        per_household
-        and tube.members
-        and Scan.objects.filter(tube_id=tube.pk).exclude(household_id=household.pk).exists()
-    ):
-        return IssueKind.WRONG_POOL, _("In a high-risk area a tube holds one household only.")
-    return None
+    """The round exception and message of `rules.tube_refusal` for this tube and person."""
+    households: frozenset[int] = frozenset()
+    if per_household and tube.members:  # the only case the rule reads them
+        households = frozenset(Scan.objects.filter(tube_id=tube.pk).values_list("household_id", flat=True))
+    why = rules.tube_refusal(
+        rules.TubeFacts(
+            round_id=tube.round_id,
+            ratio=tube.ratio,
+            retest=tube.retest,
+            members=tube.members,
+            sealed=tube.result != Result.PENDING or tube.sealed_at is not None,
+            households=households,
+        ),
+        rules.ScanFacts(
+            round_id=round_.pk,
+            ratio=ratio,
+            per_household=per_household,
+            retest=retest,
+            household_id=household.pk,
+        ),
+    )
+    if why is None:
+        return None
+    messages = {
+        rules.OTHER_ROUND: _("This tube belongs to another round."),
+        rules.SEALED: _("This tube is sealed."),
+        rules.OTHER_RATIO: _("This person is sampled %(ratio)s:1; the tube is %(tube)s:1.")
+        % {"ratio": ratio, "tube": tube.ratio},
+        rules.OVER_RATIO: _("This tube already holds %(n)s people, its ratio.") % {"n": tube.members},
+        rules.OTHER_HOUSEHOLD: _("In a high-risk area a tube holds one household only."),
+    }
+    return IssueKind(rules.ADMISSION_KIND[why]), messages[why]
