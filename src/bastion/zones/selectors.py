@@ -154,15 +154,10 @@ def service_mode(*, household_id: int) -> str:
     household = Household.objects.filter(pk=household_id).first()
     if household is None:
         raise NotFound()
-    levels = set(
-        Zone.objects.filter(covering_household(household), state=ZoneState.IN_FORCE).values_list(
-            "level", flat=True
-        )
+    levels = Zone.objects.filter(covering_household(household), state=ZoneState.IN_FORCE).values_list(
+        "level", flat=True
     )
-    for level in (Level.HIGH, Level.MEDIUM):
-        if level in levels:
-            return SERVICE_MODES[level]
-    return NORMAL
+    return SERVICE_MODES.get(Level(rules.highest_level(levels)), NORMAL)
 
 
 def locked_residents(*, actor: Actor | None = None) -> int:
