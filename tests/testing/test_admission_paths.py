@@ -291,3 +291,35 @@ def test_the_bulk_loader_keeps_the_rounds_time_as_the_rule(city: Places, snapsho
         return None if report.taken else str(RoundIssue.objects.get(round=round_).detail["reason"])
 
     assert _times_decided_by(loaded) == EXPECTED_TIMES
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["per-chunk", "snapshot"])
+def test_within_one_file_the_loader_decides_as_scans_one_after_another(city: Places, snapshot: bool) -> None:
+    """A file's lines for one tube are judged as if scanned one by one: in a one-household area
+    of single tubes, a neighbour's line after the tube is taken finds it full, as a device's
+    scan would."""
+    home, neighbour = _people()
+    lines = [(neighbour[0], "1"), (home[0], "1"), (home[1], "2"), (home[2], "2")]
+    devices = _round("S", ratio=1, per_household=True)
+    one_by_one = [_as_devices_send_it(devices, f"S{tube}", person) for person, tube in lines]
+    file_round = _round("F", ratio=1, per_household=True)
+    data = "resident,tube,scanned_at\n" + "".join(
+        f"{person},F{tube},{(SCANNED_AT + timedelta(minutes=n)).isoformat()}\n"
+        for n, (person, tube) in enumerate(lines)
+    )
+    ingest.scans_load(
+        file=io.BytesIO(data.encode()),
+        filename="f.csv",
+        round_code="F",
+        snapshot=snapshot,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    reasons = {
+        int(i.detail["line"]): str(i.detail["reason"]) for i in RoundIssue.objects.filter(round=file_round)
+    }
+    loaded = [
+        rules.ADMISSION_KIND[reasons[n + 2]] if n + 2 in reasons else ADMITTED for n in range(len(lines))
+    ]
+    assert one_by_one == [ADMITTED, "overfull_tube", ADMITTED, "overfull_tube"]
+    assert loaded == one_by_one
