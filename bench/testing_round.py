@@ -401,11 +401,11 @@ def _instrument(timer: Timer) -> None:
     from django.db import connections
 
     from bastion.city import bulk
-    from bastion.testing.ingest import reading, results, scans
+    from bastion.testing.ingest import known, reading, results, scans
 
     timer.wrap(reading, "_csv_frame", "python: parse CSV chunk (polars)")
     timer.wrap(scans, "_scan_stage", "python: check scan values (polars)")
-    timer.wrap(scans, "_ints", "copy: registry and round snapshot (binary COPY TO + numpy)")
+    timer.wrap(known, "_ints", "copy: registry and round snapshot (binary COPY TO + numpy)")
     timer.wrap(scans, "_classify", "python: classify scans (polars)")
     timer.wrap(results, "_result_stage", "python: check result values (polars + Ct loop)")
     timer.wrap(bulk, "write_frame", "copy: COPY FROM STDIN (staging, tubes, scans)")

@@ -285,7 +285,7 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
     and nobody was left unsampled. A zone lifted meanwhile records nothing: the zone may not
     veto a lab's result.
     """
-    if round_.zone_id is None or not testing.round_complete(round_):
+    if round_.zone_id is None or not testing_selectors.round_is_complete(round_):
         return False
     if not zones_selectors.zone_in_force(round_.zone_id):
         return False

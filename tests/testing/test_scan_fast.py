@@ -25,6 +25,7 @@ from bastion.city.selectors import place_by_address
 from bastion.core import devices
 from bastion.core.errors import Conflict, DomainError
 from bastion.core.scopes import SYSTEM
+from bastion.core.sql import Lock
 from bastion.testing import selectors, services
 from bastion.testing.models import RoundIssue, Scan, Site, Tube
 from tests.conftest import NOW
@@ -260,7 +261,7 @@ def test_a_scan_waits_for_a_bulk_chunk_in_progress(city: Places) -> None:
         host=settings["HOST"],
         port=settings["PORT"] or None,
     )
-    chunk.execute("SELECT pg_advisory_xact_lock(%s)", [services.INGEST_LOCK])  # as a bulk chunk does
+    chunk.execute("SELECT pg_advisory_xact_lock(%s)", [int(Lock.INGEST)])  # as a bulk chunk does
     done = threading.Event()
 
     def device() -> None:

@@ -52,7 +52,7 @@ def _city_time(value: datetime | None) -> datetime:
     return value
 
 
-class Text(Schema):
+class PrintableText(Schema):
     """Text a device or an officer sends: no NUL bytes (no text column takes them)."""
 
     @model_validator(mode="after")
@@ -63,7 +63,7 @@ class Text(Schema):
         return self
 
 
-class RoundIn(Text):
+class RoundIn(PrintableText):
     code: str = Field(max_length=40)
     name: str = Field("", max_length=100)
     starts_at: datetime | None = None
@@ -133,7 +133,7 @@ class IssueOut(Schema):
     at: datetime
 
 
-class ScanIn(Text):
+class ScanIn(PrintableText):
     round: str = Field(max_length=40, description="the round's code")
     resident_id: int | None = Field(None, description="the platform's resident id (the health-code payload)")
     id_number: str | None = Field(None, max_length=18)
@@ -155,7 +155,7 @@ class ScanOut(Schema):
     repeated: bool
 
 
-class ReceiptIn(Text):
+class ReceiptIn(PrintableText):
     lab: str = Field(max_length=40)
     received_at: datetime | None = None
 
@@ -166,7 +166,7 @@ class ReceiptOut(Schema):
     received_at: datetime
 
 
-class ResultIn(Text):
+class ResultIn(PrintableText):
     result: str = Field(max_length=10, description="negative, positive or invalid")
     resulted_at: datetime | None = None
     lab: str | None = Field(None, max_length=40)

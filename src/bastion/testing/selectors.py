@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Sum
 
 from bastion.city.models import CommunityFigures, GridFigures, Household, Resident
 from bastion.core import clock
+from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
 from bastion.core.scopes import Actor, ScopePaths, scoped
+from bastion.testing import policy as policies
+from bastion.testing import rules, sql
 from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Scan, Tube
 from bastion.zones import selectors as zones
-from bastion.zones.models import Level
 
 AREA_PATHS = ScopePaths(district="district_id", community=None, household=None)
 
@@ -71,17 +72,13 @@ def household_in_round(round_: Round, household_id: int) -> bool:
 
 
 def level_of_household(household: Household) -> str:
-    """The risk level a household lives at today: the highest in-force zone over it, else low."""
-    levels = set(zones.zones_of_household(household_id=household.pk).values_list("level", flat=True))
-    for level in (Level.HIGH, Level.MEDIUM):
-        if level in levels:
-            return level
-    return Level.LOW
+    """The risk level a household lives at today (zones': the highest in-force zone over it)."""
+    return zones.level_of_household(household_id=household.pk)
 
 
 def pooling_for(round_: Round, level: str) -> tuple[int, bool]:
-    entry = round_.pooling.get(level) or round_.pooling.get("low") or {"ratio": 10, "per_household": False}
-    return int(entry["ratio"]), bool(entry.get("per_household", False))
+    """The round's ratio and one-household rule for a person living at zone `level`."""
+    return rules.pooling_for(round_.pooling, level)
 
 
 def expected_residents(round_: Round) -> int:
@@ -131,36 +128,23 @@ class Progress:
 
 
 def turnaround(round_: Round) -> tuple[float | None, float | None, float | None]:
-    """Median, 95th percentile (nearest rank) and maximum hours from a tube's first scan to its
-    result, computed by the database: a Chengdu round has 2 M tubes, none read into Python."""
-    where = "round_id = %s AND resulted_at IS NOT NULL AND first_scan_at IS NOT NULL"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT percentile_disc(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY h), max(h) FROM ("
-                "SELECT EXTRACT(EPOCH FROM resulted_at - first_scan_at) / 3600 AS h "
-                f"FROM testing_tube WHERE {where}"
-                ") spans",
-                [round_.pk],
-            )
-            quantiles, top = cursor.fetchone()
-            if not quantiles:
-                return None, None, None
-            return float(quantiles[0]), float(quantiles[1]), float(top)
-        hours = "(julianday(resulted_at) - julianday(first_scan_at)) * 24"
-        cursor.execute(f"SELECT COUNT(*), MAX({hours}) FROM testing_tube WHERE {where}", [round_.pk])
-        count, top = cursor.fetchone()
-        if not count:
+    """Median, 95th percentile (nearest rank, as `rules.percentile`) and maximum hours from a
+    tube's first scan to its result, computed by the database: a Chengdu round has 2 M tubes,
+    none read into Python."""
+    if core_sql.postgres():
+        quantiles, top = core_sql.one(sql.TURNAROUND_POSTGRES, [round_.pk]) or (None, None)
+        if not quantiles:
             return None, None, None
-        found = []
-        for q in (0.5, 0.95):
-            rank = max(1, math.ceil(q * count))
-            cursor.execute(
-                f"SELECT {hours} AS h FROM testing_tube WHERE {where} ORDER BY h LIMIT 1 OFFSET %s",
-                [round_.pk, rank - 1],
-            )
-            found.append(float(cursor.fetchone()[0]))
-        return found[0], found[1], float(top)
+        return float(quantiles[0]), float(quantiles[1]), float(top)
+    count, top = core_sql.one(sql.TURNAROUND_SQLITE_COUNT, [round_.pk]) or (0, None)
+    if not count:
+        return None, None, None
+    found = []
+    for q in (0.5, 0.95):
+        rank = max(1, math.ceil(q * count))
+        at_rank = core_sql.one(sql.TURNAROUND_SQLITE_AT_RANK, [round_.pk, rank - 1])
+        found.append(float(at_rank[0]) if at_rank else 0.0)
+    return found[0], found[1], float(top)
 
 
 def round_progress(round_: Round) -> Progress:
@@ -194,6 +178,40 @@ def round_progress(round_: Round) -> Progress:
         turnaround_max_hours=_round2(top),
         issues=RoundIssue.objects.filter(round=round_).count(),
     )
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """Tubes against the policy's turnaround targets: resulted late, and still pending past them."""
+
+    pooled_hours: int
+    single_hours: int
+    late_pooled: int
+    late_single: int
+    overdue_pooled: int
+    overdue_single: int
+
+
+def lateness(round_: Round, *, now: datetime) -> Lateness:
+    """One grouped query over the round's tubes, each held to its target
+    (`rules.turnaround_target_hours`: single tubes, retests and high-risk areas, to the
+    single-tube target; pooled tubes to the pooled one)."""
+    testing_policy = policies.policy()
+    targets = {"pooled_hours": testing_policy.pooled_hours, "single_hours": testing_policy.single_hours}
+    pooled = timedelta(hours=rules.turnaround_target_hours(ratio=POOLED, **targets))
+    single = timedelta(hours=rules.turnaround_target_hours(ratio=1, **targets))
+    pending = Q(result=Result.PENDING)
+    counts = Tube.objects.filter(round=round_, first_scan_at__isnull=False).aggregate(
+        late_pooled=Count("id", filter=Q(ratio__gt=1, resulted_at__gt=F("first_scan_at") + pooled)),
+        late_single=Count("id", filter=Q(ratio=1, resulted_at__gt=F("first_scan_at") + single)),
+        overdue_pooled=Count("id", filter=pending & Q(ratio__gt=1, first_scan_at__lt=now - pooled)),
+        overdue_single=Count("id", filter=pending & Q(ratio=1, first_scan_at__lt=now - single)),
+    )
+    return Lateness(testing_policy.pooled_hours, testing_policy.single_hours, **counts)
+
+
+# Any ratio above one: a pooled tube.
+POOLED = 2
 
 
 def _round2(value: float | None) -> float | None:
@@ -398,24 +416,9 @@ class SiteLoad:
 
 def sites_over_capacity(round_: Round) -> list[SiteLoad]:
     """The site-hours whose scans went over the site's capacity per hour (one grouped query)."""
-    trunc = (
-        "date_trunc('hour', s.scanned_at)"
-        if connection.vendor == "postgresql"
-        else "strftime('%%Y-%%m-%%d %%H:00:00', s.scanned_at)"
-    )
-    sql = f"""
-        SELECT site.code, site.name, {trunc} AS hour, COUNT(*) AS scans, site.capacity_per_hour
-        FROM testing_scan s JOIN testing_site site ON site.id = s.site_id
-        WHERE s.round_id = %s
-        GROUP BY site.code, site.name, hour, site.capacity_per_hour
-        HAVING COUNT(*) > site.capacity_per_hour
-        ORDER BY hour, site.code
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [round_.pk])
-        rows = cursor.fetchall()
+    statement = sql.SITES_OVER_CAPACITY_POSTGRES if core_sql.postgres() else sql.SITES_OVER_CAPACITY_SQLITE
     out = []
-    for code, name, hour, scans, capacity in rows:
+    for code, name, hour, scans, capacity in core_sql.rows(statement, [round_.pk]):
         if isinstance(hour, str):
             hour = datetime.fromisoformat(hour)
         out.append(SiteLoad(code, name, hour, scans, capacity))
@@ -441,6 +444,14 @@ def round_list(*, actor: Actor) -> QuerySet[Round]:
 
 def pending_tubes(round_: Round) -> QuerySet[Tube]:
     return Tube.objects.filter(round=round_, result=Result.PENDING)
+
+
+def round_is_complete(round_: Round) -> bool:
+    """Every tube of the round has a result and no recall awaits a retest."""
+    return (
+        not pending_tubes(round_).exists()
+        and not Recall.objects.filter(round=round_, state=RecallState.OPEN).exists()
+    )
 
 
 def observation(round_: Round) -> dict[str, Any]:

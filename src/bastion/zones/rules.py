@@ -281,3 +281,26 @@ def step_ready(
         return True
     counted = sorted((day, negative) for day, negative in screenings if required <= day <= today)
     return bool(counted) and counted[-1][1]
+
+
+def highest_level(levels: Iterable[str]) -> str:
+    """The level a household lives at: the highest of the in-force zones over it, low when none.
+
+    The one definition of "the highest zone in force over a household"; `zones.sql.HOUSEHOLD_LEVEL`
+    and `zones.selectors.household_levels` are its set-based forms (tests/zones/test_levels.py).
+    """
+    return max(levels, key=LEVEL_RANK.__getitem__, default=LOW)
+
+
+# "The highest zone in force over a household": (name, the levels of the zones over it, level).
+HIGHEST_LEVEL_CASES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("no zone", (), LOW),
+    ("a low zone", (LOW,), LOW),
+    ("a medium zone", (MEDIUM,), MEDIUM),
+    ("a high zone", (HIGH,), HIGH),
+    ("medium inside high", (MEDIUM, HIGH), HIGH),
+    ("high inside medium", (HIGH, MEDIUM), HIGH),
+    ("low and medium", (LOW, MEDIUM), MEDIUM),
+    ("all three", (LOW, HIGH, MEDIUM), HIGH),
+    ("two mediums", (MEDIUM, MEDIUM), MEDIUM),
+)

@@ -155,15 +155,10 @@ def service_mode(*, household_id: int) -> str:
     household = Household.objects.filter(pk=household_id).first()
     if household is None:
         raise NotFound()
-    levels = set(
-        Zone.objects.filter(covering_household(household), state=ZoneState.IN_FORCE).values_list(
-            "level", flat=True
-        )
+    levels = Zone.objects.filter(covering_household(household), state=ZoneState.IN_FORCE).values_list(
+        "level", flat=True
     )
-    for level in (Level.HIGH, Level.MEDIUM):
-        if level in levels:
-            return SERVICE_MODES[level]
-    return NORMAL
+    return SERVICE_MODES.get(Level(rules.highest_level(levels)), NORMAL)
 
 
 def locked_residents(*, actor: Actor | None = None) -> int:
@@ -262,6 +257,22 @@ def zones_of_household(
     if household is None:
         return Zone.objects.none()
     return Zone.objects.filter(covering_household(household), state__in=states)
+
+
+def level_of_household(*, household_id: int) -> str:
+    """The level a household lives at today: the highest in-force zone over it, else low."""
+    return rules.highest_level(zones_of_household(household_id=household_id).values_list("level", flat=True))
+
+
+def household_levels() -> dict[int, str]:
+    """Every household in an in-force zone above low -> the highest such level (the others are
+    low): one indexed read per level, for a bulk load that classifies a whole city at once."""
+    levels: dict[int, str] = {}
+    # Lowest first, so that a higher level over the same household overwrites it.
+    for level in sorted((Level.MEDIUM, Level.HIGH), key=rules.LEVEL_RANK.__getitem__):
+        for pk in households_locked(level).values_list("pk", flat=True):
+            levels[pk] = str(level)
+    return levels
 
 
 def proposals_overdue(*, actor: Actor, now: datetime) -> list[Zone]:

@@ -2,9 +2,7 @@
 coverage per grid and building, a grid's door-to-door list of who is still to be sampled
 (printable), the recalls awaiting a retest, and the round's exceptions.
 
-Thin: read through the testing selectors, render. The one read the selectors do
-not offer yet (tubes late against the policy's turnaround targets) is written here as one
-grouped query.
+Thin: read through the testing selectors, render.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -41,8 +38,9 @@ from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.testing import selectors as testing
 from bastion.testing import services as testing_services
-from bastion.testing.models import Result, Round, Tube
+from bastion.testing.models import Result, Round
 from bastion.testing.policy import LEVELS, policy
+from bastion.testing.rules import turnaround_late
 from bastion.zones import selectors as zones
 from bastion.zones.models import ZoneState
 
@@ -120,40 +118,12 @@ def round_list(request: HttpRequest) -> HttpResponse:
     if manages:
         context["districts"] = district_choices(actor=actor)
         context["zones"] = zones.zone_list(actor=actor, states=(ZoneState.IN_FORCE,))
-        rules = policy()
-        context["pooling"] = [(level, rules.pooling[level]) for level in LEVELS]
+        testing_policy = policy()
+        context["pooling"] = [(level, testing_policy.pooling[level]) for level in LEVELS]
     return render(request, "console/testing/rounds.html", context, status=status)
 
 
 # --- progress -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Lateness:
-    """Tubes against the policy's turnaround targets: resulted late, and still pending past them."""
-
-    pooled_hours: int
-    single_hours: int
-    late_pooled: int
-    late_single: int
-    overdue_pooled: int
-    overdue_single: int
-
-
-def _lateness(round_: Round, now: datetime) -> Lateness:
-    """One grouped query over the round's tubes. Single tubes (retests and high-risk areas) are
-    held to the single-tube target, pooled tubes to the pooled one."""
-    rules = policy()
-    pooled = timedelta(hours=rules.pooled_hours)
-    single = timedelta(hours=rules.single_hours)
-    pending = Q(result=Result.PENDING)
-    counts = Tube.objects.filter(round=round_, first_scan_at__isnull=False).aggregate(
-        late_pooled=Count("id", filter=Q(ratio__gt=1, resulted_at__gt=F("first_scan_at") + pooled)),
-        late_single=Count("id", filter=Q(ratio=1, resulted_at__gt=F("first_scan_at") + single)),
-        overdue_pooled=Count("id", filter=pending & Q(ratio__gt=1, first_scan_at__lt=now - pooled)),
-        overdue_single=Count("id", filter=pending & Q(ratio=1, first_scan_at__lt=now - single)),
-    )
-    return Lateness(rules.pooled_hours, rules.single_hours, **counts)
 
 
 def _scope_words(round_: Round) -> str:
@@ -180,7 +150,7 @@ def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
         replace(site, hour=site.hour if site.hour.tzinfo else site.hour.replace(tzinfo=UTC))
         for site in testing.sites_over_capacity(round_)
     ]
-    rules = policy()
+    testing_policy = policy()
     response = render(
         request,
         "console/testing/round.html",
@@ -190,9 +160,10 @@ def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
             "progress": progress,
             "pending_tubes": progress.tubes - progress.tubes_resulted,
             "share": _share(progress.sampled, progress.expected),
-            "late": _lateness(round_, now),
-            "p95_late": progress.turnaround_p95_hours is not None
-            and progress.turnaround_p95_hours > rules.pooled_hours,
+            "late": testing.lateness(round_, now=now),
+            "p95_late": turnaround_late(
+                progress.turnaround_p95_hours, target_hours=testing_policy.pooled_hours
+            ),
             "labs": [lab for lab in labs if lab.received],
             "idle_labs": sum(1 for lab in labs if not lab.received),
             "sites": sites[:LIST_PAGE],

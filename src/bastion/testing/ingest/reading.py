@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import polars as pl
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from bastion.core import clock
+from bastion.core import sql as core_sql
 from bastion.core.files import FileRejected, Problem
 from bastion.testing.models import Result
 
@@ -290,7 +290,7 @@ def parse_times(values: pl.Series) -> pl.Series:
 
 def db_time(expr: pl.Expr) -> pl.Expr:
     """A UTC date-time as the database column takes it (SQLite: Django's naive UTC text)."""
-    if connection.vendor == "postgresql":
+    if core_sql.postgres():
         return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.6f+00:00")
     return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.6f").str.replace(r"\.000000$", "")
 

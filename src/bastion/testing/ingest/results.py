@@ -13,6 +13,7 @@ import polars as pl
 from django.db import transaction
 
 from bastion.core import audit
+from bastion.core import sql as core_sql
 from bastion.core.scopes import Actor
 from bastion.testing.ingest import reading, sql
 
@@ -106,6 +107,73 @@ def _result_stage(frame: pl.DataFrame) -> pl.DataFrame:
 
 # --- results -------------------------------------------------------------------------------
 
+# The chunk's good results onto their pending tubes (a tube a lab had not received is received
+# when resulted). PostgreSQL stores Ct values as jsonb, SQLite as text: the one difference.
+_RESULTED_POSTGRES = """
+    UPDATE testing_tube SET
+        result = r.result, resulted_at = r.resulted_at, ct_values = CAST(r.ct AS jsonb),
+        sealed_at = COALESCE(testing_tube.sealed_at, r.resulted_at),
+        received_at = CASE WHEN testing_tube.lab_id IS NULL AND r.lab_id IS NOT NULL
+                           THEN COALESCE(testing_tube.received_at, r.resulted_at)
+                           ELSE testing_tube.received_at END,
+        lab_id = COALESCE(testing_tube.lab_id, r.lab_id)
+    FROM ingest_result_r r
+    WHERE r.why IS NULL AND testing_tube.id = r.tube_id AND testing_tube.result = ''
+"""
+_RESULTED_SQLITE = """
+    UPDATE testing_tube SET
+        result = r.result, resulted_at = r.resulted_at, ct_values = r.ct,
+        sealed_at = COALESCE(testing_tube.sealed_at, r.resulted_at),
+        received_at = CASE WHEN testing_tube.lab_id IS NULL AND r.lab_id IS NOT NULL
+                           THEN COALESCE(testing_tube.received_at, r.resulted_at)
+                           ELSE testing_tube.received_at END,
+        lab_id = COALESCE(testing_tube.lab_id, r.lab_id)
+    FROM ingest_result_r r
+    WHERE r.why IS NULL AND testing_tube.id = r.tube_id AND testing_tube.result = ''
+"""
+# What a result triggers (`rules.result_effect`, held to its table by
+# tests/testing/test_result_effects.py), for the chunk's good results at once:
+# a positive or invalid pool (and an invalid first single tube) recalls every member (RECALL_OPEN),
+_RECALLS_OPENED = """
+    INSERT INTO testing_recall (round_id, resident_id, household_id, grid_id, district_id, tube_id,
+                                reason, opened_at, state, result)
+    SELECT x.round_id, x.resident_id, x.household_id, x.grid_id, x.district_id, x.tube_id,
+           r.result, r.resulted_at, 'open', ''
+    FROM ingest_result_r r JOIN testing_scan x ON x.tube_id = r.tube_id
+    WHERE r.why IS NULL AND NOT r.tube_retest
+      AND (r.result = 'invalid' OR (r.result = 'positive' AND r.tube_ratio > 1))
+    ORDER BY r.line, x.id
+    ON CONFLICT DO NOTHING
+"""
+# a positive or negative retest closes its member's recall (RECALL_CLOSE),
+_RECALLS_RETESTED = """
+    UPDATE testing_recall SET state = 'retested', result = c.result, closed_at = c.resulted_at
+    FROM (
+        SELECT x.round_id, x.resident_id, r.result, r.resulted_at FROM ingest_result_r r
+        JOIN testing_scan x ON x.tube_id = r.tube_id
+        WHERE r.why IS NULL AND r.tube_retest AND r.result IN ('positive', 'negative')
+    ) c
+    WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
+      AND testing_recall.state = 'open'
+"""
+# an invalid retest leaves it open, without a tube (RECALL_REOPEN),
+_RECALLS_SAMPLED_AGAIN = """
+    UPDATE testing_recall SET state = 'open', result = '', closed_at = NULL, retest_tube_id = NULL
+    FROM (
+        SELECT x.round_id, x.resident_id FROM ingest_result_r r
+        JOIN testing_scan x ON x.tube_id = r.tube_id
+        WHERE r.why IS NULL AND r.tube_retest AND r.result = 'invalid'
+    ) c
+    WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
+"""
+# and a positive single tube or retest is a case to open (`cases`).
+_POSITIVES = """
+    SELECT r.barcode, x.resident_id, r.resulted_at FROM ingest_result_r r
+    JOIN testing_scan x ON x.tube_id = r.tube_id
+    WHERE r.why IS NULL AND r.result = 'positive' AND (r.tube_retest OR r.tube_ratio = 1)
+    ORDER BY r.line, x.id
+"""
+
 
 def results_load(
     *,
@@ -171,22 +239,21 @@ def _results_chunk(
     staged = _result_stage(frame)
     codes = set(staged["lab_code"].drop_nulls().unique().to_list())
     if not codes <= labs.keys():  # the labs, read once per load (and again when one is new)
-        labs.update(dict(sql.rows("SELECT code, id FROM testing_lab")))
+        labs.update(dict(core_sql.rows("SELECT code, id FROM testing_lab")))
     lab_id = pl.col("lab_code").replace_strict(labs, default=None, return_dtype=pl.Int64)
     sql.stage(
         "ingest_result_stage",
-        f"line bigint, bad text, barcode text, result text, result_raw text, resulted_at {sql.time_type()},"
-        " lab_code text, lab_id bigint, ct text",
+        "line bigint, bad text, barcode text, result text, result_raw text,"
+        f" resulted_at {core_sql.time_type()}, lab_code text, lab_id bigint, ct text",
         staged.with_columns(lab_id=lab_id).select(
             "line", "bad", "barcode", "result", "result_raw", "resulted_at", "lab_code", "lab_id", "ct"
         ),
     )
-    if sql.postgres():
-        sql.run("ANALYZE ingest_result_stage")
-    sql.run("DROP TABLE IF EXISTS ingest_result_r")
+    core_sql.analyze("ingest_result_stage")
+    core_sql.drop_table("ingest_result_r")
     # Per record: unreadable, unknown tube or lab, or the tube already resulted (the same
     # result: a repeat; another: refused). Then per tube within the chunk: the first line wins.
-    sql.run(
+    core_sql.run(
         f"""
         CREATE TEMP TABLE ingest_result_r AS
         WITH base AS (
@@ -204,7 +271,7 @@ def _results_chunk(
         ranked AS (
             SELECT b.*, row_number() OVER tube AS tube_rank, first_value(result) OVER tube AS first_result
             FROM base b
-            WINDOW tube AS (PARTITION BY why1 IS NULL, barcode{sql.bytewise()} ORDER BY line)
+            WINDOW tube AS (PARTITION BY why1 IS NULL, barcode{core_sql.bytewise()} ORDER BY line)
         )
         SELECT f.*, {sql.kind_case("f.why")} AS kind FROM (
             SELECT line, barcode, result, result_raw, resulted_at, lab_code, lab_id, ct, tube_id, round_id,
@@ -215,80 +282,29 @@ def _results_chunk(
         ) f
         """
     )
-    ct = "CAST(r.ct AS jsonb)" if sql.postgres() else "r.ct"
-    report.taken += sql.run(
-        f"""
-        UPDATE testing_tube SET
-            result = r.result, resulted_at = r.resulted_at, ct_values = {ct},
-            sealed_at = COALESCE(testing_tube.sealed_at, r.resulted_at),
-            received_at = CASE WHEN testing_tube.lab_id IS NULL AND r.lab_id IS NOT NULL
-                               THEN COALESCE(testing_tube.received_at, r.resulted_at)
-                               ELSE testing_tube.received_at END,
-            lab_id = COALESCE(testing_tube.lab_id, r.lab_id)
-        FROM ingest_result_r r
-        WHERE r.why IS NULL AND testing_tube.id = r.tube_id AND testing_tube.result = ''
-        """
-    )
-    # A positive or invalid pool (and an invalid first single tube) recalls every member.
-    report.recalls_opened += sql.run(
-        """
-        INSERT INTO testing_recall (round_id, resident_id, household_id, grid_id, district_id, tube_id,
-                                    reason, opened_at, state, result)
-        SELECT x.round_id, x.resident_id, x.household_id, x.grid_id, x.district_id, x.tube_id,
-               r.result, r.resulted_at, 'open', ''
-        FROM ingest_result_r r JOIN testing_scan x ON x.tube_id = r.tube_id
-        WHERE r.why IS NULL AND NOT r.tube_retest
-          AND (r.result = 'invalid' OR (r.result = 'positive' AND r.tube_ratio > 1))
-        ORDER BY r.line, x.id
-        ON CONFLICT DO NOTHING
-        """
-    )
-    members = """
-        SELECT x.round_id, x.resident_id, r.result, r.resulted_at FROM ingest_result_r r
-        JOIN testing_scan x ON x.tube_id = r.tube_id
-        WHERE r.why IS NULL AND r.tube_retest AND r.result IN ({})
-    """
-    report.recalls_closed += sql.run(
-        f"""
-        UPDATE testing_recall SET state = 'retested', result = c.result, closed_at = c.resulted_at
-        FROM ({members.format("'positive', 'negative'")}) c
-        WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
-          AND testing_recall.state = 'open'
-        """
-    )
+    report.taken += core_sql.run(_RESULTED_POSTGRES if core_sql.postgres() else _RESULTED_SQLITE)
+    report.recalls_opened += core_sql.run(_RECALLS_OPENED)
+    report.recalls_closed += core_sql.run(_RECALLS_RETESTED)
     # An invalid retest: the person is sampled again; the recall stays open, without a tube.
-    sql.run(
-        f"""
-        UPDATE testing_recall SET state = 'open', result = '', closed_at = NULL, retest_tube_id = NULL
-        FROM ({members.format("'invalid'")}) c
-        WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
-        """
-    )
+    core_sql.run(_RECALLS_SAMPLED_AGAIN)
     positives = [
-        Positive(barcode, int(resident_id), sql.as_datetime(at))
-        for barcode, resident_id, at in sql.rows(
-            """
-            SELECT r.barcode, x.resident_id, r.resulted_at FROM ingest_result_r r
-            JOIN testing_scan x ON x.tube_id = r.tube_id
-            WHERE r.why IS NULL AND r.result = 'positive' AND (r.tube_retest OR r.tube_ratio = 1)
-            ORDER BY r.line, x.id
-            """
-        )
+        Positive(barcode, int(resident_id), core_sql.as_datetime(at))
+        for barcode, resident_id, at in core_sql.rows(_POSITIVES)
     ]
     report.positives += len(positives)
     rounds = {
-        int(round_id): sql.as_datetime(latest)
-        for round_id, latest in sql.rows(
+        int(round_id): core_sql.as_datetime(latest)
+        for round_id, latest in core_sql.rows(
             "SELECT round_id, MAX(resulted_at) FROM ingest_result_r WHERE why IS NULL GROUP BY round_id"
         )
     }
-    report.repeated += sql.rows("SELECT COUNT(*) FROM ingest_result_r WHERE why = 'repeat'")[0][0]
+    report.repeated += core_sql.rows("SELECT COUNT(*) FROM ingest_result_r WHERE why = 'repeat'")[0][0]
     sql.issue_counts(report, "ingest_result_r")
-    sql.run(
+    core_sql.run(
         f"""
         INSERT INTO testing_roundissue (round_id, kind, detail, source, at)
         SELECT r.round_id, r.kind,
-               {sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
+               {core_sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
                                 'tube', r.barcode, 'result', r.result_raw, 'lab', r.lab_code),
                CAST(%s AS text) || CAST(r.line AS text), %s
         FROM ingest_result_r r
@@ -296,6 +312,6 @@ def _results_chunk(
             SELECT 1 FROM testing_roundissue i WHERE i.source = CAST(%s AS text) || CAST(r.line AS text))
         ORDER BY r.line
         """,
-        [name, f"results {name}:", sql.db_now(now), f"results {name}:"],
+        [name, f"results {name}:", core_sql.db_datetime(now), f"results {name}:"],
     )
     return ResultsChunk(positives=positives, rounds=rounds)

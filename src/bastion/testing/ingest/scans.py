@@ -1,11 +1,8 @@
 """A file of scans into a round: classified chunk by chunk in memory (polars), written by COPY.
 
-Once per load: the round's areas and pooling, the households in high and medium zones, and the
-sampling sites. For a large file on PostgreSQL, the registry too (resident -> household -> grid,
-district and the places a round's area can name), read by one binary COPY per table into numpy
-arrays, and, inside the first chunk's lock, the round's pooled scans (resident -> tube): a
-Chengdu round then never looks a person up in the database. A small file looks its residents
-and their scans up per chunk instead (an indexed join of the chunk's ids).
+What the load knows of its round and its people, read once or per chunk, is `known`'s: the
+round's areas and pooling, the zone levels, the sites, and for a large file on PostgreSQL the
+registry and the round's pooled scans as numpy arrays.
 
 Each chunk is one transaction under the exclusive ingest lock (single scans from devices wait
 for it and never land between a chunk's checks and its writes). The pooled scans devices wrote
@@ -18,32 +15,29 @@ ones updated, and the scans COPYed in the file's order.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any
 
-import numpy as np
 import polars as pl
 from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from bastion.city import bulk
 from bastion.core import audit
+from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
 from bastion.core.scopes import Actor
-from bastion.testing import selectors
+from bastion.testing import rules
 from bastion.testing.ingest import reading, sql
+from bastion.testing.ingest.known import People, Setting, setting_of
 from bastion.testing.models import Round
-from bastion.zones import selectors as zones
-from bastion.zones.models import Level
 
 # A file at least this large (about 2 M records) on PostgreSQL reads the registry once instead
 # of looking its residents up chunk by chunk (8 s for 21 M residents against ~1 s a chunk).
 SNAPSHOT_BYTES = 10 * reading.CHUNK_BYTES
-# The household's columns a round's area can name, from the smallest place up.
-AREA_COLUMNS = (("household_id", "household"), ("unit_id", "unit"), ("building_id", "building"))
 
 
 def _scan_stage(frame: pl.DataFrame) -> pl.DataFrame:
@@ -79,225 +73,6 @@ def _scan_stage(frame: pl.DataFrame) -> pl.DataFrame:
         "client_key",
         retest.is_in(reading.TRUE_WORDS).fill_null(False).alias("retest"),
     )
-
-
-# --- what a load knows once ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Setting:
-    round_id: int
-    # (household column, id) for each area of the round, the smallest place it names; empty: city.
-    areas: list[tuple[str, int]]
-    place_columns: list[str]  # household columns looked up besides grid and district
-    ratios: dict[str, tuple[int, bool]]  # level -> (ratio, one household per tube)
-    levels: pl.DataFrame  # household_id -> "high" | "medium"
-    sites: dict[str, int]
-    starts_at: datetime
-    closed_at: datetime | None  # read again by every chunk: a round closed during a load
-
-
-def _setting(round_: Round) -> _Setting:
-    # The household's own id is `household_id` in the chunk's columns.
-    areas = [("household_id" if c == "id" else c, v) for c, v in selectors.round_places(round_)]
-    wanted = {column for column, _value in areas} - {"household_id", "district_id"}
-    levels: dict[int, str] = {}
-    for level in (Level.MEDIUM, Level.HIGH):  # high last: the highest level wins
-        for pk in zones.households_locked(level).values_list("pk", flat=True):
-            levels[pk] = str(level)
-    return _Setting(
-        round_id=round_.pk,
-        areas=areas,
-        place_columns=sorted(wanted),
-        ratios={level: selectors.pooling_for(round_, level) for level in ("high", "medium", "low")},
-        levels=pl.DataFrame(
-            {"household_id": list(levels), "level": list(levels.values())},
-            schema={"household_id": pl.Int64, "level": pl.String},
-        ),
-        sites=dict(sql.rows("SELECT code, id FROM testing_site")),
-        starts_at=round_.starts_at,
-        closed_at=round_.closed_at,
-    )
-
-
-def _ints(query: str, params: Sequence[Any], width: int) -> np.ndarray:
-    """The rows of `query` (`width` integer columns, none NULL) as an (n, width) int64 array.
-
-    On PostgreSQL the server packs the rows into one bytea (8 bytes a value), which numpy reads
-    without a Python object per row: a COPY TO sends one message per row, which costs more in
-    Python than the rows themselves (3 s per million)."""
-    with connection.cursor() as cursor:
-        if not sql.postgres():
-            cursor.execute(query, list(params))
-            return np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, width)
-        packed = " || ".join(f"int8send(q.c{i})" for i in range(width))
-        names = ", ".join(f"c{i}" for i in range(width))
-        cursor.execute(f"SELECT string_agg({packed}, ''::bytea) FROM ({query}) AS q ({names})", list(params))
-        data = cursor.fetchone()[0]
-    if not data:
-        return np.zeros((0, width), dtype=np.int64)
-    return np.frombuffer(bytes(data), dtype=">i8").astype(np.int64).reshape(-1, width)
-
-
-def _ints_by_id(table: str, columns: str, width: int, step: int = 2_000_000) -> np.ndarray:
-    """`SELECT id, <columns> FROM <table>` as `_ints`, in slices of ids (bounded bytea)."""
-    low, high = sql.rows(f"SELECT MIN(id), MAX(id) FROM {table}")[0]
-    if low is None:
-        return np.zeros((0, width), dtype=np.int64)
-    parts = [
-        _ints(f"SELECT id, {columns} FROM {table} WHERE id >= %s AND id < %s", [start, start + step], width)
-        for start in range(int(low), int(high) + 1, step)
-    ]
-    return np.concatenate(parts)
-
-
-def _by_id(pairs: np.ndarray) -> np.ndarray:
-    """Rows (id, values...) -> an array indexed by id (row 0 and missing ids all zero)."""
-    size = int(pairs[:, 0].max()) + 1 if len(pairs) else 1
-    table = np.zeros((size, pairs.shape[1] - 1), dtype=np.int64)
-    table[pairs[:, 0]] = pairs[:, 1:]
-    return table
-
-
-def _gather(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows of `table` for `ids` (0 or beyond the table: zeros)."""
-    inside = (ids > 0) & (ids < len(table))
-    return np.where(inside[:, None], table[np.where(inside, ids, 0)], 0)
-
-
-class _People:
-    """Residents -> household, grid, district (and the places the round's areas name), and the
-    round's pooled scans (resident -> tube id). From arrays read once (`snapshot`) or from the
-    database chunk by chunk."""
-
-    def __init__(self, setting: _Setting, *, snapshot: bool) -> None:
-        self.setting = setting
-        self.columns = ["household_id", "grid_id", "district_id", *setting.place_columns]
-        self.snapshot = snapshot
-        self.households: np.ndarray | None = None
-        self.places: np.ndarray | None = None
-        self.scanned: np.ndarray | None = None  # resident id -> tube id of their pooled scan
-        self.watermark = 0
-        if snapshot:
-            self.households = _by_id(_ints_by_id("city_resident", "household_id", 2))[:, 0]
-            places = ", ".join(f"COALESCE({c}, 0)" for c in self.columns[1:])
-            self.places = _by_id(_ints_by_id("city_household", places, len(self.columns)))
-
-    # Residents
-
-    def lookup(self, ids: pl.Series) -> pl.DataFrame:
-        """One row per id, in order: the person's household and places (nulls: unknown)."""
-        if not self.snapshot or self.households is None or self.places is None:
-            return self._query(ids)
-        wanted = ids.fill_null(0).to_numpy().astype(np.int64)
-        household = _gather(self.households[:, None], wanted)[:, 0]
-        places = _gather(self.places, household)
-        found = pl.DataFrame(
-            {"household_id": household, **{c: places[:, i] for i, c in enumerate(self.columns[1:])}}
-        ).with_columns(pl.when(pl.col("household_id") > 0).then(pl.all()).otherwise(None))
-        missing = ids.filter(found["household_id"].is_null() & ids.is_not_null())
-        if missing.len():  # registered since the snapshot: looked up in the database
-            unique = missing.unique().sort()
-            late = self._query(unique).with_columns(resident_id=unique)
-            found = (
-                found.with_columns(resident_id=ids)
-                .join(late, on="resident_id", how="left", maintain_order="left", suffix="_late")
-                .select([pl.coalesce(pl.col(c), pl.col(f"{c}_late")).alias(c) for c in self.columns])
-            )
-        return found
-
-    def _query(self, ids: pl.Series) -> pl.DataFrame:
-        sql.stage(
-            "ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": ids.drop_nulls().unique()})
-        )
-        places = ", ".join(f"h.{c}" for c in self.columns[1:])
-        rows = sql.rows(
-            f"SELECT r.id, r.household_id, {places} FROM ingest_ids i"
-            " JOIN city_resident r ON r.id = i.resident_id JOIN city_household h ON h.id = r.household_id"
-        )
-        known = pl.DataFrame(
-            rows, schema={"resident_id": pl.Int64, **dict.fromkeys(self.columns, pl.Int64)}, orient="row"
-        )
-        return (
-            pl.DataFrame({"resident_id": ids})
-            .join(known, on="resident_id", how="left", maintain_order="left")
-            .drop("resident_id")
-        )
-
-    # The round's pooled scans
-
-    def refresh(self) -> None:
-        """Fold in the pooled scans written since the last chunk (under the chunk's lock, when
-        no device's scan is in flight)."""
-        if not self.snapshot:
-            return
-        if self.scanned is None:  # the first chunk: the round's pooled scans, by its index
-            size = len(self.households) if self.households is not None else 1
-            self.scanned = np.zeros(size, dtype=np.int64)
-            top = len(self.scanned)
-            step = 2_000_000
-            for start in range(0, top, step):
-                found = _ints(
-                    "SELECT resident_id, tube_id FROM testing_scan WHERE round_id = %s AND NOT retest"
-                    " AND resident_id >= %s AND resident_id < %s",
-                    [self.setting.round_id, start, start + step if start + step < top else 2**62],
-                    2,
-                )
-                self._keep(found[:, 0], found[:, 1])
-        else:
-            # Then the scans written since, by the primary key alone: with the round's
-            # predicates the planner may walk the round's whole index instead, every chunk.
-            since = _ints(
-                "SELECT id, round_id, CASE WHEN retest THEN 1 ELSE 0 END, resident_id, tube_id"
-                " FROM testing_scan WHERE id > %s",
-                [self.watermark],
-                5,
-            )
-            mine = since[(since[:, 1] == self.setting.round_id) & (since[:, 2] == 0)]
-            self._keep(mine[:, 3], mine[:, 4])
-        self.watermark = self._top()
-
-    def scanned_tubes(self, ids: pl.Series, *, retest: pl.Series) -> pl.Series:
-        """The tube of each person's pooled scan in the round (null: none, or a retest row)."""
-        if self.snapshot and self.scanned is not None:
-            tube = _gather(self.scanned[:, None], ids.fill_null(0).to_numpy().astype(np.int64))[:, 0]
-            return (
-                pl.DataFrame({"t": tube, "r": retest})
-                .select(pl.when((pl.col("t") > 0) & ~pl.col("r")).then(pl.col("t")).alias("old_tube"))
-                .to_series()
-            )
-        pooled = ids.filter(~retest).drop_nulls().unique()
-        sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": pooled}))
-        rows = sql.rows(
-            "SELECT s.resident_id, s.tube_id FROM ingest_ids i JOIN testing_scan s"
-            " ON s.round_id = %s AND s.resident_id = i.resident_id AND NOT s.retest",
-            [self.setting.round_id],
-        )
-        old = pl.DataFrame(rows, schema={"resident_id": pl.Int64, "old_tube": pl.Int64}, orient="row")
-        return (
-            pl.DataFrame({"resident_id": ids, "r": retest})
-            .join(old, on="resident_id", how="left", maintain_order="left")
-            .select(pl.when(~pl.col("r")).then(pl.col("old_tube")).alias("old_tube"))
-            .to_series()
-        )
-
-    def taken(self, residents: pl.Series, tubes: pl.Series) -> None:
-        """The chunk's own pooled scans, written: kept without reading them back."""
-        if self.snapshot and self.scanned is not None:
-            self._keep(residents.to_numpy().astype(np.int64), tubes.to_numpy().astype(np.int64))
-            self.watermark = self._top()
-
-    def _keep(self, residents: np.ndarray, tubes: np.ndarray) -> None:
-        if self.scanned is None:
-            return
-        top = int(residents.max()) + 1 if len(residents) else 0
-        if top > len(self.scanned):
-            self.scanned = np.concatenate([self.scanned, np.zeros(top - len(self.scanned), dtype=np.int64)])
-        self.scanned[residents] = tubes
-
-    @staticmethod
-    def _top() -> int:
-        return int(sql.rows("SELECT COALESCE(MAX(id), 0) FROM testing_scan")[0][0])
 
 
 # --- the load ------------------------------------------------------------------------------
@@ -341,11 +116,11 @@ def scans_load(
         raise NotFound(_("There is no such round."), code="unknown_round")
     name = sql.source_name(filename, source)
     report = sql.LoadReport(source=name)
-    setting = _setting(round_)
+    setting = setting_of(round_)
     if snapshot is None:
         size = _file_size(file)
-        snapshot = sql.postgres() and size is not None and size >= SNAPSHOT_BYTES
-    people = _People(setting, snapshot=snapshot)
+        snapshot = core_sql.postgres() and size is not None and size >= SNAPSHOT_BYTES
+    people = People(setting, snapshot=snapshot)
     chunks = reading.read_chunks(
         file,
         filename=filename,
@@ -422,8 +197,8 @@ def _reason(*pairs: tuple[pl.Expr, str]) -> pl.Expr:
 def _scan_chunk(
     staged: pl.DataFrame,
     *,
-    setting: _Setting,
-    people: _People,
+    setting: Setting,
+    people: People,
     name: str,
     report: sql.LoadReport,
     now: datetime,
@@ -438,7 +213,7 @@ def _scan_chunk(
         site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64),
     )
     if df.filter(pl.col("site_code").is_not_null() & pl.col("site_id").is_null()).height:
-        setting.sites.update(dict(sql.rows("SELECT code, id FROM testing_site")))  # opened since
+        setting.sites.update(dict(core_sql.rows("SELECT code, id FROM testing_site")))  # opened since
         df = df.with_columns(
             site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64)
         )
@@ -463,7 +238,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
         return staged
     sql.stage("ingest_id_numbers", "id_number text", pl.DataFrame({"id_number": wanted}))
     found = pl.DataFrame(
-        sql.rows(
+        core_sql.rows(
             "SELECT r.id_number, r.id FROM ingest_id_numbers n"
             " JOIN city_resident r ON r.id_number = n.id_number"
         ),
@@ -489,7 +264,7 @@ def _with_keys(df: pl.DataFrame) -> pl.DataFrame:
         sql.stage("ingest_keys", "client_key text", pl.DataFrame({"client_key": keys}))
         seen = [
             k
-            for (k,) in sql.rows(
+            for (k,) in core_sql.rows(
                 "SELECT DISTINCT s.client_key FROM ingest_keys k"
                 " JOIN testing_scan s ON s.client_key = k.client_key"
             )
@@ -510,7 +285,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
     rows: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": wanted}))
-        rows = sql.rows(
+        rows = core_sql.rows(
             """
             SELECT rc.resident_id, rc.id,
                    EXISTS (SELECT 1 FROM testing_scan x WHERE x.round_id = rc.round_id
@@ -536,7 +311,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     """The tubes the chunk names that exist already (any round), by one indexed join."""
     barcodes = df.filter(pl.col("bad").is_null())["barcode"].unique()
     sql.stage("ingest_barcodes", "barcode text", pl.DataFrame({"barcode": barcodes}))
-    rows = sql.rows(
+    rows = core_sql.rows(
         """
         SELECT t.barcode, t.id, t.round_id, t.ratio, t.retest, t.members,
                t.result <> '' OR t.sealed_at IS NOT NULL
@@ -563,7 +338,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     households: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_tube_ids", "tube_id bigint", pl.DataFrame({"tube_id": wanted}))
-        households = sql.rows(
+        households = core_sql.rows(
             "SELECT i.tube_id,"
             " (SELECT x.household_id FROM testing_scan x WHERE x.tube_id = i.tube_id LIMIT 1)"
             " FROM ingest_tube_ids i"
@@ -572,7 +347,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     return df.join(found, on="tube_id", how="left", maintain_order="left")
 
 
-def _with_pooling(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
+def _with_pooling(df: pl.DataFrame, setting: Setting) -> pl.DataFrame:
     """Each person's pooling where they live: 1 and one household for a retest."""
     ratio = {level: r for level, (r, _one) in setting.ratios.items()}
     one = {level: o for level, (_r, o) in setting.ratios.items()}
@@ -586,7 +361,7 @@ def _with_pooling(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
     )
 
 
-def _in_area(setting: _Setting) -> pl.Expr:
+def _in_area(setting: Setting) -> pl.Expr:
     if not setting.areas:
         return pl.lit(True)
     inside = pl.lit(False)
@@ -595,7 +370,7 @@ def _in_area(setting: _Setting) -> pl.Expr:
     return inside
 
 
-def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
+def _classify(df: pl.DataFrame, setting: Setting) -> pl.DataFrame:
     """`why` each record is not taken (null: taken), in the order of the SQL it replaces:
     1. per record: unreadable, scanned before the round's start or after its closing, unknown
        resident or site, outside the round, already there (same client key, or the same person
@@ -611,10 +386,11 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
         why1=pl.coalesce(
             pl.col("bad"),
             _reason(
-                (pl.col("at") < setting.starts_at, "before_start"),
+                # `rules.outside_time`, held to its table by tests/testing/test_admission_paths.py.
+                (pl.col("at") < setting.starts_at, rules.BEFORE_START),
                 (
                     pl.lit(False) if setting.closed_at is None else pl.col("at") >= setting.closed_at,
-                    "after_close",
+                    rules.AFTER_CLOSE,
                 ),
                 (pl.col("resident_id").is_null(), "unknown_resident"),
                 (pl.col("site_code").is_not_null() & pl.col("site_id").is_null(), "unknown_site"),
@@ -625,9 +401,14 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
                 (pl.col("retest_scanned") & (pl.col("retest_barcode") == pl.col("barcode")), "repeat"),
                 (pl.col("retest_scanned"), "duplicate"),
                 (pl.col("retest") & pl.col("recall_id").is_null(), "no_recall"),
-                (pl.col("tube_id").is_not_null() & (pl.col("tube_round") != setting.round_id), "other_round"),
-                (pl.col("tube_closed").fill_null(False), "sealed"),
-                ((pl.col("tube_retest") != pl.col("retest")).fill_null(False), "other_ratio"),
+                # `rules.tube_refusal` for a tube already there, in the rule's order (its ratio,
+                # household and room: steps 3 and 4).
+                (
+                    pl.col("tube_id").is_not_null() & (pl.col("tube_round") != setting.round_id),
+                    rules.OTHER_ROUND,
+                ),
+                (pl.col("tube_closed").fill_null(False), rules.SEALED),
+                ((pl.col("tube_retest") != pl.col("retest")).fill_null(False), rules.OTHER_RATIO),
             ),
         )
     ).with_columns(ok1=pl.col("why1").is_null())
@@ -675,21 +456,35 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
             why3=pl.coalesce(
                 pl.col("why2"),
                 _reason(
-                    (pl.col("my_ratio") != pl.col("t_ratio"), "other_ratio"),
+                    (pl.col("my_ratio") != pl.col("t_ratio"), rules.OTHER_RATIO),
                     (
                         pl.col("per_household") & (pl.col("household_id") != pl.col("t_household")),
-                        "other_household",
+                        rules.OTHER_HOUSEHOLD,
                     ),
                 ),
             )
         )
         .with_columns(ok3=pl.col("why3").is_null())
     )
+    if df.select((pl.col("why3") == rules.OTHER_HOUSEHOLD).any()).item():
+        # The rule finds a tube full before it looks at whose it is: a record of another
+        # household is over the ratio when the records of the tube's own household taken
+        # before it (and the tube's members) already fill it. Few rows: only when one is here.
+        own_before = pl.col("ok3").cast(pl.Int64).cum_sum().over("barcode") - pl.col("ok3").cast(pl.Int64)
+        full = own_before + pl.col("tube_members").fill_null(0) >= pl.col("t_ratio")
+        df = df.with_columns(
+            why3=pl.when((pl.col("why3") == rules.OTHER_HOUSEHOLD) & full)
+            .then(pl.lit(rules.OVER_RATIO))
+            .otherwise(pl.col("why3"))
+        )
     df = df.with_columns(tube_rank=_rank(["ok3", "barcode"])).with_columns(
         why=pl.coalesce(
             pl.col("why3"),
             _reason(
-                (pl.col("tube_rank") + pl.col("tube_members").fill_null(0) > pl.col("t_ratio"), "over_ratio")
+                (
+                    pl.col("tube_rank") + pl.col("tube_members").fill_null(0) > pl.col("t_ratio"),
+                    rules.OVER_RATIO,
+                )
             ),
         )
     )
@@ -700,8 +495,8 @@ def _classify(df: pl.DataFrame, setting: _Setting) -> pl.DataFrame:
 def _write(
     df: pl.DataFrame,
     *,
-    setting: _Setting,
-    people: _People,
+    setting: Setting,
+    people: People,
     name: str,
     report: sql.LoadReport,
     now: datetime,
@@ -725,12 +520,12 @@ def _write(
     if new.height:
         sql.stage(
             "ingest_new_tubes",
-            f"barcode text, ratio integer, retest {sql.bool_type()}, site_id bigint, district_id bigint,"
-            f" grid_id bigint, members integer, first_scan_at {sql.time_type()}",
+            f"barcode text, ratio integer, retest {core_sql.bool_type()}, site_id bigint, district_id bigint,"
+            f" grid_id bigint, members integer, first_scan_at {core_sql.time_type()}",
             new.with_columns(reading.db_time(pl.col("first_scan_at")).alias("first_scan_at")),
         )
         created = dict(
-            sql.rows(
+            core_sql.rows(
                 """
                 INSERT INTO testing_tube (round_id, barcode, ratio, retest, site_id, district_id, grid_id,
                                           members, first_scan_at, result)
@@ -750,10 +545,10 @@ def _write(
     if grown.height:
         sql.stage(
             "ingest_grown",
-            f"tube_id bigint, n integer, first {sql.time_type()}, grid_id bigint",
+            f"tube_id bigint, n integer, first {core_sql.time_type()}, grid_id bigint",
             grown.with_columns(reading.db_time(pl.col("first")).alias("first")),
         )
-        sql.run(
+        core_sql.run(
             """
             UPDATE testing_tube SET
                 members = testing_tube.members + g.n,
@@ -804,7 +599,7 @@ def _write(
 
 
 def _list_issues(
-    refused: pl.DataFrame, *, setting: _Setting, name: str, report: sql.LoadReport, now: datetime
+    refused: pl.DataFrame, *, setting: Setting, name: str, report: sql.LoadReport, now: datetime
 ) -> int:
     """The refused records in the round's exceptions, each (file, line) listed once."""
     if not refused.height:
@@ -820,11 +615,11 @@ def _list_issues(
         ),
     )
     prefix = f"scans {name}:"
-    return sql.run(
+    return core_sql.run(
         f"""
         INSERT INTO testing_roundissue (round_id, kind, detail, source, at)
         SELECT %s, r.kind,
-               {sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
+               {core_sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
                                 'resident_id', r.resident_raw,
                                 'id_number', r.id_number, 'tube', r.barcode, 'site', r.site_code,
                                 'client_key', r.client_key),
@@ -835,5 +630,5 @@ def _list_issues(
             WHERE i.round_id = %s AND i.source = CAST(%s AS text) || CAST(r.line AS text))
         ORDER BY r.line
         """,
-        [setting.round_id, name, prefix, sql.db_now(now), setting.round_id, prefix],
+        [setting.round_id, name, prefix, core_sql.db_datetime(now), setting.round_id, prefix],
     )
