@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from bastion.city import registry_io, rules, services, services_io
+from bastion.city import registry_io, rules, services
 from bastion.city.models import (
     Community,
     CommunityFigures,
@@ -66,7 +66,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
 def export(actor: Actor = SYSTEM, fmt: str = "csv", *, now: datetime) -> bytes:
     out = io.BytesIO()
-    services_io.registry_export(fmt=fmt, out=out, actor=actor, now=now)
+    services.registry_export(fmt=fmt, out=out, actor=actor, now=now)
     return out.getvalue()
 
 
@@ -83,7 +83,7 @@ def write_csv(rows: list[dict[str, str]], columns: list[str] | None = None) -> b
 
 
 def import_bytes(data: bytes, *, now: datetime, filename: str = "city.csv", actor: Actor = SYSTEM) -> Any:
-    return services_io.registry_import(file=data, filename=filename, actor=actor, now=now)
+    return services.registry_import(file=data, filename=filename, actor=actor, now=now)
 
 
 def rejected(data: bytes, *, now: datetime, filename: str = "city.csv") -> list[dict[str, Any]]:
@@ -159,8 +159,8 @@ def test_importing_the_same_file_twice_changes_nothing(city: dict[str, Any], now
     assert snapshot() == after_first
     assert second.as_dict() == {
         "rows": 106,
-        "created": dict.fromkeys(services_io.LEVELS, 0),
-        "updated": dict.fromkeys(services_io.LEVELS, 0),
+        "created": dict.fromkeys(services.LEVELS, 0),
+        "updated": dict.fromkeys(services.LEVELS, 0),
         "unchanged": {
             "districts": 2,
             "subdistricts": 2,

@@ -10,7 +10,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Schema
 from ninja.files import UploadedFile
 
-from bastion.city import selectors, services, services_io
+from bastion.city import selectors, services
 from bastion.core import clock
 from bastion.core.scopes import Actor
 
@@ -228,7 +228,7 @@ EXPORT_TYPES = {
     summary="Import a registry file (CSV or XLSX), all or nothing",
 )
 def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
-    result = services_io.registry_import(
+    result = services.registry_import(
         file=file, filename=file.name or "", actor=_actor(request), now=clock.now()
     )
     return result.as_dict()
@@ -239,7 +239,7 @@ def registry_export(request: HttpRequest, format: Literal["csv", "xlsx"] = "csv"
     # Spooled: a community's export stays in memory, a whole city's goes to disk.
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it
     try:
-        services_io.registry_export(fmt=format, out=out, actor=_actor(request), now=clock.now())
+        services.registry_export(fmt=format, out=out, actor=_actor(request), now=clock.now())
     except BaseException:
         out.close()  # a refused export (too many rows for XLSX) leaves a file half-written
         raise

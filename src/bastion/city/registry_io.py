@@ -2,7 +2,7 @@
 
 This module reads and checks a file without touching the database, and writes rows that
 the export has already fetched. The layout is documented in docs/REGISTRY_FORMAT.md; the
-database-side checks and the writes are in `services_io`.
+database-side checks and the writes are in `services.imports`.
 
 A file is judged whole: every bad cell of every row is reported, and a file with any
 problem is refused. Messages are rendered in the active language when the problem is found.
@@ -63,7 +63,7 @@ FORMATS = ("csv", "xlsx")
 # WGS-84 decimal degrees are kept to 7 places (about 1 cm): spreadsheets keep 15 significant
 # digits, and a coordinate's last bits must not make an unchanged place look changed.
 COORDINATE_DECIMALS = 7
-MAX_RESIDENT_NUMBER = 9999  # services_io moves residents through number + 10000
+MAX_RESIDENT_NUMBER = 9999  # services.imports moves residents through number + 10000
 MAX_PLACE_NUMBER = 32767
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "是", "√"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "否", ""})

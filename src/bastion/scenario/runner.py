@@ -21,7 +21,7 @@ from bastion.city import selectors as city_selectors
 from bastion.city import services as city_services
 from bastion.city.load import registry_is_empty
 from bastion.city.registry_io import RegistryFileRejected
-from bastion.city.services_io import registry_import
+from bastion.city.services import registry_import
 from bastion.core import clock, worker
 from bastion.core.errors import DomainError
 from bastion.core.scopes import SYSTEM

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bastion.city import services, services_io
+from bastion.city import services
 from bastion.city.registry_io import RegistryFileRejected
 from bastion.core import clock
 from bastion.core.errors import DomainError
@@ -92,7 +92,7 @@ class Command(BaseCommand):
         path = options["file"]
         try:
             with open(path, "rb") as file:
-                result = services_io.registry_import(
+                result = services.registry_import(
                     file=file, filename=os.path.basename(path), actor=SYSTEM, now=clock.now()
                 )
         except OSError as exc:
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         fmt = options["format"] or ("xlsx" if path.lower().endswith(".xlsx") else "csv")
         try:
             with open(path, "wb") as out:
-                rows = services_io.registry_export(fmt=fmt, out=out, actor=SYSTEM, now=clock.now())
+                rows = services.registry_export(fmt=fmt, out=out, actor=SYSTEM, now=clock.now())
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
         except DomainError:

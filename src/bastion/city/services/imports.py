@@ -1,4 +1,4 @@
-"""Import and export of the registry file (layout: docs/REGISTRY_FORMAT.md).
+"""Import of the registry file (layout: docs/REGISTRY_FORMAT.md).
 
 An import is an upsert by natural keys: district, subdistrict, community, grid and compound
 codes; (compound, building number); (building, unit number); the household address; the
@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from bastion.city import bulk, load, registry_io, services
+from bastion.city import bulk, load, registry_io
 from bastion.city.models import (
     RESIDENT_OWN_FIELDS,
     Building,
@@ -37,13 +37,12 @@ from bastion.city.models import (
     Unit,
 )
 from bastion.city.registry_io import RegistryFileRejected, Row
-from bastion.city.selectors import RESIDENT_PATHS
+from bastion.city.services.registry import figures_refresh
 from bastion.core import audit, clock
-from bastion.core.errors import Forbidden, InvalidInput
+from bastion.core.errors import Forbidden
 from bastion.core.files import Problem
-from bastion.core.masking import id_number_for, phone_for
 from bastion.core.roles import ScopeLevel
-from bastion.core.scopes import Actor, scoped
+from bastion.core.scopes import Actor
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -132,7 +131,7 @@ def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now
             rows=len(rows), created=plan.created, updated=plan.updated, unchanged=plan.unchanged
         )
         if result.changed:
-            services.figures_refresh(today=today, community_ids=sorted(communities))
+            figures_refresh(today=today, community_ids=sorted(communities))
         audit.record(
             action="city.registry.imported",
             object_type="city.registry",
@@ -589,99 +588,3 @@ def _apply(plan: _Plan) -> set[int]:
     if plan.new.get("city_resident"):
         bulk.write_frame("city_resident", resolved("city_resident"))
     return {real("community_id", community) for community in plan.communities}
-
-
-# -- export --------------------------------------------------------------------------------
-
-EXPORT_FIELDS = (
-    "district__code",
-    "district__name",
-    "community__subdistrict__code",
-    "community__subdistrict__name",
-    "community__code",
-    "community__name",
-    "household__grid__code",
-    "household__compound__code",
-    "household__compound__name",
-    "household__compound__latitude",
-    "household__compound__longitude",
-    "household__compound__shared_facilities",
-    "household__building__number",
-    "household__building__latitude",
-    "household__building__longitude",
-    "household__building__floors",
-    "household__unit__number",
-    "household__room",
-    "household__floor",
-    "number",
-    "name",
-    "id_number",
-    "sex",
-    "birth_date",
-    "phone",
-    "living_alone",
-    "disabled",
-    "pregnant",
-    "chronic_treatment",
-    "cannot_order_online",
-)
-_ID = registry_io.COLUMNS.index("id_number")
-_PHONE = registry_io.COLUMNS.index("phone")
-_BIRTH = registry_io.COLUMNS.index("birth_date")
-_COORDINATES = [i for i, name in enumerate(registry_io.COLUMNS) if name.endswith(("latitude", "longitude"))]
-
-
-def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) -> int:
-    """Write the residents within the actor's scope to `out` as CSV or XLSX; return how many.
-
-    ID and phone numbers are masked, and birth dates left out, unless the actor may see
-    personal data, so that a masked
-    export can never be imported back over the real numbers (the import refuses them).
-    Audited as `city.registry.exported`. Reads outside any transaction: on SQLite an atomic
-    block takes the write lock at BEGIN and would hold every writer off for the whole
-    export. Raises `TooManyRowsForXlsx` for an XLSX export beyond one sheet's rows.
-    """
-    actor.require("export_registry")
-    if fmt not in registry_io.FORMATS:
-        raise InvalidInput(
-            _("Unknown format %(format)s; use csv or xlsx.") % {"format": fmt}, code="unknown_format"
-        )
-    residents = (
-        scoped(Resident.objects.all(), actor, RESIDENT_PATHS)
-        .order_by(
-            "district__code",
-            "community__code",
-            "household__compound__code",
-            "household__building__number",
-            "household__unit__number",
-            "household__floor",
-            "household__room",
-            "number",
-        )
-        .values_list(*EXPORT_FIELDS)
-    )
-
-    def rows() -> Iterator[list[Any]]:
-        for values in residents.iterator(chunk_size=CHUNK):
-            row = list(values)
-            row[_ID] = id_number_for(actor, row[_ID])
-            row[_PHONE] = phone_for(actor, row[_PHONE])
-            if not actor.sees_personal_data:
-                row[_BIRTH] = None  # with the address, it would give the masked digits back
-            for index in _COORDINATES:
-                row[index] = registry_io.coordinate(row[index])
-            yield row
-
-    if fmt == "xlsx" and residents.count() > registry_io.XLSX_MAX_ROWS:
-        raise registry_io.TooManyRowsForXlsx()
-    count = registry_io.write_registry(rows(), out, fmt=fmt)
-    with transaction.atomic():
-        audit.record(
-            action="city.registry.exported",
-            object_type="city.registry",
-            object_id="city",
-            after={"format": fmt, "rows": count, "masked": not actor.sees_personal_data},
-            actor=actor,
-            now=now,
-        )
-    return count
