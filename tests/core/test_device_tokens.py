@@ -180,11 +180,20 @@ def test_a_device_and_a_console_sampler_get_the_same_answers_to_bad_input(
         assert device["code"] == person_in_console["code"] == "invalid_input"
         assert device["message"] == person_in_console["message"] == "输入的内容无效。"
         assert [d["loc"] for d in device["details"]] == [d["loc"] for d in person_in_console["details"]]
-    broken = Client().post(
-        "/api/v1/testing/scans",
-        "{not json",
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {issued.secret}",
-    )
-    assert (broken.status_code, broken.json()["code"]) == (422, "invalid_input")
+    # A body that is not JSON gets the same answer from the device's path and the console's.
+    broken = [
+        client.post(
+            "/api/v1/testing/scans",
+            "{not json",
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+            **headers,
+        )
+        for client, headers in (
+            (Client(), {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}),
+            (console, {}),
+        )
+    ]
+    assert [(b.status_code, b.json()["code"]) for b in broken] == [(400, "unparseable_body")] * 2
+    assert broken[0].json()["message"] == broken[1].json()["message"] == "请求内容无法按 JSON 读取。"
     assert not Tube.objects.exists()

@@ -19,7 +19,7 @@ from ninja.security import django_auth
 from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
-from bastion.core.errors import DomainError
+from bastion.core.errors import CsrfFailed, DomainError, Throttled, UnparseableBody
 from bastion.delivery.api import router as delivery_router
 from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
@@ -50,16 +50,13 @@ def _http_error_body(exc: HttpError) -> dict[str, Any]:
     """Django Ninja's own refusals, said as the domain says them."""
     if exc.status_code == 403:
         # The only 403 Ninja raises itself: django_auth's CSRF check of a session's write.
-        return {
-            "code": "csrf_failed",
-            "message": _("The page's security token is missing or expired: reload the page and try again."),
-        }
+        return CsrfFailed().as_dict()
     if exc.status_code == 400:
         # The only 400 Ninja raises itself: a body that is not JSON (or not UTF-8).
-        return {"code": "unparseable_body", "message": _("The request body could not be read as JSON.")}
+        return UnparseableBody().as_dict()
     if exc.status_code == 429:
-        return {"code": "throttled", "message": _("Too many requests: wait a moment and try again.")}
-    return {"code": "http_error", "message": _("The request could not be carried out.")}
+        return Throttled().as_dict()
+    return DomainError(code="http_error").as_dict()
 
 
 @api.exception_handler(HttpError)

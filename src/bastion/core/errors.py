@@ -66,3 +66,24 @@ class Conflict(DomainError):
 class InvalidTransition(Conflict):
     code = "invalid_transition"
     default_message = _("This change is not allowed from the current state.")
+
+
+class UnparseableBody(DomainError):
+    """A request body that is not JSON (or not UTF-8): said the same by every endpoint."""
+
+    status = 400
+    code = "unparseable_body"
+    default_message = _("The request body could not be read as JSON.")
+
+
+class CsrfFailed(Forbidden):
+    """A session's write without its CSRF token (a forged form, or a page left open too long)."""
+
+    code = "csrf_failed"
+    default_message = _("The page's security token is missing or expired: reload the page and try again.")
+
+
+class Throttled(DomainError):
+    status = 429
+    code = "throttled"
+    default_message = _("Too many requests: wait a moment and try again.")

@@ -28,7 +28,7 @@ from pydantic import ValidationError, field_validator, model_validator
 from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
-from bastion.core.errors import DomainError, Forbidden, InvalidInput
+from bastion.core.errors import DomainError, Forbidden, InvalidInput, UnparseableBody
 from bastion.core.masking import id_number_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -379,6 +379,9 @@ def device_scans(console: Callable[[HttpRequest], HttpResponse]) -> Callable[[Ht
             body = ScanIn.model_validate_json(request.body)
             return _scan_answer(actor, body)
         except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                # As Ninja answers the same endpoint for a console session.
+                return _json(UnparseableBody().as_dict(), UnparseableBody.status)
             details = [
                 {"type": e["type"], "loc": ["body", "body", *e["loc"]], "msg": e["msg"]}
                 for e in exc.errors(include_url=False, include_context=False, include_input=False)
