@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from bastion.city.models import Community, Household, HouseholdProfile, Resident
 from bastion.core import sql
 
 SCOPE_STAGE = "city_stage_scope"
@@ -125,3 +126,12 @@ def tables_empty(tables: list[str]) -> bool:
     sql.run("SET CONSTRAINTS ALL IMMEDIATE")
     sql.run("TRUNCATE " + ", ".join(tables) + " CASCADE")
     return True
+
+
+# The registry's tables, for the set-based statements of other contexts: their joins with the
+# registry name its tables through here (or read it through `city.selectors`), so that the
+# registry's layout is read through its own module (tests/test_house.py holds every context to it).
+HOUSEHOLDS = Household._meta.db_table
+RESIDENTS = Resident._meta.db_table
+HOUSEHOLD_PROFILES = HouseholdProfile._meta.db_table
+COMMUNITIES = Community._meta.db_table

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from bastion.city import sql as city_sql
 from bastion.city.selectors import household_vulnerable_sql
 from bastion.core.sql import (
     analyze,
@@ -78,8 +79,8 @@ def stage_due(
         INSERT INTO {STANDARD_STAGE} (household_id, building_id, community_id, district_id, item_id,
                                       every_days, vulnerable)
         SELECT h.id, h.building_id, h.community_id, h.district_id, %s, %s, {vulnerable}
-        FROM city_household h
-        LEFT JOIN city_householdprofile p ON p.household_id = h.id
+        FROM {city_sql.HOUSEHOLDS} h
+        LEFT JOIN {city_sql.HOUSEHOLD_PROFILES} p ON p.household_id = h.id
         WHERE h.id IN ({chosen})
           AND NOT EXISTS (
               SELECT 1 FROM delivery_order o
@@ -292,10 +293,10 @@ def coverage_rows(
                        AS vulnerable_not_reached
             FROM ({served}) h
             LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
-            LEFT JOIN city_householdprofile p ON p.household_id = h.id
+            LEFT JOIN {city_sql.HOUSEHOLD_PROFILES} p ON p.household_id = h.id
             GROUP BY h.community_id
         ) x
-        JOIN city_community c ON c.id = x.community_id
+        JOIN {city_sql.COMMUNITIES} c ON c.id = x.community_id
         ORDER BY c.name, x.community_id
         """,
         [since_today, since_cycle, since_cycle, *vulnerable_params, *served_params],
@@ -318,7 +319,7 @@ def not_reached_rows(
                    d.delivered_at AS last, d.order_id
             FROM ({served}) h
             LEFT JOIN delivery_lastdelivery d ON d.household_id = h.id
-            LEFT JOIN city_householdprofile p ON p.household_id = h.id
+            LEFT JOIN {city_sql.HOUSEHOLD_PROFILES} p ON p.household_id = h.id
         ) x
         WHERE x.last IS NULL OR x.last < %s
         ORDER BY x.vulnerable DESC, CASE WHEN x.last IS NULL THEN 0 ELSE 1 END, x.last, x.address

@@ -7,6 +7,7 @@ Dialect words, staging tables, prepared statements and the advisory-lock registr
 
 from __future__ import annotations
 
+from bastion.city import sql as city_sql
 from bastion.core.sql import Lock, advisory_lock
 from bastion.zones import sql as zones_sql
 
@@ -42,8 +43,8 @@ SELECT rd.id, rd.pooling, rd.starts_at, rd.closed_at, r.id, h.id, h.grid_id, h.d
     {zones_sql.HOUSEHOLD_LEVEL},
     (SELECT s.id FROM testing_site s WHERE s.code = %s)
 FROM testing_round rd
-LEFT JOIN city_resident r ON r.{resident_column} = %s
-LEFT JOIN city_household h ON h.id = r.household_id
+LEFT JOIN {city_sql.RESIDENTS} r ON r.{resident_column} = %s
+LEFT JOIN {city_sql.HOUSEHOLDS} h ON h.id = r.household_id
 WHERE rd.{round_column} = %s
 """
 

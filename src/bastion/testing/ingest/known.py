@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from django.db import connection
 
+from bastion.city import sql as city_sql
 from bastion.core import sql as core_sql
 from bastion.testing import rules, selectors
 from bastion.testing.ingest import sql
@@ -122,9 +123,9 @@ class People:
         self.scanned: np.ndarray | None = None  # resident id -> tube id of their pooled scan
         self.watermark = 0
         if snapshot:
-            self.households = _by_id(_ints_by_id("city_resident", "household_id", 2))[:, 0]
+            self.households = _by_id(_ints_by_id(city_sql.RESIDENTS, "household_id", 2))[:, 0]
             places = ", ".join(f"COALESCE({c}, 0)" for c in self.columns[1:])
-            self.places = _by_id(_ints_by_id("city_household", places, len(self.columns)))
+            self.places = _by_id(_ints_by_id(city_sql.HOUSEHOLDS, places, len(self.columns)))
 
     # Residents
 
@@ -156,7 +157,8 @@ class People:
         places = ", ".join(f"h.{c}" for c in self.columns[1:])
         rows = core_sql.rows(
             f"SELECT r.id, r.household_id, {places} FROM ingest_ids i"
-            " JOIN city_resident r ON r.id = i.resident_id JOIN city_household h ON h.id = r.household_id"
+            f" JOIN {city_sql.RESIDENTS} r ON r.id = i.resident_id"
+            f" JOIN {city_sql.HOUSEHOLDS} h ON h.id = r.household_id"
         )
         known = pl.DataFrame(
             rows, schema={"resident_id": pl.Int64, **dict.fromkeys(self.columns, pl.Int64)}, orient="row"

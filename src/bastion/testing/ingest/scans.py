@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from bastion.city import bulk
+from bastion.city import sql as city_sql
 from bastion.core import audit
 from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
@@ -240,7 +241,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
     found = pl.DataFrame(
         core_sql.rows(
             "SELECT r.id_number, r.id FROM ingest_id_numbers n"
-            " JOIN city_resident r ON r.id_number = n.id_number"
+            f" JOIN {city_sql.RESIDENTS} r ON r.id_number = n.id_number"
         ),
         schema={"id_number": pl.String, "by_number": pl.Int64},
         orient="row",
