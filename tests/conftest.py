@@ -150,7 +150,8 @@ def city(db: None) -> dict[str, Any]:
 
     Built once per test process through `services.city_build` (with its seed-7 people, figures,
     profiles and audit row); each test then gets those same rows, ids included, written in one
-    INSERT per table: a build per test cost a second on PostgreSQL (bulk load, index rebuilds).
+    INSERT per table: a build per test took one to two seconds on PostgreSQL (bulk load,
+    index rebuilds), most of the suite's set-up time there.
     A transactional test (no enclosing transaction to record in) builds its own.
     """
     services.roles_sync()

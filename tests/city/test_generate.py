@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,3 +188,17 @@ def test_replacing_a_city_is_refused_while_accounts_are_tied_to_its_places(
     assert Resident.objects.count() == 700
     command.refresh_from_db()
     assert command.account.role == "command_centre"  # city-wide accounts survive a new city
+
+
+def test_the_tests_small_city_holds_exactly_the_rows_city_build_wrote(city: dict[str, Any]) -> None:
+    # The `city` fixture replays one build's rows into each test: they must come back unchanged
+    # (the same ids, dates, JSON and figures), or every test on it would test something else.
+    from tests.conftest import _city_rows, _every_row
+
+    now = _every_row()
+    written = _city_rows()
+    assert {model.__name__ for model, _rows in written} >= {"Household", "Resident", "CommunityFigures"}
+    for model, rows in written:
+        pk = model._meta.pk.attname  # type: ignore[union-attr]
+        assert now[model] == {row[pk]: row for row in rows}, model.__name__
+    assert Resident.objects.count() == 106 and Household.objects.count() == 38
