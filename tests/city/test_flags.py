@@ -13,6 +13,7 @@ from bastion.city.models import CommunityFigures, Resident
 from bastion.city.selectors import resident_by_address
 from bastion.core.errors import NotFound
 from bastion.core.models import AuditEntry
+from tests.factories import HouseholdFactory, ResidentFactory
 
 
 def _patch(client: Client, resident: Resident, body: dict[str, Any]) -> Any:
@@ -72,9 +73,12 @@ def test_bad_flags_change_nothing(
     assert (fresh.disabled, fresh.chronic_treatment) == (resident.disabled, resident.chronic_treatment)
 
 
-def test_an_address_names_one_resident(city: dict[str, Any]) -> None:
+def test_an_address_names_one_resident(db: None) -> None:
+    household = HouseholdFactory(unit__building__compound__code="C2", room="103")
+    first, second = ResidentFactory.create_batch(2, household=household)
     resident = resident_by_address("C2/1/1/103#2")
-    assert resident.household.address == "C2/1/1/103" and resident.number == 2
+    assert resident == second and resident.household.address == "C2/1/1/103" and resident.number == 2
+    assert resident_by_address("C2/1/1/103#1") == first
     with pytest.raises(NotFound):
         resident_by_address("C2/1/1/103#9")
     with pytest.raises(NotFound):
