@@ -67,7 +67,10 @@ def test_the_buildings_of_a_compound_pick_up_one_slot_after_another() -> None:
 
 
 def test_every_state_of_an_order_and_a_task_is_in_its_transition_map() -> None:
-    for transitions, states in ((rules.ORDER_TRANSITIONS, OrderState), (rules.TASK_TRANSITIONS, TaskState)):
+    for transitions, states in (
+        (rules.ALLOWED_TRANSITIONS["order"], OrderState),
+        (rules.ALLOWED_TRANSITIONS["task"], TaskState),
+    ):
         assert set(transitions) == set(states.values)
         assert set().union(*transitions.values()) <= set(states.values)
 
@@ -182,9 +185,9 @@ def test_an_order_moves_only_as_the_map_allows(locked: list[Household], voluntee
             except DomainError:
                 outcomes[current, to] = "refused"
             transaction.set_rollback(True)
-        expected[current, to] = "moved" if rules.can_move(rules.ORDER_TRANSITIONS, current, to) else "refused"
+        expected[current, to] = "moved" if rules.may_move("order", current, to) else "refused"
     assert outcomes == expected
-    assert "cancelled" not in set().union(*rules.ORDER_TRANSITIONS.values())
+    assert "cancelled" not in set().union(*rules.ALLOWED_TRANSITIONS["order"].values())
 
 
 def test_a_task_moves_only_as_the_map_allows(locked: list[Household], volunteers: list[Actor]) -> None:
@@ -218,5 +221,5 @@ def test_a_task_moves_only_as_the_map_allows(locked: list[Household], volunteers
             except DomainError:
                 outcomes[current, to] = "refused"
             transaction.set_rollback(True)
-        expected[current, to] = "moved" if rules.can_move(rules.TASK_TRANSITIONS, current, to) else "refused"
+        expected[current, to] = "moved" if rules.may_move("task", current, to) else "refused"
     assert outcomes == expected

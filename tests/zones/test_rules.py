@@ -131,12 +131,12 @@ ZONE_MOVES = [
 
 @pytest.mark.parametrize(("state", "to", "allowed"), ZONE_MOVES)
 def test_a_zone_moves_only_where_its_transition_map_allows(state: str, to: str, allowed: bool) -> None:
-    assert rules.may_move(state, to) is allowed
+    assert rules.may_move("zone", state, to) is allowed
 
 
 def test_the_transition_map_names_every_zone_state_and_no_other() -> None:
-    assert set(rules.ALLOWED_TRANSITIONS) == set(ZoneState.values)
-    assert set().union(*rules.ALLOWED_TRANSITIONS.values()) <= set(ZoneState.values)
+    assert set(rules.ALLOWED_TRANSITIONS["zone"]) == set(ZoneState.values)
+    assert set().union(*rules.ALLOWED_TRANSITIONS["zone"].values()) <= set(ZoneState.values)
 
 
 # --- the clock -----------------------------------------------------------------------------

@@ -56,10 +56,10 @@ def test_a_zone_moves_through_its_services_exactly_as_its_transition_map_says(
     city: dict[str, Any], state: str, to: str
 ) -> None:
     zone = zone_in(state, city)
-    if rules.may_move(state, to):
+    if rules.may_move("zone", state, to):
         MOVE_TO[to](zone.pk)
     else:
         with pytest.raises(InvalidTransition):
             MOVE_TO[to](zone.pk)
     zone.refresh_from_db()
-    assert zone.state == (to if rules.may_move(state, to) else state)
+    assert zone.state == (to if rules.may_move("zone", state, to) else state)

@@ -10,7 +10,7 @@ the table through both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -22,29 +22,32 @@ from decimal import Decimal
 # task takes it (`assigned`); the volunteer delivers it, or fails and it goes back `open` for
 # the building's next task. No service cancels an order today: `cancelled` is only read (a
 # cancelled order counts toward no limit and no cycle).
-ORDER_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "open": frozenset({"assigned"}),
-    "assigned": frozenset({"delivered", "open"}),
-    "delivered": frozenset(),
-    "cancelled": frozenset(),
-}
-
+#
 # The moves of a building's task of the day (delivery.models.TaskState): one volunteer claims
 # it, and it is done when its last order is settled.
-TASK_TRANSITIONS: Mapping[str, frozenset[str]] = {
-    "open": frozenset({"claimed"}),
-    "claimed": frozenset({"done"}),
-    "done": frozenset(),
+ALLOWED_TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
+    "order": {
+        "open": frozenset({"assigned"}),
+        "assigned": frozenset({"delivered", "open"}),
+        "delivered": frozenset(),
+        "cancelled": frozenset(),
+    },
+    "task": {
+        "open": frozenset({"claimed"}),
+        "claimed": frozenset({"done"}),
+        "done": frozenset(),
+    },
 }
 
 
-def can_move(transitions: Mapping[str, frozenset[str]], current: str, to: str) -> bool:
-    return to in transitions.get(current, frozenset())
+def may_move(entity: str, state: str, to: str) -> bool:
+    """May `entity` ("order", "task") in `state` move to `to`?"""
+    return to in ALLOWED_TRANSITIONS[entity].get(state, frozenset())
 
 
-def moves_into(transitions: Mapping[str, frozenset[str]], to: str) -> tuple[str, ...]:
-    """The states from which `to` may be reached: the condition of a conditional UPDATE."""
-    return tuple(state for state, targets in transitions.items() if to in targets)
+def moves_into(entity: str, to: str) -> tuple[str, ...]:
+    """The states from which `entity` may reach `to`: the condition of a conditional UPDATE."""
+    return tuple(state for state, targets in ALLOWED_TRANSITIONS[entity].items() if to in targets)
 
 
 @dataclass(frozen=True)

@@ -123,17 +123,19 @@ def designate(
 
 # Which states a zone may move to. An in-force zone also changes level (raised, adjusted, lowered
 # by its clock) without changing state; those moves are the clock rules below.
-ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
-    "proposed": frozenset({"in_force", "rejected"}),
-    "in_force": frozenset({"lifted"}),
-    "lifted": frozenset(),
-    "rejected": frozenset(),
+ALLOWED_TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
+    "zone": {
+        "proposed": frozenset({"in_force", "rejected"}),
+        "in_force": frozenset({"lifted"}),
+        "lifted": frozenset(),
+        "rejected": frozenset(),
+    },
 }
 
 
-def may_move(state: str, to: str) -> bool:
-    """May a zone in `state` move to `to`?"""
-    return to in ALLOWED_TRANSITIONS.get(state, frozenset())
+def may_move(entity: str, state: str, to: str) -> bool:
+    """May `entity` ("zone") in `state` move to `to`?"""
+    return to in ALLOWED_TRANSITIONS[entity].get(state, frozenset())
 
 
 def covers(*, zone: Place, zone_level: str, proposal: Proposal) -> bool:

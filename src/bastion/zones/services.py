@@ -300,7 +300,7 @@ def zone_confirm(*, zone_id: int, actor: Actor, now: datetime) -> Zone:
     today = clock.local_date(now)
     with transaction.atomic():
         zone = _zone_for_update(actor, zone_id)
-        if not rules.may_move(zone.state, ZoneState.IN_FORCE):
+        if not rules.may_move("zone", zone.state, ZoneState.IN_FORCE):
             raise InvalidTransition(_("Only a proposed zone can be confirmed."), code="not_proposed")
         before = _snapshot(zone)
         zone.state = ZoneState.IN_FORCE
@@ -331,7 +331,7 @@ def zone_reject(*, zone_id: int, reason: str, actor: Actor, now: datetime) -> Zo
     reason = _reason_required(reason)
     with transaction.atomic():
         zone = _zone_for_update(actor, zone_id)
-        if not rules.may_move(zone.state, ZoneState.REJECTED):
+        if not rules.may_move("zone", zone.state, ZoneState.REJECTED):
             raise InvalidTransition(_("Only a proposed zone can be rejected."), code="not_proposed")
         before = _snapshot(zone)
         zone.state = ZoneState.REJECTED
@@ -356,7 +356,7 @@ def zone_lift(*, zone_id: int, reason: str, override: bool = False, actor: Actor
     today = clock.local_date(now)
     with transaction.atomic():
         zone = _zone_for_update(actor, zone_id)
-        if not rules.may_move(zone.state, ZoneState.LIFTED):
+        if not rules.may_move("zone", zone.state, ZoneState.LIFTED):
             raise InvalidTransition(_("Only a zone in force can be lifted."), code="not_in_force")
         timer = zone_clock(zone, today=today)
         allowed = timer is not None and rules.lift_on_time(to=timer.to, ready=timer.ready)

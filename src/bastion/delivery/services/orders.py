@@ -208,8 +208,8 @@ def _held_order(actor: Actor, order_id: int) -> tuple[Order, DeliveryTask]:
 
 
 def _require_move(order: Order, to: OrderState) -> None:
-    """The order (locked) may move to `to` (rules.ORDER_TRANSITIONS): else it is settled."""
-    if not rules.can_move(rules.ORDER_TRANSITIONS, order.state, to):
+    """The order (locked) may move to `to` (rules.ALLOWED_TRANSITIONS): else it is settled."""
+    if not rules.may_move("order", order.state, to):
         raise InvalidTransition(_("This order is already settled."), code="order_settled")
 
 
@@ -312,9 +312,9 @@ def order_fail(*, order_id: int, reason: str, actor: Actor, now: datetime) -> Or
 
 def _finish_if_settled(task: DeliveryTask, now: datetime) -> None:
     if not Order.objects.filter(task=task, state=OrderState.ASSIGNED).exists():
-        DeliveryTask.objects.filter(
-            pk=task.pk, state__in=rules.moves_into(rules.TASK_TRANSITIONS, TaskState.DONE)
-        ).update(state=TaskState.DONE, done_at=now)
+        DeliveryTask.objects.filter(pk=task.pk, state__in=rules.moves_into("task", TaskState.DONE)).update(
+            state=TaskState.DONE, done_at=now
+        )
 
 
 def checkin_record(

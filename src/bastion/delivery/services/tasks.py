@@ -2,7 +2,7 @@
 (set-based, staggered pick-up slots in medium-risk areas), and a volunteer's claim of a task,
 exclusive under concurrency (a conditional UPDATE: one row changed = you won). Tasks are built
 one dispatch at a time (the dispatch lock), and a claim waits for the dispatch in progress.
-States move as rules.TASK_TRANSITIONS allows."""
+States move as rules.ALLOWED_TRANSITIONS["task"] allows."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def task_claim(*, task_id: int, actor: Actor, now: datetime) -> DeliveryTask:
     task = _volunteer_task(actor, task_id)
     with transaction.atomic():
         won = DeliveryTask.objects.filter(
-            pk=task.pk, state__in=rules.moves_into(rules.TASK_TRANSITIONS, TaskState.CLAIMED)
+            pk=task.pk, state__in=rules.moves_into("task", TaskState.CLAIMED)
         ).update(state=TaskState.CLAIMED, volunteer_id=actor.user_id, claimed_at=now)
         if not won:
             task.refresh_from_db()
