@@ -419,9 +419,7 @@ def sites_over_capacity(round_: Round) -> list[SiteLoad]:
     statement = sql.SITES_OVER_CAPACITY_POSTGRES if core_sql.postgres() else sql.SITES_OVER_CAPACITY_SQLITE
     out = []
     for code, name, hour, scans, capacity in core_sql.rows(statement, [round_.pk]):
-        if isinstance(hour, str):
-            hour = datetime.fromisoformat(hour)
-        out.append(SiteLoad(code, name, hour, scans, capacity))
+        out.append(SiteLoad(code, name, core_sql.as_datetime(hour), scans, capacity))
     return out
 
 

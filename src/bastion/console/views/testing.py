@@ -8,8 +8,8 @@ Thin: read through the testing selectors, render.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -145,11 +145,7 @@ def round_progress(request: HttpRequest, round_id: int) -> HttpResponse:
     now = clock.now()
     progress = testing.round_progress(round_)
     labs = sorted(testing.lab_backlog(round_), key=lambda lab: (-lab.backlog_hours, lab.code))
-    # On SQLite the selector's hours come back naive, in UTC (the stored zone).
-    sites = [
-        replace(site, hour=site.hour if site.hour.tzinfo else site.hour.replace(tzinfo=UTC))
-        for site in testing.sites_over_capacity(round_)
-    ]
+    sites = testing.sites_over_capacity(round_)
     testing_policy = policy()
     response = render(
         request,

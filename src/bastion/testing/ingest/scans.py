@@ -37,7 +37,8 @@ from bastion.testing.ingest.known import People, Setting, setting_of
 from bastion.testing.models import Round
 
 # A file at least this large (about 2 M records) on PostgreSQL reads the registry once instead
-# of looking its residents up chunk by chunk (8 s for 21 M residents against ~1 s a chunk).
+# of looking its residents up chunk by chunk: one read of the whole registry costs less than a
+# few chunks' lookups (docs/BENCHMARKS.md).
 SNAPSHOT_BYTES = 10 * reading.CHUNK_BYTES
 
 

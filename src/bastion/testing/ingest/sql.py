@@ -92,7 +92,7 @@ def chunk_begin(lock_key: int) -> None:
         # classifying statement costs about a second a chunk and saves nothing.
         work_mem="'128MB'",
         # Index lookups of residents and households by id over hash joins that read the whole
-        # registry for every chunk: the data sits on SSD and mostly in cache (2.4x at 21 M).
+        # registry for every chunk: the data sits on SSD and mostly in cache (docs/BENCHMARKS.md).
         random_page_cost="1.1",
         jit="off",
         # Every statement of a chunk reads the large tables through an index (the chunk's ids,
