@@ -515,3 +515,31 @@ def test_the_residents_order_form_refuses_odd_quantities_and_notes(
     assert [(line.item.code, line.quantity) for line in Order.objects.get(kind="resident").lines.all()] == [
         ("rice-5kg", 1)
     ]
+
+
+# --- what a page's link asks for ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_link_asking_for_what_is_not_there_says_so_and_shows_the_default(
+    client: Client, city: Places, make_user: Callable[..., User], language: str
+) -> None:
+    officer = as_user(client, make_user("command_centre"), language)
+    supply = officer.get("/supply/?district=D1").content.decode()
+    assert pick(language, "Choose a district from the list.", "请从列表中选择区县。") in supply
+    board = officer.get("/deliveries/?community=%C2%B2")  # "²": a digit to Python, not to a form
+    assert board.status_code == 200
+    assert (
+        pick(language, "Choose a community from the list.", "请从列表中选择社区。") in board.content.decode()
+    )
+    zones = officer.get("/zones/?state=everything").content.decode()
+    assert pick(language, "Choose zones in force or lifted.", "请选择生效中或已解封的风险区。") in zones
+    bulletin = officer.get("/bulletin/?day=2022-13-01").content.decode()
+    assert (
+        pick(language, "Day is not a day like 2022-09-01.", "日期格式有误，日期格式如 2022-09-01。")
+        in bulletin
+    )
+    # What is right is taken: the community's own board.
+    community = city["M1"]
+    own = officer.get(f"/deliveries/?community={community.pk}").content.decode()
+    assert community.name in own and "Choose a community" not in own

@@ -503,3 +503,21 @@ class RoundOpenForm(forms.Form):
                 _("A round covers some districts or one zone, not both."), code="districts_and_zone"
             )
         return data
+
+
+# --- what a page's link asks for ----------------------------------------------------------------
+
+
+class PageQuery(forms.Form):
+    """The query string of a page (`?day=…&district=…&community=…&state=…`): each value is
+    optional, and one that is not what it should be is reported and left out, so the page
+    shows its default rather than an error."""
+
+    day = Day(label=gettext_lazy("Day"))
+    district = WholeNumber(low=1, high=2**62, message=gettext_lazy("Choose a district from the list."))
+    community = WholeNumber(low=1, high=2**62, message=gettext_lazy("Choose a community from the list."))
+    state = forms.ChoiceField(
+        choices=[("active", "active"), ("lifted", "lifted")],
+        required=False,
+        error_messages={"invalid_choice": gettext_lazy("Choose zones in force or lifted.")},
+    )

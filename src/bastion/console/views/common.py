@@ -1,35 +1,33 @@
-"""What the console's pages share: the day asked for in a link, and a refused form's messages
-for a page that answers by a redirect."""
+"""What the console's pages share: what a page's link asks for (read by `forms.PageQuery`),
+and a refused form's messages for a page that answers by a redirect."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest
-from django.utils.translation import gettext as _
+from django.http import HttpRequest, QueryDict
 
-from bastion.console.forms import flash_errors
+from bastion.console.forms import PageQuery, flash_errors
 from bastion.core import clock
 
 
-def day_asked(request: HttpRequest, name: str = "day") -> date:
-    """The day asked for in the query string, else today (with a message if it was not a day)."""
-    text = request.GET.get(name, "").strip()
-    if not text:
-        return clock.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        messages.error(request, _("%(text)s is not a day like 2022-09-01.") % {"text": text})
-        return clock.today()
+def asked(request: HttpRequest, source: QueryDict | None = None) -> dict[str, Any]:
+    """What the page's link asks for (or `source`, a form that carries the same fields): each
+    value checked by `PageQuery`; one that is not right is said once on the page and read as
+    not given."""
+    form = PageQuery(source if source is not None else request.GET)
+    form.is_valid()
+    for text in flash_errors(form):
+        messages.error(request, text)
+    return {name: form.cleaned_data.get(name) for name in form.fields}
 
 
-def whole_number(text: str) -> int | None:
-    """A whole number typed in ASCII digits, else None ("²" is a digit to Python, not to int)."""
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+def day_asked(request: HttpRequest) -> date:
+    """The day asked for in the link, else today."""
+    return asked(request)["day"] or clock.today()
 
 
 def show_errors(request: HttpRequest, form: forms.Form) -> None:

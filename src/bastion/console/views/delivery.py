@@ -26,7 +26,7 @@ from bastion.city.models import Community
 from bastion.city.selectors import buildings_by_id, community_by_id
 from bastion.console.context import actor_of
 from bastion.console.forms import DeliverForm, MyOrderForm, OrderFailForm, ProxyOrderForm, ZoneCycleForm
-from bastion.console.views.common import show_errors, whole_number
+from bastion.console.views.common import asked, show_errors
 from bastion.core import clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -129,10 +129,10 @@ def _community(actor: Actor, request: HttpRequest) -> Community:
     if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
         wanted = actor.community_id
     else:
-        asked = whole_number(request.GET.get("community", "") or request.POST.get("community", ""))
-        if asked is None:
+        # A proxy order's form carries the community it was placed from; the board's link asks.
+        wanted = asked(request, request.POST if request.method == "POST" else None)["community"]
+        if wanted is None:
             raise NotFound()
-        wanted = asked
     community = community_by_id(wanted)
     if community is None:
         raise NotFound()
@@ -147,7 +147,7 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     actor.require("dispatch_deliveries")
     now = clock.now()
-    if actor.level != ScopeLevel.COMMUNITY and not request.GET.get("community"):
+    if actor.level != ScopeLevel.COMMUNITY and asked(request)["community"] is None:
         return render(
             request,
             "console/delivery/overview.html",

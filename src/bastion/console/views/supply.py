@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from bastion.console.context import actor_of
 from bastion.console.forms import PriceForm
-from bastion.console.views.common import whole_number
+from bastion.console.views.common import asked
 from bastion.core import clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
@@ -61,7 +61,7 @@ def supply_page(request: HttpRequest) -> HttpResponse:
                 else:
                     messages.success(request, _("Price recorded."))
                 return redirect("console:supply")
-    district_id = whole_number(request.GET.get("district", ""))
+    district_id = asked(request)["district"]
     context = {
         "days": supply.days_of_supply(actor=actor, district_id=district_id),
         "alerts": supply.alerts(actor=actor),

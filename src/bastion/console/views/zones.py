@@ -28,7 +28,7 @@ from bastion.cases.protocol import get as protocol
 from bastion.city.selectors import community_list, district_list
 from bastion.console.context import actor_of
 from bastion.console.forms import ReasonForm, ZoneAdjustForm, ZoneLiftForm, ZoneScreeningForm
-from bastion.console.views.common import show_errors, whole_number
+from bastion.console.views.common import asked, show_errors
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
@@ -79,7 +79,7 @@ def _staff_only(actor: Actor) -> None:
 def zone_list(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     _staff_only(actor)
-    shown = "lifted" if request.GET.get("state") == "lifted" else "active"
+    shown = "lifted" if asked(request)["state"] == "lifted" else "active"
     states = (ZoneState.LIFTED,) if shown == "lifted" else zones.ACTIVE
     today = clock.today()
     listed = zones.zone_list(actor=actor, states=states)
@@ -246,17 +246,13 @@ def zone_screening(request: HttpRequest, zone_id: int) -> HttpResponse:
     )
 
 
-def _int_param(request: HttpRequest, name: str) -> int | None:
-    return whole_number(request.GET.get(name, ""))
-
-
 @login_required
 def zone_map(request: HttpRequest) -> HttpResponse:
     """The map of a community, or of a district for city and district staff."""
     actor = actor_of(request)
     _staff_only(actor)
-    community_id = _int_param(request, "community")
-    district_id = _int_param(request, "district")
+    query = asked(request)
+    community_id, district_id = query["community"], query["district"]
     if actor.level == ScopeLevel.COMMUNITY:
         community_id = community_id or actor.community_id
         places: list[tuple[str, int, str]] = []
