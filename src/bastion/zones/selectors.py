@@ -177,6 +177,7 @@ class Clock:
     to: str
     due_on: date
     screening_on: date | None
+    screening_day: int | None  # the day-N of the full screening the step needs
     screened_negative: bool
     ready: bool
 
@@ -192,6 +193,7 @@ def zone_clock(zone: Zone, *, today: date) -> Clock | None:
         to=step.to,
         due_on=due,
         screening_on=required,
+        screening_day=step.screening_day,
         # The latest full round on or after the required day decides, as in the rule itself.
         screened_negative=required is not None
         and rules.step_ready(

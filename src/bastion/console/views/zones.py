@@ -37,13 +37,13 @@ from bastion.core.scopes import Actor
 from bastion.delivery import selectors as delivery
 from bastion.lockdown import selectors as lockdown
 from bastion.supply import selectors as supply
+from bastion.zones import rules as zone_rules
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
 from bastion.zones.map import zone_map as zone_map_of
 from bastion.zones.models import Level, Zone, ZoneState
 
 ZONE_PAGE = 500
-LEVEL_ORDER: dict[str, int] = {Level.HIGH: 0, Level.MEDIUM: 1, Level.LOW: 2}
 # What a user can put right on the page; Forbidden and NotFound stay the error page.
 FIXABLE = (InvalidInput, Conflict)
 
@@ -63,9 +63,7 @@ class ZoneLine:
 
 def _line(zone: Zone, today: date) -> ZoneLine:
     timer = zones.zone_clock(zone, today=today)
-    screening_day = None
-    if timer is not None and timer.screening_on is not None:
-        screening_day = (timer.screening_on - zone.clock_start).days
+    screening_day = timer.screening_day if timer is not None else None
     return ZoneLine(zone, timer, screening_day, zones.person_days(zone, today=today))
 
 
@@ -86,7 +84,7 @@ def zone_list(request: HttpRequest) -> HttpResponse:
     # A page is for reading: the first ZONE_PAGE zones, high first; the totals cover them all.
     lines = [_line(z, today) for z in listed[:ZONE_PAGE]]
     # High before medium, then the oldest first: the order a zone officer works through.
-    lines.sort(key=lambda line: (LEVEL_ORDER.get(line.zone.level, 3), line.zone.since or today))
+    lines.sort(key=lambda line: (-zone_rules.LEVEL_RANK[line.zone.level], line.zone.since or today))
     counted = zones.zone_totals(listed)
     return render(
         request,
