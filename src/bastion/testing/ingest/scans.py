@@ -22,11 +22,10 @@ from datetime import datetime
 from typing import IO, Any
 
 import polars as pl
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from bastion.city import bulk
-from bastion.city import sql as city_sql
 from bastion.core import audit
 from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
@@ -215,7 +214,7 @@ def _scan_chunk(
         site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64),
     )
     if df.filter(pl.col("site_code").is_not_null() & pl.col("site_id").is_null()).height:
-        setting.sites.update(dict(core_sql.rows("SELECT code, id FROM testing_site")))  # opened since
+        setting.sites.update(dict(core_sql.rows(sql.SITES)))  # opened since
         df = df.with_columns(
             site_id=pl.col("site_code").replace_strict(setting.sites, default=None, return_dtype=pl.Int64)
         )
@@ -240,10 +239,7 @@ def _by_id_number(staged: pl.DataFrame) -> pl.DataFrame:
         return staged
     sql.stage("ingest_id_numbers", "id_number text", pl.DataFrame({"id_number": wanted}))
     found = pl.DataFrame(
-        core_sql.rows(
-            "SELECT r.id_number, r.id FROM ingest_id_numbers n"
-            f" JOIN {city_sql.RESIDENTS} r ON r.id_number = n.id_number"
-        ),
+        core_sql.rows(sql.RESIDENTS_BY_ID_NUMBER),
         schema={"id_number": pl.String, "by_number": pl.Int64},
         orient="row",
     ).unique("id_number", keep="first")
@@ -264,13 +260,7 @@ def _with_keys(df: pl.DataFrame) -> pl.DataFrame:
     seen: list[str] = []
     if keys.len():
         sql.stage("ingest_keys", "client_key text", pl.DataFrame({"client_key": keys}))
-        seen = [
-            k
-            for (k,) in core_sql.rows(
-                "SELECT DISTINCT s.client_key FROM ingest_keys k"
-                " JOIN testing_scan s ON s.client_key = k.client_key"
-            )
-        ]
+        seen = [k for (k,) in core_sql.rows(sql.KEYS_SEEN)]
     return df.with_columns(key_seen=pl.col("client_key").is_in(seen).fill_null(False))
 
 
@@ -287,19 +277,7 @@ def _with_recalls(df: pl.DataFrame, round_id: int) -> pl.DataFrame:
     rows: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_ids", "resident_id bigint", pl.DataFrame({"resident_id": wanted}))
-        rows = core_sql.rows(
-            """
-            SELECT rc.resident_id, rc.id,
-                   EXISTS (SELECT 1 FROM testing_scan x WHERE x.round_id = rc.round_id
-                           AND x.resident_id = rc.resident_id AND x.retest AND x.tube_id = rc.retest_tube_id),
-                   t.barcode
-            FROM ingest_ids i
-            JOIN testing_recall rc
-              ON rc.round_id = %s AND rc.resident_id = i.resident_id AND rc.state = 'open'
-            LEFT JOIN testing_tube t ON t.id = rc.retest_tube_id
-            """,
-            [round_id],
-        )
+        rows = core_sql.rows(sql.OPEN_RECALLS, [round_id])
     recalls = pl.DataFrame(rows, schema=schema, orient="row").with_columns(
         pl.col("retest_scanned").cast(pl.Boolean)
     )
@@ -313,13 +291,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     """The tubes the chunk names that exist already (any round), by one indexed join."""
     barcodes = df.filter(pl.col("bad").is_null())["barcode"].unique()
     sql.stage("ingest_barcodes", "barcode text", pl.DataFrame({"barcode": barcodes}))
-    rows = core_sql.rows(
-        """
-        SELECT t.barcode, t.id, t.round_id, t.ratio, t.retest, t.members,
-               t.result <> '' OR t.sealed_at IS NOT NULL
-        FROM ingest_barcodes b JOIN testing_tube t ON t.barcode = b.barcode
-        """
-    )
+    rows = core_sql.rows(sql.KNOWN_TUBES)
     tubes = pl.DataFrame(
         rows,
         schema={
@@ -340,11 +312,7 @@ def _with_tubes(df: pl.DataFrame) -> pl.DataFrame:
     households: list[tuple[Any, ...]] = []
     if wanted.len():
         sql.stage("ingest_tube_ids", "tube_id bigint", pl.DataFrame({"tube_id": wanted}))
-        households = core_sql.rows(
-            "SELECT i.tube_id,"
-            " (SELECT x.household_id FROM testing_scan x WHERE x.tube_id = i.tube_id LIMIT 1)"
-            " FROM ingest_tube_ids i"
-        )
+        households = core_sql.rows(sql.TUBE_HOUSEHOLDS)
     found = pl.DataFrame(households, schema={"tube_id": pl.Int64, "tube_household": pl.Int64}, orient="row")
     return df.join(found, on="tube_id", how="left", maintain_order="left")
 
@@ -526,18 +494,7 @@ def _write(
             f" grid_id bigint, members integer, first_scan_at {core_sql.time_type()}",
             new.with_columns(reading.db_time(pl.col("first_scan_at")).alias("first_scan_at")),
         )
-        created = dict(
-            core_sql.rows(
-                """
-                INSERT INTO testing_tube (round_id, barcode, ratio, retest, site_id, district_id, grid_id,
-                                          members, first_scan_at, result)
-                SELECT %s, barcode, ratio, retest, site_id, district_id, grid_id, members, first_scan_at, ''
-                FROM ingest_new_tubes
-                RETURNING barcode, id
-                """,
-                [setting.round_id],
-            )
-        )
+        created = dict(core_sql.rows(sql.TUBES_CREATE, [setting.round_id]))
         report.tubes_created += len(created)
     grown = (
         taken.filter(pl.col("tube_id").is_not_null())
@@ -550,18 +507,7 @@ def _write(
             f"tube_id bigint, n integer, first {core_sql.time_type()}, grid_id bigint",
             grown.with_columns(reading.db_time(pl.col("first")).alias("first")),
         )
-        core_sql.run(
-            """
-            UPDATE testing_tube SET
-                members = testing_tube.members + g.n,
-                first_scan_at = CASE
-                    WHEN testing_tube.first_scan_at IS NULL OR g.first < testing_tube.first_scan_at
-                    THEN g.first ELSE testing_tube.first_scan_at END,
-                grid_id = CASE WHEN testing_tube.members = 0 THEN g.grid_id
-                               WHEN testing_tube.grid_id = g.grid_id THEN testing_tube.grid_id END
-            FROM ingest_grown g WHERE testing_tube.id = g.tube_id
-            """
-        )
+        core_sql.run(sql.TUBES_GROW)
     scans = taken.sort("line").with_columns(
         tube_id=pl.coalesce(
             pl.col("tube_id"), pl.col("barcode").replace_strict(created, default=None, return_dtype=pl.Int64)
@@ -585,11 +531,10 @@ def _write(
     )
     retested = scans.filter(pl.col("recall_id").is_not_null())
     if retested.height:
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE testing_recall SET retest_tube_id = %s WHERE id = %s",
-                list(zip(retested["tube_id"].to_list(), retested["recall_id"].to_list(), strict=True)),
-            )
+        core_sql.run_many(
+            sql.RECALL_RETEST_TUBE,
+            zip(retested["tube_id"].to_list(), retested["recall_id"].to_list(), strict=True),
+        )
     pooled = scans.filter(~pl.col("retest"))
     people.taken(pooled["resident_id"], pooled["tube_id"])
     report.taken += scans.height
@@ -618,19 +563,6 @@ def _list_issues(
     )
     prefix = f"scans {name}:"
     return core_sql.run(
-        f"""
-        INSERT INTO testing_roundissue (round_id, kind, detail, source, at)
-        SELECT %s, r.kind,
-               {core_sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
-                                'resident_id', r.resident_raw,
-                                'id_number', r.id_number, 'tube', r.barcode, 'site', r.site_code,
-                                'client_key', r.client_key),
-               CAST(%s AS text) || CAST(r.line AS text), %s
-        FROM ingest_refused r
-        WHERE NOT EXISTS (
-            SELECT 1 FROM testing_roundissue i
-            WHERE i.round_id = %s AND i.source = CAST(%s AS text) || CAST(r.line AS text))
-        ORDER BY r.line
-        """,
+        sql.refused_list(),
         [setting.round_id, name, prefix, core_sql.db_datetime(now), setting.round_id, prefix],
     )

@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from bastion.city import bulk
+from bastion.city import sql as city_sql
 from bastion.core import sql as core_sql
 from bastion.core.sql import Lock
 from bastion.testing import rules
@@ -118,3 +119,89 @@ def issue_counts(report: LoadReport, table: str) -> None:
 def source_name(filename: str, source: str | None) -> str:
     name = (source or filename).strip() or "file"
     return name[-150:]
+
+
+# --- the scan loader's statements (testing.ingest.scans), each over the chunk's stage --------
+
+SITES = "SELECT code, id FROM testing_site"
+
+# Stage ingest_id_numbers (id_number): the residents a file names by ID number only.
+RESIDENTS_BY_ID_NUMBER = (
+    "SELECT r.id_number, r.id FROM ingest_id_numbers n"
+    f" JOIN {city_sql.RESIDENTS} r ON r.id_number = n.id_number"
+)
+
+# Stage ingest_keys (client_key): the client keys already taken (a device's or file's retry).
+KEYS_SEEN = (
+    "SELECT DISTINCT s.client_key FROM ingest_keys k JOIN testing_scan s ON s.client_key = k.client_key"
+)
+
+# Stage ingest_ids (resident_id); parameter: the round. Each retested person's open recall,
+# whether its retest tube holds their scan already, and that tube's barcode.
+OPEN_RECALLS = """
+    SELECT rc.resident_id, rc.id,
+           EXISTS (SELECT 1 FROM testing_scan x WHERE x.round_id = rc.round_id
+                   AND x.resident_id = rc.resident_id AND x.retest AND x.tube_id = rc.retest_tube_id),
+           t.barcode
+    FROM ingest_ids i
+    JOIN testing_recall rc
+      ON rc.round_id = %s AND rc.resident_id = i.resident_id AND rc.state = 'open'
+    LEFT JOIN testing_tube t ON t.id = rc.retest_tube_id
+"""
+
+# Stage ingest_barcodes (barcode): the tubes that exist already, in any round.
+KNOWN_TUBES = """
+    SELECT t.barcode, t.id, t.round_id, t.ratio, t.retest, t.members,
+           t.result <> '' OR t.sealed_at IS NOT NULL
+    FROM ingest_barcodes b JOIN testing_tube t ON t.barcode = b.barcode
+"""
+
+# Stage ingest_tube_ids (tube_id): the household of each tube's members.
+TUBE_HOUSEHOLDS = (
+    "SELECT i.tube_id,"
+    " (SELECT x.household_id FROM testing_scan x WHERE x.tube_id = i.tube_id LIMIT 1)"
+    " FROM ingest_tube_ids i"
+)
+
+# Stage ingest_new_tubes; parameter: the round. The chunk's new tubes, their ids by barcode.
+TUBES_CREATE = """
+    INSERT INTO testing_tube (round_id, barcode, ratio, retest, site_id, district_id, grid_id,
+                              members, first_scan_at, result)
+    SELECT %s, barcode, ratio, retest, site_id, district_id, grid_id, members, first_scan_at, ''
+    FROM ingest_new_tubes
+    RETURNING barcode, id
+"""
+
+# Stage ingest_grown (tube_id, n, first, grid_id): tubes that took more members.
+TUBES_GROW = """
+    UPDATE testing_tube SET
+        members = testing_tube.members + g.n,
+        first_scan_at = CASE
+            WHEN testing_tube.first_scan_at IS NULL OR g.first < testing_tube.first_scan_at
+            THEN g.first ELSE testing_tube.first_scan_at END,
+        grid_id = CASE WHEN testing_tube.members = 0 THEN g.grid_id
+                       WHEN testing_tube.grid_id = g.grid_id THEN testing_tube.grid_id END
+    FROM ingest_grown g WHERE testing_tube.id = g.tube_id
+"""
+
+# Per retested person: (their retest tube, their recall).
+RECALL_RETEST_TUBE = "UPDATE testing_recall SET retest_tube_id = %s WHERE id = %s"
+
+
+def refused_list() -> str:
+    """Stage ingest_refused; parameters: round, file name, line prefix, now, round, line prefix.
+    The refused records into the round's exceptions, each (file, line) listed once."""
+    return f"""
+        INSERT INTO testing_roundissue (round_id, kind, detail, source, at)
+        SELECT %s, r.kind,
+               {core_sql.json_object()}('file', CAST(%s AS text), 'line', r.line, 'reason', r.why,
+                                'resident_id', r.resident_raw,
+                                'id_number', r.id_number, 'tube', r.barcode, 'site', r.site_code,
+                                'client_key', r.client_key),
+               CAST(%s AS text) || CAST(r.line AS text), %s
+        FROM ingest_refused r
+        WHERE NOT EXISTS (
+            SELECT 1 FROM testing_roundissue i
+            WHERE i.round_id = %s AND i.source = CAST(%s AS text) || CAST(r.line AS text))
+        ORDER BY r.line
+    """
