@@ -543,3 +543,35 @@ def test_a_link_asking_for_what_is_not_there_says_so_and_shows_the_default(
     community = city["M1"]
     own = officer.get(f"/deliveries/?community={community.pk}").content.decode()
     assert community.name in own and "Choose a community" not in own
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_page_asked_for_without_a_query_shows_no_error(
+    client: Client, city: Places, make_user: Callable[..., User], language: str
+) -> None:
+    officer = as_user(client, make_user("command_centre"), language)
+    for url in (
+        "/bulletin/",
+        "/bulletin/print/",
+        "/cases/",
+        "/zones/",
+        "/zones/map/",
+        "/supply/",
+        "/deliveries/",
+    ):
+        response = officer.get(url)
+        assert response.status_code == 200, url
+        # No message at the head of the page (the page's messages are its only role="status").
+        assert 'role="status"' not in response.content.decode(), url
+
+
+def test_an_empty_day_on_a_screening_or_a_protocol_is_today(
+    client: Client, city: Places, make_user: Callable[..., User]
+) -> None:
+    officer = as_user(client, make_user("command_centre"))
+    html = shown(
+        officer, "/protocol/", {"protocol": "nov2022", "since": "", "reason": "State Council notice"}
+    )
+    assert "Fill in" not in html
+    adopted = ProtocolInForce.objects.order_by("-pk").first()
+    assert adopted is not None and adopted.protocol == "nov2022" and adopted.since == TODAY

@@ -78,9 +78,13 @@ class Text(LabelledField):
 
 
 class Day(LabelledField):
-    """A day typed as 2022-09-01 (what a date input sends), else None when not required."""
+    """A day typed as 2022-09-01 (what a date input sends), else None; optional unless said
+    (an empty day is often "today", which the view decides)."""
 
     default_error_messages = {"invalid": gettext_lazy("%(field)s is not a day like 2022-09-01.")}
+
+    def __init__(self, *, required: bool = False, **kwargs: Any):
+        super().__init__(required=required, **kwargs)
 
     def to_python(self, value: Any) -> date | None:
         text = "" if value in self.empty_values else str(value).strip()
