@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,24 @@ def test_it_refuses_an_unknown_time_zone(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("BASTION_TIMEZONE", "Mars/Olympus")
     with pytest.raises(ConfigError, match="BASTION_TIMEZONE"):
         env_timezone("BASTION_TIMEZONE", "Asia/Shanghai")
+
+
+def _bastion(*args: str) -> subprocess.CompletedProcess[str]:
+    """The console script as an operator runs it, with no configuration in the environment."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "BASTION_DEV", "DATABASE_URL")}
+    script = Path(sys.executable).with_name("bastion")
+    return subprocess.run([str(script), *args], env=clean, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("args", [(), ("--help",), ("help", "city"), ("city", "--help")])
+def test_the_command_lines_help_needs_no_configuration(args: tuple[str, ...]) -> None:
+    done = _bastion(*args)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "city" in done.stdout or "usage: bastion city" in done.stdout
+
+
+def test_a_command_without_its_configuration_says_what_is_missing_in_one_line() -> None:
+    done = _bastion("worker", "--once")
+    assert done.returncode == 2
+    assert done.stderr == "bastion: SECRET_KEY must be set (README.md, Configuration)\n"

@@ -17,10 +17,20 @@ import shutil
 import sys
 import tempfile
 
+HELP = {"-h", "--help", "help", "--version"}
+
+
+def asks_for_help(args: list[str]) -> bool:
+    """`bastion`, `bastion --help`, `bastion help city`, `bastion city --help`: nothing runs."""
+    return not args or bool(HELP & set(args))
+
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bastion.settings")
+    if asks_for_help(args):
+        # Help touches no data and no secret: it must work before anything is configured.
+        os.environ.setdefault("BASTION_DEV", "1")
     if args[:2] == ["scenario", "run"] and "--here" not in args:
         # A scenario always starts from an empty embedded database of its own, so that a
         # rehearsal can never touch the city's real data.
@@ -33,7 +43,14 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("BASTION_DEV", "1")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["bastion", *args])
+    from bastion.core.env import ConfigError
+
+    try:
+        execute_from_command_line(["bastion", *args])
+    except ConfigError as exc:
+        # A missing or malformed setting is the operator's to fix: say which, not a traceback.
+        sys.stderr.write(f"bastion: {exc} (README.md, Configuration)\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
