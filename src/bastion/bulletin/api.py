@@ -23,7 +23,7 @@ class FoundByOut(Schema):
     hospital: int
 
 
-class FiguresOut(Schema):
+class BulletinFiguresOut(Schema):
     new_confirmed: int
     new_asymptomatic: int
     conversions: int  # asymptomatic reclassified as confirmed this day: not new confirmed
@@ -38,7 +38,7 @@ class FiguresOut(Schema):
     samples_current_round: int  # in the round `round` of the bulletin, by the day's end
 
 
-class DistrictOut(FiguresOut):
+class BulletinDistrictOut(BulletinFiguresOut):
     id: int
     code: str
     name: str
@@ -47,8 +47,8 @@ class DistrictOut(FiguresOut):
 class BulletinOut(Schema):
     day: date
     round: str | None  # the current round of mass testing, if any has started
-    city: FiguresOut
-    districts: list[DistrictOut]
+    city: BulletinFiguresOut
+    districts: list[BulletinDistrictOut]
 
 
 @router.get("/", response=BulletinOut, summary="The bulletin of a day (0–24 h in the city's time zone)")

@@ -131,17 +131,17 @@ class BatchOut(Schema):
     zone_changes: list[BatchZoneChangeOut]
 
 
-class ProblemOut(Schema):
+class CaseBatchProblemOut(Schema):
     row: int
     column: str
     code: str
     message: str
 
 
-class RejectedOut(Schema):
+class CaseBatchRejectedOut(Schema):
     code: str
     message: str
-    details: list[ProblemOut]
+    details: list[CaseBatchProblemOut]
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -397,7 +397,7 @@ def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
 
 @router.post(
     "/batch",
-    response={200: BatchOut, 422: RejectedOut},
+    response={200: BatchOut, 422: CaseBatchRejectedOut},
     summary="Report a batch file of cases (CSV or XLSX), all or nothing",
 )
 def case_batch(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:

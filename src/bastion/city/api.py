@@ -203,17 +203,17 @@ class ImportOut(Schema):
     unchanged: ImportCounts
 
 
-class ProblemOut(Schema):
+class RegistryProblemOut(Schema):
     row: int
     column: str
     code: str
     message: str
 
 
-class RejectedOut(Schema):
+class RegistryRejectedOut(Schema):
     code: str
     message: str
-    details: list[ProblemOut]
+    details: list[RegistryProblemOut]
 
 
 EXPORT_TYPES = {
@@ -224,7 +224,7 @@ EXPORT_TYPES = {
 
 @router.post(
     "/registry/import",
-    response={200: ImportOut, 422: RejectedOut},
+    response={200: ImportOut, 422: RegistryRejectedOut},
     summary="Import a registry file (CSV or XLSX), all or nothing",
 )
 def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:

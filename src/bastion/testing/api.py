@@ -109,7 +109,7 @@ class ProgressOut(Schema):
     issues: int
 
 
-class CoverageOut(Schema):
+class RoundCoverageOut(Schema):
     id: int
     name: str
     residents: int
@@ -242,7 +242,7 @@ def round_progress(request: HttpRequest, code: str) -> selectors.Progress:
 
 
 @router.get(
-    "/rounds/{code}/coverage", response=list[CoverageOut], summary="Coverage per grid or per building"
+    "/rounds/{code}/coverage", response=list[RoundCoverageOut], summary="Coverage per grid or per building"
 )
 def round_coverage(
     request: HttpRequest, code: str, by: str = "grid", community_id: int | None = None
