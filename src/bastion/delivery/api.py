@@ -328,7 +328,9 @@ def checkin(request: HttpRequest, body: CheckInIn) -> dict[str, Any]:
     }
 
 
-@router.get("/coverage", response=list[DeliveryCoverageOut], summary="Locked households reached, per community")
+@router.get(
+    "/coverage", response=list[DeliveryCoverageOut], summary="Locked households reached, per community"
+)
 def coverage(request: HttpRequest, community_id: int | None = None) -> list[Any]:
     return list(selectors.coverage(actor=_actor(request), now=clock.now(), community_id=community_id))
 
