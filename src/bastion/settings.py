@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +13,7 @@ from bastion.core.env import (
     env_choice,
     env_list,
     env_str,
+    env_int,
     env_timezone,
     parse_database_url,
 )
@@ -47,6 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     # Serves the API docs' Swagger UI from its own static files: the console works offline.
     "ninja",
+    # Failed logins counted per account; the account locked for a while after too many.
+    "axes",
     "bastion.core",
     "bastion.city",
     "bastion.cases",
@@ -70,7 +74,24 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bastion.console.middleware.DomainErrorMiddleware",
+    # Last: answers a locked account's login with the lockout page (django-axes).
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Logins, the console's and the admin's alike, go through django-axes first: after
+# AXES_FAILURE_LIMIT wrong passwords in a row an account is locked for AXES_COOLOFF_TIME, even
+# to the right password; a successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "console/locked.html"
+# The log of every attempt belongs to audit, not to a second table that grows for ever.
+AXES_DISABLE_ACCESS_LOG = True
 
 ROOT_URLCONF = "bastion.urls"
 TEMPLATES = [
