@@ -11,9 +11,9 @@ from bastion.core.env import (
     ConfigError,
     env_bool,
     env_choice,
+    env_int,
     env_list,
     env_str,
-    env_int,
     env_timezone,
     parse_database_url,
 )
