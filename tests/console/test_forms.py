@@ -3,6 +3,7 @@ refused with a message on the page, in English and in Chinese, and nothing chang
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -575,3 +576,26 @@ def test_an_empty_day_on_a_screening_or_a_protocol_is_today(
     assert "Fill in" not in html
     adopted = ProtocolInForce.objects.order_by("-pk").first()
     assert adopted is not None and adopted.protocol == "nov2022" and adopted.since == TODAY
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_resident_outside_the_officers_district_reads_as_nobody_there(
+    client: Client, city: Places, make_user: Callable[..., User], language: str
+) -> None:
+    """The new-case form tells nobody who lives outside their area: an address in another
+    district gets the very words of an address with nobody at it."""
+    officer = as_user(client, make_user("district_officer", district=city["D1"]), language)
+    elsewhere = Resident.objects.filter(district=city["D2"]).order_by("pk").first()
+    assert elsewhere is not None
+    outside = f"{elsewhere.household.address}#{elsewhere.number}"
+    nobody = "C1/2/1/301#9"
+    assert not Resident.objects.filter(household__address="C1/2/1/301", number=9).exists()
+    said = {}
+    for address in (outside, nobody):
+        html = shown(
+            officer, "/cases/new/", {"resident": address, "kind": "confirmed", "found_by": "community"}, 422
+        )
+        said[address] = [m.replace(address, "ADDRESS") for m in re.findall(r'role="alert">([^<]*)<', html)]
+    assert said[outside] == said[nobody] != []
+    assert pick(language, "There is no resident ADDRESS", "ADDRESS") in said[nobody][0]
+    assert Case.objects.count() == 0

@@ -360,8 +360,10 @@ def household_is_vulnerable(*, household_id: int, today: date) -> bool:
     )
 
 
-def resident_by_address(address: str) -> Resident:
-    """The resident at `C1/2/1/301#1` (platform use: scenarios, imports)."""
+def resident_by_address(address: str, *, actor: Actor | None = None) -> Resident:
+    """The resident at `C1/2/1/301#1` (platform use: scenarios, imports), or, given an `actor`,
+    within the actor's scope: a resident outside it does not exist for them, in the same words
+    as an address with nobody at it."""
     try:
         parsed: rules.Address | None = rules.parse_address(address)
     except ValueError:
@@ -371,8 +373,11 @@ def resident_by_address(address: str) -> Resident:
             _("%(address)s is not a resident's address like C1/2/1/301#1.") % {"address": address},
             code="not_a_resident_address",
         )
+    residents = (
+        Resident.objects.all() if actor is None else scoped(Resident.objects.all(), actor, RESIDENT_PATHS)
+    )
     try:
-        return Resident.objects.get(household__address=parsed.household, number=parsed.number)
+        return residents.get(household__address=parsed.household, number=parsed.number)
     except Resident.DoesNotExist:
         raise NotFound(
             _("There is no resident %(address)s.") % {"address": address}, code="unknown_resident"

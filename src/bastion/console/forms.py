@@ -27,6 +27,7 @@ from bastion.city.models import ChronicTreatment, Household
 from bastion.city.selectors import household_by_address, resident_by_address
 from bastion.core import clock
 from bastion.core.errors import NotFound
+from bastion.core.scopes import Actor
 from bastion.delivery.models import OrderKind
 from bastion.zones.models import Level
 
@@ -268,11 +269,15 @@ class ResidentAddress(Text):
 
     def __init__(self, **kwargs: Any):
         super().__init__(max_length=80, required=True, **kwargs)
+        # Set by the form (ScopedForm): whose scope the address is looked up in.
+        self.actor: Actor | None = None
 
     def clean(self, value: Any) -> int:
         address = super().clean(value)
         try:
-            return resident_by_address(address).pk
+            # Outside the actor's scope the resident does not exist for them: the same words
+            # as an address with nobody at it, so that the form tells nobody who lives where.
+            return resident_by_address(address, actor=self.actor).pk
         except (ValueError, NotFound):
             raise ValidationError(
                 self.error_messages["unknown"], code="unknown", params={"address": address}
@@ -329,7 +334,17 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-class CaseForm(forms.Form):
+class ScopedForm(forms.Form):
+    """A form whose resident addresses are looked up within `actor`'s scope."""
+
+    def __init__(self, *args: Any, actor: Actor | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, ResidentAddress):
+                field.actor = actor
+
+
+class CaseForm(ScopedForm):
     resident = ResidentAddress(label=gettext_lazy("Resident"))
     kind = Choice(choices=CaseKind.choices, message=gettext_lazy("Choose the classification from the list."))
     found_by = Choice(
@@ -357,7 +372,7 @@ class CaseBatchForm(forms.Form):
     )
 
 
-class ContactForm(forms.Form):
+class ContactForm(ScopedForm):
     resident = ResidentAddress(label=gettext_lazy("Resident"))
     kind = Choice(
         choices=ContactKind.choices, message=gettext_lazy("Choose the kind of contact from the list.")

@@ -128,10 +128,10 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 def case_new(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     actor.require("manage_cases")
-    form = CaseForm(initial={"found_by": FoundBy.COMMUNITY})
+    form = CaseForm(initial={"found_by": FoundBy.COMMUNITY}, actor=actor)
     status = 200
     if request.method == "POST":
-        form = CaseForm(request.POST)
+        form = CaseForm(request.POST, actor=actor)
         if not form.is_valid():
             status = 422
         else:
@@ -251,7 +251,7 @@ def case_discharge(request: HttpRequest, case_id: int) -> HttpResponse:
 @require_POST
 def contact_add(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = actor_of(request)
-    form = ContactForm(request.POST)
+    form = ContactForm(request.POST, actor=actor)
     if not form.is_valid():
         cases.case_view(actor=actor, case_id=case_id)  # a case out of the actor's scope: 404
         show_errors(request, form)
