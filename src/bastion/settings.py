@@ -92,6 +92,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "console/locked.html"
 # The log of every attempt belongs to audit, not to a second table that grows for ever.
 AXES_DISABLE_ACCESS_LOG = True
+# django-axes would rather lock by address too; an account is what is guessed at, from wherever
+# the guesses come, so the lock is by account (a city's offices share a few addresses).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 ROOT_URLCONF = "bastion.urls"
 TEMPLATES = [
@@ -145,7 +148,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
-SECURE_HSTS_SECONDS = 0 if _dev_key else 3600
+# Browsers keep to HTTPS for a year once they have seen the site (not in development, on http).
+SECURE_HSTS_SECONDS = 0 if _dev_key else 365 * 24 * 3600
 
 LOGGING = {
     "version": 1,

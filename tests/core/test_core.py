@@ -153,3 +153,19 @@ def test_a_daily_timer_runs_once_per_day_of_the_city() -> None:
     worker.tick(timers=timers, now=morning + timedelta(hours=15))  # 23:30 the same day in Chengdu
     worker.tick(timers=timers, now=morning + timedelta(hours=16))  # 00:30 the next day
     assert calls == [morning, morning + timedelta(hours=16)]
+
+
+def test_production_keeps_browsers_on_https_for_a_year() -> None:
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='bastion.settings'; django.setup();"
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "BASTION_DEV", "DEBUG")}
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, "SECRET_KEY": "x" * 50},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.stdout.strip() == str(365 * 24 * 3600)
