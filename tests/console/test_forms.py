@@ -599,3 +599,12 @@ def test_a_resident_outside_the_officers_district_reads_as_nobody_there(
     assert said[outside] == said[nobody] != []
     assert pick(language, "There is no resident ADDRESS", "ADDRESS") in said[nobody][0]
     assert Case.objects.count() == 0
+
+
+def test_a_boards_link_is_read_once_so_its_refusal_is_said_once(
+    client: Client, city: Places, make_user: Callable[..., User]
+) -> None:
+    officer = as_user(client, make_user("command_centre"))
+    html = officer.get(f"/deliveries/?community={city['M1'].pk}&district=D1").content.decode()
+    assert city["M1"].name in html
+    assert html.count("Choose a district from the list.") == 1

@@ -26,8 +26,9 @@ from bastion.core import devices
 from bastion.core.errors import Conflict, DomainError
 from bastion.core.scopes import SYSTEM
 from bastion.core.sql import Lock
-from bastion.testing import selectors, services
+from bastion.testing import rules, services
 from bastion.testing.models import RoundIssue, Scan, Site, Tube
+from bastion.zones import selectors as zone_selectors
 from tests.conftest import NOW
 
 Places = dict[str, Any]
@@ -123,7 +124,8 @@ def test_the_ratio_is_the_pooling_of_the_zone_level_where_the_person_lives(city:
         if resident is None:
             continue
         taken = scan(resident.pk, f"L{n}")
-        expected = selectors.pooling_for(round_, selectors.level_of_household(household))[0]
+        level = zone_selectors.level_of_household(household_id=household.pk)
+        expected = rules.pooling_for(round_.pooling, level)[0]
         assert taken.tube.ratio == expected == Tube.objects.get(barcode=f"L{n}").ratio, household.address
         seen.add(expected)
     assert {1, 10} <= seen

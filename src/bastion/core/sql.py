@@ -30,10 +30,6 @@ def false() -> str:
     return "FALSE" if postgres() else "0"
 
 
-def true() -> str:
-    return "TRUE" if postgres() else "1"
-
-
 def bool_or() -> str:
     """The aggregate "any of these is true"."""
     return "bool_or" if postgres() else "max"
@@ -42,16 +38,6 @@ def bool_or() -> str:
 def bool_and() -> str:
     """The aggregate "all of these are true"."""
     return "bool_and" if postgres() else "min"
-
-
-def least() -> str:
-    """The scalar smallest of its arguments."""
-    return "LEAST" if postgres() else "MIN"
-
-
-def greatest() -> str:
-    """The scalar largest of its arguments."""
-    return "GREATEST" if postgres() else "MAX"
 
 
 def bool_type() -> str:

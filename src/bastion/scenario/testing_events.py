@@ -82,8 +82,8 @@ def _sample(round_: Round, residents: list[Resident], at_prefix: str, now: Any) 
     """Scan `residents` into new tubes of the round's ratios, households together where they fit."""
     people = []
     for resident in residents:
-        ratio, per_household = testing_selectors.pooling_for(
-            round_, testing_selectors.level_of_household(resident.household)
+        ratio, per_household = rules.pooling_for(
+            round_.pooling, zone_selectors.level_of_household(household_id=resident.household_id)
         )
         people.append(rules.Person(resident.pk, resident.household_id, ratio, per_household))
     start = Tube.objects.filter(round=round_).count()

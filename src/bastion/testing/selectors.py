@@ -22,7 +22,6 @@ from bastion.core.scopes import Actor, ScopePaths, scoped
 from bastion.testing import policy as policies
 from bastion.testing import rules, sql
 from bastion.testing.models import Recall, RecallState, Result, Round, RoundArea, RoundIssue, Scan, Tube
-from bastion.zones import selectors as zones
 
 AREA_PATHS = ScopePaths(district="district_id", community=None, household=None)
 
@@ -69,16 +68,6 @@ def round_households(round_: Round) -> QuerySet[Household]:
 
 def household_in_round(round_: Round, household_id: int) -> bool:
     return round_households(round_).filter(pk=household_id).exists()
-
-
-def level_of_household(household: Household) -> str:
-    """The risk level a household lives at today (zones': the highest in-force zone over it)."""
-    return zones.level_of_household(household_id=household.pk)
-
-
-def pooling_for(round_: Round, level: str) -> tuple[int, bool]:
-    """The round's ratio and one-household rule for a person living at zone `level`."""
-    return rules.pooling_for(round_.pooling, level)
 
 
 def expected_residents(round_: Round) -> int:

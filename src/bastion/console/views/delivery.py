@@ -124,13 +124,15 @@ def order_fail(request: HttpRequest, order_id: int) -> HttpResponse:
 # --- the community's dispatch board ------------------------------------------------------------
 
 
-def _community(actor: Actor, request: HttpRequest) -> Community:
+def _community(actor: Actor, request: HttpRequest, asked_id: int | None = None) -> Community:
     """The actor's own community, or the one a city or district officer picked (by its id)."""
+    wanted: int | None = asked_id
     if actor.level == ScopeLevel.COMMUNITY and actor.community_id is not None:
         wanted = actor.community_id
     else:
         # A proxy order's form carries the community it was placed from; the board's link asks.
-        wanted = asked(request, request.POST if request.method == "POST" else None)["community"]
+        if wanted is None:
+            wanted = asked(request, request.POST if request.method == "POST" else None)["community"]
         if wanted is None:
             raise NotFound()
     community = community_by_id(wanted)
@@ -147,13 +149,15 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
     actor.require("dispatch_deliveries")
     now = clock.now()
-    if actor.level != ScopeLevel.COMMUNITY and asked(request)["community"] is None:
+    # The link is read once (its refusals said once): a community-level actor has their own.
+    asked_id = None if actor.level == ScopeLevel.COMMUNITY else asked(request)["community"]
+    if actor.level != ScopeLevel.COMMUNITY and asked_id is None:
         return render(
             request,
             "console/delivery/overview.html",
             {"coverage": delivery.coverage(actor=actor, now=now) if actor.has("view_supply") else []},
         )
-    community = _community(actor, request)
+    community = _community(actor, request, asked_id)
     if request.method == "POST":
         try:
             built = delivery_services.tasks_build(day=clock.local_date(now), actor=actor, now=now)
