@@ -177,6 +177,8 @@ def test_the_fast_way_takes_exactly_the_scans_the_rule_admits(city: Places) -> N
             scanned_at=SCANNED_AT,
             sampler="",
             client_key=None,
+            actor=SYSTEM,
+            now=SCANNED_AT,
         )
         return ADMITTED if taken is not None else "not taken"
 
@@ -270,6 +272,8 @@ def test_the_fast_way_takes_only_scans_within_the_rounds_time(city: Places) -> N
             scanned_at=at,
             sampler="",
             client_key=None,
+            actor=SYSTEM,
+            now=SCANNED_AT,
         )
         return None if taken is not None else "outside"
 

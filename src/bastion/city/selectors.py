@@ -26,8 +26,8 @@ from bastion.city.models import (
     Subdistrict,
     Unit,
 )
+from bastion.core import masking
 from bastion.core.errors import Forbidden, NotFound
-from bastion.core.masking import id_number_for, phone_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
 
@@ -250,7 +250,9 @@ def household_detail(*, actor: Actor, household_id: int) -> Household:
 
 @dataclass(frozen=True)
 class ResidentView:
-    """A resident as the actor may see them: ID and phone masked unless the role needs them."""
+    """A resident as the actor may see them, field by field by the masking policy
+    (core/masking.py): name, ID and phone masked, birth date and needs left out, unless the
+    role needs them."""
 
     id: int
     address: str
@@ -261,6 +263,7 @@ class ResidentView:
     id_number: str
     phone: str
     vulnerable: list[str]
+    phone_in_full: bool = False  # the console makes a full number a link to call
 
 
 def vulnerability(resident: Resident, *, household_has_infant: bool, today: date) -> list[str]:
@@ -294,13 +297,18 @@ def _view(actor: Actor, r: Resident, household_address: str, infant: bool, today
     return ResidentView(
         id=r.pk,
         address=f"{household_address}#{r.number}",
-        name=r.name,
+        name=masking.name_for(actor, r.name),
         sex=r.sex,
-        birth_date=r.birth_date if actor.sees_personal_data else None,
+        birth_date=r.birth_date if masking.shows(actor, masking.Field.BIRTH_DATE) else None,
         age=rules.age_on(r.birth_date, today),
-        id_number=id_number_for(actor, r.id_number),
-        phone=phone_for(actor, r.phone),
-        vulnerable=vulnerability(r, household_has_infant=infant, today=today),
+        id_number=masking.id_number_for(actor, r.id_number),
+        phone=masking.phone_for(actor, r.phone),
+        vulnerable=(
+            vulnerability(r, household_has_infant=infant, today=today)
+            if masking.shows(actor, masking.Field.VULNERABILITY)
+            else []
+        ),
+        phone_in_full=masking.shows(actor, masking.Field.PHONE),
     )
 
 

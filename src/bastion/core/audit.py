@@ -15,6 +15,12 @@ from bastion.core.models import AuditEntry
 from bastion.core.scopes import Actor
 
 
+def label_of(actor: Actor) -> str:
+    """Who acted, as the log names them: the account, and the device acting for it if any."""
+    label = actor.label or actor.role
+    return f"{label} ({actor.device})"[:150] if actor.device else label
+
+
 def record(
     *,
     action: str,
@@ -40,7 +46,7 @@ def record(
     return AuditEntry.objects.create(
         action=action,
         actor_id=actor.user_id,
-        actor_label=actor.label or actor.role,
+        actor_label=label_of(actor),
         object_type=object_type,
         object_id=str(object_id if object_id is not None else ""),
         before=before,
@@ -72,7 +78,7 @@ def record_many(
         AuditEntry(
             action=action,
             actor_id=actor.user_id,
-            actor_label=actor.label or actor.role,
+            actor_label=label_of(actor),
             object_type=object_type,
             object_id=str(change.object_id),
             before=change.before,

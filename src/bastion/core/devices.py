@@ -9,6 +9,7 @@ it and within `CACHE_SECONDS` everywhere else; so does a change of the account's
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import threading
@@ -16,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -31,8 +31,6 @@ from bastion.core.scopes import Actor
 CACHE_SECONDS = 5.0
 CACHE_SIZE = 10_000
 PREFIX = "bst_"
-
-T = TypeVar("T")
 
 
 class BadDeviceToken(DomainError):
@@ -116,7 +114,7 @@ def device_tokens(*, actor: Actor) -> list[DeviceToken]:
 
 
 # digest -> (expiry on the monotonic clock, what the token resolved to)
-_resolved: dict[str, tuple[float, object]] = {}
+_resolved: dict[str, tuple[float, Actor]] = {}
 _resolved_lock = threading.Lock()
 
 
@@ -126,23 +124,25 @@ def forget_resolved() -> None:
         _resolved.clear()
 
 
-def device_token_resolve(*, secret: str, resolve: Callable[[int], T]) -> T:
-    """What an active token stands for: `resolve(user_id)` (the caller turns a user into an
-    actor), cached per process for CACHE_SECONDS. Raises BadDeviceToken for an unknown or
-    revoked token; an error of `resolve` (an account without powers) is raised, not cached."""
+def device_token_resolve(*, secret: str, resolve: Callable[[int], Actor]) -> Actor:
+    """The actor an active token acts as: `resolve(user_id)` (the caller turns a user into an
+    actor), naming the device (its name and prefix, for the audit log), cached per process for
+    CACHE_SECONDS. Raises BadDeviceToken for an unknown or revoked token; an error of `resolve`
+    (an account without powers) is raised, not cached."""
     digest = digest_of(secret)
     now = time.monotonic()
     hit = _resolved.get(digest)
     if hit is not None and hit[0] > now:
-        return hit[1]  # type: ignore[return-value]
-    user_id = (
+        return hit[1]
+    found = (
         DeviceToken.objects.filter(digest=digest, revoked_at__isnull=True, user__is_active=True)
-        .values_list("user_id", flat=True)
+        .values_list("user_id", "name", "prefix")
         .first()
     )
-    if user_id is None:
+    if found is None:
         raise BadDeviceToken()
-    value = resolve(user_id)
+    user_id, name, prefix = found
+    value = dataclasses.replace(resolve(user_id), device=f"{name} {prefix}")
     with _resolved_lock:
         if len(_resolved) >= CACHE_SIZE:
             _resolved.clear()

@@ -52,7 +52,9 @@ SCOPE_ORDER = [
 ]
 
 # Permissions (codename in app `core`) a role holds. Registry reading is by scope; these are
-# the extra powers. `view_personal_data` unmasks ID and phone numbers.
+# the extra powers. How each personal field is shown follows from them (core/masking.py):
+# `view_personal_data` unmasks names, ID and phone numbers and birth dates; `view_transfers`
+# unmasks them for the people to move only (transfer dispatch holds no registry powers).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.COMMAND_CENTRE: [
         "view_registry",
@@ -93,7 +95,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
-    Role.TRANSFER_DISPATCH: ["view_registry", "view_personal_data", "view_cases"],
+    Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers"],
     Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
     Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
     Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders"],
@@ -101,7 +103,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_registry", "Can browse the registry within scope"),
-    ("view_personal_data", "Can see full ID and phone numbers within scope"),
+    ("view_personal_data", "Can see full names, ID and phone numbers and birth dates within scope"),
     ("view_city_figures", "Can see the city's figures"),
     ("import_registry", "Can import registry files"),
     ("export_registry", "Can export the registry within scope"),
@@ -119,4 +121,9 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("place_orders", "Can place orders for a household within scope (residents: their own)"),
     ("dispatch_deliveries", "Can build delivery tasks and follow deliveries within scope"),
     ("deliver", "Can claim delivery tasks and confirm deliveries"),
+    (
+        "view_transfers",
+        "Can see the people to move (active cases, contacts for centralised quarantine, their "
+        "households) in full",
+    ),
 ]

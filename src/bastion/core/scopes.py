@@ -28,6 +28,8 @@ class Actor:
     household_id: int | None = None
     permissions: frozenset[str] = field(default_factory=frozenset)
     label: str = ""
+    # The device acting for the account (its token's name and prefix), if one is.
+    device: str = ""
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions
@@ -35,10 +37,6 @@ class Actor:
     def require(self, permission: str) -> None:
         if not self.has(permission):
             raise Forbidden()
-
-    @property
-    def sees_personal_data(self) -> bool:
-        return self.has("view_personal_data")
 
 
 SYSTEM = Actor(

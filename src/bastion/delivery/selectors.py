@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 
 from bastion.city.models import Community, Household
-from bastion.core import clock
+from bastion.core import clock, masking
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -219,8 +219,11 @@ def not_reached(
 ) -> list[Unreached]:
     """The community's locked households with no delivery in the cycle: vulnerable first, then
     those waiting longest (never reached first, then by their last delivery), each with what
-    its last delivery was. Reads the community's own zones only."""
+    its last delivery was. Reads the community's own zones only. A list of households with
+    their needs: refused to roles that see coverage figures only (the commerce bureau, market
+    regulators: core/masking.py, VULNERABILITY)."""
     actor.require("view_supply")
+    masking.require(actor, masking.Field.VULNERABILITY)
     _today_start, cycle_start, today = _windows(now)
     served = _households_served_at_home(actor, community_id, ("id", "address", "building_id"))
     if served is None:

@@ -8,7 +8,7 @@ Dialect words, staging tables, prepared statements and the advisory-lock registr
 from __future__ import annotations
 
 from bastion.city import sql as city_sql
-from bastion.core.sql import Lock, advisory_lock
+from bastion.core.sql import AUDIT_INSERT, Lock, advisory_lock
 from bastion.zones import sql as zones_sql
 
 
@@ -71,8 +71,12 @@ SCAN_FACTS = {
 # client key already taken) fails the whole statement, so the tube's change goes with it. Nothing
 # the statement decides reads the registry or the round's scans through its snapshot (taken
 # before the lock): the tube is its latest version, duplicates are the unique indexes' to find.
+# The scan's audit row is written by the same statement (a data-modifying WITH runs whether or
+# not the final SELECT reads it), so that a scan is audited like every other change at no
+# extra round trip.
 # Parameters: round, barcode, ratio, site, district, grid, scanned at (the tube); round,
-# resident, household, grid, district, site, scanned at, sampler, client key (the scan).
+# resident, household, grid, district, site, scanned at, sampler, client key (the scan); the
+# actor's user id and label, the audit row's `after` (JSON) and time (the audit row).
 SCAN_WRITE_POSTGRES = f"""
 WITH tube AS (
     INSERT INTO testing_tube AS t
@@ -92,7 +96,12 @@ WITH tube AS (
     INSERT INTO testing_scan
         (round_id, tube_id, resident_id, household_id, grid_id, district_id, site_id, retest,
          scanned_at, sampler, client_key)
-    SELECT %s, tube.id, %s, %s, %s, %s, %s, FALSE, %s, %s, %s FROM tube RETURNING id
+    SELECT %s, tube.id, %s, %s, %s, %s, %s, FALSE, %s, %s, %s FROM tube RETURNING id, district_id
+), audit AS (
+    {AUDIT_INSERT}
+    SELECT 'testing.scan.recorded', %s::integer, %s::varchar, 'testing.scan', scan.id::varchar,
+        %s::jsonb, '', scan.district_id, %s::timestamptz
+    FROM scan
 )
 SELECT tube.*, scan.id FROM tube, scan
 """

@@ -100,7 +100,7 @@ def _actor(request: HttpRequest) -> Actor:
     return actor_for(request.user)
 
 
-def _zone(zone: Zone, today: date) -> dict[str, Any]:
+def _zone(actor: Actor, zone: Zone, today: date) -> dict[str, Any]:
     return {
         "id": zone.pk,
         "code": zone.code,
@@ -116,7 +116,7 @@ def _zone(zone: Zone, today: date) -> dict[str, Any]:
         "since": zone.since,
         "clock_start": zone.clock_start,
         "lifted_on": zone.lifted_on,
-        "reason": zone.reason,
+        "reason": selectors.zone_reason(actor=actor, zone=zone),
         "residents": zone.residents,
         "households": zone.households,
         "person_days": selectors.person_days(zone, today=today),
@@ -128,7 +128,7 @@ def _detail(actor: Actor, zone_id: int) -> dict[str, Any]:
     zone = selectors.zone_get(actor=actor, zone_id=zone_id)
     households, residents = selectors.zone_counts(zone)
     return {
-        **_zone(zone, clock.today()),
+        **_zone(actor, zone, clock.today()),
         "residents_now": residents,
         "households_now": households,
         "screenings": list(selectors.screenings_of(zone)),
@@ -151,8 +151,9 @@ def zone_list(
             _("The state is one of: %(values)s.") % {"values": ", ".join(STATE_FILTERS)}, code="bad_state"
         )
     today = clock.today()
-    zones = selectors.zone_list(actor=_actor(request), states=states, district_id=district_id)
-    return [_zone(zone, today) for zone in zones[offset : offset + limit]]
+    actor = _actor(request)
+    zones = selectors.zone_list(actor=actor, states=states, district_id=district_id)
+    return [_zone(actor, zone, today) for zone in zones[offset : offset + limit]]
 
 
 @router.get(

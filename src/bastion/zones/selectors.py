@@ -12,10 +12,11 @@ from django.db.models import Case, Count, Q, QuerySet, Value, When
 
 from bastion.cases import protocol as protocols
 from bastion.city.models import Household, Resident
+from bastion.core import audit
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, ScopePaths, scoped
-from bastion.zones import rules
+from bastion.zones import reasons, rules
 from bastion.zones.models import Area, Level, Zone, ZonePeriod, ZoneScreening, ZoneState
 
 ZONE_PATHS = ScopePaths(district="district_id", community="community_id", household=None)
@@ -319,3 +320,35 @@ def zones_over_own_household(actor: Actor) -> QuerySet[Zone]:
     """A resident's zones in force or lifted, newest first, with their screenings."""
     covering = zones_visible(actor).filter(state__in=(ZoneState.IN_FORCE, ZoneState.LIFTED))
     return covering.prefetch_related("screenings").order_by("-since", "-id")
+
+
+def zone_reason(*, actor: Actor, zone: Zone) -> str:
+    """Why the zone stands, as the actor may read it: the case's number only for those who
+    manage cases (zones/reasons.py)."""
+    return reasons.for_actor(actor, zone)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    action: str
+    at: datetime
+    before: Any
+    after: Any
+    reason: str
+    actor_label: str
+
+
+def zone_history(*, actor: Actor, zone: Zone) -> list[HistoryEntry]:
+    """The zone's audit trail, oldest first, each reason as the actor may read it."""
+    entries = audit.trail(object_type="zones.zone", object_id=zone.pk).order_by("at", "id")
+    return [
+        HistoryEntry(
+            action=e.action,
+            at=e.at,
+            before=e.before,
+            after=e.after,
+            reason=reasons.history_reason(actor, zone, e.action, e.reason, e.after),
+            actor_label=e.actor_label,
+        )
+        for e in entries
+    ]

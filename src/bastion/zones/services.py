@@ -23,8 +23,8 @@ from bastion.core import audit, clock
 from bastion.core.errors import InvalidInput, InvalidTransition
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
-from bastion.zones import rules
-from bastion.zones.models import Area, Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
+from bastion.zones import reasons, rules
+from bastion.zones.models import Level, Zone, ZoneCase, ZonePeriod, ZoneScreening, ZoneState
 from bastion.zones.selectors import ACTIVE, place_of, zone_clock, zone_counts, zone_get
 
 
@@ -139,9 +139,7 @@ def zones_designate_for_case(
                 obj=zone,
                 before=before,
                 after=_snapshot(zone),
-                reason=audit.city_text(
-                    gettext_noop("New infection inside the zone: case %(case)s."), case=case.pk
-                ),
+                reason=reasons.clock_restarted(case=case.pk),
                 district_id=zone.district_id,
                 actor=actor,
                 now=now,
@@ -201,21 +199,7 @@ def _create(
         household_id=place.household,
     )
     compound = Compound.objects.only("community_id", "district_id").get(pk=place.compound)
-    if proposal.level == Level.HIGH:
-        reason = audit.city_text(
-            gettext_noop(
-                "Case %(case)s lives or often stays here (%(protocol)s: high risk at %(area)s level)."
-            ),
-            case=case.pk,
-            protocol=protocol.code,
-            area=Area(place.area).label,
-        )
-    else:
-        reason = audit.city_text(
-            gettext_noop("Case %(case)s stayed here (%(protocol)s: medium risk for places stayed)."),
-            case=case.pk,
-            protocol=protocol.code,
-        )
+    reason = reasons.designated(level=proposal.level, protocol=protocol.code, area=place.area, case=case.pk)
     zone = Zone.objects.create(
         # A placeholder unique to this row until its id gives the real code: a shared one
         # ("") would make every other designation in the city wait on this transaction.
@@ -278,7 +262,7 @@ def _raise(
         obj=zone,
         before=before,
         after=_snapshot(zone),
-        reason=audit.city_text(gettext_noop("Case %(case)s lives or often stays here."), case=case.pk),
+        reason=reasons.raised(case=case.pk),
         district_id=zone.district_id,
         actor=actor,
         now=now,

@@ -14,9 +14,8 @@ from bastion.city import registry_io
 from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS
 from bastion.city.services.imports import CHUNK
-from bastion.core import audit
+from bastion.core import audit, masking
 from bastion.core.errors import InvalidInput
-from bastion.core.masking import id_number_for, phone_for
 from bastion.core.scopes import Actor, scoped
 
 EXPORT_FIELDS = (
@@ -51,6 +50,7 @@ EXPORT_FIELDS = (
     "chronic_treatment",
     "cannot_order_online",
 )
+_NAME = registry_io.COLUMNS.index("name")
 _ID = registry_io.COLUMNS.index("id_number")
 _PHONE = registry_io.COLUMNS.index("phone")
 _BIRTH = registry_io.COLUMNS.index("birth_date")
@@ -60,9 +60,9 @@ _COORDINATES = [i for i, name in enumerate(registry_io.COLUMNS) if name.endswith
 def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) -> int:
     """Write the residents within the actor's scope to `out` as CSV or XLSX; return how many.
 
-    ID and phone numbers are masked, and birth dates left out, unless the actor may see
-    personal data, so that a masked
-    export can never be imported back over the real numbers (the import refuses them).
+    Names, ID and phone numbers are masked, and birth dates left out, as the masking policy
+    says for the actor (core/masking.py), so that a masked export can never be imported back
+    over the real numbers (the import refuses them).
     Audited as `city.registry.exported`. Reads outside any transaction: on SQLite an atomic
     block takes the write lock at BEGIN and would hold every writer off for the whole
     export. Raises `TooManyRowsForXlsx` for an XLSX export beyond one sheet's rows.
@@ -87,12 +87,15 @@ def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) ->
         .values_list(*EXPORT_FIELDS)
     )
 
+    birth_dates = masking.shows(actor, masking.Field.BIRTH_DATE)
+
     def rows() -> Iterator[list[Any]]:
         for values in residents.iterator(chunk_size=CHUNK):
             row = list(values)
-            row[_ID] = id_number_for(actor, row[_ID])
-            row[_PHONE] = phone_for(actor, row[_PHONE])
-            if not actor.sees_personal_data:
+            row[_NAME] = masking.name_for(actor, row[_NAME])
+            row[_ID] = masking.id_number_for(actor, row[_ID])
+            row[_PHONE] = masking.phone_for(actor, row[_PHONE])
+            if not birth_dates:
                 row[_BIRTH] = None  # with the address, it would give the masked digits back
             for index in _COORDINATES:
                 row[index] = registry_io.coordinate(row[index])
@@ -106,7 +109,7 @@ def registry_export(*, fmt: str, out: IO[bytes], actor: Actor, now: datetime) ->
             action="city.registry.exported",
             object_type="city.registry",
             object_id="city",
-            after={"format": fmt, "rows": count, "masked": not actor.sees_personal_data},
+            after={"format": fmt, "rows": count, "masked": not masking.shows(actor, masking.Field.ID_NUMBER)},
             actor=actor,
             now=now,
         )

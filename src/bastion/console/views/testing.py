@@ -31,7 +31,7 @@ from bastion.city.selectors import (
 from bastion.console.context import actor_of
 from bastion.console.forms import ReasonForm, RoundOpenForm
 from bastion.console.views.common import show_errors
-from bastion.core import clock
+from bastion.core import clock, masking
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.masking import id_number_for, name_for, phone_for
 from bastion.core.roles import ScopeLevel
@@ -304,6 +304,7 @@ def _door_list(actor: Actor, round_: Round, grid: Grid) -> list[BuildingGroup]:
     )
     today = clock.today()
     with_infant = households_with_infant({r.household_id for r in residents}, today=today)
+    needs = masking.shows(actor, masking.Field.VULNERABILITY)
     groups = []
     for building, members in itertools.groupby(residents, key=lambda r: r.household.building):
         groups.append(
@@ -312,12 +313,14 @@ def _door_list(actor: Actor, round_: Round, grid: Grid) -> list[BuildingGroup]:
                 [
                     DoorLine(
                         address=f"{r.household.address}#{r.number}",
-                        name=r.name,
+                        name=name_for(actor, r.name),
                         id_number=id_number_for(actor, r.id_number),
                         phone=phone_for(actor, r.phone),
                         vulnerable=vulnerability(
                             r, household_has_infant=r.household_id in with_infant, today=today
-                        ),
+                        )
+                        if needs
+                        else [],
                     )
                     for r in members
                 ],

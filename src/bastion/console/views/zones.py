@@ -29,9 +29,8 @@ from bastion.city.selectors import community_list, district_list
 from bastion.console.context import actor_of
 from bastion.console.forms import ReasonForm, ZoneAdjustForm, ZoneLiftForm, ZoneScreeningForm
 from bastion.console.views.common import asked, show_errors
-from bastion.core import audit, clock
+from bastion.core import clock
 from bastion.core.errors import Conflict, InvalidInput, NotFound
-from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.delivery import selectors as delivery
@@ -105,10 +104,6 @@ def zone_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _history(zone: Zone) -> QuerySet[AuditEntry]:
-    return audit.trail(object_type="zones.zone", object_id=zone.pk).order_by("at", "id")
-
-
 @login_required
 def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
     actor = actor_of(request)
@@ -122,7 +117,8 @@ def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
         "households": households,
         "residents": residents,
         "screenings": zones.screenings_of(zone),
-        "history": _history(zone),
+        "reason": zones.zone_reason(actor=actor, zone=zone),
+        "history": zones.zone_history(actor=actor, zone=zone),
         "staff": actor.level != ScopeLevel.OWN_HOUSEHOLD,
         "manages": manages,
         "today": today,
@@ -294,7 +290,11 @@ def my_zone(request: HttpRequest) -> HttpResponse:
     current: list[dict[str, object]] = []
     past: list[dict[str, object]] = []
     for zone in zones.zones_over_own_household(actor):
-        entry = {"line": _line(zone, today), "history": list(_history(zone))}
+        entry = {
+            "line": _line(zone, today),
+            "reason": zones.zone_reason(actor=actor, zone=zone),
+            "history": zones.zone_history(actor=actor, zone=zone),
+        }
         (current if zone.state == ZoneState.IN_FORCE else past).append(entry)
     return render(
         request,

@@ -45,21 +45,24 @@ def _recipient_code() -> str:
 
 
 def _household_in_scope(actor: Actor, household_id: int, kind: str) -> Household:
+    """The household, if it lies in the actor's scope; outside it, it does not exist, in the
+    same words as an id that names no household, whatever else is wrong with the order."""
+    missing = NotFound(_("There is no such household."), code="unknown_household")
     household = Household.objects.filter(pk=household_id).first()
     if household is None:
-        raise NotFound(_("There is no such household."), code="unknown_household")
+        raise missing
     if actor.level == ScopeLevel.OWN_HOUSEHOLD:
         if household.pk != actor.household_id or kind != OrderKind.RESIDENT:
-            raise NotFound(_("There is no such household."), code="unknown_household")
+            raise missing
         return household
+    if actor.level == ScopeLevel.COMMUNITY and household.community_id != actor.community_id:
+        raise missing
+    if actor.level == ScopeLevel.DISTRICT and household.district_id != actor.district_id:
+        raise missing
+    if actor.level == ScopeLevel.OWN_TASKS and household.community_id != actor.community_id:
+        raise missing
     if kind == OrderKind.RESIDENT:
         raise InvalidInput(_("Staff place proxy orders or medicine requests."), code="bad_kind")
-    if actor.level == ScopeLevel.COMMUNITY and household.community_id != actor.community_id:
-        raise NotFound(_("There is no such household."), code="unknown_household")
-    if actor.level == ScopeLevel.DISTRICT and household.district_id != actor.district_id:
-        raise NotFound(_("There is no such household."), code="unknown_household")
-    if actor.level == ScopeLevel.OWN_TASKS and household.community_id != actor.community_id:
-        raise NotFound(_("There is no such household."), code="unknown_household")
     return household
 
 

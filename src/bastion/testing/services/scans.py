@@ -12,13 +12,16 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from bastion.city.models import Household, Resident
+from bastion.city.selectors import RESIDENT_PATHS
+from bastion.core import audit
 from bastion.core.errors import Conflict, DomainError, InvalidInput, NotFound
-from bastion.core.scopes import Actor
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import Actor, scoped
 from bastion.testing import rules, selectors
 from bastion.testing.models import IssueKind, Recall, RecallState, Result, Round, Scan, Site, Tube
 from bastion.testing.services.refusals import lists_refusals, refusal
 from bastion.testing.services.rounds import scan_time_problem
-from bastion.testing.services.scans_fast import ScanTaken, scan_fast
+from bastion.testing.services.scans_fast import SCAN_RECORDED, ScanTaken, scan_audit, scan_fast
 from bastion.testing.sql import bulk_loads_wait
 from bastion.zones import selectors as zones
 
@@ -57,7 +60,10 @@ def scan_record(
     if (round_id is None) == (round_code is None):
         raise ValueError("name the round by id or by code")
     barcode = tube_barcode.strip()
-    if not retest and barcode and (resident_id is not None or (id_number or "").strip()):
+    # The fast way reads the whole city's registry: a sampler kept to a district or a community
+    # goes the checked way, where a resident outside their scope does not exist.
+    whole_city = actor.level == ScopeLevel.CITY
+    if whole_city and not retest and barcode and (resident_id is not None or (id_number or "").strip()):
         taken = scan_fast(
             round_id=round_id,
             round_code=round_code,
@@ -68,6 +74,8 @@ def scan_record(
             scanned_at=scanned_at,
             sampler=sampler,
             client_key=client_key,
+            actor=actor,
+            now=now,
         )
         if taken is not None:
             return taken
@@ -129,7 +137,7 @@ def _scan_record_checked(
         raise refuse(
             Conflict if outside[0] == "after_close" else InvalidInput, IssueKind.OUTSIDE_TIME, outside[1]
         )
-    residents = Resident.objects.select_related("household")
+    residents = scoped(Resident.objects.select_related("household"), actor, RESIDENT_PATHS)
     resident = (
         residents.filter(pk=resident_id).first()
         if resident_id is not None
@@ -217,6 +225,20 @@ def _scan_record_checked(
             tube.save(update_fields=["members", "first_scan_at", "grid"])
             if recall is not None:
                 Recall.objects.filter(pk=recall.pk).update(retest_tube_id=tube.pk)
+            audit.record(
+                action=SCAN_RECORDED,
+                obj=scan,
+                after=scan_audit(
+                    round_id=round_.pk,
+                    barcode=barcode,
+                    resident_id=resident.pk,
+                    retest=retest,
+                    sampler=sampler[:50],
+                ),
+                district_id=household.district_id,
+                actor=actor,
+                now=now,
+            )
     except _Repeat as repeat:
         return ScanTaken(repeat.scan, repeat.scan.tube, repeated=True)
     except _TubeRefused as refused:

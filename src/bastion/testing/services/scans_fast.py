@@ -14,10 +14,28 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from bastion.core import audit
 from bastion.core import sql as core_sql
+from bastion.core.scopes import Actor
 from bastion.testing import rules, sql
 from bastion.testing.models import Scan, Tube
 from bastion.zones.models import Level
+
+SCAN_RECORDED = "testing.scan.recorded"
+
+
+def scan_audit(
+    *, round_id: int, barcode: str, resident_id: int, retest: bool, sampler: str
+) -> dict[str, Any]:
+    """What a scan's audit row keeps besides who made it (the account, and the device acting for
+    it: `audit.label_of`): the round, the tube, the person, and the sampler's name as sent."""
+    return {
+        "round_id": round_id,
+        "tube": barcode,
+        "resident_id": resident_id,
+        "retest": retest,
+        "sampler": sampler,
+    }
 
 
 @dataclass(frozen=True)
@@ -42,9 +60,12 @@ def scan_fast(
     scanned_at: datetime,
     sampler: str,
     client_key: str | None,
+    actor: Actor,
+    now: datetime,
 ) -> ScanTaken | None:
     """A first pooled scan that every rule lets through, outside per-household areas: one read,
-    then one write (PostgreSQL; two on SQLite). None for anything else, nothing written."""
+    then one write with its audit row (PostgreSQL; three on SQLite). None for anything else,
+    nothing written."""
     resident_by = "id" if resident_id is not None else "id_number"
     round_by = "id" if round_id is not None else "code"
     at = core_sql.db_datetime(scanned_at)
@@ -81,6 +102,9 @@ def scan_fast(
         return None
     tube_params = [round_pk, barcode, ratio, site_id, district_id, grid_id, at]
     scan_params = [resident_pk, household_pk, grid_id, district_id, site_id, at, sampler, client_key]
+    after = scan_audit(
+        round_id=round_pk, barcode=barcode, resident_id=resident_pk, retest=False, sampler=sampler
+    )
     try:
         if core_sql.postgres():
             # Autocommit: the statement is its transaction. Inside a caller's transaction, a
@@ -91,7 +115,15 @@ def scan_fast(
                     cursor,
                     "bastion_scan_write",
                     sql.SCAN_WRITE_POSTGRES,
-                    [*tube_params, round_pk, *scan_params],
+                    [
+                        *tube_params,
+                        round_pk,
+                        *scan_params,
+                        actor.user_id,
+                        audit.label_of(actor),
+                        json.dumps(after),
+                        core_sql.db_datetime(now),
+                    ],
                 )
                 written = cursor.fetchone()
             if written is None:
@@ -109,6 +141,15 @@ def scan_fast(
                 if scan_row is None:
                     raise _NotTaken
                 scan_pk = scan_row[0]
+                audit.record(
+                    action=SCAN_RECORDED,
+                    object_type="testing.scan",
+                    object_id=scan_pk,
+                    after=after,
+                    district_id=district_id,
+                    actor=actor,
+                    now=now,
+                )
     except (_NotTaken, IntegrityError):
         return None
     first_scan_at = core_sql.as_datetime(first_scan_at)

@@ -1,0 +1,175 @@
+"""Privacy by need to know, through the API (issue 13 §4): a resident id taken from a case list
+unmasks nothing the list masked, and transfer dispatch sees the people it must move, in full,
+and nobody else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.test import Client
+
+from bastion import flows
+from bastion.cases.models import Case
+from bastion.cases.services import case_discharge, contact_add
+from bastion.city.models import Resident
+from bastion.core.scopes import SYSTEM
+from tests.conftest import NOW, TODAY
+
+Places = dict[str, Any]
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def report(address: str) -> Case:
+    return flows.case_reported(resident_id=resident(address).pk, kind="confirmed", actor=SYSTEM, now=NOW).case
+
+
+def get(client: Client, user: User, url: str) -> Any:
+    client.force_login(user)
+    return client.get(f"/api/v1{url}", HTTP_ACCEPT_LANGUAGE="en")
+
+
+def test_it_masks_the_name_behind_a_case_lists_resident_id_for_the_command_centre(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/2/1/301#1")
+    person = case.resident
+    centre = make_user("command_centre")
+    listed = get(client, centre, "/cases/").json()
+    assert [row["name"] for row in listed] == [person.name[0] + "*" * (len(person.name) - 1)]
+    # The id the list gives leads to the registry: the same name, masked the same way.
+    detail = get(client, centre, f"/city/residents/{listed[0]['resident_id']}").json()
+    assert detail["name"] == listed[0]["name"]
+    assert detail["name"] != person.name
+    household = get(client, centre, f"/city/households/{person.household_id}/residents").json()
+    assert person.name not in [r["name"] for r in household]
+
+
+def test_a_community_worker_still_sees_names_in_full_in_both_places(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    person = report("C1/2/1/301#1").resident
+    worker = make_user("community_worker", community=city["M1"])
+    assert get(client, worker, "/cases/").json()[0]["name"] == person.name
+    assert get(client, worker, f"/city/residents/{person.pk}").json()["name"] == person.name
+
+
+def test_transfer_dispatch_reads_the_people_to_move_in_full_with_their_household(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/2/1/301#1")
+    contact = contact_add(
+        resident_id=resident("C3/1/1/101#1").pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=case.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    assert contact.place == "centralised"
+    dispatch = make_user("transfer_dispatch")
+    people = get(client, dispatch, "/cases/to-move").json()
+    moving = {p["address"]: p for p in people}
+    household = list(Resident.objects.filter(household_id=case.household_id).order_by("number"))
+    contact_household = Resident.objects.filter(household_id=contact.household_id)
+    assert set(moving) == {
+        *(f"C1/2/1/301#{r.number}" for r in household),
+        *(f"C3/1/1/101#{r.number}" for r in contact_household),
+    }
+    first = moving["C1/2/1/301#1"]
+    assert (first["why"], first["case_id"]) == ("case", case.pk)
+    assert (first["name"], first["id_number"], first["phone"]) == (
+        case.resident.name,
+        case.resident.id_number,
+        case.resident.phone,
+    )
+    assert moving["C1/2/1/301#2"]["why"] == "household"
+    assert moving["C1/2/1/301#2"]["name"] == household[1].name
+    assert moving["C3/1/1/101#1"]["why"] == "contact"
+    # The case list shows the case it moves in full too: a listing and a detail agree.
+    assert get(client, dispatch, "/cases/").json()[0]["name"] == case.resident.name
+
+
+def test_transfer_dispatch_finds_nobody_it_does_not_move(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/2/1/301#1")
+    bystander = resident("C4/1/1/101#1")
+    dispatch = make_user("transfer_dispatch")
+    nobody = get(client, dispatch, f"/cases/to-move/{bystander.pk}")
+    no_such = get(client, dispatch, "/cases/to-move/987654321")
+    assert nobody.status_code == no_such.status_code == 404
+    assert nobody.json() == no_such.json()
+    assert get(client, dispatch, f"/cases/to-move/{case.resident_id}").status_code == 200
+    # No registry powers: not the whole city's residents, households or export.
+    assert get(client, dispatch, f"/city/residents/{bystander.pk}").status_code == 403
+    assert get(client, dispatch, f"/city/households/{bystander.household_id}/residents").status_code == 403
+    assert get(client, dispatch, "/city/registry/export").status_code == 403
+
+
+def test_a_discharged_case_leaves_transfer_dispatchs_reach(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    case = report("C1/2/1/301#1")
+    case_discharge(case_id=case.pk, reason="recovered", actor=SYSTEM, now=NOW)
+    dispatch = make_user("transfer_dispatch")
+    assert get(client, dispatch, "/cases/to-move").json() == []
+    assert get(client, dispatch, f"/cases/to-move/{case.resident_id}").status_code == 404
+    listed = get(client, dispatch, "/cases/").json()
+    assert listed[0]["name"] != case.resident.name
+    assert listed[0]["id_number"] != case.resident.id_number
+
+
+def test_out_of_scope_and_nonexistent_get_the_same_answer_everywhere(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    """A district officer of D1, about a resident of D2 and about nobody at all."""
+    case = report("C1/2/1/301#1")
+    officer = make_user("district_officer", district=city["D1"])
+    client.force_login(officer)
+    elsewhere = resident("C4/1/1/101#1")  # C4 lies in D2
+
+    def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        response = client.post(
+            f"/api/v1{url}", body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en"
+        )
+        return response.status_code, response.json()
+
+    def read(url: str) -> tuple[int, Any]:
+        response = client.get(f"/api/v1{url}", HTTP_ACCEPT_LANGUAGE="en")
+        return response.status_code, response.json()
+
+    pairs = {
+        "contact by address": [
+            post(
+                "/cases/contacts",
+                {"resident": address, "kind": "close", "last_exposure_on": str(TODAY), "case_id": case.pk},
+            )
+            for address in ("C4/1/1/101#1", "C4/1/1/909#1")
+        ],
+        "contact by id": [
+            post(
+                "/cases/contacts",
+                {"resident_id": pk, "kind": "close", "last_exposure_on": str(TODAY), "case_id": case.pk},
+            )
+            for pk in (elsewhere.pk, 987654321)
+        ],
+        "case by id": [
+            post("/cases/", {"resident_id": pk, "kind": "confirmed"}) for pk in (elsewhere.pk, 987654321)
+        ],
+        "resident": [read(f"/city/residents/{pk}") for pk in (elsewhere.pk, 987654321)],
+        "household": [read(f"/city/households/{pk}/residents") for pk in (elsewhere.household_id, 987654321)],
+        "service mode": [read(f"/zones/service-mode/{pk}") for pk in (elsewhere.household_id, 987654321)],
+    }
+    for what, (outside, unknown) in pairs.items():
+        assert outside[0] == 404, what
+        if what == "contact by address":  # the answer names the address it was given
+            assert outside[1]["code"] == unknown[1]["code"] == "unknown_resident", what
+            assert outside[1]["message"].replace("C4/1/1/101", "C4/1/1/909") == unknown[1]["message"], what
+        else:
+            assert outside == unknown, what
