@@ -32,7 +32,9 @@ def test_each_role_sees_each_field_as_the_policy_declares() -> None:
 
 
 def test_transfer_dispatch_sees_the_people_it_moves_in_full_and_only_them() -> None:
-    dispatch = Actor(user_id=1, role="transfer_dispatch", level="city", permissions=frozenset({"view_transfers"}))
+    dispatch = Actor(
+        user_id=1, role="transfer_dispatch", level="city", permissions=frozenset({"view_transfers"})
+    )
     assert masking.name_for(dispatch, "张三丰", to_move=True) == "张三丰"
     assert masking.name_for(dispatch, "张三丰") == "张**"
     assert masking.id_number_for(dispatch, "510104198005170011") == "5101************11"

@@ -15,7 +15,7 @@ from bastion.console.context import actor_of
 from bastion.console.crumbs import building_label, household_label, trail
 from bastion.console.forms import ResidentFlagsForm
 from bastion.console.views.common import show_errors
-from bastion.core import clock
+from bastion.core import clock, masking
 from bastion.core.errors import InvalidInput
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -170,6 +170,8 @@ def resident_flags(request: HttpRequest, resident_id: int) -> HttpResponse:
         messages.error(request, str(exc.message))
         household_id = selectors.resident_household_id(actor=actor, resident_id=resident_id)
     else:
-        messages.success(request, _("The needs of %(name)s were saved.") % {"name": resident.name})
+        messages.success(
+            request, _("The needs of %(name)s were saved.") % {"name": masking.name_for(actor, resident.name)}
+        )
         household_id = resident.household_id
     return redirect("console:household", household_id=household_id)
