@@ -15,9 +15,11 @@ from bastion.cases.models import Case
 from bastion.cases.services import case_discharge, contact_add
 from bastion.city.models import Resident
 from bastion.core.scopes import SYSTEM
+from bastion.testing import services as testing
 from tests.conftest import NOW, TODAY
 
 Places = dict[str, Any]
+TEN_EVERYWHERE = {level: {"ratio": 10, "per_household": False} for level in ("high", "medium", "low")}
 
 
 def resident(address: str) -> Resident:
@@ -48,12 +50,7 @@ def test_it_masks_the_name_behind_a_case_lists_resident_id_for_the_command_centr
     assert detail["name"] != person.name
     household = get(client, centre, f"/city/households/{person.household_id}/residents").json()
     assert person.name not in [r["name"] for r in household]
-
-
-def test_a_community_worker_still_sees_names_in_full_in_both_places(
-    city: Places, client: Client, make_user: Callable[..., User]
-) -> None:
-    person = report("C1/2/1/301#1").resident
+    # The community worker who looks after them sees the name in full in both places.
     worker = make_user("community_worker", community=city["M1"])
     assert get(client, worker, "/cases/").json()[0]["name"] == person.name
     assert get(client, worker, f"/city/residents/{person.pk}").json()["name"] == person.name
@@ -125,14 +122,18 @@ def test_a_discharged_case_leaves_transfer_dispatchs_reach(
     assert listed[0]["id_number"] != case.resident.id_number
 
 
-def test_out_of_scope_and_nonexistent_get_the_same_answer_everywhere(
+def test_out_of_scope_reads_as_does_not_exist_everywhere(
     city: Places, client: Client, make_user: Callable[..., User]
 ) -> None:
-    """A district officer of D1, about a resident of D2 and about nobody at all."""
+    """About a resident or household of D2 and about nobody at all, the same answer: a district
+    officer of D1 (cases, registry, zones), a community worker of M1 (orders, whatever their
+    kind), a sampler kept to D1 (scans)."""
     case = report("C1/2/1/301#1")
-    officer = make_user("district_officer", district=city["D1"])
-    client.force_login(officer)
     elsewhere = resident("C4/1/1/101#1")  # C4 lies in D2
+    nobody = 987654321
+
+    def as_(user: User) -> None:
+        client.force_login(user)
 
     def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         response = client.post(
@@ -144,30 +145,41 @@ def test_out_of_scope_and_nonexistent_get_the_same_answer_everywhere(
         response = client.get(f"/api/v1{url}", HTTP_ACCEPT_LANGUAGE="en")
         return response.status_code, response.json()
 
+    def contact(**named: Any) -> dict[str, Any]:
+        return {"kind": "close", "last_exposure_on": str(TODAY), "case_id": case.pk, **named}
+
+    as_(make_user("district_officer", district=city["D1"]))
     pairs = {
         "contact by address": [
-            post(
-                "/cases/contacts",
-                {"resident": address, "kind": "close", "last_exposure_on": str(TODAY), "case_id": case.pk},
-            )
-            for address in ("C4/1/1/101#1", "C4/1/1/909#1")
+            post("/cases/contacts", contact(resident=address)) for address in ("C4/1/1/101#1", "C4/1/1/909#1")
         ],
-        "contact by id": [
-            post(
-                "/cases/contacts",
-                {"resident_id": pk, "kind": "close", "last_exposure_on": str(TODAY), "case_id": case.pk},
-            )
-            for pk in (elsewhere.pk, 987654321)
-        ],
+        "contact by id": [post("/cases/contacts", contact(resident_id=pk)) for pk in (elsewhere.pk, nobody)],
         "case by id": [
-            post("/cases/", {"resident_id": pk, "kind": "confirmed"}) for pk in (elsewhere.pk, 987654321)
+            post("/cases/", {"resident_id": pk, "kind": "confirmed"}) for pk in (elsewhere.pk, nobody)
         ],
-        "resident": [read(f"/city/residents/{pk}") for pk in (elsewhere.pk, 987654321)],
-        "household": [read(f"/city/households/{pk}/residents") for pk in (elsewhere.household_id, 987654321)],
-        "service mode": [read(f"/zones/service-mode/{pk}") for pk in (elsewhere.household_id, 987654321)],
+        "resident": [read(f"/city/residents/{pk}") for pk in (elsewhere.pk, nobody)],
+        "household": [read(f"/city/households/{pk}/residents") for pk in (elsewhere.household_id, nobody)],
+        "service mode": [read(f"/zones/service-mode/{pk}") for pk in (elsewhere.household_id, nobody)],
     }
+    as_(make_user("community_worker", community=city["M1"]))
+    for kind in ("proxy", "resident"):  # a resident's own kind of order, placed by staff: refused
+        pairs[f"{kind} order"] = [
+            post(
+                "/delivery/orders",
+                {"household_id": pk, "kind": kind, "lines": [{"item": "rice", "quantity": 1}]},
+            )
+            for pk in (elsewhere.household_id, nobody)
+        ]
+    as_(make_user("sampler", scope="district", district=city["D1"]))
+    testing.round_open(
+        code="R1", starts_at=NOW, deadline=NOW.replace(day=2), pooling=TEN_EVERYWHERE, actor=SYSTEM, now=NOW
+    )
+    pairs["scan"] = [
+        post("/testing/scans", {"round": "R1", "resident_id": pk, "tube": "T1", "client_key": f"k{pk}"})
+        for pk in (elsewhere.pk, nobody)
+    ]
     for what, (outside, unknown) in pairs.items():
-        assert outside[0] == 404, what
+        assert outside[0] == 404, (what, outside)
         if what == "contact by address":  # the answer names the address it was given
             assert outside[1]["code"] == unknown[1]["code"] == "unknown_resident", what
             assert outside[1]["message"].replace("C4/1/1/101", "C4/1/1/909") == unknown[1]["message"], what
