@@ -97,11 +97,15 @@ def order_place(
         raise InvalidInput(
             _("An order is the household's own, a proxy order or a medicine request."), code="bad_kind"
         )
+    household = _household_in_scope(actor, household_id, kind)
     if client_key:
         earlier = Order.objects.filter(client_key=client_key).first()
         if earlier is not None:
+            # A repeat answers the first order, its recipient code included: only for the same
+            # household, never for a key that names another household's order.
+            if earlier.household_id != household.pk:
+                raise Conflict(_("This client key was used for another order."), code="client_key_taken")
             return earlier, True
-    household = _household_in_scope(actor, household_id, kind)
     wanted: dict[str, int] = {}
     for code, quantity in lines:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 99:
