@@ -90,6 +90,14 @@ def test_transfer_dispatch_reads_the_people_to_move_in_full_with_their_household
     assert moving["C3/1/1/101#1"]["why"] == "contact"
     # The case list shows the case it moves in full too: a listing and a detail agree.
     assert get(client, dispatch, "/cases/").json()[0]["name"] == case.resident.name
+    # The console has the same list, in its navigation; the registry is not theirs to browse.
+    page = client.get("/cases/to-move/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'href="/cases/to-move/"' in page
+    assert all(f'data-resident="{address}"' in page for address in moving)
+    assert case.resident.id_number in page and case.resident.name in page
+    assert client.get("/registry/").status_code == 403
+    client.force_login(make_user("command_centre"))
+    assert client.get("/cases/to-move/").status_code == 403
 
 
 def test_transfer_dispatch_finds_nobody_it_does_not_move(

@@ -80,6 +80,12 @@ NAVIGATION = [
         section=True,
     ),
     NavItem(
+        _("To move"),
+        "console:to_move",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
+        "view_transfers",
+    ),
+    NavItem(
         _("Testing"),
         "console:testing",
         frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
