@@ -104,6 +104,17 @@ def test_a_sampling_app_retries_a_scan_and_gets_the_first_answer(
     assert [i["kind"] for i in issues] == ["duplicate_scan"]
 
 
+def test_a_client_key_never_answers_another_scan(client: Client, users: dict[str, User]) -> None:
+    open_round(client, users)
+    body = {"round": "R1", "resident_id": resident("C1/1/1/101#1").pk, "tube": "T1", "client_key": "pad-3:17"}
+    call(client, users["sampler"], "post", "/testing/scans", body, status=201)
+    someone_else = {**body, "resident_id": resident("C1/1/1/102#1").pk, "tube": "T9"}
+    refused = call(client, users["sampler"], "post", "/testing/scans", someone_else, status=409)
+    assert refused["code"] == "client_key_taken"
+    assert "T1" not in str(refused)
+    assert Scan.objects.count() == 1
+
+
 def test_a_lab_reports_results_and_the_flows_follow(client: Client, users: dict[str, User]) -> None:
     open_round(client, users)
     for n, address in enumerate(["C1/1/1/101#1", "C1/1/1/101#2", "C1/1/1/102#1"]):

@@ -116,8 +116,9 @@ def _scan_record_checked(
     of retests, repeats and refusals, and the judge of whatever the fast path did not take."""
     source = f"scan {client_key or ''}".strip()
     if client_key:
-        earlier = Scan.objects.filter(client_key=client_key).select_related("tube").first()
+        earlier = Scan.objects.filter(client_key=client_key).select_related("tube", "resident").first()
         if earlier is not None:
+            _require_same_scan(earlier, round_id, resident_id, id_number, tube_barcode)
             return ScanTaken(earlier, earlier.tube, repeated=True)
     round_ = Round.objects.filter(pk=round_id).first()
     if round_ is None:
@@ -207,11 +208,12 @@ def _scan_record_checked(
                     )
             except IntegrityError:
                 repeat = (
-                    Scan.objects.filter(client_key=client_key).select_related("tube").first()
+                    Scan.objects.filter(client_key=client_key).select_related("tube", "resident").first()
                     if client_key
                     else None
                 )
                 if repeat is not None:  # the same device's retry won the race
+                    _require_same_scan(repeat, round_.pk, resident_id, id_number, tube_barcode)
                     raise _Repeat(repeat) from None
                 raise _TubeRefused(
                     IssueKind.DUPLICATE_SCAN, _("This resident was already sampled in this round.")
@@ -245,6 +247,20 @@ def _scan_record_checked(
         error: type[DomainError] = InvalidInput if refused.kind == IssueKind.WRONG_POOL else Conflict
         raise refuse(error, refused.kind, refused.message) from None
     return ScanTaken(scan, tube, repeated=False)
+
+
+def _require_same_scan(
+    earlier: Scan, round_id: int, resident_id: int | None, id_number: str | None, barcode: str
+) -> None:
+    """A retry names the same round, person and tube as the scan its key took; any other scan
+    under that key is refused, so that a key never answers someone else's tube."""
+    same_person = (
+        earlier.resident_id == resident_id
+        if resident_id is not None
+        else earlier.resident.id_number == (id_number or "").strip().upper()
+    )
+    if earlier.round_id != round_id or not same_person or earlier.tube.barcode != barcode.strip():
+        raise Conflict(_("This client key was used for another scan."), code="client_key_taken")
 
 
 class _TubeRefused(Exception):
