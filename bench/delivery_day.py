@@ -132,6 +132,8 @@ def _server_env(name: str) -> dict[str, str]:
         "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghij",
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_COOKIES": "false",
+        # Served on plain http on loopback, on purpose: no redirect to https.
+        "SECURE_SSL_REDIRECT": "false",
         "BASTION_HOME": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "bastion.settings",
     }

@@ -99,6 +99,14 @@ def now() -> datetime:
     return NOW
 
 
+@pytest.fixture(autouse=True, scope="session")
+def plain_http() -> Iterator[None]:
+    """The suite runs on production settings, which redirect plain http to https; the test
+    client and the live server speak plain http (tests/core/test_deploy.py checks the redirect)."""
+    with override_settings(SECURE_SSL_REDIRECT=False):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock() -> Any:
     with clock.use(clock.FrozenClock(NOW)) as frozen:

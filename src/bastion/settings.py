@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "ninja",
     # Failed logins counted per account; the account locked for a while after too many.
     "axes",
+    # Content-Security-Policy on every answer (its system check catches settings of the old form).
+    "csp",
     "bastion.core",
     "bastion.city",
     "bastion.cases",
@@ -73,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "bastion.console.middleware.DomainErrorMiddleware",
     # Last: answers a locked account's login with the lockout page (django-axes).
     "axes.middleware.AxesMiddleware",
@@ -141,15 +144,49 @@ STATIC_ROOT = VAR_DIR / "static"
 # In development the static files are served from the apps without collectstatic.
 WHITENOISE_USE_FINDERS = _dev_key
 
+# --- Security (README, "Configuration"; `bastion check --deploy` is clean in production) -------
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not _dev_key)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Plain http is answered with a redirect to https in production. Behind a proxy that ends TLS
+# (BEHIND_PROXY, which trusts its X-Forwarded-Proto) the redirect still works; it is turned off
+# only where the platform is served on plain http on purpose (the benchmarks on loopback).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not _dev_key)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY", False) else None
-# Browsers keep to HTTPS for a year once they have seen the site (not in development, on http).
+# Browsers keep to HTTPS for a year once they have seen the site (not in development, on http),
+# and so on the platform's own subdomains: it is served from a host name of its own
+# (bastion.<city>.gov.cn), whose subdomains are its own. An operator who serves it from a domain
+# that other, plain-http services live under turns HSTS_INCLUDE_SUBDOMAINS off.
 SECURE_HSTS_SECONDS = 0 if _dev_key else 365 * 24 * 3600
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+# Off unless asked: the preload list binds the whole registrable domain (the city's, with every
+# service under it) to HTTPS for years, which is the domain owner's decision, not one
+# application's. Django's check asks for it (W021); while it is off that is a decision, so the
+# warning is silenced rather than shown on every deploy.
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): the pages load scripts, styles and images from the
+# platform alone, with nothing inline (the console's behaviours live in console/console.js, its
+# styles in static CSS files; tests/console/test_csp.py keeps inline ones from coming back).
+# The API docs page widens it for its images alone (api/root.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

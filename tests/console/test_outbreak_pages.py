@@ -21,6 +21,7 @@ from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
 from bastion.zones.models import Zone, ZoneState
 from tests.conftest import NOW
+from tests.console.pages import print_css
 
 Places = dict[str, Any]
 HIGH_FILL = 'data-level="high" fill="#c62828"'
@@ -313,7 +314,7 @@ def test_the_printable_bulletin_has_no_navigation(client: Client, resident: User
     report("C1/2/1/301#1")
     html = page(as_user(client, resident), "/bulletin/print/")
     assert "main-nav" not in html
-    assert "@media print" in html
+    assert print_css(html, "console/bulletin-print.css").count("@media print") == 1
     assert figure(html, "new_confirmed", within="D1") == 1
 
 

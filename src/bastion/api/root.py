@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from csp.decorators import csp_update
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -31,6 +32,9 @@ api = NinjaAPI(
     description="Run a city through an epidemic lockdown. Every answer is limited to the caller's scope.",
     auth=django_auth,
     urls_namespace="api",
+    # The docs page (Swagger UI, from Ninja's own static files) draws its arrows and checkboxes
+    # as data: images in its CSS; the policy allows them on that page alone.
+    docs_decorator=csp_update({"img-src": ["data:"]}),
 )
 
 
