@@ -136,7 +136,8 @@ def _community(actor: Actor, request: HttpRequest, asked_id: int | None = None) 
         if wanted is None:
             raise NotFound()
     community = community_by_id(wanted)
-    if community is None:
+    # A district officer picks among their own district's communities: another reads as none.
+    if community is None or (actor.level == ScopeLevel.DISTRICT and community.district_id != actor.district_id):
         raise NotFound()
     return community
 

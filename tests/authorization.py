@@ -1,0 +1,275 @@
+"""Who may call each endpoint, and whether it is bound to the caller's scope: one line per API
+operation (as the OpenAPI document names it) and per console page (as the URL configuration
+names it). `tests/test_authorization.py` asks every endpoint as every role, an administrator
+and an anonymous visitor, about an object of the caller's own scope and one of another, and
+holds the answers to these lines; an endpoint without a line fails there.
+
+Reading a line: `may(CC, DO, scoped=True)` — the command centre and district officers are let
+through (2xx, 3xx, or a refusal of the input itself: 400, 409, 422); every other role is refused
+(403); an object outside the caller's scope does not exist for them (404); an anonymous visitor
+is asked to log in (401 from the API, a redirect to the login page from the console); an
+administrator without a role in the city is refused like a role without the power.
+`quirks` records, with the reason, where today's answer departs from that pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bastion.core.roles import Role
+
+
+class Outcome(StrEnum):
+    ALLOWED = "allowed"  # 2xx, 3xx, or the input refused (400, 409, 422): the power was granted
+    FORBIDDEN = "403"
+    NOT_FOUND = "404"
+    LOGIN = "login"  # 401 from the API; a redirect to the (console's or admin's) login page
+    NOT_ALLOWED = "405"  # the method is not one the page takes
+    TOLD = "told"  # a console page went back with the refusal said on it (nothing done)
+    ERROR = "500"
+
+
+# The askers besides the roles.
+ADMIN = "admin"  # a Django superuser with no role in the city (the admin site's keeper)
+ANONYMOUS = "anonymous"
+
+CC = Role.COMMAND_CENTRE
+DO = Role.DISTRICT_OFFICER
+CW = Role.COMMUNITY_WORKER
+VO = Role.VOLUNTEER
+LAB = Role.LAB
+SAM = Role.SAMPLER
+TD = Role.TRANSFER_DISPATCH
+CS = Role.COMMERCE_SUPPLY
+MR = Role.MARKET_REGULATOR
+RES = Role.RESIDENT
+EVERY_ROLE = tuple(Role)
+STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR)  # every role but residents
+
+OWN = "own"
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    scoped: bool = False  # the request names an object: outside the caller's scope it is not found
+    away: Outcome = Outcome.NOT_FOUND  # what a request about an object outside the scope gets
+    refused: Outcome = Outcome.FORBIDDEN  # what a role without the power gets
+    admin: Outcome = Outcome.FORBIDDEN
+    anonymous: Outcome = Outcome.LOGIN
+    # (asker, OWN or OTHER) -> the answer today, where it departs from the pattern above.
+    quirks: dict[tuple[str, str], Outcome] = field(default_factory=dict)
+
+    def expected(self, asker: str, where: str, in_scope: bool) -> Outcome:
+        if (asker, where) in self.quirks:
+            return self.quirks[asker, where]
+        if asker == ANONYMOUS:
+            return self.anonymous
+        if asker == ADMIN:
+            return self.admin
+        if asker not in self.roles:
+            return self.refused
+        if self.scoped and not in_scope:
+            return self.away
+        return Outcome.ALLOWED
+
+
+def may(*roles: str, scoped: bool = False, **more: object) -> Rule:
+    return Rule(roles=frozenset(roles), scoped=scoped, **more)  # type: ignore[arg-type]
+
+
+def anyone(**more: object) -> Rule:
+    """Open to every visitor, logged in or not."""
+    return Rule(
+        roles=frozenset(EVERY_ROLE), admin=Outcome.ALLOWED, anonymous=Outcome.ALLOWED, **more  # type: ignore[arg-type]
+    )
+
+
+def nobody() -> Rule:
+    """Answers not found to everyone."""
+    return Rule(
+        roles=frozenset(), refused=Outcome.NOT_FOUND, admin=Outcome.NOT_FOUND, anonymous=Outcome.NOT_FOUND
+    )
+
+
+def admin_site(**more: object) -> Rule:
+    """The admin site: its superusers only; everyone else is sent to its login page."""
+    return Rule(
+        roles=frozenset(), refused=Outcome.LOGIN, admin=Outcome.ALLOWED, **more  # type: ignore[arg-type]
+    )
+
+
+def both(asker: str, outcome: Outcome) -> dict[tuple[str, str], Outcome]:
+    return {(asker, OWN): outcome, (asker, OTHER): outcome}
+
+
+# A resident's scope is their household: the places above it (their building, community,
+# district) are not theirs to list, so they read as not found.
+PLACES_ABOVE_HOME = {(RES, OWN): Outcome.NOT_FOUND}
+# A volunteer's scope is their own tasks: no zone lies in it.
+NO_ZONE_FOR_VOLUNTEERS = {(VO, OWN): Outcome.NOT_FOUND}
+REGISTRY_READERS = (CC, DO, CW, TD, RES)
+CASE_READERS = (CC, DO, CW, TD)  # TD: being narrowed to the people it must move (issue 13, §4)
+SUPPLY_READERS = (CC, DO, CW, CS, MR)
+TESTING_FOLLOWERS = (CC, DO, CW)
+OFFICERS = (CC, DO)
+OWN_BOARD = {(CW, OTHER): Outcome.ALLOWED}  # manage cases, zones and testing within their scope
+
+API: dict[str, Rule] = {
+    # city: the registry
+    "GET /api/v1/city/figures": may(CC, DO, CW, TD, CS, MR),
+    "GET /api/v1/city/districts": may(*REGISTRY_READERS),  # a resident's list is empty
+    "GET /api/v1/city/districts/{district_id}/communities": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /api/v1/city/communities/{community_id}/compounds": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /api/v1/city/compounds/{compound_id}/buildings": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /api/v1/city/buildings/{building_id}/households": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /api/v1/city/households/{household_id}/residents": may(*REGISTRY_READERS, scoped=True),
+    "GET /api/v1/city/residents/{resident_id}": may(*REGISTRY_READERS, scoped=True),
+    "PATCH /api/v1/city/residents/{resident_id}/flags": may(CW, scoped=True),
+    "POST /api/v1/city/registry/import": may(CC),
+    "GET /api/v1/city/registry/export": may(CC, DO, CW),
+    # cases
+    "GET /api/v1/cases/protocol": may(*EVERY_ROLE, admin=Outcome.ALLOWED),  # the rules in force
+    "POST /api/v1/cases/protocol": may(CC),
+    "GET /api/v1/cases/": may(*CASE_READERS),
+    "POST /api/v1/cases/": may(*OFFICERS, scoped=True),
+    "POST /api/v1/cases/contacts": may(*OFFICERS, scoped=True),
+    "POST /api/v1/cases/batch": may(*OFFICERS),
+    "GET /api/v1/cases/{case_id}": may(*CASE_READERS, scoped=True),
+    "GET /api/v1/cases/{case_id}/places": may(*CASE_READERS, scoped=True),
+    "GET /api/v1/cases/{case_id}/chain": may(*CASE_READERS, scoped=True),
+    "GET /api/v1/cases/{case_id}/contacts": may(*CASE_READERS, scoped=True),
+    "POST /api/v1/cases/{case_id}/convert": may(*OFFICERS, scoped=True),
+    "POST /api/v1/cases/{case_id}/discharge": may(*OFFICERS, scoped=True),
+    # zones: every role sees the zones within its scope
+    "GET /api/v1/zones/": may(*EVERY_ROLE),
+    "GET /api/v1/zones/service-mode/{household_id}": may(*REGISTRY_READERS, scoped=True),
+    "GET /api/v1/zones/{zone_id}": may(*EVERY_ROLE, scoped=True, quirks=NO_ZONE_FOR_VOLUNTEERS),
+    "POST /api/v1/zones/{zone_id}/confirm": may(*OFFICERS, scoped=True),
+    "POST /api/v1/zones/{zone_id}/reject": may(*OFFICERS, scoped=True),
+    "POST /api/v1/zones/{zone_id}/lift": may(*OFFICERS, scoped=True),
+    "POST /api/v1/zones/{zone_id}/adjust": may(*OFFICERS, scoped=True),
+    "POST /api/v1/zones/{zone_id}/screenings": may(*OFFICERS, scoped=True),
+    # the bulletin: public figures of the day, to every account (and the admin's)
+    "GET /api/v1/bulletin/": may(*EVERY_ROLE, admin=Outcome.ALLOWED),
+    # testing. Rounds are city business: any follower reads any round; coverage and recalls
+    # are narrowed to the caller's scope, progress is the round's whole figures.
+    "GET /api/v1/testing/rounds": may(*TESTING_FOLLOWERS),
+    "POST /api/v1/testing/rounds": may(*OFFICERS, scoped=True),  # scoped: the zone it screens
+    "POST /api/v1/testing/rounds/{code}/close": may(*OFFICERS, scoped=True),
+    "GET /api/v1/testing/rounds/{code}/progress": may(*TESTING_FOLLOWERS),
+    "GET /api/v1/testing/rounds/{code}/coverage": may(*TESTING_FOLLOWERS),
+    "GET /api/v1/testing/rounds/{code}/recalls": may(*TESTING_FOLLOWERS),
+    "GET /api/v1/testing/rounds/{code}/issues": may(CC),
+    "GET /api/v1/testing/issues/unattached": may(CC),
+    "POST /api/v1/testing/scans": may(SAM, scoped=True),  # city-wide: any resident
+    "POST /api/v1/testing/tubes/{barcode}/receipt": may(LAB, scoped=True),
+    "POST /api/v1/testing/tubes/{barcode}/result": may(LAB, scoped=True),
+    # delivery
+    "POST /api/v1/delivery/orders": may(CW, VO, RES, scoped=True),
+    "POST /api/v1/delivery/dispatch": may(CC, DO, CW),
+    "PUT /api/v1/delivery/zones/{zone_id}/cycle": may(*OFFICERS, scoped=True),
+    "DELETE /api/v1/delivery/zones/{zone_id}/cycle": may(*OFFICERS, scoped=True),
+    "GET /api/v1/delivery/tasks/open": may(VO),
+    "GET /api/v1/delivery/tasks/mine": may(VO),
+    "POST /api/v1/delivery/tasks/{task_id}/claim": may(VO, scoped=True),
+    "POST /api/v1/delivery/orders/{order_id}/deliver": may(VO, scoped=True),
+    "POST /api/v1/delivery/orders/{order_id}/fail": may(VO, scoped=True),
+    "POST /api/v1/delivery/checkins": may(VO, scoped=True),
+    "GET /api/v1/delivery/coverage": may(*SUPPLY_READERS),
+    # CS, MR: being narrowed to coverage figures, without household lists (issue 13, §4)
+    "GET /api/v1/delivery/coverage/{community_id}/not-reached": may(*SUPPLY_READERS, scoped=True),
+    # supply
+    "GET /api/v1/supply/days": may(*SUPPLY_READERS),
+    "POST /api/v1/supply/stock": may(CS),
+    "POST /api/v1/supply/prices": may(CS, MR),
+    "GET /api/v1/supply/flags": may(*SUPPLY_READERS),
+}
+
+CONSOLE: dict[str, Rule] = {
+    "GET /login/": anyone(),
+    "POST /login/": anyone(),
+    "POST /logout/": Rule(  # everyone is sent back to the login page
+        roles=frozenset(), refused=Outcome.LOGIN, admin=Outcome.LOGIN, anonymous=Outcome.LOGIN
+    ),
+    "GET /i18n/setlang/": anyone(),
+    "POST /i18n/setlang/": anyone(),
+    "GET /api/v1/openapi.json": anyone(),
+    "GET /api/v1/docs": anyone(),
+    "GET /api/v1/": nobody(),
+    "GET /": may(*EVERY_ROLE),  # each role's home (community and household: their own page)
+    # registry
+    "GET /registry/": may(*REGISTRY_READERS),
+    "GET /registry/districts/{district_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/communities/{community_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/compounds/{compound_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/buildings/{building_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/households/{household_id}/": may(*REGISTRY_READERS, scoped=True),
+    "POST /registry/residents/{resident_id}/flags/": may(CW, scoped=True),
+    # zones (a resident has their own page, my-zone; the lists and the map are staff's)
+    "GET /zones/": may(*STAFF, quirks=both(RES, Outcome.NOT_FOUND)),
+    "GET /zones/map/": may(CC, DO, CW, TD, refused=Outcome.NOT_FOUND),
+    "GET /zones/{zone_id}/": may(*EVERY_ROLE, scoped=True, quirks=NO_ZONE_FOR_VOLUNTEERS),
+    "POST /zones/{zone_id}/confirm/": may(*OFFICERS, scoped=True),
+    "POST /zones/{zone_id}/reject/": may(*OFFICERS, scoped=True),
+    "POST /zones/{zone_id}/lift/": may(*OFFICERS, scoped=True),
+    "POST /zones/{zone_id}/adjust/": may(*OFFICERS, scoped=True),
+    "POST /zones/{zone_id}/screening/": may(*OFFICERS, scoped=True),
+    # outside the scope: "There is no such zone." said on the page, as for a zone that is not
+    "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
+    "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    "GET /bulletin/": may(*EVERY_ROLE),
+    "GET /bulletin/print/": may(*EVERY_ROLE),
+    # cases
+    "GET /cases/": may(*CASE_READERS),
+    "GET /cases/new/": may(*OFFICERS),
+    "POST /cases/new/": may(*OFFICERS),
+    "GET /cases/batch/": may(*OFFICERS),
+    "POST /cases/batch/": may(*OFFICERS),
+    "GET /protocol/": may(*EVERY_ROLE),
+    "POST /protocol/": may(CC),
+    "GET /cases/{case_id}/": may(*CASE_READERS, scoped=True),
+    "POST /cases/{case_id}/convert/": may(*OFFICERS, scoped=True),
+    "POST /cases/{case_id}/discharge/": may(*OFFICERS, scoped=True),
+    # a community worker naming a resident and a case outside their scope: not found, before
+    # the power is asked for
+    "POST /cases/{case_id}/contacts/": may(*OFFICERS, scoped=True, quirks={(CW, OTHER): Outcome.NOT_FOUND}),
+    # testing
+    "GET /testing/": may(*TESTING_FOLLOWERS),
+    "POST /testing/": may(*OFFICERS),
+    "GET /testing/{round_id}/": may(*TESTING_FOLLOWERS),
+    "POST /testing/{round_id}/close/": may(*OFFICERS, scoped=True),
+    "GET /testing/{round_id}/exceptions/": may(CC, quirks={**both(DO, Outcome.NOT_FOUND), **both(CW, Outcome.NOT_FOUND)}),
+    "GET /testing/{round_id}/coverage/": may(*TESTING_FOLLOWERS),
+    "GET /testing/{round_id}/grids/{grid_id}/": may(*TESTING_FOLLOWERS, scoped=True),
+    "GET /testing/{round_id}/grids/{grid_id}/print/": may(*TESTING_FOLLOWERS, scoped=True),
+    "GET /testing/{round_id}/recalls/": may(*TESTING_FOLLOWERS),
+    # delivery: the volunteer's phone says a refusal on its task list (nothing done)
+    "GET /tasks/": may(VO),
+    "POST /tasks/{task_id}/claim/": may(VO, scoped=True, away=Outcome.TOLD),
+    "POST /orders/{order_id}/deliver/": may(VO, scoped=True, away=Outcome.TOLD),
+    "POST /orders/{order_id}/fail/": may(VO, scoped=True, away=Outcome.TOLD),
+    # a resident's orders; community workers and volunteers may order but have no household
+    "GET /my-orders/": may(RES, quirks={(CW, OWN): Outcome.NOT_FOUND, (VO, OWN): Outcome.NOT_FOUND}),
+    "POST /my-orders/": may(RES, quirks={(CW, OWN): Outcome.NOT_FOUND, (VO, OWN): Outcome.NOT_FOUND}),
+    # the dispatch board of a community (a city or district officer picks it)
+    # (a community worker's is always their own: the community asked for is not read)
+    "GET /deliveries/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
+    "POST /deliveries/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
+    "GET /deliveries/print/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
+    "GET /deliveries/export.csv": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
+    # proxy orders: community staff and volunteers for a household of their community; the
+    # page says a refusal (a household not of the community, a resident's own order) on the
+    # board; a district officer's pick of another district's community is not found first
+    "POST /deliveries/orders/": may(
+        CW, VO, scoped=True, away=Outcome.TOLD, quirks={**both(RES, Outcome.TOLD), (DO, OTHER): Outcome.NOT_FOUND}
+    ),
+    # supply
+    "GET /supply/": may(CC, DO, CS, MR),
+    "POST /supply/": may(CS, MR),
+}
+
+# The admin site's index and each model's list.
+ADMIN_SITE = admin_site()
