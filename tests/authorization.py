@@ -83,7 +83,10 @@ def may(*roles: str, scoped: bool = False, **more: object) -> Rule:
 def anyone(**more: object) -> Rule:
     """Open to every visitor, logged in or not."""
     return Rule(
-        roles=frozenset(EVERY_ROLE), admin=Outcome.ALLOWED, anonymous=Outcome.ALLOWED, **more  # type: ignore[arg-type]
+        roles=frozenset(EVERY_ROLE),
+        admin=Outcome.ALLOWED,
+        anonymous=Outcome.ALLOWED,
+        **more,  # type: ignore[arg-type]
     )
 
 
@@ -97,7 +100,10 @@ def nobody() -> Rule:
 def admin_site(**more: object) -> Rule:
     """The admin site: its superusers only; everyone else is sent to its login page."""
     return Rule(
-        roles=frozenset(), refused=Outcome.LOGIN, admin=Outcome.ALLOWED, **more  # type: ignore[arg-type]
+        roles=frozenset(),
+        refused=Outcome.LOGIN,
+        admin=Outcome.ALLOWED,
+        **more,  # type: ignore[arg-type]
     )
 
 
@@ -121,10 +127,18 @@ API: dict[str, Rule] = {
     # city: the registry
     "GET /api/v1/city/figures": may(CC, DO, CW, TD, CS, MR),
     "GET /api/v1/city/districts": may(*REGISTRY_READERS),  # a resident's list is empty
-    "GET /api/v1/city/districts/{district_id}/communities": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /api/v1/city/communities/{community_id}/compounds": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /api/v1/city/compounds/{compound_id}/buildings": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /api/v1/city/buildings/{building_id}/households": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /api/v1/city/districts/{district_id}/communities": may(
+        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
+    ),
+    "GET /api/v1/city/communities/{community_id}/compounds": may(
+        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
+    ),
+    "GET /api/v1/city/compounds/{compound_id}/buildings": may(
+        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
+    ),
+    "GET /api/v1/city/buildings/{building_id}/households": may(
+        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
+    ),
     "GET /api/v1/city/households/{household_id}/residents": may(*REGISTRY_READERS, scoped=True),
     "GET /api/v1/city/residents/{resident_id}": may(*REGISTRY_READERS, scoped=True),
     "PATCH /api/v1/city/residents/{resident_id}/flags": may(CW, scoped=True),
@@ -203,7 +217,9 @@ CONSOLE: dict[str, Rule] = {
     # registry
     "GET /registry/": may(*REGISTRY_READERS),
     "GET /registry/districts/{district_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /registry/communities/{community_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/communities/{community_id}/": may(
+        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
+    ),
     "GET /registry/compounds/{compound_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
     "GET /registry/buildings/{building_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
     "GET /registry/households/{household_id}/": may(*REGISTRY_READERS, scoped=True),
@@ -241,7 +257,9 @@ CONSOLE: dict[str, Rule] = {
     "POST /testing/": may(*OFFICERS),
     "GET /testing/{round_id}/": may(*TESTING_FOLLOWERS),
     "POST /testing/{round_id}/close/": may(*OFFICERS, scoped=True),
-    "GET /testing/{round_id}/exceptions/": may(CC, quirks={**both(DO, Outcome.NOT_FOUND), **both(CW, Outcome.NOT_FOUND)}),
+    "GET /testing/{round_id}/exceptions/": may(
+        CC, quirks={**both(DO, Outcome.NOT_FOUND), **both(CW, Outcome.NOT_FOUND)}
+    ),
     "GET /testing/{round_id}/coverage/": may(*TESTING_FOLLOWERS),
     "GET /testing/{round_id}/grids/{grid_id}/": may(*TESTING_FOLLOWERS, scoped=True),
     "GET /testing/{round_id}/grids/{grid_id}/print/": may(*TESTING_FOLLOWERS, scoped=True),
@@ -264,7 +282,11 @@ CONSOLE: dict[str, Rule] = {
     # page says a refusal (a household not of the community, a resident's own order) on the
     # board; a district officer's pick of another district's community is not found first
     "POST /deliveries/orders/": may(
-        CW, VO, scoped=True, away=Outcome.TOLD, quirks={**both(RES, Outcome.TOLD), (DO, OTHER): Outcome.NOT_FOUND}
+        CW,
+        VO,
+        scoped=True,
+        away=Outcome.TOLD,
+        quirks={**both(RES, Outcome.TOLD), (DO, OTHER): Outcome.NOT_FOUND},
     ),
     # supply
     "GET /supply/": may(CC, DO, CS, MR),

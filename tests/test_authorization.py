@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -40,8 +40,8 @@ from bastion.core.roles import DEFAULT_SCOPE, Role, ScopeLevel
 from bastion.core.scopes import SYSTEM
 from bastion.delivery import services as delivery
 from bastion.delivery.models import DeliveryTask, Order
-from bastion.testing import services as testing
 from bastion.supply import services as supply
+from bastion.testing import services as testing
 from bastion.testing.models import Lab, Round, Tube
 from tests.authorization import ADMIN, ADMIN_SITE, ANONYMOUS, API, CONSOLE, OTHER, OWN, Outcome, Rule
 from tests.conftest import NOW, TODAY
@@ -49,13 +49,18 @@ from tests.factories import PASSWORD, StaffUserFactory
 
 # --- the endpoints, as the URL configuration and the OpenAPI document say ----------------------
 
-API_PREFIX = "api/v1/"
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    """The published OpenAPI document (built once: it takes most of a second)."""
+    return api.get_openapi_schema()
 
 
 def api_operations() -> list[str]:
     """'METHOD /api/v1/path/{param}' for every operation of the OpenAPI document."""
-    document = api.get_openapi_schema()
+    document = openapi()
     return sorted(
         f"{method.upper()} {path}" for path, operations in document["paths"].items() for method in operations
     )
@@ -238,7 +243,12 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
 def _catalogue() -> None:
     """A supplier, a standard vegetable package and rice, as the commerce bureau keeps them."""
     supply.supplier_register(
-        code="SUP1", name="蔬菜保供公司", contact_name="李经理", contact_phone="13800000001", actor=SYSTEM, now=NOW
+        code="SUP1",
+        name="蔬菜保供公司",
+        contact_name="李经理",
+        contact_phone="13800000001",
+        actor=SYSTEM,
+        now=NOW,
     )
     supply.item_add(
         code="vegetable-10kg",
@@ -253,7 +263,13 @@ def _catalogue() -> None:
         now=NOW,
     )
     supply.item_add(
-        code="rice-5kg", name="大米 5 kg", category="grain_oil", supplier_code="SUP1", price="30", actor=SYSTEM, now=NOW
+        code="rice-5kg",
+        name="大米 5 kg",
+        category="grain_oil",
+        supplier_code="SUP1",
+        price="30",
+        actor=SYSTEM,
+        now=NOW,
     )
 
 
@@ -290,7 +306,11 @@ CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /orders/{order_id}/deliver/": {"recipient_code": "0000", "client_key": "k1"},
     "POST /orders/{order_id}/fail/": {"reason": "无人应答"},
     "POST /deliveries/orders/": {"community": "{community}", "household": "{address}", "item": "rice-5kg"},
-    "POST /cases/{case_id}/contacts/": {"resident": "{address}#2", "kind": "close", "last_exposure_on": "2022-08-31"},
+    "POST /cases/{case_id}/contacts/": {
+        "resident": "{address}#2",
+        "kind": "close",
+        "last_exposure_on": "2022-08-31",
+    },
 }
 
 # The link's query, where a page reads what it is about from it (a city or district officer
@@ -327,7 +347,9 @@ def _example(node: dict[str, Any], components: dict[str, Any]) -> Any:
     options = [_schema(o, components) for o in node.get("anyOf", [])]
     kind = node.get("type") or next((o.get("type") for o in options if o.get("type") != "null"), "string")
     if kind == "string":
-        return {"date": "2022-09-01", "date-time": "2022-09-01T10:00:00+08:00"}.get(node.get("format", ""), "x")
+        return {"date": "2022-09-01", "date-time": "2022-09-01T10:00:00+08:00"}.get(
+            node.get("format", ""), "x"
+        )
     return {"integer": 1, "number": 1, "boolean": False, "array": [], "object": {}}.get(kind)
 
 
@@ -335,7 +357,7 @@ def api_body(key: str) -> tuple[dict[str, Any], bool]:
     """The operation's body with its required fields (and those naming an object, as
     "{kind}" to fill), and whether it is a file upload."""
     method, path = key.split(" ", 1)
-    document = api.get_openapi_schema()
+    document = openapi()
     components = document["components"]["schemas"]
     request_body = document["paths"][path][method.lower()].get("requestBody")
     if request_body is None:
@@ -397,7 +419,8 @@ def _counts() -> dict[str, int]:
     quote = connection.ops.quote_name
     counts = ", ".join(f"(SELECT COUNT(*) FROM {quote(table)})" for table in _tables())
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {counts}")  # noqa: S608 - table names from the models, quoted
+        # The table names come from the models, quoted.
+        cursor.execute(f"SELECT {counts}")
         row = cursor.fetchone()
     return dict(zip(_tables(), row, strict=True))
 
@@ -502,7 +525,9 @@ def mismatches(answers: list[Answer], rule: Rule) -> list[str]:
         # A page that takes the power but refuses the input says so on the page it goes back to.
         same = a.got == want or (want == Outcome.ALLOWED and a.got == Outcome.TOLD)
         if not same or a.traces:
-            wrong.append(f"{a.asker:>18} {a.where:<5} {a.url}: want {want}, got {a.status} ({a.got}) {a.traces}")
+            wrong.append(
+                f"{a.asker:>18} {a.where:<5} {a.url}: want {want}, got {a.status} ({a.got}) {a.traces}"
+            )
     return wrong
 
 

@@ -137,7 +137,9 @@ def _community(actor: Actor, request: HttpRequest, asked_id: int | None = None) 
             raise NotFound()
     community = community_by_id(wanted)
     # A district officer picks among their own district's communities: another reads as none.
-    if community is None or (actor.level == ScopeLevel.DISTRICT and community.district_id != actor.district_id):
+    if community is None or (
+        actor.level == ScopeLevel.DISTRICT and community.district_id != actor.district_id
+    ):
         raise NotFound()
     return community
 
