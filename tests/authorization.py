@@ -111,34 +111,42 @@ def both(asker: str, outcome: Outcome) -> dict[tuple[str, str], Outcome]:
     return {(asker, OWN): outcome, (asker, OTHER): outcome}
 
 
-# A resident's scope is their household: the places above it (their building, community,
-# district) are not theirs to list, so they read as not found.
-PLACES_ABOVE_HOME = {(RES, OWN): Outcome.NOT_FOUND}
 # A volunteer's scope is their own tasks: no zone lies in it.
 NO_ZONE_FOR_VOLUNTEERS = {(VO, OWN): Outcome.NOT_FOUND}
 REGISTRY_READERS = (CC, DO, CW, TD, RES)
 CASE_READERS = (CC, DO, CW, TD)  # TD: being narrowed to the people it must move (issue 13, §4)
 SUPPLY_READERS = (CC, DO, CW, CS, MR)
 TESTING_FOLLOWERS = (CC, DO, CW)
-OFFICERS = (CC, DO)
-OWN_BOARD = {(CW, OTHER): Outcome.ALLOWED}  # manage cases, zones and testing within their scope
+OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
+# A resident's scope is their household: the places above it (their building, community,
+# district) are not theirs to list, so they read as not found.
+REGISTRY_PLACE = may(*REGISTRY_READERS, scoped=True, quirks={(RES, OWN): Outcome.NOT_FOUND})
+# A community worker's dispatch board is always their own: the community asked for is not read.
+OWN_BOARD = {(CW, OTHER): Outcome.ALLOWED}
+# A resident's own orders; community workers and volunteers may order but have no household.
+MY_ORDERS = may(RES, quirks={(CW, OWN): Outcome.NOT_FOUND, (VO, OWN): Outcome.NOT_FOUND})
+# Proxy orders: community staff and volunteers, for a household of their community. The page
+# says a refusal on the board it returns to (a household not of the community, a resident's
+# own order); a district officer's pick of another district's community is not found first.
+PROXY_ORDER = may(
+    CW, VO, scoped=True, away=Outcome.TOLD, quirks={**both(RES, Outcome.TOLD), (DO, OTHER): Outcome.NOT_FOUND}
+)
+# A round's exceptions (with ID numbers) are the command centre's; other followers: not found.
+ROUND_EXCEPTIONS = may(CC, quirks={**both(DO, Outcome.NOT_FOUND), **both(CW, Outcome.NOT_FOUND)})
+# Logging out sends everyone back to the login page.
+LOGOUT = Rule(roles=frozenset(), refused=Outcome.LOGIN, admin=Outcome.LOGIN, anonymous=Outcome.LOGIN)
+# A community worker naming a resident and a case outside their scope: not found, before the
+# power is asked for.
+CONTACT_ADD = may(*OFFICERS, scoped=True, quirks={(CW, OTHER): Outcome.NOT_FOUND})
 
 API: dict[str, Rule] = {
     # city: the registry
     "GET /api/v1/city/figures": may(CC, DO, CW, TD, CS, MR),
     "GET /api/v1/city/districts": may(*REGISTRY_READERS),  # a resident's list is empty
-    "GET /api/v1/city/districts/{district_id}/communities": may(
-        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
-    ),
-    "GET /api/v1/city/communities/{community_id}/compounds": may(
-        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
-    ),
-    "GET /api/v1/city/compounds/{compound_id}/buildings": may(
-        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
-    ),
-    "GET /api/v1/city/buildings/{building_id}/households": may(
-        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
-    ),
+    "GET /api/v1/city/districts/{district_id}/communities": REGISTRY_PLACE,
+    "GET /api/v1/city/communities/{community_id}/compounds": REGISTRY_PLACE,
+    "GET /api/v1/city/compounds/{compound_id}/buildings": REGISTRY_PLACE,
+    "GET /api/v1/city/buildings/{building_id}/households": REGISTRY_PLACE,
     "GET /api/v1/city/households/{household_id}/residents": may(*REGISTRY_READERS, scoped=True),
     "GET /api/v1/city/residents/{resident_id}": may(*REGISTRY_READERS, scoped=True),
     "PATCH /api/v1/city/residents/{resident_id}/flags": may(CW, scoped=True),
@@ -205,9 +213,7 @@ API: dict[str, Rule] = {
 CONSOLE: dict[str, Rule] = {
     "GET /login/": anyone(),
     "POST /login/": anyone(),
-    "POST /logout/": Rule(  # everyone is sent back to the login page
-        roles=frozenset(), refused=Outcome.LOGIN, admin=Outcome.LOGIN, anonymous=Outcome.LOGIN
-    ),
+    "POST /logout/": LOGOUT,
     "GET /i18n/setlang/": anyone(),
     "POST /i18n/setlang/": anyone(),
     "GET /api/v1/openapi.json": anyone(),
@@ -216,12 +222,10 @@ CONSOLE: dict[str, Rule] = {
     "GET /": may(*EVERY_ROLE),  # each role's home (community and household: their own page)
     # registry
     "GET /registry/": may(*REGISTRY_READERS),
-    "GET /registry/districts/{district_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /registry/communities/{community_id}/": may(
-        *REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME
-    ),
-    "GET /registry/compounds/{compound_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
-    "GET /registry/buildings/{building_id}/": may(*REGISTRY_READERS, scoped=True, quirks=PLACES_ABOVE_HOME),
+    "GET /registry/districts/{district_id}/": REGISTRY_PLACE,
+    "GET /registry/communities/{community_id}/": REGISTRY_PLACE,
+    "GET /registry/compounds/{compound_id}/": REGISTRY_PLACE,
+    "GET /registry/buildings/{building_id}/": REGISTRY_PLACE,
     "GET /registry/households/{household_id}/": may(*REGISTRY_READERS, scoped=True),
     "POST /registry/residents/{resident_id}/flags/": may(CW, scoped=True),
     # zones (a resident has their own page, my-zone; the lists and the map are staff's)
@@ -249,17 +253,13 @@ CONSOLE: dict[str, Rule] = {
     "GET /cases/{case_id}/": may(*CASE_READERS, scoped=True),
     "POST /cases/{case_id}/convert/": may(*OFFICERS, scoped=True),
     "POST /cases/{case_id}/discharge/": may(*OFFICERS, scoped=True),
-    # a community worker naming a resident and a case outside their scope: not found, before
-    # the power is asked for
-    "POST /cases/{case_id}/contacts/": may(*OFFICERS, scoped=True, quirks={(CW, OTHER): Outcome.NOT_FOUND}),
+    "POST /cases/{case_id}/contacts/": CONTACT_ADD,
     # testing
     "GET /testing/": may(*TESTING_FOLLOWERS),
     "POST /testing/": may(*OFFICERS),
     "GET /testing/{round_id}/": may(*TESTING_FOLLOWERS),
     "POST /testing/{round_id}/close/": may(*OFFICERS, scoped=True),
-    "GET /testing/{round_id}/exceptions/": may(
-        CC, quirks={**both(DO, Outcome.NOT_FOUND), **both(CW, Outcome.NOT_FOUND)}
-    ),
+    "GET /testing/{round_id}/exceptions/": ROUND_EXCEPTIONS,
     "GET /testing/{round_id}/coverage/": may(*TESTING_FOLLOWERS),
     "GET /testing/{round_id}/grids/{grid_id}/": may(*TESTING_FOLLOWERS, scoped=True),
     "GET /testing/{round_id}/grids/{grid_id}/print/": may(*TESTING_FOLLOWERS, scoped=True),
@@ -269,27 +269,16 @@ CONSOLE: dict[str, Rule] = {
     "POST /tasks/{task_id}/claim/": may(VO, scoped=True, away=Outcome.TOLD),
     "POST /orders/{order_id}/deliver/": may(VO, scoped=True, away=Outcome.TOLD),
     "POST /orders/{order_id}/fail/": may(VO, scoped=True, away=Outcome.TOLD),
-    # a resident's orders; community workers and volunteers may order but have no household
-    "GET /my-orders/": may(RES, quirks={(CW, OWN): Outcome.NOT_FOUND, (VO, OWN): Outcome.NOT_FOUND}),
-    "POST /my-orders/": may(RES, quirks={(CW, OWN): Outcome.NOT_FOUND, (VO, OWN): Outcome.NOT_FOUND}),
+    "GET /my-orders/": MY_ORDERS,
+    "POST /my-orders/": MY_ORDERS,
     # the dispatch board of a community (a city or district officer picks it)
-    # (a community worker's is always their own: the community asked for is not read)
     "GET /deliveries/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
     "POST /deliveries/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
     "GET /deliveries/print/": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
     "GET /deliveries/export.csv": may(CC, DO, CW, scoped=True, quirks=OWN_BOARD),
-    # proxy orders: community staff and volunteers for a household of their community; the
-    # page says a refusal (a household not of the community, a resident's own order) on the
-    # board; a district officer's pick of another district's community is not found first
-    "POST /deliveries/orders/": may(
-        CW,
-        VO,
-        scoped=True,
-        away=Outcome.TOLD,
-        quirks={**both(RES, Outcome.TOLD), (DO, OTHER): Outcome.NOT_FOUND},
-    ),
+    "POST /deliveries/orders/": PROXY_ORDER,
     # supply
-    "GET /supply/": may(CC, DO, CS, MR),
+    "GET /supply/": may(CC, DO, CS, MR),  # communities follow deliveries on the dispatch board
     "POST /supply/": may(CS, MR),
 }
 
