@@ -113,8 +113,8 @@ def both(asker: str, outcome: Outcome) -> dict[tuple[str, str], Outcome]:
 
 # A volunteer's scope is their own tasks: no zone lies in it.
 NO_ZONE_FOR_VOLUNTEERS = {(VO, OWN): Outcome.NOT_FOUND}
-REGISTRY_READERS = (CC, DO, CW, TD, RES)
-CASE_READERS = (CC, DO, CW, TD)  # TD: being narrowed to the people it must move (issue 13, §4)
+REGISTRY_READERS = (CC, DO, CW, RES)
+CASE_READERS = (CC, DO, CW, TD)  # TD: to move them; the registry it reads is the people to move
 SUPPLY_READERS = (CC, DO, CW, CS, MR)
 TESTING_FOLLOWERS = (CC, DO, CW)
 OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
@@ -141,7 +141,7 @@ CONTACT_ADD = may(*OFFICERS, scoped=True, quirks={(CW, OTHER): Outcome.NOT_FOUND
 
 API: dict[str, Rule] = {
     # city: the registry
-    "GET /api/v1/city/figures": may(CC, DO, CW, TD, CS, MR),
+    "GET /api/v1/city/figures": may(CC, DO, CW, CS, MR),
     "GET /api/v1/city/districts": may(*REGISTRY_READERS),  # a resident's list is empty
     "GET /api/v1/city/districts/{district_id}/communities": REGISTRY_PLACE,
     "GET /api/v1/city/communities/{community_id}/compounds": REGISTRY_PLACE,
@@ -165,6 +165,10 @@ API: dict[str, Rule] = {
     "GET /api/v1/cases/{case_id}/contacts": may(*CASE_READERS, scoped=True),
     "POST /api/v1/cases/{case_id}/convert": may(*OFFICERS, scoped=True),
     "POST /api/v1/cases/{case_id}/discharge": may(*OFFICERS, scoped=True),
+    # the people transfer dispatch moves (cases, contacts in centralised quarantine, their
+    # households), in full; anyone else does not exist there
+    "GET /api/v1/cases/to-move": may(TD),
+    "GET /api/v1/cases/to-move/{resident_id}": may(TD, scoped=True),
     # zones: every role sees the zones within its scope
     "GET /api/v1/zones/": may(*EVERY_ROLE),
     "GET /api/v1/zones/service-mode/{household_id}": may(*REGISTRY_READERS, scoped=True),
@@ -201,8 +205,8 @@ API: dict[str, Rule] = {
     "POST /api/v1/delivery/orders/{order_id}/fail": may(VO, scoped=True),
     "POST /api/v1/delivery/checkins": may(VO, scoped=True),
     "GET /api/v1/delivery/coverage": may(*SUPPLY_READERS),
-    # CS, MR: being narrowed to coverage figures, without household lists (issue 13, §4)
-    "GET /api/v1/delivery/coverage/{community_id}/not-reached": may(*SUPPLY_READERS, scoped=True),
+    # the households not reached, with their needs: community staff, not the figure roles
+    "GET /api/v1/delivery/coverage/{community_id}/not-reached": may(CC, DO, CW, scoped=True),
     # supply
     "GET /api/v1/supply/days": may(*SUPPLY_READERS),
     "POST /api/v1/supply/stock": may(CS),
@@ -230,7 +234,7 @@ CONSOLE: dict[str, Rule] = {
     "POST /registry/residents/{resident_id}/flags/": may(CW, scoped=True),
     # zones (a resident has their own page, my-zone; the lists and the map are staff's)
     "GET /zones/": may(*STAFF, quirks=both(RES, Outcome.NOT_FOUND)),
-    "GET /zones/map/": may(CC, DO, CW, TD, refused=Outcome.NOT_FOUND),
+    "GET /zones/map/": may(CC, DO, CW, refused=Outcome.NOT_FOUND),
     "GET /zones/{zone_id}/": may(*EVERY_ROLE, scoped=True, quirks=NO_ZONE_FOR_VOLUNTEERS),
     "POST /zones/{zone_id}/confirm/": may(*OFFICERS, scoped=True),
     "POST /zones/{zone_id}/reject/": may(*OFFICERS, scoped=True),
@@ -250,6 +254,7 @@ CONSOLE: dict[str, Rule] = {
     "POST /cases/batch/": may(*OFFICERS),
     "GET /protocol/": may(*EVERY_ROLE),
     "POST /protocol/": may(CC),
+    "GET /cases/to-move/": may(TD),
     "GET /cases/{case_id}/": may(*CASE_READERS, scoped=True),
     "POST /cases/{case_id}/convert/": may(*OFFICERS, scoped=True),
     "POST /cases/{case_id}/discharge/": may(*OFFICERS, scoped=True),

@@ -196,7 +196,8 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
     each("household", lambda p, h: h.pk)
     each("household_address", lambda p, h: h.address)
     each("resident", lambda p, h: h.residents.order_by("number").first().pk)
-    if kinds & {"case", "zone", "task", "order"}:
+    # Each place's resident is a case (so that they are among the people to move, too).
+    if kinds & {"resident", "case", "zone", "task", "order"}:
         reported = {
             place: flows.case_reported(
                 resident_id=int(objects["resident"][place]), kind="confirmed", actor=SYSTEM, now=NOW
