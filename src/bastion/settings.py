@@ -96,6 +96,12 @@ AXES_DISABLE_ACCESS_LOG = True
 # the guesses come, so the lock is by account (a city's offices share a few addresses).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
+# Uploads: a file larger than FILE_UPLOAD_MAX_MEMORY_SIZE is spooled to a temporary file on
+# disk, never held in memory; one larger than UPLOAD_MAX_MB is refused (413) before it is read.
+# DATA_UPLOAD_MAX_MEMORY_SIZE (Django's default, 2.5 MB) bounds every other request body.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 200) * 1024 * 1024
+
 ROOT_URLCONF = "bastion.urls"
 TEMPLATES = [
     {

@@ -107,8 +107,13 @@ class _Plan:
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
 
 
-def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now: datetime) -> ImportResult:
+def registry_import(
+    *, file: IO[bytes] | bytes, filename: str, encoding: str = "utf-8", actor: Actor, now: datetime
+) -> ImportResult:
     """Import a registry file (CSV or XLSX) all or nothing, audited as `city.registry.imported`.
+
+    A CSV file is read strictly in `encoding` (one of `core.textfile.ENCODINGS`), streamed
+    from `file` rather than read whole.
 
     Raises `RegistryFileRejected` (422) listing every problem of the file; then nothing is
     written. Importing the same file again changes nothing. Only a city-wide actor may
@@ -118,9 +123,8 @@ def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now
     actor.require("import_registry")
     if actor.level != ScopeLevel.CITY:
         raise Forbidden(_("Only a city-wide role may import the registry."))
-    data = file if isinstance(file, bytes) else file.read()
     today = clock.local_date(now)
-    rows = registry_io.read_registry(data, filename=filename, today=today)
+    rows = registry_io.read_registry(file, filename=filename, today=today, encoding=encoding)
     with transaction.atomic():
         bulk.lock_registry()
         plan = _plan(rows)

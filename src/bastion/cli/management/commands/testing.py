@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from bastion import flows
 from bastion.core import clock
 from bastion.core.errors import DomainError
-from bastion.core.files import FileRejected
+from bastion.core.files import FileRejected, report_lines
 from bastion.core.scopes import SYSTEM
 from bastion.testing import ingest
 
@@ -54,9 +54,8 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
         except FileRejected as exc:
-            for problem in exc.problems:
-                column = f", {problem.column}" if problem.column else ""
-                self.stderr.write(f"line {problem.row}{column}: {problem.message} [{problem.code}]")
+            for line in report_lines(exc, where="line"):
+                self.stderr.write(line)
             raise CommandError(str(exc.message)) from None
         except DomainError as exc:
             raise CommandError(str(exc.message)) from None
