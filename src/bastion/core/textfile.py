@@ -129,7 +129,7 @@ def _locate(window: bytes, *, start: int, lines_before: int, encoding: str, fina
     else:  # pragma: no cover - the incremental decoder found an error a whole decode does not
         bad = len(window)
     # Cut short: everything decodes but a character begun in the last bytes and never ended.
-    cut_short = final and _decodes_but_the_tail(text, encoding)
+    cut_short = final and decodes_but_the_tail(text, encoding)
     return BadText(
         encoding=encoding,
         line=lines_before + window[:bad].count(b"\n") + 1,
@@ -138,7 +138,8 @@ def _locate(window: bytes, *, start: int, lines_before: int, encoding: str, fina
     )
 
 
-def _decodes_but_the_tail(data: bytes, encoding: str) -> bool:
+def decodes_but_the_tail(data: bytes, encoding: str) -> bool:
+    """Whether `data` is good text but for a character begun in its last bytes and not ended."""
     try:
         codecs.getincrementaldecoder(encoding)("strict").decode(data, final=False)
     except UnicodeDecodeError:
