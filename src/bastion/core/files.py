@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -89,8 +90,8 @@ class UploadTooLarge(InvalidInput):
 
     def __init__(self, *, limit: int) -> None:
         super().__init__(
-            gettext("The file is larger than %(limit)d MB, the most an upload may be; nothing was read.")
-            % {"limit": limit // (1024 * 1024)}
+            gettext("The file is larger than %(limit)s, the most an upload may be; nothing was read.")
+            % {"limit": filesizeformat(limit)}
         )
 
 

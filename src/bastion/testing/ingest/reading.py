@@ -68,7 +68,8 @@ def _format_of(filename: str, head: bytes) -> str:
 
 def _blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[int, int, bytes, int]]:
     """(number of the block's first line, its byte offset in the file, whole lines ending in a
-    newline, bytes read so far)."""
+    newline, bytes read so far). A last line without its newline comes alone, in a block of its
+    own."""
     line, rest, read, start = 1, b"", 0, 0
     while True:
         data = stream.read(chunk_bytes)
@@ -88,7 +89,7 @@ def _blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[int, int, byt
         line += block.count(b"\n")
         start += len(block)
     if rest:
-        yield line, start, rest + b"\n", read
+        yield line, start, rest, read
 
 
 def read_chunks(
@@ -108,6 +109,8 @@ def read_chunks(
     if first is None:
         return
     line, start, block, read = first
+    cut = _ended(block, encoding)
+    block = block if cut is None else block + b"\n"
     fmt = _format_of(filename, block[:64])
     header: list[str] = []
     if fmt == "csv":
@@ -122,12 +125,36 @@ def read_chunks(
             if encoding != "utf-8":
                 block = _transcoded(block, encoding)
             frame = parse(block, first_line=line, header=header, columns=columns)
+            if cut:
+                last = line + block.count(b"\n") - 1
+                frame = frame.with_columns(
+                    bad=pl.when(pl.col("line") == last).then(pl.lit("cut_short")).otherwise(pl.col("bad"))
+                )
             if frame.height:
                 yield Chunk(frame, read)
         step = next(blocks, None)
         if step is None:
             return
         line, start, block, read = step
+        cut = _ended(block, encoding)
+        block = block if cut is None else block + b"\n"
+
+
+def _ended(block: bytes, encoding: str) -> bool | None:
+    """None for whole lines; for the file's last line, which has no newline, whether it ends in
+    the middle of a character (the file was cut short)."""
+    if block.endswith(b"\n"):
+        return None
+    tail = block[block.rfind(b"\n") + 1 :]
+    return not _decodes(tail, encoding) and textfile.decodes_but_the_tail(tail, encoding)
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _check_utf8(block: bytes, *, first_line: int, start: int) -> None:
