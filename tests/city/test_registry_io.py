@@ -711,9 +711,15 @@ def test_the_api_reads_the_encoding_it_is_given(
     city: dict[str, Any], make_user: Callable[..., User], client: Client, now: datetime
 ) -> None:
     client.force_login(make_user("command_centre"))
-    upload = io.BytesIO(write_csv(renamed(now)).decode().encode("gb18030"))
+    data = write_csv(renamed(now)).decode().encode("gb18030")
+    upload = io.BytesIO(data)
     upload.name = "registry.csv"
-    # The command centre sees the registry masked; the system imports for it in this test.
+    response = client.post("/api/v1/city/registry/import", {"file": upload})
+    assert response.status_code == 422  # not guessed
+    assert [p["code"] for p in response.json()["details"]] == ["bad_encoding"]
+
+    upload = io.BytesIO(data)
+    upload.name = "registry.csv"
     response = client.post("/api/v1/city/registry/import", {"file": upload, "encoding": "GB18030"})
     assert response.status_code == 200, response.content
     assert community_name() == "测试新区"
