@@ -321,13 +321,18 @@ def _id_number(today: date) -> Callable[[Any], str]:
 
 
 def _shared(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A parser whose equal values are one object: a district's name is on every row of its
-    residents, and a city's file is held whole for the checks across rows."""
+    """A parser that parses each distinct cell once and hands out one object for it: a
+    district's name is on every row of its residents, and a city's file is held whole for the
+    checks across rows. A refused cell is not remembered (it is refused again)."""
     seen: dict[Any, Any] = {}
 
     def shared(value: Any) -> Any:
-        parsed = parse(value)
-        return seen.setdefault(parsed, parsed)
+        key = value if type(value) is str else (type(value), value)  # True == 1, yet not here
+        try:
+            return seen[key]
+        except KeyError:
+            parsed = seen[key] = parse(value)
+            return parsed
 
     return shared
 
