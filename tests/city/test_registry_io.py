@@ -746,6 +746,40 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read_and_nothing_is_wr
     assert imported_entries() == []
 
 
+def test_an_upload_far_over_the_limit_is_refused_by_its_length_without_reading_its_body(
+    city: dict[str, Any],
+    make_user: Callable[..., User],
+    client: Client,
+    now: datetime,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.http import multipartparser
+
+    def unread(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the body was read")
+
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    client.force_login(make_user("command_centre"))
+    monkeypatch.setattr(multipartparser.MultiPartParser, "parse", unread)
+    before = snapshot()
+
+    def send(path: str, language: str) -> Any:
+        upload = io.BytesIO(b"x" * (2 * 1024 * 1024))
+        upload.name = "registry.csv"
+        response = client.post(path, {"file": upload}, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 413
+        return response
+
+    assert send("/api/v1/city/registry/import", "en").json() == {
+        "code": "upload_too_large",
+        "message": "The file is larger than 1.0\xa0MB, the most an upload may be; nothing was read.",
+    }
+    page = send("/cases/batch/", "zh-hans").content.decode()  # a console page, in Chinese
+    assert "文件超过了上传大小上限 1.0\xa0MB，未读取任何内容。" in page
+    assert snapshot() == before
+
+
 def test_a_file_of_many_bad_rows_gets_a_capped_report_with_totals_per_kind(
     city: dict[str, Any], make_user: Callable[..., User], client: Client, tmp_path: Path, now: datetime
 ) -> None:
