@@ -62,8 +62,10 @@ class FileRejected(InvalidInput):
         self.total = sum(counts.values())
         message = self.summary % {"count": self.total}
         if self.total > len(self.problems):
-            listed = gettext("The first %(listed)d are listed.") % {"listed": len(self.problems)}
-            message = f"{message} {listed}"
+            message = gettext("%(summary)s The first %(listed)d are listed.") % {
+                "summary": message,
+                "listed": len(self.problems),
+            }
         super().__init__(message, details=[p.as_dict() for p in self.problems])
 
     def as_dict(self) -> dict[str, Any]:
