@@ -597,7 +597,7 @@ def test_a_gb18030_file_is_loaded_when_its_encoding_is_given_and_refused_whole_w
     [problem] = caught.value.problems
     assert (problem.row, problem.code) == (2, "bad_encoding")
     offset = data.index("王".encode("gb18030"))
-    assert f"line 2, at byte {offset} of the file" in problem.message
+    assert f"第 2 行，位于文件第 {offset} 字节" in problem.message  # in the platform's language
     assert not Scan.objects.exists() and not RoundIssue.objects.exists()
 
     path = tmp_path / "scans.csv"
