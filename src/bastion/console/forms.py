@@ -398,7 +398,7 @@ class BulkFileForm(forms.Form):
 
 
 class CaseBatchForm(BulkFileForm):
-    pass
+    """A batch file of cases (docs/CASES_FORMAT.md)."""
 
 
 class ContactForm(ScopedForm):
