@@ -79,7 +79,7 @@ def test_it_refuses_an_unknown_encoding_and_takes_the_usual_names() -> None:
         "gb18030",
         "gbk",
     ]
-    for name in ("latin-1", "utf-16", "klingon"):
+    for name in ("latin-1", "utf-16", "klingon", "utf-8\x00", "x" * 10_000):
         with pytest.raises(textfile.UnknownEncoding) as caught:
             textfile.encoding_named(name)
         assert caught.value.status == 422

@@ -46,7 +46,7 @@ def encoding_named(name: str | None) -> str:
         return "utf-8"
     try:
         codec = codecs.lookup(name.strip()).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a name with a NUL in it
         raise UnknownEncoding(name) from None
     if codec not in _CODECS:
         raise UnknownEncoding(name)
