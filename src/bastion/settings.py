@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "bastion.console.middleware.DomainErrorMiddleware",
+    # Before any view or the CSRF check reads a body: a too large upload is refused unread.
+    "bastion.console.middleware.UploadLimitMiddleware",
     # Last: answers a locked account's login with the lockout page (django-axes).
     "axes.middleware.AxesMiddleware",
 ]
@@ -98,6 +100,13 @@ AXES_DISABLE_ACCESS_LOG = True
 # django-axes would rather lock by address too; an account is what is guessed at, from wherever
 # the guesses come, so the lock is by account (a city's offices share a few addresses).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+# Uploads: a file larger than FILE_UPLOAD_MAX_MEMORY_SIZE is spooled to a temporary file on
+# disk, never held in memory; one larger than UPLOAD_MAX_MB is refused (413) before it is read
+# (console.middleware.UploadLimitMiddleware, by its Content-Length; core.files.checked_upload).
+# DATA_UPLOAD_MAX_MEMORY_SIZE (Django's default, 2.5 MB) bounds every other request body.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 200) * 1024 * 1024
 
 ROOT_URLCONF = "bastion.urls"
 TEMPLATES = [

@@ -196,3 +196,82 @@ def test_it_refuses_a_file_it_cannot_read(
     body = upload(client, data, name=name, status=422)
     assert body["code"] == "case_batch_rejected"
     assert [p["code"] for p in body["details"]] == [code]
+
+
+# -- encodings, limits and capped reports -----------------------------------------------------
+
+
+def test_a_gb18030_file_is_reported_when_its_encoding_is_given_and_refused_without_it(
+    client: Client, officer: User
+) -> None:
+    data = good_file().decode("utf-8-sig").encode("gb18030")  # row 4 says 确诊
+    client.force_login(officer)
+
+    body = upload(client, data, status=422)
+    assert [(p["row"], p["code"]) for p in body["details"]] == [(4, "bad_encoding")]
+    assert not Case.objects.exists()
+
+    file = io.BytesIO(data)
+    file.name = "cases.csv"
+    response = client.post("/api/v1/cases/batch", {"file": file, "encoding": "gb18030"})
+    assert response.status_code == 200, response.content
+    assert [c["kind"] for c in response.json()["cases"]] == ["confirmed", "asymptomatic", "confirmed"]
+
+
+def test_a_utf8_file_cut_in_the_middle_of_a_character_names_its_row(client: Client, officer: User) -> None:
+    data = good_file()
+    cut = data.index("确".encode()) + 2
+    client.force_login(officer)
+    body = upload(client, data[:cut], status=422)
+    assert [(p["row"], p["code"]) for p in body["details"]] == [(4, "cut_short")]
+    assert "line 4" in body["details"][0]["message"]
+    assert not Case.objects.exists()
+
+
+def test_the_console_takes_the_encoding_and_refuses_a_file_over_the_limit(
+    client: Client, officer: User, settings: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def send(data: bytes, **fields: str) -> Any:
+        file = SimpleUploadedFile("cases.csv", data, "text/csv")
+        return client.post("/cases/batch/", {"file": file, **fields}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+
+    client.force_login(officer)
+    data = good_file().decode("utf-8-sig").encode("gb18030")
+    settings.UPLOAD_MAX_BYTES = 1024
+    response = send(data + b"\r\n" * 600, encoding="gb18030")  # blank lines, over 1 KB
+    assert response.status_code == 422
+    assert "The file is larger than 1.0\xa0KB, the most an upload may be" in response.content.decode()
+    assert not Case.objects.exists()
+
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    assert send(data, encoding="klingon").status_code == 422
+    assert 'value="gb18030"' in send(data).content.decode()  # the choice is offered
+    assert not Case.objects.exists()
+    response = send(data, encoding="gb18030")
+    assert response.status_code == 200
+    assert "3 cases were reported" in response.content.decode()
+
+
+def test_a_file_of_many_bad_rows_lists_the_first_thousand_problems_and_counts_them_all(
+    client: Client, officer: User
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = csv(*[",C1/1/1/101#1,mild,by chance,,,,"] * 600)  # bad kind and found_by on every row
+    client.force_login(officer)
+
+    body = upload(client, data, status=422)
+    assert len(body["details"]) == 1000
+    assert body["total"] == 1799  # and 599 rows naming the resident of row 2 again
+    assert body["counts"] == {"bad_case_kind": 600, "bad_found_by": 600, "duplicate_resident": 599}
+
+    file = SimpleUploadedFile("cases.csv", data, "text/csv")
+    response = client.post("/cases/batch/", {"file": file}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 422
+    html = response.content.decode()
+    counts = html.split('data-testid="problem-counts"')[1]
+    assert "1799 problems in all; the first 1000 are listed." in counts
+    assert "duplicate_resident</span>: 599" in counts
+    assert html.split('data-testid="batch-problems"')[1].count("<tr>") == 1 + 1000

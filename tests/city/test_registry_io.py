@@ -589,6 +589,234 @@ def test_the_report_is_written_in_the_language_of_the_request(city: dict[str, An
     assert all(isinstance(p["message"], str) for p in in_chinese.value.details)
 
 
+# -- encodings, limits and capped reports -----------------------------------------------------
+
+
+def renamed(now: datetime, name: str = "测试新区") -> list[dict[str, str]]:
+    """The export with community M1 renamed."""
+    rows = read_csv(export(now=now))
+    for row in rows:
+        if row["community_code"] == "M1":
+            row["community_name"] = name
+    return rows
+
+
+def community_name() -> str:
+    return Community.objects.get(code="M1").name
+
+
+def new_district(now: datetime) -> bytes:
+    """Two residents of a new district 测试新区, in UTF-8."""
+    rows = []
+    for number, (name, male) in enumerate([("王芳", False), ("李雷", True)], start=1):
+        row = dict(read_csv(export(now=now))[0])
+        born = date.fromisoformat(row["birth_date"])
+        row.update(
+            district_code="T1",
+            district_name="测试新区",
+            subdistrict_code="T1S",
+            subdistrict_name="测试街道",
+            community_code="T1M",
+            community_name="测试社区",
+            grid_code="T1G",
+            compound_code="T1C",
+            compound_name="测试小区",
+            resident_number=str(number),
+            name=name,
+            sex="M" if male else "F",
+            pregnant="false",
+            id_number=new_id_number(born, male=male, serial=90 + number),
+        )
+        rows.append(row)
+    return write_csv(rows)
+
+
+def test_a_utf8_file_with_one_stray_byte_is_refused_at_its_line_and_byte_not_imported_garbled(
+    city: dict[str, Any], now: datetime
+) -> None:
+    data = new_district(now)
+    third = data.index(b"\n", data.index(b"\n") + 1) + 1  # where line 3 begins
+    broken = data[:third] + b"\xa0" + data[third:]
+    # Read as GB 18030 the file decodes whole: "测试新区" comes out as "娴嬭瘯鏂板尯".
+    assert "娴嬭瘯鏂板尯" in broken.decode("gb18030")
+    before = snapshot()
+
+    problems = rejected(broken, now=now)
+
+    assert where(problems) == {(3, "", "bad_encoding")}
+    assert f"line 3, at byte {third} of the file" in problems[0]["message"]
+    assert snapshot() == before
+    assert imported_entries() == []
+    import_bytes(data, now=now)  # the file as it was meant
+    assert District.objects.get(code="T1").name == "测试新区"
+
+
+def test_a_gb18030_file_is_read_when_its_encoding_is_given_and_refused_without_it(
+    city: dict[str, Any], now: datetime, tmp_path: Path
+) -> None:
+    data = write_csv(renamed(now)).decode().encode("gb18030")
+    before = snapshot()
+
+    problems = rejected(data, now=now)  # never guessed: UTF-8 unless told
+    assert where(problems) == {(2, "", "bad_encoding")}
+    assert "give that encoding" in problems[0]["message"]
+    assert snapshot() == before
+
+    path = tmp_path / "gb.csv"
+    path.write_bytes(data)
+    out = io.StringIO()
+    call_command("city", "import", str(path), "--encoding", "gb18030", stdout=out)
+    assert json.loads(out.getvalue())["updated"]["communities"] == 1
+    assert community_name() == "测试新区"
+
+
+def test_a_file_cut_in_the_middle_of_a_character_names_its_line(city: dict[str, Any], now: datetime) -> None:
+    data = write_csv(renamed(now, "测试新区" * 3))
+    cut = data.rindex("新".encode()) + 1  # in the last row's community name
+    lines = data[:cut].count(b"\n") + 1
+    before = snapshot()
+
+    problems = rejected(data[:cut], now=now)
+
+    assert where(problems) == {(lines, "", "cut_short")}
+    assert f"in the middle of a character on line {lines}" in problems[0]["message"]
+    assert snapshot() == before
+
+
+def test_an_unknown_encoding_is_refused_by_the_api_and_the_command_line(
+    city: dict[str, Any], make_user: Callable[..., User], client: Client, tmp_path: Path, now: datetime
+) -> None:
+    client.force_login(make_user("command_centre"))
+    upload = io.BytesIO(export(now=now))
+    upload.name = "registry.csv"
+    before = snapshot()
+
+    response = client.post(
+        "/api/v1/city/registry/import", {"file": upload, "encoding": "latin-1"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "code": "unknown_encoding",
+        "message": "Unknown encoding latin-1: give one of utf-8, gb18030, gbk.",
+    }
+    path = tmp_path / "city.csv"
+    path.write_bytes(export(now=now))
+    with pytest.raises(CommandError, match="Unknown encoding klingon"):
+        call_command("city", "import", str(path), "--encoding", "klingon")
+    assert snapshot() == before
+
+
+def test_the_api_reads_the_encoding_it_is_given(
+    city: dict[str, Any], make_user: Callable[..., User], client: Client, now: datetime
+) -> None:
+    client.force_login(make_user("command_centre"))
+    data = write_csv(renamed(now)).decode().encode("gb18030")
+    upload = io.BytesIO(data)
+    upload.name = "registry.csv"
+    response = client.post("/api/v1/city/registry/import", {"file": upload})
+    assert response.status_code == 422  # not guessed
+    assert [p["code"] for p in response.json()["details"]] == ["bad_encoding"]
+
+    upload = io.BytesIO(data)
+    upload.name = "registry.csv"
+    response = client.post("/api/v1/city/registry/import", {"file": upload, "encoding": "GB18030"})
+    assert response.status_code == 200, response.content
+    assert community_name() == "测试新区"
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read_and_nothing_is_written(
+    city: dict[str, Any], make_user: Callable[..., User], client: Client, now: datetime, settings: Any
+) -> None:
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    client.force_login(make_user("command_centre"))
+    data = write_csv(renamed(now))
+    upload = io.BytesIO(data + b"\n" * (1024 * 1024 + 1 - len(data)))
+    upload.name = "registry.csv"
+    before = snapshot()
+
+    response = client.post("/api/v1/city/registry/import", {"file": upload}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "code": "upload_too_large",
+        "message": "The file is larger than 1.0\xa0MB, the most an upload may be; nothing was read.",
+    }
+    assert snapshot() == before
+    assert imported_entries() == []
+
+
+def test_an_upload_far_over_the_limit_is_refused_by_its_length_without_reading_its_body(
+    city: dict[str, Any],
+    make_user: Callable[..., User],
+    client: Client,
+    now: datetime,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from django.http import multipartparser
+
+    def unread(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the body was read")
+
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    client.force_login(make_user("command_centre"))
+    monkeypatch.setattr(multipartparser.MultiPartParser, "parse", unread)
+    before = snapshot()
+
+    def send(path: str, language: str) -> Any:
+        upload = io.BytesIO(b"x" * (2 * 1024 * 1024))
+        upload.name = "registry.csv"
+        response = client.post(path, {"file": upload}, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 413
+        return response
+
+    assert send("/api/v1/city/registry/import", "en").json() == {
+        "code": "upload_too_large",
+        "message": "The file is larger than 1.0\xa0MB, the most an upload may be; nothing was read.",
+    }
+    page = send("/cases/batch/", "zh-hans").content.decode()  # a console page, in Chinese
+    assert "文件超过了上传大小上限 1.0\xa0MB，未读取任何内容。" in page
+    assert snapshot() == before
+
+
+def test_a_file_of_many_bad_rows_gets_a_capped_report_with_totals_per_kind(
+    city: dict[str, Any], make_user: Callable[..., User], client: Client, tmp_path: Path, now: datetime
+) -> None:
+    rows = [dict(row, sex="X", living_alone="perhaps") for row in read_csv(export(now=now)) * 6]
+    data = write_csv(rows)
+    bad = len(rows)  # 636 rows, two problems each
+    client.force_login(make_user("command_centre"))
+    upload = io.BytesIO(data)
+    upload.name = "registry.csv"
+
+    response = client.post("/api/v1/city/registry/import", {"file": upload}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 422
+    body = response.json()
+    assert len(body["details"]) == 1000
+    assert body["details"][-1]["row"] == 501  # the first thousand, by row
+    assert body["total"] == 2 * bad
+    assert body["counts"] == {"bad_boolean": bad, "bad_sex": bad}
+    assert body["message"] == (
+        f"The file was rejected with {2 * bad} problems; nothing was imported. The first 1000 are listed."
+    )
+    assert len(response.content) < 200_000
+
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    err = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("city", "import", str(path), stderr=err)
+    printed = err.getvalue().splitlines()
+    assert len(printed) == 1000 + 3
+    assert printed[-3:] == [
+        f"{2 * bad:,} problems in all, 1,000 listed:",
+        f"  bad_boolean: {bad:,}",
+        f"  bad_sex: {bad:,}",
+    ]
+
+
 # -- scope, masking, permissions -------------------------------------------------------------
 
 

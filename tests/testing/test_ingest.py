@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from bastion import flows
 from bastion.cases.models import Case
@@ -583,3 +584,60 @@ def test_a_result_from_an_unknown_lab_is_listed_and_a_lab_opened_during_the_load
     tubes = dict(Tube.objects.values_list("barcode", "result"))
     assert (tubes["T0000"], tubes["T0001"], tubes["T0002"]) == ("", "negative", "negative")
     assert Tube.objects.get(barcode="T0002").lab.code == "L2"
+
+
+def test_a_gb18030_file_is_loaded_when_its_encoding_is_given_and_refused_whole_without_it(
+    round_: Any, tmp_path: Path
+) -> None:
+    data = csv_file(round_rows(c1_residents()), SCAN_COLUMNS).decode().encode("gb18030")  # 王芳
+
+    with pytest.raises(ingest.IngestFileRejected) as caught:
+        load_scans(data)  # never guessed: UTF-8 unless told, and this is not UTF-8
+
+    [problem] = caught.value.problems
+    assert (problem.row, problem.code) == (2, "bad_encoding")
+    offset = data.index("王".encode("gb18030"))
+    assert f"第 2 行，位于文件第 {offset} 字节" in problem.message  # in the platform's language
+    assert not Scan.objects.exists() and not RoundIssue.objects.exists()
+
+    path = tmp_path / "scans.csv"
+    path.write_bytes(data)
+    out = io.StringIO()
+    call_command(
+        "testing",
+        "load-scans",
+        str(path),
+        "--round",
+        "R1",
+        "--encoding",
+        "gb18030",
+        stdout=out,
+        stderr=io.StringIO(),
+    )
+    assert json.loads(out.getvalue())["taken"] == 72
+    assert set(Scan.objects.values_list("sampler", flat=True)) == {"王芳"}
+    assert not RoundIssue.objects.exists()
+
+
+def test_a_line_that_does_not_decode_is_listed_and_a_file_cut_short_names_its_last_line(round_: Any) -> None:
+    people = c1_residents()
+    rows = round_rows(people[:10])
+    data = csv_file(rows, SCAN_COLUMNS).decode().encode("gb18030")
+    line_4 = data.index(b"\n", data.index(b"\n", data.index(b"\n") + 1) + 1) + 1
+    damaged = data[:line_4] + b"\x81\n" + data[line_4:]  # a lead byte with nothing after it
+
+    report = load_scans(damaged, encoding="gb18030")
+
+    assert report.taken == 10
+    assert set(Scan.objects.values_list("sampler", flat=True)) == {"王芳"}
+    assert {i.source: i.detail["reason"] for i in RoundIssue.objects.all()} == {
+        "scans scans.csv:4": "unreadable"
+    }
+
+    more = [dict(row, tube="T0099") for row in round_rows(people[10:20])]
+    cut = csv_file(more, SCAN_COLUMNS)[:-3]  # the last line loses its newline and half of 芳
+    report = load_scans(cut, name="cut.csv")
+
+    assert report.taken == 9
+    issues = RoundIssue.objects.filter(source__startswith="scans cut.csv")
+    assert {i.source: i.detail["reason"] for i in issues} == {"scans cut.csv:11": "cut_short"}

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Field, File, Router, Schema
+from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
@@ -19,8 +19,9 @@ from bastion import flows
 from bastion.cases import batch, selectors, services
 from bastion.cases.models import Contact
 from bastion.city.selectors import actor_for
-from bastion.core import clock
+from bastion.core import clock, textfile
 from bastion.core.errors import InvalidInput
+from bastion.core.files import checked_upload
 from bastion.core.masking import name_for
 from bastion.core.scopes import Actor
 
@@ -154,7 +155,9 @@ class CaseBatchProblemOut(Schema):
 class CaseBatchRejectedOut(Schema):
     code: str
     message: str
-    details: list[CaseBatchProblemOut]
+    details: list[CaseBatchProblemOut] = Field(description="the first 1,000 problems, by row and column")
+    total: int = Field(0, description="how many problems the file has in all")
+    counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -428,10 +431,19 @@ def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
     response={200: BatchOut, 422: CaseBatchRejectedOut},
     summary="Report a batch file of cases (CSV or XLSX), all or nothing",
 )
-def case_batch(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+def case_batch(
+    request: HttpRequest, file: File[UploadedFile], encoding: Form[str | None] = None
+) -> dict[str, Any]:
+    """A CSV file is read as UTF-8 unless `encoding` says otherwise (utf-8, gb18030, gbk)."""
     actor = _actor(request)
     now = clock.now()
-    rows = batch.read_batch(file.read(), filename=file.name or "", actor=actor, now=now)
+    rows = batch.read_batch(
+        checked_upload(file),
+        filename=file.name or "",
+        encoding=textfile.encoding_named(encoding),
+        actor=actor,
+        now=now,
+    )
     reported = flows.cases_reported_batch(rows=rows, actor=actor, now=now)
     return {
         "rows": len(rows),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -72,35 +72,35 @@ class CaseBatchRow:
     stayed: list[str] = field(default_factory=list)
 
 
-def read_batch(data: bytes, *, filename: str, actor: Actor, now: datetime) -> list[CaseBatchRow]:
+def read_batch(
+    data: IO[bytes] | bytes, *, filename: str, encoding: str = "utf-8", actor: Actor, now: datetime
+) -> list[CaseBatchRow]:
     """Parse and check a case batch file; raise `CaseBatchRejected` listing every problem.
 
     Checks: the columns; every cell (kind, found by, dates not in the future, addresses);
     each row names one resident within the actor's scope, who is not yet a case and appears
-    on no other row; every place exists. Reads only.
+    on no other row; every place exists. A CSV file is read strictly in `encoding`, row by
+    row, and no further than `MAX_ROWS`. Reads only.
     """
     actor.require("manage_cases")
     try:
-        cells = list(registry_io.read_cells(data, filename=filename))
-    except RegistryFileRejected as exc:  # not CSV or XLSX, not UTF-8, not readable
+        cells = registry_io.read_cells(data, filename=filename, encoding=encoding)
+        header = next(cells, None)
+        if header is None:
+            raise CaseBatchRejected([Problem(0, "", "no_rows", _("The file holds no cases."))])
+        positions = _header(header)
+        raw_rows: list[tuple[int, list[Any]]] = []
+        for line, raw in enumerate(cells, start=2):
+            if _blank(raw):
+                continue
+            if len(raw_rows) == MAX_ROWS:
+                message = _("A batch holds at most %(max)d cases; split the file.") % {"max": MAX_ROWS}
+                raise CaseBatchRejected([Problem(0, "", "too_many_rows", message)])
+            raw_rows.append((line, raw))
+    except RegistryFileRejected as exc:  # not CSV or XLSX, not in its encoding, not readable
         raise CaseBatchRejected(exc.problems) from None
-    if not cells:
-        raise CaseBatchRejected([Problem(0, "", "no_rows", _("The file holds no cases."))])
-    positions = _header(cells[0])
-    raw_rows = [(line, raw) for line, raw in enumerate(cells[1:], start=2) if not _blank(raw)]
     if not raw_rows:
         raise CaseBatchRejected([Problem(0, "", "no_rows", _("The file holds no cases."))])
-    if len(raw_rows) > MAX_ROWS:
-        raise CaseBatchRejected(
-            [
-                Problem(
-                    0,
-                    "",
-                    "too_many_rows",
-                    _("A batch holds at most %(max)d cases; split the file.") % {"max": MAX_ROWS},
-                )
-            ]
-        )
     checker = _Checker(actor=actor, now=now)
     parsed = [checker.row(line, _cells(raw, positions)) for line, raw in raw_rows]
     checker.residents_found(parsed)

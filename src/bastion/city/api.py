@@ -7,11 +7,12 @@ from datetime import date
 from typing import Any, Literal
 
 from django.http import FileResponse, HttpRequest
-from ninja import File, Router, Schema
+from ninja import Field, File, Form, Router, Schema
 from ninja.files import UploadedFile
 
 from bastion.city import selectors, services
-from bastion.core import clock
+from bastion.core import clock, textfile
+from bastion.core.files import checked_upload
 from bastion.core.scopes import Actor
 
 router = Router(tags=["city"])
@@ -213,7 +214,9 @@ class RegistryProblemOut(Schema):
 class RegistryRejectedOut(Schema):
     code: str
     message: str
-    details: list[RegistryProblemOut]
+    details: list[RegistryProblemOut] = Field(description="the first 1,000 problems, by row and column")
+    total: int = Field(0, description="how many problems the file has in all")
+    counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
 
 
 EXPORT_TYPES = {
@@ -227,9 +230,17 @@ EXPORT_TYPES = {
     response={200: ImportOut, 422: RegistryRejectedOut},
     summary="Import a registry file (CSV or XLSX), all or nothing",
 )
-def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+def registry_import(
+    request: HttpRequest, file: File[UploadedFile], encoding: Form[str | None] = None
+) -> dict[str, Any]:
+    """A CSV file is read as UTF-8 unless `encoding` says otherwise (utf-8, gb18030, gbk)."""
+    actor = _actor(request)
     result = services.registry_import(
-        file=file, filename=file.name or "", actor=_actor(request), now=clock.now()
+        file=checked_upload(file),
+        filename=file.name or "",
+        encoding=textfile.encoding_named(encoding),
+        actor=actor,
+        now=clock.now(),
     )
     return result.as_dict()
 

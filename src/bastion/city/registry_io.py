@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from bastion.city import rules
 from bastion.city.models import ChronicTreatment
+from bastion.core import textfile
 from bastion.core.errors import InvalidInput
 from bastion.core.files import FileRejected, Problem
 
@@ -319,9 +320,34 @@ def _id_number(today: date) -> Callable[[Any], str]:
     return parse
 
 
+def _shared(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A parser that parses each distinct cell once and hands out one object for it: a
+    district's name is on every row of its residents, and a city's file is held whole for the
+    checks across rows. A refused cell is not remembered (it is refused again)."""
+    seen: dict[Any, Any] = {}
+
+    def shared(value: Any) -> Any:
+        key = value if type(value) is str else (type(value), value)  # True == 1, yet not here
+        try:
+            return seen[key]
+        except KeyError:
+            parsed = seen[key] = parse(value)
+            return parsed
+
+    return shared
+
+
+# The columns whose values repeat from row to row (places, dates): parsed through `_shared`.
+SHARED = frozenset(
+    name
+    for name in COLUMNS
+    if name.startswith(("district", "subdistrict", "community", "grid", "compound", "building"))
+) | {"room", "birth_date"}
+
+
 def _parsers(today: date) -> dict[str, Callable[[Any], Any]]:
     lat, lon = _coordinate(90), _coordinate(180)
-    return {
+    parsers: dict[str, Callable[[Any], Any]] = {
         "district_code": _code(20),
         "district_name": _name(100),
         "subdistrict_code": _code(20),
@@ -353,44 +379,49 @@ def _parsers(today: date) -> dict[str, Callable[[Any], Any]]:
         "chronic_treatment": parse_chronic_treatment,
         "cannot_order_online": parse_boolean,
     }
+    return {name: _shared(parse) if name in SHARED else parse for name, parse in parsers.items()}
 
 
 # -- reading files -------------------------------------------------------------------------
 
 
-def detect_format(data: bytes, filename: str) -> str:
+def _opened(data: IO[bytes] | bytes) -> IO[bytes]:
+    if isinstance(data, bytes):
+        return io.BytesIO(data)
+    if data.seekable():
+        data.seek(0)
+    return data
+
+
+def detect_format(stream: IO[bytes], filename: str) -> str:
     name = filename.lower()
-    if name.endswith(".xlsx") or data[:4] == b"PK\x03\x04":
+    head = stream.read(4)
+    stream.seek(0)
+    if name.endswith(".xlsx") or head == b"PK\x03\x04":
         return "xlsx"
     if name.endswith((".csv", ".txt")) or not name.rpartition(".")[1]:
         return "csv"
     raise RegistryFileRejected([Problem(0, "", "unknown_format", _("Upload a CSV or an XLSX file."))])
 
 
-def _csv_rows(data: bytes) -> Iterator[list[Any]]:
+def _csv_rows(stream: IO[bytes], encoding: str) -> Iterator[list[Any]]:
+    # Read from disk a block at a time, strictly in the encoding given (UTF-8 unless the user
+    # says otherwise): a file that does not decode whole is refused at its first bad byte.
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on a Chinese Windows saves "CSV" in the local code page.
-        try:
-            text = data.decode("gb18030")
-        except UnicodeDecodeError:
-            raise RegistryFileRejected(
-                [Problem(0, "", "bad_encoding", _("Save the CSV file as UTF-8."))]
-            ) from None
-    try:
-        yield from csv.reader(io.StringIO(text, newline=""))
+        yield from csv.reader(textfile.text_lines(stream, encoding=encoding))
+    except textfile.BadText as exc:
+        raise RegistryFileRejected([exc.problem()]) from None
     except csv.Error as exc:
         raise RegistryFileRejected(
             [Problem(0, "", "unreadable_file", _("The CSV file cannot be read: %(why)s.") % {"why": exc})]
         ) from None
 
 
-def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
+def _xlsx_rows(stream: IO[bytes]) -> Iterator[list[Any]]:
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(stream, read_only=True, data_only=True)
     except Exception:  # openpyxl raises zipfile, KeyError, XML errors… on a bad file
         raise RegistryFileRejected(
             [Problem(0, "", "unreadable_file", _("The XLSX file cannot be read."))]
@@ -403,20 +434,28 @@ def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
         book.close()
 
 
-def read_cells(data: bytes, *, filename: str) -> Iterator[list[Any]]:
-    """The raw rows of the file's first sheet, header included."""
-    if detect_format(data, filename) == "xlsx":
-        return _xlsx_rows(data)
-    return _csv_rows(data)
+def read_cells(data: IO[bytes] | bytes, *, filename: str, encoding: str = "utf-8") -> Iterator[list[Any]]:
+    """The raw rows of the file's first sheet, header included, read as they are needed.
+
+    A CSV file is decoded strictly in `encoding` (one of `textfile.ENCODINGS`); an XLSX file
+    says its own encoding.
+    """
+    stream = _opened(data)
+    if detect_format(stream, filename) == "xlsx":
+        return _xlsx_rows(stream)
+    return _csv_rows(stream, encoding)
 
 
-def read_registry(data: bytes, *, filename: str, today: date) -> list[Row]:
+def read_registry(
+    data: IO[bytes] | bytes, *, filename: str, today: date, encoding: str = "utf-8"
+) -> list[Row]:
     """Parse and check a registry file; raise `RegistryFileRejected` listing every problem.
 
     Checks here need only the file: columns, every cell, ID numbers against the birth date
-    and sex given, duplicates and a consistent hierarchy across rows.
+    and sex given, duplicates and a consistent hierarchy across rows. The file is read row by
+    row; only the parsed rows are held, for the checks across rows.
     """
-    cells = read_cells(data, filename=filename)
+    cells = read_cells(data, filename=filename, encoding=encoding)
     header = next(cells, None)
     if header is None:
         raise RegistryFileRejected([Problem(0, "", "no_rows", _("The file holds no residents."))])

@@ -27,6 +27,7 @@ from bastion.city.models import ChronicTreatment, Household
 from bastion.city.selectors import household_by_address, resident_by_address
 from bastion.core import clock
 from bastion.core.errors import NotFound
+from bastion.core.files import UploadTooLarge, checked_upload
 from bastion.core.scopes import Actor
 from bastion.delivery.models import OrderKind
 from bastion.zones.models import Level
@@ -366,10 +367,38 @@ class CaseForm(ScopedForm):
         return [*self.cleaned_data["frequent"], *self.cleaned_data["stayed"]]
 
 
-class CaseBatchForm(forms.Form):
+ENCODING_CHOICES = [
+    ("utf-8", gettext_lazy("UTF-8 (the usual)")),
+    ("gb18030", gettext_lazy("GB18030 (Excel's CSV on a Chinese Windows)")),
+    ("gbk", "GBK"),
+]
+
+
+class BulkFileForm(forms.Form):
+    """A bulk file and what a CSV file of it is encoded in; a file over the upload limit is
+    refused before it is read."""
+
     file = forms.FileField(
         allow_empty_file=True, error_messages={"required": gettext_lazy("Choose a CSV or XLSX file first.")}
     )
+    encoding = Choice(
+        choices=ENCODING_CHOICES,
+        required=False,
+        message=gettext_lazy("Choose the file's encoding from the list."),
+    )
+
+    def clean_file(self) -> Any:
+        try:
+            return checked_upload(self.cleaned_data["file"])
+        except UploadTooLarge as exc:
+            raise ValidationError(str(exc.message), code=exc.code) from None
+
+    def clean_encoding(self) -> str:
+        return self.cleaned_data["encoding"] or "utf-8"
+
+
+class CaseBatchForm(BulkFileForm):
+    """A batch file of cases (docs/CASES_FORMAT.md)."""
 
 
 class ContactForm(ScopedForm):

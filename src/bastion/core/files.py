@@ -1,15 +1,29 @@
-"""Files refused as a whole: every bad cell listed, by row and column, in the user's language."""
+"""Files refused as a whole: the bad cells listed, by row and column, in the user's language.
+
+A report is capped: it lists the first `MAX_LISTED` problems (by row, then column) and counts
+every problem by kind, so that a large file of bad rows gets an answer of a few hundred
+kilobytes rather than one as large as the file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.template.defaultfilters import filesizeformat
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from bastion.core.errors import InvalidInput
+
+MAX_LISTED = 1000
+U = TypeVar("U", bound="UploadedFile[Any]")
 
 
 @dataclass(frozen=True)
@@ -26,16 +40,67 @@ class Problem:
 
 
 class FileRejected(InvalidInput):
-    """A file refused as a whole; `details` lists every problem, by row then by the file
-    format's column order. Subclasses name the format's columns and say what was not done."""
+    """A file refused as a whole. `problems` are the first `MAX_LISTED` problems, by row then by
+    the file format's column order; `total` counts them all and `counts` counts them by code.
+    The API body carries them as `details`, `total` and `counts`. Subclasses name the format's
+    columns and say what was not done."""
 
     code = "file_rejected"
     columns: tuple[str, ...] = ()
     summary: str | Promise = _("The file was rejected with %(count)d problems; nothing was written.")
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem]) -> None:
         order = {column: i for i, column in enumerate(self.columns)}
-        self.problems = sorted(problems, key=lambda p: (p.row, order.get(p.column, -1), p.code))
+        counts: Counter[str] = Counter()
+
+        def counted(problem: Problem) -> tuple[int, int, str]:
+            counts[problem.code] += 1
+            return (problem.row, order.get(problem.column, -1), problem.code)
+
+        self.problems = heapq.nsmallest(MAX_LISTED, problems, key=counted)
+        self.counts = dict(sorted(counts.items()))
+        self.total = sum(counts.values())
+        message = self.summary % {"count": self.total}
+        if self.total > len(self.problems):
+            message = gettext("%(summary)s The first %(listed)d are listed.") % {
+                "summary": message,
+                "listed": len(self.problems),
+            }
+        super().__init__(message, details=[p.as_dict() for p in self.problems])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "total": self.total, "counts": self.counts}
+
+
+def report_lines(rejected: FileRejected, *, where: str) -> list[str]:
+    """The report as the command line prints it: the problems listed, then the count of each
+    kind when more were found than listed. `where` names a file's rows ("row", "line")."""
+    out = []
+    for problem in rejected.problems:
+        place = f"{where} {problem.row}" if problem.row else "file"
+        column = f", {problem.column}" if problem.column else ""
+        out.append(f"{place}{column}: {problem.message} [{problem.code}]")
+    if rejected.total > len(rejected.problems):
+        out.append(f"{rejected.total:,} problems in all, {len(rejected.problems):,} listed:")
+        out.extend(f"  {code}: {count:,}" for code, count in rejected.counts.items())
+    return out
+
+
+class UploadTooLarge(InvalidInput):
+    status = 413
+    code = "upload_too_large"
+
+    def __init__(self, *, limit: int) -> None:
         super().__init__(
-            self.summary % {"count": len(self.problems)}, details=[p.as_dict() for p in self.problems]
+            gettext("The file is larger than %(limit)s, the most an upload may be; nothing was read.")
+            % {"limit": filesizeformat(limit)}
         )
+
+
+def checked_upload(upload: U) -> U:
+    """The upload if it is within `settings.UPLOAD_MAX_BYTES`, checked before a byte of it is
+    read: Django has spooled it to a temporary file on disk, not into memory."""
+    limit = settings.UPLOAD_MAX_BYTES
+    if upload.size is not None and upload.size > limit:
+        raise UploadTooLarge(limit=limit)
+    return upload

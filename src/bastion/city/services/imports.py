@@ -107,8 +107,13 @@ class _Plan:
     unchanged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEVELS, 0))
 
 
-def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now: datetime) -> ImportResult:
+def registry_import(
+    *, file: IO[bytes] | bytes, filename: str, encoding: str = "utf-8", actor: Actor, now: datetime
+) -> ImportResult:
     """Import a registry file (CSV or XLSX) all or nothing, audited as `city.registry.imported`.
+
+    A CSV file is read strictly in `encoding` (one of `core.textfile.ENCODINGS`), streamed
+    from `file` rather than read whole.
 
     Raises `RegistryFileRejected` (422) listing every problem of the file; then nothing is
     written. Importing the same file again changes nothing. Only a city-wide actor may
@@ -118,9 +123,8 @@ def registry_import(*, file: IO[bytes] | bytes, filename: str, actor: Actor, now
     actor.require("import_registry")
     if actor.level != ScopeLevel.CITY:
         raise Forbidden(_("Only a city-wide role may import the registry."))
-    data = file if isinstance(file, bytes) else file.read()
     today = clock.local_date(now)
-    rows = registry_io.read_registry(data, filename=filename, today=today)
+    rows = registry_io.read_registry(file, filename=filename, today=today, encoding=encoding)
     with transaction.atomic():
         bulk.lock_registry()
         plan = _plan(rows)
@@ -434,39 +438,42 @@ def _plan(rows: Sequence[Row]) -> _Plan:
     )
 
     plan.communities.update(m_ids[r.community_code] for r in rows)
-    _plan_residents(
-        plan,
-        rows,
-        household_ids=h_ids,
-        old_households=[h["id"] for h in existing_households.values()],
-        community_ids=m_ids,
-        district_ids=d_ids,
-    )
+    in_file = {r.id_number for r in rows}
+    changed: list[models.Model] = []
+    # A chunk of rows at a time: the registry's residents are compared with the file's without
+    # holding a whole city's of them at once.
+    for chunk in _chunks(rows):
+        _plan_residents(
+            plan, chunk, in_file, changed, household_ids=h_ids, community_ids=m_ids, district_ids=d_ids
+        )
+    if changed:
+        plan.changed.append((Resident, changed, list(RESIDENT_FIELDS)))
     return plan
 
 
 def _plan_residents(
     plan: _Plan,
     rows: Sequence[Row],
+    in_file: set[str],
+    changed: list[models.Model],
     *,
     household_ids: dict[str, int],
-    old_households: list[int],
     community_ids: dict[str, int],
     district_ids: dict[str, int],
 ) -> None:
-    in_file = {r.id_number for r in rows}
+    """Plan the residents of `rows`, a part of the file (`in_file`: every ID number in it)."""
     existing = {
         r["id_number"]: r
-        for r in _fetch(Resident, "id_number", in_file, ["id", "id_number", *RESIDENT_FIELDS])
-    }
-    occupants = {
-        (r["household_id"], r["number"]): r
         for r in _fetch(
-            Resident, "household_id", old_households, ["id", "id_number", "household_id", "number"]
+            Resident, "id_number", {r.id_number for r in rows}, ["id", "id_number", *RESIDENT_FIELDS]
         )
     }
+    homes = {h for h in (household_ids[r.household_address] for r in rows) if h > 0}  # not new ones
+    occupants = {
+        (r["household_id"], r["number"]): r
+        for r in _fetch(Resident, "household_id", homes, ["id", "id_number", "household_id", "number"])
+    }
     new = plan.new.setdefault("city_resident", [])
-    changed: list[models.Model] = []
     for row in rows:
         values: dict[str, Any] = {
             "household_id": household_ids[row.household_address],
@@ -524,8 +531,6 @@ def _plan_residents(
         plan.communities.add(old["community_id"])
         if moved:
             plan.movers.append(old["id"])
-    if changed:
-        plan.changed.append((Resident, changed, list(RESIDENT_FIELDS)))
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

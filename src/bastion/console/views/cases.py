@@ -28,7 +28,6 @@ from bastion.console.forms import CaseBatchForm, CaseForm, ContactForm, Protocol
 from bastion.console.views.common import day_asked, show_errors
 from bastion.core import clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from bastion.core.files import Problem
 from bastion.core.roles import ScopeLevel
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
@@ -179,7 +178,7 @@ def case_batch(request: HttpRequest) -> HttpResponse:
     every problem listed by row and column."""
     actor = actor_of(request)
     actor.require("manage_cases")
-    problems: list[Problem] = []
+    problems: CaseBatchRejected | None = None
     status = 200
     form = CaseBatchForm()
     if request.method == "POST":
@@ -190,11 +189,17 @@ def case_batch(request: HttpRequest) -> HttpResponse:
             upload = form.cleaned_data["file"]
             now = clock.now()
             try:
-                rows = read_batch(upload.read(), filename=upload.name or "", actor=actor, now=now)
+                rows = read_batch(
+                    upload,
+                    filename=upload.name or "",
+                    encoding=form.cleaned_data["encoding"],
+                    actor=actor,
+                    now=now,
+                )
                 reported = flows.cases_reported_batch(rows=rows, actor=actor, now=now)
             except CaseBatchRejected as exc:
                 messages.error(request, str(exc.message))
-                problems, status = exc.problems, 422
+                problems, status = exc, 422
             except FIXABLE as exc:
                 messages.error(request, str(exc.message))
                 status = exc.status

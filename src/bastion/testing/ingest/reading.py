@@ -13,7 +13,7 @@ from typing import IO, Any
 import polars as pl
 from django.utils.translation import gettext_lazy as _
 
-from bastion.core import clock
+from bastion.core import clock, textfile
 from bastion.core import sql as core_sql
 from bastion.core.files import FileRejected, Problem
 from bastion.testing.models import Result
@@ -66,15 +66,18 @@ def _format_of(filename: str, head: bytes) -> str:
     return "ndjson" if head.lstrip().startswith(b"{") else "csv"
 
 
-def _blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
-    """(number of the block's first line, whole lines ending in a newline, bytes read so far)."""
-    line, rest, read = 1, b"", 0
+def _blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[int, int, bytes, int]]:
+    """(number of the block's first line, its byte offset in the file, whole lines ending in a
+    newline, bytes read so far). A last line without its newline comes alone, in a block of its
+    own."""
+    line, rest, read, start = 1, b"", 0, 0
     while True:
         data = stream.read(chunk_bytes)
         if not data:
             break
-        if read == 0 and data.startswith(b"\xef\xbb\xbf"):
-            data = data[3:]
+        if read == 0 and data.startswith(textfile.BOM):
+            data = data[len(textfile.BOM) :]
+            start = len(textfile.BOM)
         read += len(data)
         data = rest + data
         cut = data.rfind(b"\n")
@@ -82,45 +85,131 @@ def _blocks(stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[int, bytes, i
             rest = data
             continue
         block, rest = data[: cut + 1], data[cut + 1 :]
-        yield line, block, read
+        yield line, start, block, read
         line += block.count(b"\n")
+        start += len(block)
     if rest:
-        yield line, rest + b"\n", read
+        yield line, start, rest, read
 
 
 def read_chunks(
-    stream: IO[bytes], *, filename: str, columns: Sequence[str], required: Sequence[str], chunk_bytes: int
+    stream: IO[bytes],
+    *,
+    filename: str,
+    columns: Sequence[str],
+    required: Sequence[str],
+    chunk_bytes: int,
+    encoding: str = "utf-8",
 ) -> Iterator[Chunk]:
+    """The file's records, chunk by chunk. Text is read strictly in `encoding` (one of
+    `textfile.ENCODINGS`), never guessed: a line that does not decode is an unreadable record,
+    and a file that does not read as UTF-8 at all is refused before anything is written."""
     blocks = _blocks(stream, chunk_bytes)
     first = next(blocks, None)
     if first is None:
         return
-    line, block, read = first
+    line, start, block, read = first
+    cut = _ended(block, encoding)
+    block = block if cut is None else block + b"\n"
     fmt = _format_of(filename, block[:64])
     header: list[str] = []
     if fmt == "csv":
         end = block.index(b"\n")
-        header = _header(block[:end], columns=columns, required=required)
-        line, block = 2, block[end + 1 :]
+        header = _header(block[:end], columns=columns, required=required, encoding=encoding, start=start)
+        line, start, block = 2, start + end + 1, block[end + 1 :]
+    if encoding == "utf-8":
+        _check_utf8(block, first_line=line, start=start)
     parse = _csv_frame if fmt == "csv" else _ndjson_frame
     while True:
         if block:
+            if encoding != "utf-8":
+                block = _transcoded(block, encoding)
             frame = parse(block, first_line=line, header=header, columns=columns)
+            if cut:
+                last = line + block.count(b"\n") - 1
+                frame = frame.with_columns(
+                    bad=pl.when(pl.col("line") == last).then(pl.lit("cut_short")).otherwise(pl.col("bad"))
+                )
             if frame.height:
                 yield Chunk(frame, read)
         step = next(blocks, None)
         if step is None:
             return
-        line, block, read = step
+        line, start, block, read = step
+        cut = _ended(block, encoding)
+        block = block if cut is None else block + b"\n"
 
 
-def _header(raw: bytes, *, columns: Sequence[str], required: Sequence[str]) -> list[str]:
+def _ended(block: bytes, encoding: str) -> bool | None:
+    """None for whole lines; for the file's last line, which has no newline, whether it ends in
+    the middle of a character (the file was cut short)."""
+    if block.endswith(b"\n"):
+        return None
+    tail = block[block.rfind(b"\n") + 1 :]
+    return not _decodes(tail, encoding) and textfile.decodes_but_the_tail(tail, encoding)
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
     try:
-        text = raw.decode("utf-8").rstrip("\r")
+        data.decode(encoding)
     except UnicodeDecodeError:
-        raise IngestFileRejected(
-            [Problem(1, "", "not_utf8", str(_("The file is not UTF-8 text.")))]
-        ) from None
+        return False
+    return True
+
+
+def _check_utf8(block: bytes, *, first_line: int, start: int) -> None:
+    """Refuse a file whose first chunk shows it is not UTF-8: some of its lines do not decode
+    and none that carries other than ASCII does. A UTF-8 file with a few damaged lines shows
+    itself by its good ones, and its damaged lines are listed as unreadable records."""
+    try:
+        block.decode("utf-8")
+        return
+    except UnicodeDecodeError:
+        pass
+    first_bad: textfile.BadText | None = None
+    offset = start
+    for number, raw in enumerate(block.split(b"\n")[:-1], start=first_line):
+        if not raw.isascii():
+            try:
+                raw.decode("utf-8")
+                return  # a line of UTF-8 text beyond ASCII: the file is UTF-8, damaged here and there
+            except UnicodeDecodeError as exc:
+                if first_bad is None:
+                    first_bad = textfile.BadText(
+                        encoding="utf-8",
+                        line=number,
+                        offset=offset + exc.start,
+                        cut_short=textfile.decodes_but_the_tail(raw, "utf-8"),
+                    )
+        offset += len(raw) + 1
+    if first_bad is not None:
+        raise IngestFileRejected([first_bad.problem()])
+
+
+def _transcoded(block: bytes, encoding: str) -> bytes:
+    """Whole lines in `encoding` as UTF-8 (no encoding it takes has a newline byte inside a
+    character). A line that does not decode becomes a NUL byte: an unreadable record."""
+    try:
+        return block.decode(encoding).encode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    out = []
+    for raw in block.split(b"\n")[:-1]:
+        try:
+            out.append(raw.decode(encoding).encode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(b"\x00")
+    return b"\n".join(out) + b"\n"
+
+
+def _header(
+    raw: bytes, *, columns: Sequence[str], required: Sequence[str], encoding: str, start: int
+) -> list[str]:
+    try:
+        text = raw.decode(encoding).rstrip("\r")
+    except UnicodeDecodeError as exc:
+        bad = textfile.BadText(encoding=encoding, line=1, offset=start + exc.start, cut_short=False)
+        raise IngestFileRejected([bad.problem()]) from None
     names = [ALIASES.get(n.strip().lower(), n.strip().lower()) for n in next(csv.reader([text]), [])]
     problems = [
         Problem(1, name, "unknown_column", str(_("This column is not part of the layout.")))

@@ -181,6 +181,7 @@ def results_load(
     filename: str,
     source: str | None = None,
     chunk_bytes: int = reading.CHUNK_BYTES,
+    encoding: str = "utf-8",
     progress: reading.Progress | None = None,
     on_chunk: Callable[[ResultsChunk], None] | None = None,
     actor: Actor,
@@ -193,7 +194,8 @@ def results_load(
     Members of positive or invalid pools are recalled (one recall per person and round);
     a retest tube closes its members' recalls (an invalid retest leaves them open). Positive
     single tubes and retests are handed to `on_chunk` (the flow opens their cases) inside the
-    chunk's transaction, so that a killed load never keeps a result without its case.
+    chunk's transaction, so that a killed load never keeps a result without its case. The file
+    is read strictly in `encoding` (`reading.read_chunks`).
     """
     actor.require("record_results")
     name = sql.source_name(filename, source)
@@ -204,6 +206,7 @@ def results_load(
         columns=reading.RESULT_COLUMNS,
         required=("tube", "result", "resulted_at"),
         chunk_bytes=chunk_bytes,
+        encoding=encoding,
     )
     labs: dict[str, int] = {}
     for chunk in chunks:

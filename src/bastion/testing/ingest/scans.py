@@ -96,6 +96,7 @@ def scans_load(
     round_code: str,
     source: str | None = None,
     chunk_bytes: int = reading.CHUNK_BYTES,
+    encoding: str = "utf-8",
     progress: reading.Progress | None = None,
     snapshot: bool | None = None,
     actor: Actor,
@@ -109,7 +110,7 @@ def scans_load(
     source `scans <name>:<line>`. Idempotent and resumable (see the package's docstring); one
     transaction per chunk, serialised against every other writer of scans on PostgreSQL.
     `snapshot` reads the registry once instead of per chunk (default: for files of 160 MB and
-    more on PostgreSQL).
+    more on PostgreSQL). The file is read strictly in `encoding` (`reading.read_chunks`).
     """
     actor.require("record_samples")
     round_ = Round.objects.filter(code=round_code.strip()).first()
@@ -128,6 +129,7 @@ def scans_load(
         columns=reading.SCAN_COLUMNS,
         required=("tube", "scanned_at"),
         chunk_bytes=chunk_bytes,
+        encoding=encoding,
     )
     for chunk, staged in _read_ahead(chunks):
         with transaction.atomic():

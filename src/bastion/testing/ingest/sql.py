@@ -18,6 +18,7 @@ from bastion.testing.models import IssueKind
 
 WHY_KIND = {
     "unreadable": IssueKind.BAD_RECORD,
+    "cut_short": IssueKind.BAD_RECORD,
     "bad_resident": IssueKind.BAD_RECORD,
     "no_resident": IssueKind.BAD_RECORD,
     "no_tube": IssueKind.BAD_RECORD,

@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bastion.city import services
 from bastion.city.registry_io import RegistryFileRejected
-from bastion.core import clock
+from bastion.core import clock, textfile
 from bastion.core.errors import DomainError
+from bastion.core.files import report_lines
 from bastion.core.scopes import SYSTEM
 
 
@@ -31,6 +32,11 @@ class Command(BaseCommand):
         gen.add_argument("--replace", action="store_true", help="remove the city already loaded first")
         imp = sub.add_parser("import", help="import a registry file (CSV or XLSX), all or nothing")
         imp.add_argument("file", help="the file; layout in docs/REGISTRY_FORMAT.md")
+        imp.add_argument(
+            "--encoding",
+            default=None,
+            help=f"what a CSV file is encoded in: {', '.join(textfile.ENCODINGS)} (default: utf-8)",
+        )
         exp = sub.add_parser("export", help="export the registry to a file")
         exp.add_argument("file")
         exp.add_argument(
@@ -46,10 +52,8 @@ class Command(BaseCommand):
             elif options["action"] == "export":
                 self._export(options)
         except RegistryFileRejected as exc:
-            for problem in exc.problems:
-                where = f"row {problem.row}" if problem.row else "file"
-                column = f", {problem.column}" if problem.column else ""
-                self.stderr.write(f"{where}{column}: {problem.message} [{problem.code}]")
+            for line in report_lines(exc, where="row"):
+                self.stderr.write(line)
             raise CommandError(str(exc.message)) from None
         except DomainError as exc:
             raise CommandError(str(exc.message)) from None
@@ -90,10 +94,15 @@ class Command(BaseCommand):
 
     def _import(self, options: dict[str, Any]) -> None:
         path = options["file"]
+        encoding = textfile.encoding_named(options["encoding"])
         try:
             with open(path, "rb") as file:
                 result = services.registry_import(
-                    file=file, filename=os.path.basename(path), actor=SYSTEM, now=clock.now()
+                    file=file,
+                    filename=os.path.basename(path),
+                    encoding=encoding,
+                    actor=SYSTEM,
+                    now=clock.now(),
                 )
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bastion import flows
-from bastion.core import clock
+from bastion.core import clock, textfile
 from bastion.core.errors import DomainError
-from bastion.core.files import FileRejected
+from bastion.core.files import FileRejected, report_lines
 from bastion.core.scopes import SYSTEM
 from bastion.testing import ingest
 
@@ -43,20 +43,25 @@ class Command(BaseCommand):
                 default=None,
                 help="the name exceptions are listed under (default: the file's name)",
             )
+            each.add_argument(
+                "--encoding",
+                default=None,
+                help=f"what the file is encoded in: {', '.join(textfile.ENCODINGS)} (default: utf-8)",
+            )
             each.add_argument("--chunk-bytes", type=int, default=ingest.CHUNK_BYTES, help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = options["file"]
         try:
+            options["encoding"] = textfile.encoding_named(options["encoding"])
             size = os.path.getsize(path)
             with open(path, "rb") as file:
                 report = self._load(options, file, size)
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror}") from None
         except FileRejected as exc:
-            for problem in exc.problems:
-                column = f", {problem.column}" if problem.column else ""
-                self.stderr.write(f"line {problem.row}{column}: {problem.message} [{problem.code}]")
+            for line in report_lines(exc, where="line"):
+                self.stderr.write(line)
             raise CommandError(str(exc.message)) from None
         except DomainError as exc:
             raise CommandError(str(exc.message)) from None
@@ -85,6 +90,7 @@ class Command(BaseCommand):
                     round_code=options["round"],
                     source=options["source"],
                     chunk_bytes=options["chunk_bytes"],
+                    encoding=options["encoding"],
                     progress=report,
                     snapshot=options["snapshot"],
                     actor=SYSTEM,
@@ -96,6 +102,7 @@ class Command(BaseCommand):
                     filename=name,
                     source=options["source"],
                     chunk_bytes=options["chunk_bytes"],
+                    encoding=options["encoding"],
                     progress=report,
                     actor=SYSTEM,
                     now=clock.now(),
