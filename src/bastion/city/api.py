@@ -7,11 +7,12 @@ from datetime import date
 from typing import Any, Literal
 
 from django.http import FileResponse, HttpRequest
-from ninja import File, Router, Schema
+from ninja import Field, File, Router, Schema
 from ninja.files import UploadedFile
 
 from bastion.city import selectors, services
 from bastion.core import clock
+from bastion.core.inputs import Id, Line
 from bastion.core.scopes import Actor
 
 router = Router(tags=["city"])
@@ -82,7 +83,7 @@ def districts(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.get("/districts/{district_id}/communities", response=list[CommunityOut])
-def communities(request: HttpRequest, district_id: int) -> list[dict[str, object]]:
+def communities(request: HttpRequest, district_id: Id) -> list[dict[str, object]]:
     return [
         {"id": c.pk, "code": c.code, "name": c.name, "subdistrict": c.subdistrict.name, "figures": f}
         for c, f in selectors.community_list(actor=_actor(request), district_id=district_id)
@@ -110,7 +111,7 @@ class BuildingOut(Schema):
 
 
 @router.get("/communities/{community_id}/compounds", response=list[CompoundOut])
-def compounds(request: HttpRequest, community_id: int) -> list[dict[str, object]]:
+def compounds(request: HttpRequest, community_id: Id) -> list[dict[str, object]]:
     return [
         {
             "id": c.pk,
@@ -127,7 +128,7 @@ def compounds(request: HttpRequest, community_id: int) -> list[dict[str, object]
 
 
 @router.get("/compounds/{compound_id}/buildings", response=list[BuildingOut])
-def buildings(request: HttpRequest, compound_id: int) -> list[dict[str, object]]:
+def buildings(request: HttpRequest, compound_id: Id) -> list[dict[str, object]]:
     return [
         {
             "id": b.pk,
@@ -142,7 +143,7 @@ def buildings(request: HttpRequest, compound_id: int) -> list[dict[str, object]]
 
 
 @router.get("/buildings/{building_id}/households", response=list[HouseholdOut])
-def households(request: HttpRequest, building_id: int) -> list[dict[str, object]]:
+def households(request: HttpRequest, building_id: Id) -> list[dict[str, object]]:
     return [
         {"id": h.pk, "address": h.address, "floor": h.floor, "residents": h.resident_count}  # type: ignore[attr-defined]
         for h in selectors.household_list(actor=_actor(request), building_id=building_id)
@@ -150,7 +151,7 @@ def households(request: HttpRequest, building_id: int) -> list[dict[str, object]
 
 
 @router.get("/households/{household_id}/residents", response=list[ResidentOut])
-def household_residents(request: HttpRequest, household_id: int) -> list[selectors.ResidentView]:
+def household_residents(request: HttpRequest, household_id: Id) -> list[selectors.ResidentView]:
     return selectors.household_residents(
         actor=_actor(request), household_id=household_id, today=clock.today()
     )
@@ -160,9 +161,9 @@ class FlagsIn(Schema):
     living_alone: bool | None = None
     disabled: bool | None = None
     pregnant: bool | None = None
-    chronic_treatment: str | None = None
+    chronic_treatment: Line | None = Field(None, max_length=40)
     cannot_order_online: bool | None = None
-    reason: str
+    reason: Line = Field(max_length=500)
 
 
 @router.patch(
@@ -170,7 +171,7 @@ class FlagsIn(Schema):
     response=ResidentOut,
     summary="Change a resident's vulnerable flags (community workers, within scope), with a reason",
 )
-def resident_flags(request: HttpRequest, resident_id: int, body: FlagsIn) -> selectors.ResidentView:
+def resident_flags(request: HttpRequest, resident_id: Id, body: FlagsIn) -> selectors.ResidentView:
     actor = _actor(request)
     changes = body.dict(exclude={"reason"}, exclude_none=True)
     services.resident_set_flags(
@@ -180,7 +181,7 @@ def resident_flags(request: HttpRequest, resident_id: int, body: FlagsIn) -> sel
 
 
 @router.get("/residents/{resident_id}", response=ResidentOut)
-def resident(request: HttpRequest, resident_id: int) -> selectors.ResidentView:
+def resident(request: HttpRequest, resident_id: Id) -> selectors.ResidentView:
     return selectors.resident_detail(actor=_actor(request), resident_id=resident_id, today=clock.today())
 
 
