@@ -123,7 +123,3 @@ def test_a_day_far_from_today_is_refused_in_english_too(city: Places, make_user:
     assert response.status_code == 422
     assert response.json()["details"][0]["msg"] == "The day must lie between 2017-09-01 and 2023-09-01."
 
-
-def test_a_page_with_an_id_past_a_64_bit_column_is_not_found(officer: Client) -> None:
-    assert officer.get(f"/zones/{TOO_BIG}/").status_code == 404
-    assert officer.get(f"/cases/{TOO_BIG}/").status_code == 404

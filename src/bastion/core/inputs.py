@@ -154,18 +154,3 @@ def _message(kind: str, context: dict[str, Any], original: str) -> str:
         return _("This is not a time like 2022-09-01T08:00.")
     return _("This value is not valid.")
 
-
-class IdConverter:
-    """`<id:zone_id>` in a page's path: a whole number an id column can hold. A larger one is no
-    page (404), as an id nobody has, rather than an overflow in the driver (a server error)."""
-
-    regex = "[0-9]{1,19}"
-
-    def to_python(self, value: str) -> int:
-        number = int(value)
-        if not 1 <= number <= MAX_INTEGER:
-            raise ValueError(value)
-        return number
-
-    def to_url(self, value: int) -> str:
-        return str(value)
