@@ -21,7 +21,7 @@ from bastion.cases.models import Contact
 from bastion.city.selectors import actor_for
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
-from bastion.core.inputs import Day, Id, Line, Moment
+from bastion.core.inputs import Day, Id, InputProblemOut, Line, Moment
 from bastion.core.masking import name_for
 from bastion.core.scopes import Actor
 
@@ -146,7 +146,7 @@ class CaseBatchProblemOut(Schema):
 class CaseBatchRejectedOut(Schema):
     code: str
     message: str
-    details: list[CaseBatchProblemOut]
+    details: list[CaseBatchProblemOut | InputProblemOut]  # a bad file, or a request without one
 
 
 def _actor(request: HttpRequest) -> Actor:

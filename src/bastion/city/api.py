@@ -12,7 +12,7 @@ from ninja.files import UploadedFile
 
 from bastion.city import selectors, services
 from bastion.core import clock
-from bastion.core.inputs import Id, Line
+from bastion.core.inputs import Id, InputProblemOut, Line
 from bastion.core.scopes import Actor
 
 router = Router(tags=["city"])
@@ -214,7 +214,7 @@ class RegistryProblemOut(Schema):
 class RegistryRejectedOut(Schema):
     code: str
     message: str
-    details: list[RegistryProblemOut]
+    details: list[RegistryProblemOut | InputProblemOut]  # a bad file, or a request without one
 
 
 EXPORT_TYPES = {
@@ -235,7 +235,20 @@ def registry_import(request: HttpRequest, file: File[UploadedFile]) -> dict[str,
     return result.as_dict()
 
 
-@router.get("/registry/export", summary="The registry within your scope as CSV or XLSX")
+@router.get(
+    "/registry/export",
+    summary="The registry within your scope as CSV or XLSX",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file, as an attachment",
+                "content": {
+                    kind: {"schema": {"type": "string", "format": "binary"}} for kind in EXPORT_TYPES.values()
+                },
+            }
+        }
+    },
+)
 def registry_export(request: HttpRequest, format: Literal["csv", "xlsx"] = "csv") -> FileResponse:
     # Spooled: a community's export stays in memory, a whole city's goes to disk.
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it

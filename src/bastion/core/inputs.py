@@ -22,7 +22,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from django.utils.translation import gettext as _
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from bastion.core import clock
@@ -154,3 +154,11 @@ def _message(kind: str, context: dict[str, Any], original: str) -> str:
         return _("This is not a time like 2022-09-01T08:00.")
     return _("This value is not valid.")
 
+
+class InputProblemOut(BaseModel):
+    """One item of an invalid request's `details` (as `explain` writes it), for an operation
+    whose 422 the document describes."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
