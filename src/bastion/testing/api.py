@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
@@ -29,7 +29,7 @@ from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
 from bastion.core.errors import DomainError, Forbidden, InvalidInput, UnparseableBody
-from bastion.core.inputs import Id, Line, Moment, explain
+from bastion.core.inputs import Count, Id, Line, Moment, explain
 from bastion.core.masking import id_number_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -51,6 +51,11 @@ def _or_now(value: datetime | None) -> datetime:
     return clock.now() if value is None else value
 
 
+class PoolingIn(Schema):
+    ratio: Count
+    per_household: bool = False
+
+
 class RoundIn(Schema):
     code: Line = Field(max_length=40)
     name: Line = Field("", max_length=100)
@@ -58,9 +63,7 @@ class RoundIn(Schema):
     deadline: Moment
     district_ids: list[Id] = Field([], max_length=1000)
     zone_id: Id | None = None
-    pooling: (
-        dict[Annotated[Line, Field(max_length=20)], dict[Annotated[Line, Field(max_length=40)], Any]] | None
-    ) = Field(
+    pooling: dict[Literal["high", "medium", "low"], PoolingIn] | None = Field(
         None,
         description='per zone level: {"high": {"ratio": 1, "per_household": true}, "medium": …, "low": …}',
     )
@@ -206,7 +209,7 @@ def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
         deadline=_or_now(body.deadline),
         district_ids=body.district_ids,
         zone_id=body.zone_id,
-        pooling=body.pooling,
+        pooling=None if body.pooling is None else {level: p.model_dump() for level, p in body.pooling.items()},
         actor=_actor(request),
         now=now,
     )
