@@ -11,7 +11,12 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from bastion import flows
+from bastion.city.models import Resident
+from bastion.core.scopes import SYSTEM
 from bastion.testing.models import Round, Scan
+from bastion.zones.models import Zone, ZoneScreening
+from tests.conftest import NOW
 
 Places = dict[str, Any]
 TOO_BIG = 2**63  # one past the widest integer column of both databases
@@ -123,3 +128,15 @@ def test_a_day_far_from_today_is_refused_in_english_too(city: Places, make_user:
     assert response.status_code == 422
     assert response.json()["details"][0]["msg"] == "The day must lie between 2017-09-01 and 2023-09-01."
 
+
+def test_a_screening_of_more_people_than_a_count_column_holds_is_refused(officer: Client) -> None:
+    resident = Resident.objects.get(household__address="C1/2/1/301", number=1)
+    flows.case_reported(resident_id=resident.pk, kind="confirmed", actor=SYSTEM, now=NOW)
+    zone = Zone.objects.get(level="high")
+    body = {"on": "2022-09-01", "all_negative": True, "sampled": 2**31}
+    response = officer.post(f"/api/v1/zones/{zone.pk}/screenings", body, content_type="application/json")
+    assert _refused(response, "sampled")["msg"] == OUT_OF_RANGE
+    assert not ZoneScreening.objects.exists()
+    body["sampled"] = 2**31 - 1
+    response = officer.post(f"/api/v1/zones/{zone.pk}/screenings", body, content_type="application/json")
+    assert response.status_code == 201, response.content[:300]

@@ -3,8 +3,9 @@ piece of text, used by every API schema and query (as pydantic annotated types) 
 console's forms (through the same checks), so that nothing out of range or unprintable reaches
 a service or the database.
 
-- Numbers fit the database's 64-bit integers: an id is 1 to 2^63-1, a count or an offset 0 to
-  2^63-1 (a larger one overflowed the driver: a server error, not a refusal).
+- Numbers fit their columns: an id is 1 to 2^63-1 (a 64-bit key), a count or an offset 0 to
+  2^31-1 (a 32-bit column; an offset plus a page stays in range). A larger one overflowed the
+  driver: a server error, not a refusal.
 - Days and moments lie in a window around today by the platform's clock (`clock.today()`):
   from `YEARS_BACK` years before to `YEARS_AHEAD` years after. A moment without a time zone is
   the city's (`clock.city_zone()`), everywhere.
@@ -27,7 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from bastion.core import clock
 
-MAX_INTEGER = 2**63 - 1  # a signed 64-bit integer: the widest column of both databases
+MAX_INTEGER = 2**63 - 1  # a signed 64-bit integer: the widest column of both databases (ids)
+MAX_COUNT = 2**31 - 1  # a signed 32-bit integer: a count's column, and far past any page's offset
 YEARS_BACK = 5
 YEARS_AHEAD = 1
 
@@ -105,8 +107,8 @@ def _moment(value: datetime) -> datetime:
 
 
 Id = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
-Count = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
-Offset = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Offset = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 Day = Annotated[date, AfterValidator(_day)]
 Moment = Annotated[datetime, AfterValidator(_moment)]
 # One line of text (codes, names, reasons, notes); `Text` keeps tabs and line breaks. A length

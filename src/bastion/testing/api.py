@@ -209,7 +209,7 @@ def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
         deadline=_or_now(body.deadline),
         district_ids=body.district_ids,
         zone_id=body.zone_id,
-        pooling=None if body.pooling is None else {level: p.model_dump() for level, p in body.pooling.items()},
+        pooling=None if body.pooling is None else {lv: p.model_dump() for lv, p in body.pooling.items()},
         actor=_actor(request),
         now=now,
     )
