@@ -101,12 +101,20 @@ def test_a_round_starting_in_year_1_without_a_time_zone_is_refused(officer: Clie
     assert not Round.objects.exists()
 
 
-def test_a_scan_in_year_1_without_a_time_zone_is_refused(officer: Client) -> None:
-    response = officer.post(
-        "/api/v1/testing/scans",
-        {"round": "R1", "tube": "T1", "resident_id": 1, "scanned_at": "0001-01-01T00:00:00"},
+def test_a_scan_in_year_1_without_a_time_zone_is_refused(
+    officer: Client, make_user: Callable[..., User]
+) -> None:
+    opened = officer.post(
+        "/api/v1/testing/rounds",
+        {"code": "R1", "starts_at": "2022-09-01T00:00:00", "deadline": "2022-09-02T08:00:00"},
         content_type="application/json",
     )
+    assert opened.status_code == 201, opened.content[:300]
+    sampler = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    sampler.force_login(make_user("sampler"))
+    resident = Resident.objects.get(household__address="C1/2/1/301", number=1)
+    body = {"round": "R1", "tube": "T1", "resident_id": resident.pk, "scanned_at": "0001-01-01T00:00:00"}
+    response = sampler.post("/api/v1/testing/scans", body, content_type="application/json")
     assert _refused(response, "scanned_at")["type"] == "out_of_window"
     assert not Scan.objects.exists()
 
