@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +25,13 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from bastion import flows
+from bastion.city.models import Resident
+from bastion.core.scopes import SYSTEM
+from bastion.testing import services as testing
+from bastion.zones.models import Zone
+from tests.conftest import NOW
 
 # Per operation and role: some 60 operations, two roles, about 500 requests. A deeper search,
 # by hand: BASTION_API_EXAMPLES=200 pytest tests/core/test_api_properties.py
@@ -40,6 +48,29 @@ def _login(user: User) -> tuple[dict[str, str], dict[str, str]]:
     return cookies, {"X-CSRFToken": token, "Accept-Language": "zh-hans", "Connection": "close"}
 
 
+def _real_ids(city: dict[str, Any]) -> dict[str, Any]:
+    """Path parameters that name things that exist (a case, its zone, an open round, M1's
+    places), so that generated bodies reach the services rather than stop at a 404."""
+    resident = Resident.objects.get(household__address="C1/2/1/301", number=1)
+    case = flows.case_reported(resident_id=resident.pk, kind="confirmed", actor=SYSTEM, now=NOW).case
+    round_ = testing.round_open(
+        code="R1", starts_at=NOW, deadline=NOW + timedelta(days=1), actor=SYSTEM, now=NOW
+    )
+    household = resident.household
+    building = household.unit.building
+    return {
+        "district_id": city["D1"].pk,
+        "community_id": city["M1"].pk,
+        "compound_id": building.compound_id,
+        "building_id": building.pk,
+        "household_id": household.pk,
+        "resident_id": resident.pk,
+        "case_id": case.pk,
+        "zone_id": Zone.objects.get(level="high").pk,
+        "code": round_.code,
+    }
+
+
 @pytest.mark.parametrize("role", list(PERSONAS))
 def test_every_operation_answers_generated_requests_without_a_server_error_or_a_broken_shape(
     transactional_db: None,
@@ -48,6 +79,7 @@ def test_every_operation_answers_generated_requests_without_a_server_error_or_a_
     make_user: Callable[..., User],
     role: str,
 ) -> None:
+    real = _real_ids(city)
     user = make_user(role, **{place: city[code] for place, code in PERSONAS[role].items()})
     # The document's security scheme is the session cookie: schemathesis would make one up for
     # every request, so the real one is given on each call.
@@ -60,8 +92,14 @@ def test_every_operation_answers_generated_requests_without_a_server_error_or_a_
     assert len(operations) > 50
 
     for operation in operations:
-        # Requests the document allows, and requests it does not (wrong types, missing fields).
-        @given(case=st.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE)))
+        known = {p.name: real[p.name] for p in operation.path_parameters if p.name in real}
+        # Requests the document allows, and requests it does not (wrong types, missing fields);
+        # on things that exist, and on made-up ones.
+        strategies = [operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE)]
+        if known:
+            strategies.append(operation.as_strategy(path_parameters=known))
+
+        @given(case=st.one_of(strategies))
         @settings(
             max_examples=EXAMPLES,
             derandomize=True,
