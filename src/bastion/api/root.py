@@ -21,6 +21,7 @@ from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
 from bastion.core.errors import CsrfFailed, DomainError, Throttled, UnparseableBody
+from bastion.core.inputs import explain
 from bastion.delivery.api import router as delivery_router
 from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
@@ -77,7 +78,7 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 def invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return api.create_response(
         request,
-        {"code": "invalid_input", "message": _("The input is not valid."), "details": exc.errors},
+        {"code": "invalid_input", "message": _("The input is not valid."), "details": explain(exc.errors)},
         status=422,
     )
 

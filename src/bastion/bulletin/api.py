@@ -12,6 +12,7 @@ from ninja import Router, Schema
 from bastion.bulletin.selectors import BulletinFigures, bulletin
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
+from bastion.core.inputs import Day
 
 router = Router(tags=["bulletin"])
 
@@ -52,7 +53,7 @@ class BulletinOut(Schema):
 
 
 @router.get("/", response=BulletinOut, summary="The bulletin of a day (0–24 h in the city's time zone)")
-def bulletin_of_day(request: HttpRequest, day: date | None = None) -> dict[str, Any]:
+def bulletin_of_day(request: HttpRequest, day: Day | None = None) -> dict[str, Any]:
     """`day` defaults to today in the city's time zone."""
     today = clock.today()
     day = day or today

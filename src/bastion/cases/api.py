@@ -6,8 +6,8 @@ interface: the layers contract lets `*.api` import the flows above its context.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -22,6 +22,7 @@ from bastion.city.selectors import actor_for
 from bastion.core import clock, textfile
 from bastion.core.errors import InvalidInput
 from bastion.core.files import checked_upload
+from bastion.core.inputs import Day, Id, InputProblemOut, Line, Moment
 from bastion.core.masking import name_for
 from bastion.core.scopes import Actor
 
@@ -94,38 +95,42 @@ class ReportedOut(Schema):
 class ResidentNamed(Schema):
     """A resident by id, or by address like C1/2/1/301#1."""
 
-    resident_id: int | None = None
-    resident: str | None = None
+    resident_id: Id | None = None
+    resident: Line | None = Field(None, max_length=80)
 
 
 # Kinds are plain text, so that a wrong one gets the service's own code and message.
 class StayIn(Schema):
-    address: str = Field(description="a place of the registry: C1, C1/2, C1/2/1 or C1/2/1/301")
-    type: str = Field("other", description="workplace, shop or other")
+    address: Line = Field(
+        max_length=80, description="a place of the registry: C1, C1/2, C1/2/1 or C1/2/1/301"
+    )
+    type: Line = Field("other", max_length=20, description="workplace, shop or other")
     frequent: bool = Field(False, description="a place of frequent activity (counts like home)")
-    from_on: date | None = None
-    until_on: date | None = None
+    from_on: Day | None = None
+    until_on: Day | None = None
 
 
 class CaseIn(ResidentNamed):
-    kind: str = Field(description="confirmed or asymptomatic")
-    found_by: str = Field("community", description="screening, quarantine, community or hospital")
-    onset_on: date | None = None
-    reported_at: datetime | None = None  # without a time zone: the city's
-    frequent: list[str] = []
-    stayed: list[str] = []
-    places: list[StayIn] = Field([], description="places stayed with their kind and days")
+    kind: Line = Field(max_length=20, description="confirmed or asymptomatic")
+    found_by: Line = Field(
+        "community", max_length=20, description="screening, quarantine, community or hospital"
+    )
+    onset_on: Day | None = None
+    reported_at: Moment | None = None  # without a time zone: the city's
+    frequent: list[Annotated[Line, Field(max_length=200)]] = Field([], max_length=200)
+    stayed: list[Annotated[Line, Field(max_length=200)]] = Field([], max_length=200)
+    places: list[StayIn] = Field([], max_length=200, description="places stayed with their kind and days")
 
 
 class ContactIn(ResidentNamed):
-    kind: str = Field(description="close, or secondary (linked through via_contact_id)")
-    last_exposure_on: date
-    case_id: int | None = None
-    via_contact_id: int | None = None
+    kind: Line = Field(max_length=20, description="close, or secondary (linked through via_contact_id)")
+    last_exposure_on: Day
+    case_id: Id | None = None
+    via_contact_id: Id | None = None
 
 
 class ReasonIn(Schema):
-    reason: str = ""
+    reason: Line = Field("", max_length=500)
 
 
 class BatchCaseOut(Schema):
@@ -155,7 +160,9 @@ class CaseBatchProblemOut(Schema):
 class CaseBatchRejectedOut(Schema):
     code: str
     message: str
-    details: list[CaseBatchProblemOut] = Field(description="the first 1,000 problems, by row and column")
+    details: list[CaseBatchProblemOut | InputProblemOut] = Field(
+        description="the first 1,000 problems by row and column, or what a request without a file lacks"
+    )
     total: int = Field(0, description="how many problems the file has in all")
     counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
 
@@ -174,12 +181,6 @@ def _resident_id(actor: Actor, body: ResidentNamed) -> int:
         return body.resident_id
     assert body.resident is not None  # noqa: S101 - checked just above
     return batch.resident_at(actor=actor, address=body.resident)
-
-
-def _city_time(at: datetime | None) -> datetime | None:
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=clock.city_zone())
-    return at
 
 
 def _zone_change(change: Any) -> dict[str, Any]:
@@ -257,9 +258,9 @@ class ProtocolStateOut(Schema):
 
 
 class AdoptIn(Schema):
-    protocol: str
-    since: date
-    reason: str
+    protocol: Line = Field(max_length=40)
+    since: Day
+    reason: Line = Field(max_length=500)
 
 
 def _protocol(p: Any) -> dict[str, Any]:
@@ -314,7 +315,7 @@ def protocol_adopt(request: HttpRequest, body: AdoptIn) -> dict[str, Any]:
 
 @router.get("/", response=list[CaseOut], summary="Cases within your scope, newest first")
 def case_list(
-    request: HttpRequest, day: date | None = None, district_id: int | None = None
+    request: HttpRequest, day: Day | None = None, district_id: Id | None = None
 ) -> list[selectors.CaseRow]:
     """`day`: the cases reported, or converted to confirmed, that day."""
     return selectors.case_list(actor=_actor(request), reported_on=day, district_id=district_id)
@@ -360,12 +361,12 @@ class PlaceOut(Schema):
 
 
 @router.get("/{int:case_id}/places", response=list[PlaceOut], summary="The places a case stayed, home first")
-def case_places(request: HttpRequest, case_id: int) -> Any:
+def case_places(request: HttpRequest, case_id: Id) -> Any:
     return list(selectors.case_places(actor=_actor(request), case_id=case_id))
 
 
 @router.get("/{int:case_id}", response=CaseOut)
-def case_view(request: HttpRequest, case_id: int) -> selectors.CaseRow:
+def case_view(request: HttpRequest, case_id: Id) -> selectors.CaseRow:
     return selectors.case_view(actor=_actor(request), case_id=case_id)
 
 
@@ -374,24 +375,24 @@ def case_view(request: HttpRequest, case_id: int) -> selectors.CaseRow:
     response=list[CaseOut],
     summary="The chain of transmission the case belongs to, generation by generation",
 )
-def case_chain(request: HttpRequest, case_id: int) -> list[selectors.CaseRow]:
+def case_chain(request: HttpRequest, case_id: Id) -> list[selectors.CaseRow]:
     return selectors.case_chain(actor=_actor(request), case_id=case_id)
 
 
 @router.get("/{int:case_id}/contacts", response=list[ContactOut])
-def case_contacts(request: HttpRequest, case_id: int) -> list[selectors.ContactRow]:
+def case_contacts(request: HttpRequest, case_id: Id) -> list[selectors.ContactRow]:
     return selectors.contact_list(actor=_actor(request), case_id=case_id)
 
 
 @router.post("/{int:case_id}/convert", response=CaseOut, summary="Asymptomatic → confirmed, counted once")
-def case_convert(request: HttpRequest, case_id: int, body: ReasonIn) -> selectors.CaseRow:
+def case_convert(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors.CaseRow:
     actor = _actor(request)
     services.case_convert(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
     return selectors.case_view(actor=actor, case_id=case_id)
 
 
 @router.post("/{int:case_id}/discharge", response=CaseOut)
-def case_discharge(request: HttpRequest, case_id: int, body: ReasonIn) -> selectors.CaseRow:
+def case_discharge(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors.CaseRow:
     actor = _actor(request)
     services.case_discharge(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
     return selectors.case_view(actor=actor, case_id=case_id)
@@ -410,7 +411,7 @@ def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
         kind=body.kind,
         found_by=body.found_by,
         onset_on=body.onset_on,
-        reported_at=_city_time(body.reported_at),
+        reported_at=body.reported_at,
         frequent=body.frequent,
         stayed=body.stayed,
         places=[services.Stay(p.address, p.type, p.frequent, p.from_on, p.until_on) for p in body.places],

@@ -13,6 +13,7 @@ from ninja.files import UploadedFile
 from bastion.city import selectors, services
 from bastion.core import clock, textfile
 from bastion.core.files import checked_upload
+from bastion.core.inputs import Id, InputProblemOut, Line
 from bastion.core.scopes import Actor
 
 router = Router(tags=["city"])
@@ -83,7 +84,7 @@ def districts(request: HttpRequest) -> list[dict[str, object]]:
 
 
 @router.get("/districts/{district_id}/communities", response=list[CommunityOut])
-def communities(request: HttpRequest, district_id: int) -> list[dict[str, object]]:
+def communities(request: HttpRequest, district_id: Id) -> list[dict[str, object]]:
     return [
         {"id": c.pk, "code": c.code, "name": c.name, "subdistrict": c.subdistrict.name, "figures": f}
         for c, f in selectors.community_list(actor=_actor(request), district_id=district_id)
@@ -111,7 +112,7 @@ class BuildingOut(Schema):
 
 
 @router.get("/communities/{community_id}/compounds", response=list[CompoundOut])
-def compounds(request: HttpRequest, community_id: int) -> list[dict[str, object]]:
+def compounds(request: HttpRequest, community_id: Id) -> list[dict[str, object]]:
     return [
         {
             "id": c.pk,
@@ -128,7 +129,7 @@ def compounds(request: HttpRequest, community_id: int) -> list[dict[str, object]
 
 
 @router.get("/compounds/{compound_id}/buildings", response=list[BuildingOut])
-def buildings(request: HttpRequest, compound_id: int) -> list[dict[str, object]]:
+def buildings(request: HttpRequest, compound_id: Id) -> list[dict[str, object]]:
     return [
         {
             "id": b.pk,
@@ -143,7 +144,7 @@ def buildings(request: HttpRequest, compound_id: int) -> list[dict[str, object]]
 
 
 @router.get("/buildings/{building_id}/households", response=list[HouseholdOut])
-def households(request: HttpRequest, building_id: int) -> list[dict[str, object]]:
+def households(request: HttpRequest, building_id: Id) -> list[dict[str, object]]:
     return [
         {"id": h.pk, "address": h.address, "floor": h.floor, "residents": h.resident_count}  # type: ignore[attr-defined]
         for h in selectors.household_list(actor=_actor(request), building_id=building_id)
@@ -151,7 +152,7 @@ def households(request: HttpRequest, building_id: int) -> list[dict[str, object]
 
 
 @router.get("/households/{household_id}/residents", response=list[ResidentOut])
-def household_residents(request: HttpRequest, household_id: int) -> list[selectors.ResidentView]:
+def household_residents(request: HttpRequest, household_id: Id) -> list[selectors.ResidentView]:
     return selectors.household_residents(
         actor=_actor(request), household_id=household_id, today=clock.today()
     )
@@ -161,9 +162,9 @@ class FlagsIn(Schema):
     living_alone: bool | None = None
     disabled: bool | None = None
     pregnant: bool | None = None
-    chronic_treatment: str | None = None
+    chronic_treatment: Line | None = Field(None, max_length=40)
     cannot_order_online: bool | None = None
-    reason: str
+    reason: Line = Field(max_length=500)
 
 
 @router.patch(
@@ -171,7 +172,7 @@ class FlagsIn(Schema):
     response=ResidentOut,
     summary="Change a resident's vulnerable flags (community workers, within scope), with a reason",
 )
-def resident_flags(request: HttpRequest, resident_id: int, body: FlagsIn) -> selectors.ResidentView:
+def resident_flags(request: HttpRequest, resident_id: Id, body: FlagsIn) -> selectors.ResidentView:
     actor = _actor(request)
     changes = body.dict(exclude={"reason"}, exclude_none=True)
     services.resident_set_flags(
@@ -181,7 +182,7 @@ def resident_flags(request: HttpRequest, resident_id: int, body: FlagsIn) -> sel
 
 
 @router.get("/residents/{resident_id}", response=ResidentOut)
-def resident(request: HttpRequest, resident_id: int) -> selectors.ResidentView:
+def resident(request: HttpRequest, resident_id: Id) -> selectors.ResidentView:
     return selectors.resident_detail(actor=_actor(request), resident_id=resident_id, today=clock.today())
 
 
@@ -214,7 +215,9 @@ class RegistryProblemOut(Schema):
 class RegistryRejectedOut(Schema):
     code: str
     message: str
-    details: list[RegistryProblemOut] = Field(description="the first 1,000 problems, by row and column")
+    details: list[RegistryProblemOut | InputProblemOut] = Field(
+        description="the first 1,000 problems by row and column, or what a request without a file lacks"
+    )
     total: int = Field(0, description="how many problems the file has in all")
     counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
 
@@ -245,7 +248,20 @@ def registry_import(
     return result.as_dict()
 
 
-@router.get("/registry/export", summary="The registry within your scope as CSV or XLSX")
+@router.get(
+    "/registry/export",
+    summary="The registry within your scope as CSV or XLSX",
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file, as an attachment",
+                "content": {
+                    kind: {"schema": {"type": "string", "format": "binary"}} for kind in EXPORT_TYPES.values()
+                },
+            }
+        }
+    },
+)
 def registry_export(request: HttpRequest, format: Literal["csv", "xlsx"] = "csv") -> FileResponse:
     # Spooled: a community's export stays in memory, a whole city's goes to disk.
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115 - FileResponse closes it

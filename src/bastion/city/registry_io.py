@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from bastion.city import rules
 from bastion.city.models import ChronicTreatment
-from bastion.core import textfile
+from bastion.core import inputs, textfile
 from bastion.core.errors import InvalidInput
 from bastion.core.files import FileRejected, Problem
 
@@ -179,9 +179,15 @@ def _not_formula(text: str) -> str:
     return text
 
 
+def _printable(text: str) -> str:
+    if inputs.has_control(text):
+        raise _Bad("control_characters", _("A code or name cannot hold control characters."))
+    return text
+
+
 def _code(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        text = _not_formula(_limited(_required(value), max_length))
+        text = _not_formula(_printable(_limited(_required(value), max_length)))
         if "/" in text or "#" in text or any(c.isspace() for c in text):
             raise _Bad("bad_code", _("A code cannot contain '/', '#' or spaces."))
         return text
@@ -191,7 +197,7 @@ def _code(max_length: int) -> Callable[[Any], str]:
 
 def _name(max_length: int) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        return _not_formula(_limited(_required(value), max_length))
+        return _not_formula(_printable(_limited(_required(value), max_length)))
 
     return parse
 

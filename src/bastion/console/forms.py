@@ -10,7 +10,6 @@ so one message serves every field of its kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,16 +24,12 @@ from bastion.cases.models import CaseKind, ContactKind, FoundBy, PlaceType
 from bastion.cases.services import Stay
 from bastion.city.models import ChronicTreatment, Household
 from bastion.city.selectors import household_by_address, resident_by_address
-from bastion.core import clock
+from bastion.core import inputs
 from bastion.core.errors import NotFound
 from bastion.core.files import UploadTooLarge, checked_upload
 from bastion.core.scopes import Actor
 from bastion.delivery.models import OrderKind
 from bastion.zones.models import Level
-
-# C0 and C1 control characters; a text of several lines keeps its tabs and line breaks.
-CONTROL_IN_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class LabelledField(forms.Field):
@@ -75,11 +70,29 @@ class Text(LabelledField):
                 code="too_long",
                 params={"field": self.label, "limit": self.max_length},
             )
-        if (CONTROL_IN_TEXT if self.multiline else CONTROL_IN_LINE).search(value):
+        if inputs.has_control(value, multiline=self.multiline):
             raise self.refuse("control")
 
 
-class Day(LabelledField):
+class Windowed(LabelledField):
+    """A day or a moment, within the window around today that every input keeps to
+    (`inputs.day_window`)."""
+
+    default_error_messages = {
+        "out_of_window": gettext_lazy("%(field)s must lie between %(first)s and %(last)s."),
+    }
+
+    def in_window(self, day: date) -> None:
+        if not inputs.day_in_window(day):
+            first, last = inputs.day_window()
+            raise ValidationError(
+                self.error_messages["out_of_window"],
+                code="out_of_window",
+                params={"field": self.label, "first": first.isoformat(), "last": last.isoformat()},
+            )
+
+
+class Day(Windowed):
     """A day typed as 2022-09-01 (what a date input sends), else None; optional unless said
     (an empty day is often "today", which the view decides)."""
 
@@ -93,12 +106,14 @@ class Day(LabelledField):
         if not text:
             return None
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             raise self.refuse("invalid") from None
+        self.in_window(day)
+        return day
 
 
-class Moment(LabelledField):
+class Moment(Windowed):
     """A `datetime-local` input (2022-09-01T08:00), read in the city's time zone."""
 
     default_error_messages = {
@@ -114,7 +129,8 @@ class Moment(LabelledField):
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise self.refuse("invalid") from None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=clock.city_zone())
+        self.in_window(moment.date())
+        return inputs.city_moment(moment)
 
 
 class WholeNumber(LabelledField):
@@ -304,11 +320,13 @@ def _stay_day(text: str, place: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise ValidationError(
             gettext_lazy("%(field)s is not a day like 2022-09-01."), code="invalid", params={"field": place}
         ) from None
+    Windowed(label=place).in_window(day)
+    return day
 
 
 def read_stay(line: str, *, frequent: bool) -> Stay:

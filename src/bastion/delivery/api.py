@@ -15,6 +15,7 @@ from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock
 from bastion.core.errors import NotFound
+from bastion.core.inputs import Count, Day, Id, Line, Text
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.delivery import selectors, services
@@ -28,16 +29,16 @@ def _actor(request: HttpRequest) -> Actor:
 
 
 class LineIn(Schema):
-    item: str = Field(max_length=40)
+    item: Line = Field(max_length=40)
     quantity: int = Field(ge=1, le=99)
 
 
 class OrderIn(Schema):
-    household_id: int
+    household_id: Id
     lines: list[LineIn] = Field(min_length=1, max_length=50)
-    kind: str = Field("resident", max_length=10)
-    note: str = Field("", max_length=300)
-    client_key: str | None = Field(None, max_length=64)
+    kind: Line = Field("resident", max_length=10)
+    note: Line = Field("", max_length=300)
+    client_key: Line | None = Field(None, max_length=64)
 
 
 class OrderOut(Schema):
@@ -62,7 +63,7 @@ class PlacedOut(OrderOut):
 
 
 class DayIn(Schema):
-    day: date | None = None
+    day: Day | None = None
 
 
 class DispatchOut(Schema):
@@ -101,9 +102,9 @@ class MyTaskOut(TaskOut):
 
 
 class DeliverIn(Schema):
-    recipient_code: str = Field(max_length=8)
+    recipient_code: Line = Field(max_length=8)
     weight_kg: Decimal | None = Field(None, ge=0, le=1000)
-    client_key: str | None = Field(None, max_length=64)
+    client_key: Line | None = Field(None, max_length=64)
 
 
 class DeliveredOut(Schema):
@@ -114,12 +115,12 @@ class DeliveredOut(Schema):
 
 
 class FailIn(Schema):
-    reason: str = Field(max_length=300)
+    reason: Line = Field(max_length=300)
 
 
 class CheckInIn(Schema):
-    household_id: int
-    needs: str = Field("", max_length=500)
+    household_id: Id
+    needs: Text = Field("", max_length=500)
     order: list[LineIn] = Field(default_factory=list, max_length=50, description="needs raised as an order")
 
 
@@ -219,8 +220,8 @@ def dispatch(request: HttpRequest, body: DayIn) -> dict[str, int]:
 
 
 class CycleIn(Schema):
-    item: str
-    every_days: int
+    item: Line = Field(max_length=40)
+    every_days: Count
 
 
 class CycleOut(Schema):
@@ -231,7 +232,7 @@ class CycleOut(Schema):
 
 
 @router.put("/zones/{zone_id}/cycle", response=CycleOut, summary="A zone's own standard package and cycle")
-def cycle_set(request: HttpRequest, zone_id: int, body: CycleIn) -> dict[str, Any]:
+def cycle_set(request: HttpRequest, zone_id: Id, body: CycleIn) -> dict[str, Any]:
     cycle = services.package_cycle_set(
         zone_id=zone_id,
         item_code=body.item,
@@ -250,7 +251,7 @@ def cycle_set(request: HttpRequest, zone_id: int, body: CycleIn) -> dict[str, An
 @router.delete(
     "/zones/{zone_id}/cycle", response={204: None}, summary="Back to the policy's package and cycle"
 )
-def cycle_clear(request: HttpRequest, zone_id: int) -> Status[None]:
+def cycle_clear(request: HttpRequest, zone_id: Id) -> Status[None]:
     if not services.package_cycle_clear(zone_id=zone_id, actor=_actor(request), now=clock.now()):
         raise NotFound(_("This zone has no cycle of its own."), code="no_cycle")
     return Status(204, None)
@@ -259,7 +260,7 @@ def cycle_clear(request: HttpRequest, zone_id: int) -> Status[None]:
 @router.get("/tasks/open", response=list[TaskOut], summary="Tasks of the volunteer's community to claim")
 def tasks_open(
     request: HttpRequest,
-    day: date | None = None,
+    day: Day | None = None,
     limit: int = Query(50, ge=1, le=500),  # type: ignore[type-arg]
 ) -> list[dict[str, Any]]:
     """The most urgent first (vulnerable households, then the earliest deadline), `limit` of
@@ -280,13 +281,13 @@ def tasks_mine(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post(
     "/tasks/{task_id}/claim", response=TaskOut, summary="Claim a building's task (one volunteer wins)"
 )
-def task_claim(request: HttpRequest, task_id: int) -> dict[str, Any]:
+def task_claim(request: HttpRequest, task_id: Id) -> dict[str, Any]:
     task = services.task_claim(task_id=task_id, actor=_actor(request), now=clock.now())
     return _task(DeliveryTask.objects.select_related("building__compound").get(pk=task.pk))
 
 
 @router.post("/orders/{order_id}/deliver", response=DeliveredOut, summary="Hand an order over")
-def order_deliver(request: HttpRequest, order_id: int, body: DeliverIn) -> dict[str, Any]:
+def order_deliver(request: HttpRequest, order_id: Id, body: DeliverIn) -> dict[str, Any]:
     done = flows.order_delivered(
         order_id=order_id,
         recipient_code=body.recipient_code,
@@ -304,7 +305,7 @@ def order_deliver(request: HttpRequest, order_id: int, body: DeliverIn) -> dict[
 
 
 @router.post("/orders/{order_id}/fail", response=OrderOut, summary="Could not deliver: it goes out again")
-def order_fail(request: HttpRequest, order_id: int, body: FailIn) -> dict[str, Any]:
+def order_fail(request: HttpRequest, order_id: Id, body: FailIn) -> dict[str, Any]:
     return _order(
         flows.order_failed(order_id=order_id, reason=body.reason, actor=_actor(request), now=clock.now())
     )
@@ -331,7 +332,7 @@ def checkin(request: HttpRequest, body: CheckInIn) -> dict[str, Any]:
 @router.get(
     "/coverage", response=list[DeliveryCoverageOut], summary="Locked households reached, per community"
 )
-def coverage(request: HttpRequest, community_id: int | None = None) -> list[Any]:
+def coverage(request: HttpRequest, community_id: Id | None = None) -> list[Any]:
     return list(selectors.coverage(actor=_actor(request), now=clock.now(), community_id=community_id))
 
 
@@ -340,5 +341,5 @@ def coverage(request: HttpRequest, community_id: int | None = None) -> list[Any]
     response=list[UnreachedOut],
     summary="Households not reached within the cycle, vulnerable first, longest waiting next",
 )
-def not_reached(request: HttpRequest, community_id: int) -> list[Any]:
+def not_reached(request: HttpRequest, community_id: Id) -> list[Any]:
     return list(selectors.not_reached(actor=_actor(request), now=clock.now(), community_id=community_id))

@@ -12,6 +12,7 @@ from ninja.responses import Status
 
 from bastion.city.selectors import actor_for
 from bastion.core import clock
+from bastion.core.inputs import Id, Line
 from bastion.core.scopes import Actor
 from bastion.supply import selectors, services
 
@@ -34,11 +35,11 @@ class SupplyOut(Schema):
 
 
 class StockIn(Schema):
-    warehouse: str = Field(max_length=40)
-    category: str = Field(max_length=20)
+    warehouse: Line = Field(max_length=40)
+    category: Line = Field(max_length=20)
     kg: Decimal = Field(description="positive: goods in; negative: goods out")
-    reason: str = Field(max_length=200)
-    client_key: str | None = Field(None, max_length=64)
+    reason: Line = Field(max_length=200)
+    client_key: Line | None = Field(None, max_length=64)
 
 
 class StockOut(Schema):
@@ -48,8 +49,8 @@ class StockOut(Schema):
 
 
 class PriceIn(Schema):
-    item: str = Field(max_length=40)
-    outlet: str = Field(max_length=100)
+    item: Line = Field(max_length=40)
+    outlet: Line = Field(max_length=100)
     sale_price: Decimal
     purchase_price: Decimal | None = None
 
@@ -89,7 +90,7 @@ def _flag(flag: Any) -> dict[str, Any]:
 
 
 @router.get("/days", response=list[SupplyOut], summary="Days of supply per category, city or one district")
-def days(request: HttpRequest, district_id: int | None = None) -> list[dict[str, Any]]:
+def days(request: HttpRequest, district_id: Id | None = None) -> list[dict[str, Any]]:
     rows = selectors.days_of_supply(actor=_actor(request), district_id=district_id)
     return [{**row.__dict__, "label": row.label, "alert": row.alert} for row in rows]
 
@@ -134,5 +135,5 @@ def price_report(request: HttpRequest, body: PriceIn) -> Status[dict[str, Any]]:
 
 
 @router.get("/flags", response=list[FlagOut], summary="Flags on suppliers, newest first")
-def flags(request: HttpRequest, supplier: str | None = None) -> list[dict[str, Any]]:
+def flags(request: HttpRequest, supplier: Line | None = None) -> list[dict[str, Any]]:
     return [_flag(f) for f in selectors.flags(actor=_actor(request), supplier_code=supplier)[:1000]]

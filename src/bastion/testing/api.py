@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
@@ -23,12 +23,13 @@ from django.views.decorators.csrf import csrf_exempt
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer, django_auth
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import ValidationError, field_validator
 
 from bastion import flows
 from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
 from bastion.core.errors import DomainError, Forbidden, InvalidInput, UnparseableBody
+from bastion.core.inputs import Count, Id, Line, Moment, explain
 from bastion.core.masking import id_number_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -37,40 +38,32 @@ from bastion.testing.models import Round
 
 router = Router(tags=["testing"])
 ID_LIKE = re.compile(r"\d{17}[\dXx]")
+# A round's code or a tube's barcode in a path.
+Code = Annotated[Line, Field(max_length=40)]
 
 
 def _actor(request: HttpRequest) -> Actor:
     return actor_for(request.user)
 
 
-def _city_time(value: datetime | None) -> datetime:
-    """A time without a zone is the city's; none at all is now."""
-    if value is None:
-        return clock.now()
-    if value.tzinfo is None:
-        return value.replace(tzinfo=clock.city_zone())
-    return value
+def _or_now(value: datetime | None) -> datetime:
+    """A time the client left out is now (one without a zone is the city's: `inputs.Moment`)."""
+    return clock.now() if value is None else value
 
 
-class PrintableText(Schema):
-    """Text a device or an officer sends: no NUL bytes (no text column takes them)."""
-
-    @model_validator(mode="after")
-    def no_nul(self) -> Any:
-        for name, value in self.__dict__.items():
-            if isinstance(value, str) and "\x00" in value:
-                raise ValueError(f"{name} holds a NUL byte")
-        return self
+class PoolingIn(Schema):
+    ratio: Count
+    per_household: bool = False
 
 
-class RoundIn(PrintableText):
-    code: str = Field(max_length=40)
-    name: str = Field("", max_length=100)
-    starts_at: datetime | None = None
-    deadline: datetime
-    district_ids: list[int] = []
-    zone_id: int | None = None
-    pooling: dict[str, dict[str, Any]] | None = Field(
+class RoundIn(Schema):
+    code: Line = Field(max_length=40)
+    name: Line = Field("", max_length=100)
+    starts_at: Moment | None = None
+    deadline: Moment
+    district_ids: list[Id] = Field([], max_length=1000)
+    zone_id: Id | None = None
+    pooling: dict[Literal["high", "medium", "low"], PoolingIn] | None = Field(
         None,
         description='per zone level: {"high": {"ratio": 1, "per_household": true}, "medium": …, "low": …}',
     )
@@ -89,7 +82,7 @@ class RoundOut(Schema):
 
 
 class CloseIn(Schema):
-    reason: str = Field("", max_length=500)
+    reason: Line = Field("", max_length=500)
 
 
 class ProgressOut(Schema):
@@ -133,15 +126,15 @@ class IssueOut(Schema):
     at: datetime
 
 
-class ScanIn(PrintableText):
-    round: str = Field(max_length=40, description="the round's code")
-    resident_id: int | None = Field(None, description="the platform's resident id (the health-code payload)")
-    id_number: str | None = Field(None, max_length=18)
-    tube: str = Field(max_length=40, description="the tube's barcode")
-    site: str | None = Field(None, max_length=40, description="the sampling site's code")
-    scanned_at: datetime | None = None
-    sampler: str = Field("", max_length=50)
-    client_key: str | None = Field(
+class ScanIn(Schema):
+    round: Line = Field(max_length=40, description="the round's code")
+    resident_id: Id | None = Field(None, description="the platform's resident id (the health-code payload)")
+    id_number: Line | None = Field(None, max_length=18)
+    tube: Line = Field(max_length=40, description="the tube's barcode")
+    site: Line | None = Field(None, max_length=40, description="the sampling site's code")
+    scanned_at: Moment | None = None
+    sampler: Line = Field("", max_length=50)
+    client_key: Line | None = Field(
         None, max_length=64, description="the device's key for this scan: retries repeat it"
     )
     retest: bool = False
@@ -155,9 +148,9 @@ class ScanOut(Schema):
     repeated: bool
 
 
-class ReceiptIn(PrintableText):
-    lab: str = Field(max_length=40)
-    received_at: datetime | None = None
+class ReceiptIn(Schema):
+    lab: Line = Field(max_length=40)
+    received_at: Moment | None = None
 
 
 class ReceiptOut(Schema):
@@ -166,11 +159,11 @@ class ReceiptOut(Schema):
     received_at: datetime
 
 
-class ResultIn(PrintableText):
-    result: str = Field(max_length=10, description="negative, positive or invalid")
-    resulted_at: datetime | None = None
-    lab: str | None = Field(None, max_length=40)
-    ct_values: dict[str, float] | None = None
+class ResultIn(Schema):
+    result: Line = Field(max_length=10, description="negative, positive or invalid")
+    resulted_at: Moment | None = None
+    lab: Line | None = Field(None, max_length=40)
+    ct_values: dict[Annotated[Line, Field(max_length=20)], float] | None = None
 
     @field_validator("ct_values")
     @classmethod
@@ -200,7 +193,7 @@ def _masked(actor: Actor, detail: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _round(request: HttpRequest, code: str) -> Round:
+def _round(request: HttpRequest, code: Code) -> Round:
     return selectors.round_get(actor=_actor(request), code=code)
 
 
@@ -212,11 +205,11 @@ def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
     round_ = services.round_open(
         code=body.code,
         name=body.name,
-        starts_at=_city_time(body.starts_at),
-        deadline=_city_time(body.deadline),
+        starts_at=_or_now(body.starts_at),
+        deadline=_or_now(body.deadline),
         district_ids=body.district_ids,
         zone_id=body.zone_id,
-        pooling=body.pooling,
+        pooling=None if body.pooling is None else {lv: p.model_dump() for lv, p in body.pooling.items()},
         actor=_actor(request),
         now=now,
     )
@@ -224,7 +217,7 @@ def round_open(request: HttpRequest, body: RoundIn) -> Status[Round]:
 
 
 @router.post("/rounds/{code}/close", response=RoundOut, summary="Close a round: later scans are refused")
-def round_close(request: HttpRequest, code: str, body: CloseIn) -> Round:
+def round_close(request: HttpRequest, code: Code, body: CloseIn) -> Round:
     return services.round_close(
         round_=_round(request, code), reason=body.reason, actor=_actor(request), now=clock.now()
     )
@@ -236,7 +229,7 @@ def round_list(request: HttpRequest) -> Any:
 
 
 @router.get("/rounds/{code}/progress", response=ProgressOut, summary="A round's progress, reconciled")
-def round_progress(request: HttpRequest, code: str) -> selectors.Progress:
+def round_progress(request: HttpRequest, code: Code) -> selectors.Progress:
     _actor(request).require("view_testing")
     return selectors.round_progress(_round(request, code))
 
@@ -245,7 +238,7 @@ def round_progress(request: HttpRequest, code: str) -> selectors.Progress:
     "/rounds/{code}/coverage", response=list[RoundCoverageOut], summary="Coverage per grid or per building"
 )
 def round_coverage(
-    request: HttpRequest, code: str, by: str = "grid", community_id: int | None = None
+    request: HttpRequest, code: Code, by: Line = "grid", community_id: Id | None = None
 ) -> list[dict[str, Any]]:
     if by not in ("grid", "building"):
         raise InvalidInput("by is grid or building", code="bad_grouping")
@@ -258,12 +251,12 @@ def round_coverage(
 @router.get(
     "/rounds/{code}/recalls", response=list[RecallOut], summary="Recalls awaiting a retest, oldest first"
 )
-def round_recalls(request: HttpRequest, code: str) -> Any:
+def round_recalls(request: HttpRequest, code: Code) -> Any:
     return list(selectors.recalls_open(actor=_actor(request), round_=_round(request, code))[:5000])
 
 
 @router.get("/rounds/{code}/issues", response=list[IssueOut], summary="What the round could not take")
-def round_issues(request: HttpRequest, code: str) -> Any:
+def round_issues(request: HttpRequest, code: Code) -> Any:
     """City-level staff only (exceptions are the whole round's); ID numbers masked by role."""
     actor = _actor(request)
     if actor.level != ScopeLevel.CITY:
@@ -336,7 +329,7 @@ def _scan_answer(actor: Actor, body: ScanIn) -> HttpResponse:
         id_number=body.id_number,
         tube_barcode=body.tube,
         site_code=body.site,
-        scanned_at=_city_time(body.scanned_at) if body.scanned_at else now,
+        scanned_at=body.scanned_at or now,
         sampler=body.sampler,
         client_key=body.client_key,
         retest=body.retest,
@@ -382,10 +375,12 @@ def device_scans(console: Callable[[HttpRequest], HttpResponse]) -> Callable[[Ht
             if any(e["type"] == "json_invalid" for e in exc.errors()):
                 # As Ninja answers the same endpoint for a console session.
                 return _json(UnparseableBody().as_dict(), UnparseableBody.status)
-            details = [
-                {"type": e["type"], "loc": ["body", "body", *e["loc"]], "msg": e["msg"]}
-                for e in exc.errors(include_url=False, include_context=False, include_input=False)
-            ]
+            details = explain(
+                [
+                    {**e, "loc": ["body", "body", *e["loc"]]}
+                    for e in exc.errors(include_url=False, include_input=False)
+                ]
+            )
             return _json(
                 {"code": "invalid_input", "message": gettext("The input is not valid."), "details": details},
                 422,
@@ -397,12 +392,12 @@ def device_scans(console: Callable[[HttpRequest], HttpResponse]) -> Callable[[Ht
 
 
 @router.post("/tubes/{barcode}/receipt", response=ReceiptOut, summary="A lab receives a tube")
-def tube_receipt(request: HttpRequest, barcode: str, body: ReceiptIn) -> dict[str, Any]:
+def tube_receipt(request: HttpRequest, barcode: Code, body: ReceiptIn) -> dict[str, Any]:
     now = clock.now()
     tube = services.tube_receive(
         barcode=barcode,
         lab_code=body.lab,
-        received_at=_city_time(body.received_at),
+        received_at=_or_now(body.received_at),
         actor=_actor(request),
         now=now,
     )
@@ -410,12 +405,12 @@ def tube_receipt(request: HttpRequest, barcode: str, body: ReceiptIn) -> dict[st
 
 
 @router.post("/tubes/{barcode}/result", response=ResultOut, summary="A tube's result: the flows follow")
-def tube_result(request: HttpRequest, barcode: str, body: ResultIn) -> dict[str, Any]:
+def tube_result(request: HttpRequest, barcode: Code, body: ResultIn) -> dict[str, Any]:
     now = clock.now()
     outcome = flows.tube_resulted(
         barcode=barcode,
         result=body.result,
-        resulted_at=_city_time(body.resulted_at),
+        resulted_at=_or_now(body.resulted_at),
         ct_values=body.ct_values,
         lab_code=body.lab,
         actor=_actor(request),

@@ -13,6 +13,7 @@ from ninja.responses import Status
 from bastion.city.selectors import actor_for, household_detail
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
+from bastion.core.inputs import Count, Day, Id, Line, Offset
 from bastion.core.scopes import Actor
 from bastion.lockdown import selectors as lockdown
 from bastion.zones import selectors, services
@@ -77,23 +78,23 @@ class ServiceModeOut(Schema):
 
 
 class RejectIn(Schema):
-    reason: str
+    reason: Line = Field(max_length=500)
 
 
 class LiftIn(Schema):
-    reason: str
+    reason: Line = Field(max_length=500)
     override: bool = False
 
 
 class AdjustIn(Schema):
-    level: str = Field(description="high or medium")
-    reason: str
+    level: Line = Field(max_length=20, description="high or medium")
+    reason: Line = Field(max_length=500)
 
 
 class ScreeningIn(Schema):
-    on: date
+    on: Day
     all_negative: bool
-    sampled: int | None = Field(None, ge=0)
+    sampled: Count | None = None
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -124,7 +125,7 @@ def _zone(actor: Actor, zone: Zone, today: date) -> dict[str, Any]:
     }
 
 
-def _detail(actor: Actor, zone_id: int) -> dict[str, Any]:
+def _detail(actor: Actor, zone_id: Id) -> dict[str, Any]:
     zone = selectors.zone_get(actor=actor, zone_id=zone_id)
     households, residents = selectors.zone_counts(zone)
     return {
@@ -138,10 +139,10 @@ def _detail(actor: Actor, zone_id: int) -> dict[str, Any]:
 @router.get("/", response=list[ZoneOut], summary="Risk zones within your scope, with their clocks")
 def zone_list(
     request: HttpRequest,
-    state: str = "active",
-    district_id: int | None = None,
+    state: Line = "active",
+    district_id: Id | None = None,
     limit: int = Query(500, ge=1, le=2000),  # type: ignore[type-arg]
-    offset: int = Query(0, ge=0),  # type: ignore[type-arg]
+    offset: Offset = 0,
 ) -> list[dict[str, Any]]:
     """`state`: active (proposed and in force, the default), proposed, in_force, lifted or rejected.
     Pages of `limit` zones (at most 2,000), high before medium, oldest first."""
@@ -161,7 +162,7 @@ def zone_list(
     response=ServiceModeOut,
     summary="How a household within your scope is served: door to door, staggered pick-up or normal",
 )
-def service_mode(request: HttpRequest, household_id: int) -> dict[str, Any]:
+def service_mode(request: HttpRequest, household_id: Id) -> dict[str, Any]:
     household = household_detail(actor=_actor(request), household_id=household_id)
     return {
         "household_id": household.pk,
@@ -176,19 +177,19 @@ def service_mode(request: HttpRequest, household_id: int) -> dict[str, Any]:
 
 
 @router.get("/{int:zone_id}", response=ZoneDetailOut, summary="A zone, who lives inside now, its screenings")
-def zone_view(request: HttpRequest, zone_id: int) -> dict[str, Any]:
+def zone_view(request: HttpRequest, zone_id: Id) -> dict[str, Any]:
     return _detail(_actor(request), zone_id)
 
 
 @router.post("/{int:zone_id}/confirm", response=ZoneDetailOut, summary="Confirm a proposed zone")
-def zone_confirm(request: HttpRequest, zone_id: int) -> dict[str, Any]:
+def zone_confirm(request: HttpRequest, zone_id: Id) -> dict[str, Any]:
     actor = _actor(request)
     services.zone_confirm(zone_id=zone_id, actor=actor, now=clock.now())
     return _detail(actor, zone_id)
 
 
 @router.post("/{int:zone_id}/reject", response=ZoneDetailOut, summary="Reject a proposed zone, with a reason")
-def zone_reject(request: HttpRequest, zone_id: int, body: RejectIn) -> dict[str, Any]:
+def zone_reject(request: HttpRequest, zone_id: Id, body: RejectIn) -> dict[str, Any]:
     actor = _actor(request)
     services.zone_reject(zone_id=zone_id, reason=body.reason, actor=actor, now=clock.now())
     return _detail(actor, zone_id)
@@ -199,7 +200,7 @@ def zone_reject(request: HttpRequest, zone_id: int, body: RejectIn) -> dict[str,
     response=ZoneDetailOut,
     summary="Lift a zone, with a reason; before its clock allows, only with override",
 )
-def zone_lift(request: HttpRequest, zone_id: int, body: LiftIn) -> dict[str, Any]:
+def zone_lift(request: HttpRequest, zone_id: Id, body: LiftIn) -> dict[str, Any]:
     actor = _actor(request)
     services.zone_lift(
         zone_id=zone_id, reason=body.reason, override=body.override, actor=actor, now=clock.now()
@@ -212,7 +213,7 @@ def zone_lift(request: HttpRequest, zone_id: int, body: LiftIn) -> dict[str, Any
     response=ZoneDetailOut,
     summary="Set a zone's level (high or medium); its clock restarts",
 )
-def zone_adjust(request: HttpRequest, zone_id: int, body: AdjustIn) -> dict[str, Any]:
+def zone_adjust(request: HttpRequest, zone_id: Id, body: AdjustIn) -> dict[str, Any]:
     actor = _actor(request)
     services.zone_adjust(zone_id=zone_id, level=body.level, reason=body.reason, actor=actor, now=clock.now())
     return _detail(actor, zone_id)
@@ -223,7 +224,7 @@ def zone_adjust(request: HttpRequest, zone_id: int, body: AdjustIn) -> dict[str,
     response={201: ZoneDetailOut},
     summary="Record a full screening round of a zone",
 )
-def zone_screening(request: HttpRequest, zone_id: int, body: ScreeningIn) -> Status[dict[str, Any]]:
+def zone_screening(request: HttpRequest, zone_id: Id, body: ScreeningIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
     services.zone_screening_record(
         zone_id=zone_id,
