@@ -161,7 +161,11 @@ class CaseBatchRejectedOut(Schema):
     code: str
     message: str
     details: list[CaseBatchProblemOut | InputProblemOut] = Field(
-        description="the first 1,000 problems by row and column, or what a request without a file lacks"
+        default_factory=list,
+        description=(
+            "the first 1,000 problems by row and column, or what a request without a file lacks;"
+            " none for a refusal of the request as a whole (an unknown encoding, a file too large)"
+        ),
     )
     total: int = Field(0, description="how many problems the file has in all")
     counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
