@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
 from bastion import flows
 from bastion.city.models import Resident
+from bastion.core import inputs
 from bastion.core.scopes import SYSTEM
 from bastion.testing.models import Round, Scan
 from bastion.zones.models import Zone, ZoneScreening
@@ -148,3 +150,27 @@ def test_a_screening_of_more_people_than_a_count_column_holds_is_refused(officer
     body["sampled"] = 2**31 - 1
     response = officer.post(f"/api/v1/zones/{zone.pk}/screenings", body, content_type="application/json")
     assert response.status_code == 201, response.content[:300]
+
+
+# One table of texts drives the control-character refusal through each of its paths: the API's and
+# the console's check (Python) and the bulk files' (polars, over a column).
+CONTROL_CASES = [
+    ("王芳", False),
+    ("C000001/1/1/101 兴南院", False),
+    ("tab\there", True),
+    ("a\x00b", True),
+    ("bell\x07", True),
+    ("esc\x1b[2J", True),
+    ("del\x7f", True),
+    ("c1\x85", True),
+    ("line\u2028sep", True),
+    ("王\u202e芳", True),
+    ("isolate\u2066x", True),
+    ("é ü ß ！", False),
+]
+
+
+@pytest.mark.parametrize(("text", "refused"), CONTROL_CASES)
+def test_one_control_character_rule_in_python_and_polars(text: str, refused: bool) -> None:
+    assert inputs.has_control(text) is refused
+    assert pl.Series([text]).str.contains(inputs.CONTROL_IN_LINE_PATTERN).item() is refused

@@ -550,6 +550,24 @@ def test_nul_bytes_and_impossible_ct_values_are_listed_lines_not_a_failed_load(r
     del loaded
 
 
+def test_control_characters_in_a_files_values_are_listed_lines_not_stored(round_: Any) -> None:
+    people = c1_residents()[:4]
+    rows = round_rows(people)
+    rows[1]["sampler"] = "王\u202e芳"  # a bidirectional override: a name that reads backwards
+    rows[2]["tube"] = "T\x010000"
+    rows[3]["client_key"] = "pad\x1b[2J"
+    report = load_scans(csv_file(rows, SCAN_COLUMNS))
+    assert report.taken == 1 and Scan.objects.get().resident_id == people[0].pk
+    listed = RoundIssue.objects.filter(round_id=round_.pk).order_by("source")
+    assert [(i.source, i.kind, i.detail["reason"]) for i in listed] == [
+        (f"scans scans.csv:{line}", "bad_record", "control_characters") for line in (3, 4, 5)
+    ]
+    results = "tube,result,resulted_at,lab\nT0000,negative,2022-09-01T20:00:00,L\x071\n"
+    load_results(results.encode())
+    assert Tube.objects.get(barcode="T0000").result == ""
+    assert RoundIssue.objects.get(source="results results.csv:2").detail["reason"] == "control_characters"
+
+
 def test_a_results_file_with_a_long_name_loads(round_: Any) -> None:
     load_scans(csv_file(round_rows(c1_residents()[:2]), SCAN_COLUMNS))
     name = "lab-金域-2022-09-01-night-shift-second-delivery-of-results-for-round-R1.csv"

@@ -36,9 +36,13 @@ YEARS_AHEAD = 1
 _BIDI = "\u202a-\u202e\u2066-\u2069"
 _SEPARATORS = "\u2028\u2029"
 _SURROGATES = "\ud800-\udfff"
+_CONTROLS = f"\x00-\x1f\x7f-\x9f{_SEPARATORS}{_BIDI}"
 # One line: no control character at all. Several lines: tab, line feed and carriage return kept.
-CONTROL_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_SURROGATES}{_SEPARATORS}{_BIDI}]")
+CONTROL_IN_LINE = re.compile(f"[{_CONTROLS}{_SURROGATES}]")
 CONTROL_IN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_SURROGATES}{_SEPARATORS}{_BIDI}]")
+# The same refusal for one line, as a pattern for polars (Rust's regex) over bulk files' columns:
+# text decoded from a file is valid Unicode, so there is no lone surrogate to look for.
+CONTROL_IN_LINE_PATTERN = f"[{_CONTROLS}]"
 
 
 def has_control(text: str, *, multiline: bool = False) -> bool:

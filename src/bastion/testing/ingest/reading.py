@@ -13,7 +13,7 @@ from typing import IO, Any
 import polars as pl
 from django.utils.translation import gettext_lazy as _
 
-from bastion.core import clock, textfile
+from bastion.core import clock, inputs, textfile
 from bastion.core import sql as core_sql
 from bastion.core.files import FileRejected, Problem
 from bastion.testing.models import Result
@@ -382,6 +382,14 @@ def db_time(expr: pl.Expr) -> pl.Expr:
     if core_sql.postgres():
         return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.6f+00:00")
     return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.6f").str.replace(r"\.000000$", "")
+
+
+def control_in(*columns: str) -> pl.Expr:
+    """Any of these text columns holds a control character (core/inputs.py's one-line refusal,
+    as every text input of the API and the console has it)."""
+    return pl.any_horizontal(
+        [pl.col(column).str.contains(inputs.CONTROL_IN_LINE_PATTERN).fill_null(False) for column in columns]
+    )
 
 
 def first_problem(*pairs: tuple[pl.Expr, str]) -> pl.Expr:

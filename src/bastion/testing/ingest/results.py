@@ -88,6 +88,7 @@ def _result_stage(frame: pl.DataFrame) -> pl.DataFrame:
         bad=reading.first_problem(
             (pl.col("tube").is_null(), "no_tube"),
             ((pl.col("tube").str.len_chars() > 40) | (pl.col("lab").str.len_chars() > 40), "long_value"),
+            (reading.control_in("tube", "lab"), "control_characters"),
             (pl.col("outcome").is_null(), "bad_result"),
             (pl.col("at").is_null(), "bad_time"),
             (pl.col("ct_bad"), "bad_ct"),

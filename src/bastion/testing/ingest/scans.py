@@ -57,6 +57,10 @@ def _scan_stage(frame: pl.DataFrame) -> pl.DataFrame:
                 | (pl.col("id_number").str.len_chars() > 18),
                 "long_value",
             ),
+            (
+                reading.control_in("resident", "id_number", "tube", "site", "sampler", "client_key"),
+                "control_characters",
+            ),
             (pl.col("at").is_null(), "bad_time"),
             (retest.is_not_null() & ~retest.is_in([*reading.TRUE_WORDS, *reading.FALSE_WORDS]), "bad_retest"),
         )

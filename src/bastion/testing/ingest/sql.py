@@ -23,6 +23,7 @@ WHY_KIND = {
     "no_resident": IssueKind.BAD_RECORD,
     "no_tube": IssueKind.BAD_RECORD,
     "long_value": IssueKind.BAD_RECORD,
+    "control_characters": IssueKind.BAD_RECORD,
     "bad_time": IssueKind.BAD_RECORD,
     "bad_retest": IssueKind.BAD_RECORD,
     "bad_result": IssueKind.BAD_RECORD,
