@@ -35,6 +35,25 @@ def test_an_admin_edit_is_audited_with_before_and_after(admin_client: Client) ->
     assert entry.actor_label == "admin:root"
 
 
+@pytest.mark.parametrize("name", ["锦华\x00苑", "锦华\u202e苑", "锦\x1b华苑"])
+def test_an_admin_edit_with_control_characters_is_refused_and_nothing_changes(
+    admin_client: Client, name: str
+) -> None:
+    compound = CompoundFactory(code="C1", name="C1")
+    url = f"/admin/city/compound/{compound.pk}/change/"
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data.update(name=name)
+    data = {k: ("" if v is None else v) for k, v in data.items() if v is not False}
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    [said] = response.context["adminform"].form.errors["name"]  # Django's own words for a NUL
+    assert said in ("The text holds control characters.", "Null characters are not allowed.")
+    compound.refresh_from_db()
+    assert compound.name == "C1"
+    assert not AuditEntry.objects.filter(action="admin.compound.changed").exists()
+
+
 def test_a_compound_cannot_be_moved_to_another_grid_in_the_admin(admin_client: Client) -> None:
     compound = CompoundFactory()
     form = admin_client.get(f"/admin/city/compound/{compound.pk}/change/").context["adminform"].form

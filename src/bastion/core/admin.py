@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
-from bastion.core import audit, clock
+from bastion.core import audit, clock, inputs
 from bastion.core.models import AuditEntry
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -31,8 +33,25 @@ class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
+class PrintableForm(forms.ModelForm):  # type: ignore[type-arg]
+    """The admin's text fields are held to the rule of every text input (`core/inputs.py`): no
+    control characters (a text area keeps its tabs and line breaks)."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name, value in list(cleaned.items()):
+            field = self.fields.get(name)
+            if not isinstance(value, str) or not isinstance(field, forms.CharField):
+                continue
+            if inputs.has_control(value, multiline=isinstance(field.widget, forms.Textarea)):
+                self.add_error(name, _("The text holds control characters."))
+        return cleaned
+
+
 class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Master data edited in the admin is audited like any other change."""
+    """Master data edited in the admin is audited like any other change; its text is printable."""
+
+    form = PrintableForm
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         before = None
