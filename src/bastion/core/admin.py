@@ -38,7 +38,7 @@ class PrintableForm(forms.ModelForm):  # type: ignore[type-arg]
     control characters (a text area keeps its tabs and line breaks)."""
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         for name, value in list(cleaned.items()):
             field = self.fields.get(name)
             if not isinstance(value, str) or not isinstance(field, forms.CharField):
