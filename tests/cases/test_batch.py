@@ -138,6 +138,33 @@ def test_it_refuses_the_whole_file_and_lists_every_bad_row_and_column(client: Cl
     assert snapshot() == before
 
 
+def test_days_far_from_today_are_refused_by_cell_on_the_api_and_the_console(
+    client: Client, officer: User
+) -> None:
+    data = csv(
+        ",C1/1/1/101#1,confirmed,screening,1900-01-01,,,",  # 2: onset a century ago
+        ",C1/1/1/101#2,confirmed,screening,,0001-01-01T00:00:00,,",  # 3: year 1 (a server error)
+        ",C1/1/1/102#1,confirmed,screening,,0001-01-01T00:00:00+08:00,,",  # 4: year 1, zoned
+        ",C1/1/2/102#1,confirmed,screening,,2000-01-01T00:00,,",  # 5: long before the window
+        ",C1/1/2/101#1,confirmed,screening,2022-08-30,2022-09-01T07:30:00,,",  # 6: good
+    )
+    client.force_login(officer)
+    body = upload(client, data, status=422)
+    window = "The day must lie between 2017-09-01 and 2023-09-01."
+    assert [(p["row"], p["column"], p["code"], p["message"]) for p in body["details"]] == [
+        (2, "onset_on", "out_of_window", window),
+        (3, "reported_at", "out_of_window", window),
+        (4, "reported_at", "out_of_window", window),
+        (5, "reported_at", "out_of_window", window),
+    ]
+    file = io.BytesIO(data)
+    file.name = "cases.csv"
+    page = client.post("/cases/batch/", {"file": file}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 422
+    assert "日期须在 2017-09-01 与 2023-09-01 之间。" in page.content.decode()
+    assert not Case.objects.exists()
+
+
 def test_a_file_sent_again_is_refused_and_changes_nothing(client: Client, officer: User) -> None:
     client.force_login(officer)
     upload(client, good_file())

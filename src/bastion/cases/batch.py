@@ -22,7 +22,7 @@ from bastion.city import rules as city_rules
 from bastion.city.models import Resident
 from bastion.city.registry_io import RegistryFileRejected
 from bastion.city.selectors import RESIDENT_PATHS, place_by_address
-from bastion.core import clock
+from bastion.core import clock, inputs
 from bastion.core.errors import DomainError, InvalidInput, NotFound
 from bastion.core.files import FileRejected, Problem
 from bastion.core.scopes import Actor, scoped
@@ -313,6 +313,9 @@ class _Checker:
         if day > self.today:
             self.bad(line, "onset_on", "onset_in_future", _("The onset cannot be in the future."))
             return None
+        if not inputs.day_in_window(day):
+            self.bad(line, "onset_on", "out_of_window", inputs.outside_window())
+            return None
         return day
 
     def _reported_at(self, line: int, value: Any) -> datetime | None:
@@ -332,8 +335,11 @@ class _Checker:
                     _("Write the time of the report as YYYY-MM-DDTHH:MM, in the city's time."),
                 )
                 return None
-        if at.tzinfo is None:  # a spreadsheet's times are the city's
-            at = at.replace(tzinfo=clock.city_zone())
+        # The day as written, before any arithmetic (year 1 east of UTC overflows).
+        if not inputs.day_in_window(at.date()):
+            self.bad(line, "reported_at", "out_of_window", inputs.outside_window())
+            return None
+        at = inputs.city_moment(at)  # a spreadsheet's times are the city's
         if at > self.now:
             self.bad(line, "reported_at", "case_in_future", _("A case cannot be reported in the future."))
             return None

@@ -87,13 +87,17 @@ def _printable_text(value: str) -> str:
     return value
 
 
-def _window_refusal() -> PydanticCustomError:
+def outside_window() -> str:
+    """What is said of a day outside the window, in the user's language."""
     first, last = day_window()
-    return PydanticCustomError(
-        "out_of_window",
-        _("The day must lie between %(first)s and %(last)s.")
-        % {"first": first.isoformat(), "last": last.isoformat()},
-    )
+    return _("The day must lie between %(first)s and %(last)s.") % {
+        "first": first.isoformat(),
+        "last": last.isoformat(),
+    }
+
+
+def _window_refusal() -> PydanticCustomError:
+    return PydanticCustomError("out_of_window", outside_window())
 
 
 def _day(value: date) -> date:
