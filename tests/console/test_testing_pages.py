@@ -23,7 +23,7 @@ from bastion.core.errors import Conflict
 from bastion.core.masking import mask_id_number, mask_name, mask_phone
 from bastion.core.scopes import SYSTEM, Actor
 from bastion.testing import services
-from bastion.testing.models import Lab, Round, Scan, Site
+from bastion.testing.models import Lab, Round, RoundIssue, Scan, Site
 from bastion.zones.models import Zone
 from tests.conftest import NOW
 from tests.console.pages import print_css
@@ -332,6 +332,22 @@ def test_the_command_centre_follows_a_rounds_progress(
     issues = page(client, f"/testing/{round_d1.pk}/exceptions/")
     assert 'data-issue="duplicate_scan"' in issues
     assert "duplicate scan" in issues
+
+
+def test_a_rounds_exceptions_page_masks_id_numbers_under_any_column(
+    client: Client, round_d1: Round, command_centre: User
+) -> None:
+    # A scan file's resident column holding an ID number instead of an id, as samplers send.
+    RoundIssue.objects.create(
+        round=round_d1,
+        kind="unknown_resident",
+        detail={"resident_id": "110101199003078888", "tube": "T9", "reason": "unknown_resident"},
+        source="scans day1.csv:7",
+        at=NOW,
+    )
+    html = page(as_user(client, command_centre), f"/testing/{round_d1.pk}/exceptions/")
+    assert "1101************88" in html
+    assert "110101199003078888" not in html
 
 
 def test_the_coverage_page_does_not_grow_queries_with_grids(

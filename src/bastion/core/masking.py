@@ -14,9 +14,11 @@ policy decides how a record within scope is shown, never whether it is reached.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from bastion.core.errors import Forbidden
 from bastion.core.roles import ROLE_PERMISSIONS
@@ -146,3 +148,18 @@ def id_number_for(actor: Actor, value: str, *, to_move: bool = False) -> str:
 
 def phone_for(actor: Actor, value: str, *, to_move: bool = False) -> str:
     return _apply(actor, Field.PHONE, value, mask_phone, to_move)
+
+
+# An ID number wherever it stands: a file's resident column may carry one instead of an id.
+ID_LIKE = re.compile(r"\d{17}[\dXx]")
+
+
+def record_for(actor: Actor, detail: dict[str, Any]) -> dict[str, Any]:
+    """A refused record as a file or a device sent it (a round's exceptions): every value that
+    reads as an ID number, under any key, as the actor may see ID numbers."""
+    return {
+        key: id_number_for(actor, value)
+        if isinstance(value, str) and ID_LIKE.fullmatch(value.strip())
+        else value
+        for key, value in detail.items()
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -30,14 +29,13 @@ from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
 from bastion.core.errors import DomainError, Forbidden, InvalidInput, UnparseableBody
 from bastion.core.inputs import Count, Id, Line, Moment, explain
-from bastion.core.masking import id_number_for
+from bastion.core.masking import record_for
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.testing import selectors, services
 from bastion.testing.models import Round
 
 router = Router(tags=["testing"])
-ID_LIKE = re.compile(r"\d{17}[\dXx]")
 # A round's code or a tube's barcode in a path.
 Code = Annotated[Line, Field(max_length=40)]
 
@@ -182,17 +180,6 @@ class ResultOut(Schema):
     zone_screened: bool
 
 
-def _masked(actor: Actor, detail: dict[str, Any]) -> dict[str, Any]:
-    """ID numbers in a refused record's detail, under any key (a file may carry them in the
-    resident column), masked unless the role sees personal data."""
-    return {
-        key: id_number_for(actor, value)
-        if isinstance(value, str) and ID_LIKE.fullmatch(value.strip())
-        else value
-        for key, value in detail.items()
-    }
-
-
 def _round(request: HttpRequest, code: Code) -> Round:
     return selectors.round_get(actor=_actor(request), code=code)
 
@@ -265,7 +252,7 @@ def round_issues(request: HttpRequest, code: Code) -> Any:
     return [
         {
             "kind": issue.kind,
-            "detail": _masked(actor, issue.detail),
+            "detail": record_for(actor, issue.detail),
             "source": issue.source,
             "at": issue.at,
         }
@@ -284,7 +271,8 @@ def unattached_issues(request: HttpRequest) -> Any:
         raise Forbidden()
     issues = selectors.unattached_issues(actor=actor)[:5000]
     return [
-        {"kind": i.kind, "detail": _masked(actor, i.detail), "source": i.source, "at": i.at} for i in issues
+        {"kind": i.kind, "detail": record_for(actor, i.detail), "source": i.source, "at": i.at}
+        for i in issues
     ]
 
 

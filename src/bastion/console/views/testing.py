@@ -225,18 +225,14 @@ def round_issues(request: HttpRequest, round_id: int) -> HttpResponse:
 
 
 def _issue_detail(actor: Actor, detail: Any) -> list[tuple[str, str]]:
-    """A refused record's fields, the ID number masked unless the role sees personal data."""
+    """A refused record's fields, ID numbers masked as the policy says (`masking.record_for`)."""
     if not isinstance(detail, dict):
         return [("", str(detail))]
-    shown = []
-    for key, value in detail.items():
-        if value in (None, ""):
-            continue
-        text = str(value)
-        if key == "id_number":
-            text = id_number_for(actor, text)
-        shown.append((str(key), text))
-    return shown
+    return [
+        (str(key), str(value))
+        for key, value in masking.record_for(actor, detail).items()
+        if value not in (None, "")
+    ]
 
 
 # --- coverage -----------------------------------------------------------------------------
