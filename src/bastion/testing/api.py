@@ -29,7 +29,8 @@ from bastion.city.selectors import actor_for
 from bastion.core import clock, devices
 from bastion.core.errors import DomainError, Forbidden, InvalidInput, UnparseableBody
 from bastion.core.inputs import Count, Id, Line, Moment, explain
-from bastion.core.masking import record_for
+from bastion.core.masking import Field as MaskedField
+from bastion.core.masking import record_for, shows
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.testing import selectors, services
@@ -176,7 +177,10 @@ class ResultOut(Schema):
     result: str
     repeated: bool
     recalled: int
-    cases_opened: list[int]
+    cases: int = Field(description="how many cases the result opened")
+    cases_opened: list[int] = Field(
+        description="the numbers of the cases opened, for those who see case numbers (a lab does not)"
+    )
     zone_screened: bool
 
 
@@ -395,20 +399,23 @@ def tube_receipt(request: HttpRequest, barcode: Code, body: ReceiptIn) -> dict[s
 @router.post("/tubes/{barcode}/result", response=ResultOut, summary="A tube's result: the flows follow")
 def tube_result(request: HttpRequest, barcode: Code, body: ResultIn) -> dict[str, Any]:
     now = clock.now()
+    actor = _actor(request)
     outcome = flows.tube_resulted(
         barcode=barcode,
         result=body.result,
         resulted_at=_or_now(body.resulted_at),
         ct_values=body.ct_values,
         lab_code=body.lab,
-        actor=_actor(request),
+        actor=actor,
         now=now,
     )
+    numbers = [c.case.pk for c in outcome.cases] if shows(actor, MaskedField.CASE_NUMBER) else []
     return {
         "tube": outcome.resulted.tube.barcode,
         "result": outcome.resulted.tube.result,
         "repeated": outcome.resulted.repeated,
         "recalled": len(outcome.resulted.recalled),
-        "cases_opened": [c.case.pk for c in outcome.cases],
+        "cases": len(outcome.cases),
+        "cases_opened": numbers,
         "zone_screened": outcome.zone_screened,
     }
