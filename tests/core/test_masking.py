@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bastion.core import masking
 from bastion.core.masking import Field, Treatment
+from bastion.core.roles import ROLE_PERMISSIONS
 from bastion.core.scopes import Actor
 
 S, M, H = Treatment.SHOWN, Treatment.MASKED, Treatment.HIDDEN
@@ -42,3 +43,12 @@ def test_transfer_dispatch_sees_the_people_it_moves_in_full_and_only_them() -> N
     # `to_move` unmasks nothing for a role without the power to move people.
     centre = Actor(user_id=2, role="command_centre", level="city", permissions=frozenset({"view_cases"}))
     assert masking.name_for(centre, "张三丰", to_move=True) == "张**"
+
+
+def test_only_transfer_dispatch_is_shown_more_of_the_people_it_moves() -> None:
+    movers = {
+        role
+        for role, perms in ROLE_PERMISSIONS.items()
+        if masking.moves_people(Actor(user_id=None, role=role, level="", permissions=frozenset(perms)))
+    }
+    assert movers == {"transfer_dispatch"}

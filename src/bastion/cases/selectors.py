@@ -231,7 +231,7 @@ def people_to_move_q() -> Q:
 
 def _moving(actor: Actor, resident_ids: list[int]) -> frozenset[int]:
     """Of `resident_ids`, those the actor moves (empty for an actor that moves nobody)."""
-    if not actor.has("view_transfers") or not resident_ids:
+    if not masking.moves_people(actor) or not resident_ids:
         return frozenset()
     return frozenset(
         Resident.objects.filter(people_to_move_q(), pk__in=resident_ids).values_list("pk", flat=True)

@@ -83,6 +83,12 @@ def shows(actor: Actor, field: Field, *, to_move: bool = False) -> bool:
     return treatment(actor, field, to_move=to_move) == Treatment.SHOWN
 
 
+def moves_people(actor: Actor) -> bool:
+    """Whether the policy shows this actor more of the people it must move than of others
+    (transfer dispatch): only then is it worth asking which records are such people."""
+    return any(actor.permissions & rule.shown_to_movers for rule in POLICY.values())
+
+
 def require(actor: Actor, field: Field) -> None:
     """For a page or an endpoint that exists to show `field` (a list of households with their
     needs): refused (403) to an actor from whom the field is hidden or masked."""

@@ -29,7 +29,7 @@ from bastion.city.selectors import community_list, district_list
 from bastion.console.context import actor_of
 from bastion.console.forms import ReasonForm, ZoneAdjustForm, ZoneLiftForm, ZoneScreeningForm
 from bastion.console.views.common import asked, show_errors
-from bastion.core import clock
+from bastion.core import clock, masking
 from bastion.core.errors import Conflict, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
@@ -127,7 +127,7 @@ def zone_detail(request: HttpRequest, zone_id: int) -> HttpResponse:
         context["other_levels"] = [
             (level, Level(level).label) for level in protocol(zone.protocol).levels if level != zone.level
         ]
-    if actor.has("view_cases"):
+    if masking.shows(actor, masking.Field.CASE_NUMBER):
         context["cases"] = _zone_cases(actor, zone)
     if actor.has("dispatch_deliveries") and actor.level in (ScopeLevel.CITY, ScopeLevel.DISTRICT):
         context["cycle"] = delivery.zone_package(zone_id=zone.pk)
