@@ -120,3 +120,11 @@ def test_a_report_lists_the_first_problems_and_counts_them_all_by_kind() -> None
     small = FileRejected([Problem(2, "sex", "bad_sex", "Write M or F.")]).as_dict()
     assert (small["total"], small["counts"], len(small["details"])) == (1, {"bad_sex": 1}, 1)
     assert small["message"] == "The file was rejected with 1 problems; nothing was written."
+
+
+def test_every_encoding_offered_is_one_the_reader_takes() -> None:
+    from bastion.console.forms import CaseBatchForm
+
+    offered = [value for value, _label in CaseBatchForm().fields["encoding"].choices]
+    assert offered == list(textfile.ENCODINGS) == ["utf-8", "gb18030", "gbk"]
+    assert [textfile.encoding_named(name) for name in offered] == offered

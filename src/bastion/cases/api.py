@@ -336,7 +336,7 @@ def people_to_move(request: HttpRequest) -> list[selectors.PersonToMove]:
 
 
 @router.get("/to-move/{int:resident_id}", response=PersonToMoveOut, summary="One person to move")
-def person_to_move(request: HttpRequest, resident_id: int) -> selectors.PersonToMove:
+def person_to_move(request: HttpRequest, resident_id: Id) -> selectors.PersonToMove:
     return selectors.person_to_move(actor=_actor(request), resident_id=resident_id)
 
 

@@ -24,7 +24,7 @@ from bastion.cases.models import CaseKind, ContactKind, FoundBy, PlaceType
 from bastion.cases.services import Stay
 from bastion.city.models import ChronicTreatment, Household
 from bastion.city.selectors import household_by_address, resident_by_address
-from bastion.core import inputs
+from bastion.core import inputs, textfile
 from bastion.core.errors import NotFound
 from bastion.core.files import UploadTooLarge, checked_upload
 from bastion.core.scopes import Actor
@@ -385,13 +385,6 @@ class CaseForm(ScopedForm):
         return [*self.cleaned_data["frequent"], *self.cleaned_data["stayed"]]
 
 
-ENCODING_CHOICES = [
-    ("utf-8", gettext_lazy("UTF-8 (the usual)")),
-    ("gb18030", gettext_lazy("GB18030 (Excel's CSV on a Chinese Windows)")),
-    ("gbk", "GBK"),
-]
-
-
 class BulkFileForm(forms.Form):
     """A bulk file and what a CSV file of it is encoded in; a file over the upload limit is
     refused before it is read."""
@@ -400,7 +393,7 @@ class BulkFileForm(forms.Form):
         allow_empty_file=True, error_messages={"required": gettext_lazy("Choose a CSV or XLSX file first.")}
     )
     encoding = Choice(
-        choices=ENCODING_CHOICES,
+        choices=list(textfile.ENCODINGS.items()),
         required=False,
         message=gettext_lazy("Choose the file's encoding from the list."),
     )

@@ -17,13 +17,21 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import IO
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from bastion.core.errors import InvalidInput
 from bastion.core.files import Problem
 
 # What a user may name (any alias Python knows: utf8, GB18030, cp936…) -> the codec used.
-ENCODINGS = ("utf-8", "gb18030", "gbk")
+# The encodings a user may name, as the console offers them (the API and the command line take
+# the names, and the usual aliases of each).
+ENCODINGS: dict[str, str | Promise] = {
+    "utf-8": gettext_lazy("UTF-8 (the usual)"),
+    "gb18030": gettext_lazy("GB18030 (Excel's CSV on a Chinese Windows)"),
+    "gbk": "GBK",
+}
 _CODECS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030", "gbk": "gbk", "gb2312": "gbk"}
 BOM = codecs.BOM_UTF8
 BLOCK_BYTES = 1024 * 1024
