@@ -70,3 +70,24 @@ def test_a_resident_reads_their_zones_reason_and_history_without_the_case_number
     assert names_the_case(Zone.objects.get().reason, case)
     assert not names_a_case(page)
     assert not names_a_case(client.get("/api/v1/zones/").content.decode())
+
+
+def test_a_raised_zone_keeps_the_reason_it_was_drawn_for_without_the_case_number(
+    city: Places, client: Client, make_user: Callable[..., User]
+) -> None:
+    """A case stays in a unit (medium risk); a case living there later raises it to high. The
+    reason stays the one written when the zone was drawn — for the officer with the case number,
+    for everyone else the same words without it, not a new reason made from today's level."""
+    home = Resident.objects.get(household__address="C3/1/1/101", number=1)
+    stayer = flows.case_reported(
+        resident_id=home.pk, kind="confirmed", stayed=["C1/1/1"], actor=SYSTEM, now=NOW
+    ).case
+    zone = Zone.objects.get(address="C1/1/1")
+    assert zone.level == "medium" and names_the_case(zone.reason, stayer)
+    report("C1/1/1/101#1")
+    zone.refresh_from_db()
+    assert zone.level == "high"
+    client.force_login(make_user("commerce_supply"))
+    public = client.get(f"/api/v1/zones/{zone.pk}").json()["reason"]
+    assert not names_a_case(public)
+    assert "中风险" in public and "高风险" not in public  # the words it was drawn with

@@ -53,6 +53,8 @@ class Zone(models.Model):
     clock_start = models.DateField(_("clock counts from"))
     lifted_on = models.DateField(_("lifted on"), null=True, blank=True)
     reason = models.TextField(_("reason"))
+    # The same reason without the case's number, written with it (zones/reasons.py).
+    public_reason = models.TextField(_("reason without case numbers"), blank=True, default="")
     residents = models.IntegerField(_("residents"), default=0)
     households = models.IntegerField(_("households"), default=0)
     counted_on = models.DateField(_("counted on"), null=True, blank=True)

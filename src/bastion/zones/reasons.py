@@ -1,9 +1,10 @@
 """Why a zone stands, as the platform writes it: naming the case that caused it for those who
 manage cases, and without its number for everyone else (core/masking.py, CASE_NUMBER).
 
-Both texts are written here, side by side, so that they cannot drift apart; the stored reason
-(the zone's, the audit log's) is the one naming the case, and `for_actor` and `history_reason`
-give the other at reading time. Texts are in the city's language, as every reason the platform
+Both texts are written here, side by side, and a zone keeps both from the moment it is drawn
+(`reason`, `public_reason`), so that a zone raised later still says why it was drawn to everyone;
+the audit log keeps the one naming the case, and `history_reason` gives the other at reading time
+from the entry's own level. Texts are in the city's language, as every reason the platform
 writes (core/audit.city_text).
 """
 
@@ -55,10 +56,13 @@ def clock_restarted(*, case: int | None) -> str:
 
 
 def for_actor(actor: Actor, zone: Zone) -> str:
-    """The zone's reason as `actor` may read it."""
+    """The zone's reason as `actor` may read it: both texts were written when the zone was drawn
+    (a zone drawn before they were both kept reads today's level's words)."""
     if masking.shows(actor, masking.Field.CASE_NUMBER):
         return zone.reason
-    return designated(level=zone.level, protocol=zone.protocol, area=zone.area, case=None)
+    return zone.public_reason or designated(
+        level=zone.level, protocol=zone.protocol, area=zone.area, case=None
+    )
 
 
 def history_reason(actor: Actor, zone: Zone, action: str, reason: str, after: Any) -> str:

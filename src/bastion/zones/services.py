@@ -220,6 +220,9 @@ def _create(
         since=today if automatic else None,
         clock_start=case.reported_on,
         reason=reason,
+        public_reason=reasons.designated(
+            level=proposal.level, protocol=protocol.code, area=place.area, case=None
+        ),
     )
     district_code = District.objects.values_list("code", flat=True).get(pk=compound.district_id)
     zone.code = f"{district_code}-{zone.pk:05d}"
