@@ -43,6 +43,21 @@ def test_a_dispatch_day_far_from_today_makes_no_orders(
     assert Order.objects.count() == 6
 
 
+def test_a_dispatch_a_week_ahead_is_refused_in_the_users_language(
+    locked: list[Household], make_user: Callable[..., User]
+) -> None:
+    client = _client(make_user("command_centre"))
+    response = client.post(
+        "/api/v1/delivery/dispatch", {"day": "2022-09-08"}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "code": "dispatch_day",
+        "message": "配送只能安排今天或明天（2022-09-01 或 2022-09-02）。",
+    }
+    assert not Order.objects.exists()
+
+
 @pytest.mark.parametrize("note", ["门口\x00放下", "请\x1b[31m放门口", "\u202etxt.exe"])
 def test_an_order_note_with_control_characters_is_refused(
     locked: list[Household], make_user: Callable[..., User], note: str

@@ -223,3 +223,22 @@ def test_a_task_moves_only_as_the_map_allows(locked: list[Household], volunteers
             transaction.set_rollback(True)
         expected[current, to] = "moved" if rules.may_move("task", current, to) else "refused"
     assert outcomes == expected
+
+
+# The dispatch's day, one table through the rule and through both services that make packages
+# and tasks (they refuse before writing anything).
+DISPATCH_DAY_CASES = [(-400, False), (-1, False), (0, True), (1, True), (2, False), (300, False)]
+
+
+@pytest.mark.parametrize(("offset", "allowed"), DISPATCH_DAY_CASES)
+def test_a_dispatch_is_for_today_or_tomorrow(locked: list[Household], offset: int, allowed: bool) -> None:
+    day = TODAY + timedelta(days=offset)
+    assert rules.dispatch_day_allowed(day, TODAY) is allowed
+    for make in (services.standard_orders_create, services.tasks_build):
+        if allowed:
+            make(day=day, actor=SYSTEM, now=NOW)
+        else:
+            with pytest.raises(DomainError) as refused:
+                make(day=day, actor=SYSTEM, now=NOW)
+            assert refused.value.code == "dispatch_day"
+    assert Order.objects.filter(cycle_day=day).exists() is allowed

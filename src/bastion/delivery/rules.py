@@ -126,6 +126,18 @@ DEADLINE_CASES: tuple[tuple[int, int, bool, int], ...] = (
 )
 
 
+# --- the dispatch's day ----------------------------------------------------------------------
+
+# A dispatch makes the packages and tasks of today, or of tomorrow ahead of time; never of a day
+# past (a package placed today cannot have been due then) nor far ahead (zones and households
+# served door to door change from day to day).
+DISPATCH_DAYS_AHEAD = 1
+
+
+def dispatch_day_allowed(day: date, today: date) -> bool:
+    return today <= day <= today + timedelta(days=DISPATCH_DAYS_AHEAD)
+
+
 # --- standard packages -----------------------------------------------------------------------
 
 CYCLE_DAYS = range(1, 31)

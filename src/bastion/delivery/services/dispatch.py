@@ -18,7 +18,7 @@ from bastion.core.sql import analyze, of_query
 from bastion.delivery import rules, sql
 from bastion.delivery.models import PackageCycle
 from bastion.delivery.services.orders import deadline
-from bastion.delivery.services.tasks import Dispatched, dispatch_begin, first_pickup_slot
+from bastion.delivery.services.tasks import Dispatched, dispatch_begin, dispatch_day_check, first_pickup_slot
 from bastion.lockdown import selectors as lockdown
 from bastion.supply.models import Item
 from bastion.supply.policy import policy
@@ -39,6 +39,7 @@ def standard_orders_create(*, day: date, actor: Actor, now: datetime) -> Dispatc
     actor.require("dispatch_deliveries")
     if actor.level != ScopeLevel.CITY:
         raise Forbidden()
+    dispatch_day_check(day, now)
     supply_policy = policy()
     door = lockdown.households_on(lockdown.DOOR_TO_DOOR).values("pk")
     if not door.exists():

@@ -7,14 +7,14 @@ States move as rules.ALLOWED_TRANSITIONS["task"] allows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from bastion.core import audit, clock
-from bastion.core.errors import Conflict, Forbidden, NotFound
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.core.sql import Lock, advisory_lock, set_local
@@ -49,6 +49,20 @@ def dispatch_begin(*, day: date, building_id: int | None = None, wait: bool = Tr
     return True
 
 
+def dispatch_day_check(day: date, now: datetime) -> None:
+    """A dispatch is for today or tomorrow (`rules.dispatch_day_allowed`); refused otherwise."""
+    today = clock.local_date(now)
+    if not rules.dispatch_day_allowed(day, today):
+        raise InvalidInput(
+            _("A dispatch is for today or tomorrow (%(today)s or %(tomorrow)s).")
+            % {
+                "today": today.isoformat(),
+                "tomorrow": (today + timedelta(days=rules.DISPATCH_DAYS_AHEAD)).isoformat(),
+            },
+            code="dispatch_day",
+        )
+
+
 def tasks_build(
     *, day: date, building_id: int | None = None, wait: bool = True, actor: Actor, now: datetime
 ) -> Dispatched:
@@ -62,6 +76,7 @@ def tasks_build(
     actor.require("dispatch_deliveries")
     if actor.level not in (ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY):
         raise Forbidden()
+    dispatch_day_check(day, now)
     with transaction.atomic():
         if not dispatch_begin(day=day, building_id=building_id, wait=wait):
             return Dispatched(orders=0, tasks=0, assigned=0)
