@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.utils import translation
 
 from bastion import flows
 from bastion.cases.models import Case
@@ -616,6 +617,9 @@ def test_a_gb18030_file_is_loaded_when_its_encoding_is_given_and_refused_whole_w
     assert (problem.row, problem.code) == (2, "bad_encoding")
     offset = data.index("王".encode("gb18030"))
     assert f"第 2 行，位于文件第 {offset} 字节" in problem.message  # in the platform's language
+    with translation.override("en"), pytest.raises(ingest.IngestFileRejected) as caught:
+        load_scans(data)  # and in the sender's, though the file is read in a thread of its own
+    assert f"line 2, at byte {offset}" in caught.value.problems[0].message
     assert not Scan.objects.exists() and not RoundIssue.objects.exists()
 
     path = tmp_path / "scans.csv"

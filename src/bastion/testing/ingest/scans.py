@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import polars as pl
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from bastion.city import bulk
@@ -169,11 +170,14 @@ def scans_load(
 def _read_ahead(chunks: Iterator[reading.Chunk]) -> Iterator[tuple[reading.Chunk, pl.DataFrame]]:
     """Chunks with their checked values, the next one read and checked in a thread while this
     one is classified and written: polars parses without the GIL, so reading the file overlaps
-    the database's work. The thread never touches the database."""
+    the database's work. The thread never touches the database; it speaks the caller's language
+    (a file refused while read ahead says so in the words of whoever sent it)."""
+    language = translation.get_language()
 
     def work() -> tuple[reading.Chunk, pl.DataFrame] | None:
-        chunk = next(chunks, None)
-        return None if chunk is None else (chunk, _scan_stage(chunk.frame))
+        with translation.override(language):
+            chunk = next(chunks, None)
+            return None if chunk is None else (chunk, _scan_stage(chunk.frame))
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="scans-ahead") as pool:
         ahead = pool.submit(work)
