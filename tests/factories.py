@@ -182,3 +182,41 @@ class StaffUserFactory(factory.Factory[User]):
         from tests.conftest import NOW as now
 
         return services.account_grant(**kwargs, actor=SYSTEM, now=now).user
+
+
+def supply_catalogue(actor: Any, *, rice_limit: int | None = None) -> None:
+    """SUP1 with a 10 kg vegetable package (50 CNY, the policy's standard package) and 5 kg of
+    rice (30 CNY), as the commerce bureau keeps them."""
+    from bastion.supply import services as supply
+    from tests.conftest import NOW
+
+    supply.supplier_register(
+        code="SUP1",
+        name="蔬菜保供公司",
+        contact_name="李经理",
+        contact_phone="13800000001",
+        actor=actor,
+        now=NOW,
+    )
+    supply.item_add(
+        code="vegetable-10kg",
+        name="蔬菜包 10 kg",
+        category="vegetables",
+        supplier_code="SUP1",
+        price="50",
+        package=True,
+        contents="白菜、土豆、萝卜、洋葱",
+        declared_weight_kg="10",
+        actor=actor,
+        now=NOW,
+    )
+    supply.item_add(
+        code="rice-5kg",
+        name="大米 5 kg",
+        category="grain_oil",
+        supplier_code="SUP1",
+        price="30",
+        limit_per_household=rice_limit,
+        actor=actor,
+        now=NOW,
+    )

@@ -40,12 +40,11 @@ from bastion.core.roles import DEFAULT_SCOPE, Role, ScopeLevel
 from bastion.core.scopes import SYSTEM
 from bastion.delivery import services as delivery
 from bastion.delivery.models import DeliveryTask, Order
-from bastion.supply import services as supply
 from bastion.testing import services as testing
 from bastion.testing.models import Lab, Round, Tube
 from tests.authorization import ADMIN, ADMIN_SITE, ANONYMOUS, API, CONSOLE, OTHER, OWN, Outcome, Rule
 from tests.conftest import NOW, TODAY
-from tests.factories import PASSWORD, StaffUserFactory
+from tests.factories import PASSWORD, StaffUserFactory, supply_catalogue
 
 # --- the endpoints, as the URL configuration and the OpenAPI document say ----------------------
 
@@ -243,35 +242,7 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
 
 def _catalogue() -> None:
     """A supplier, a standard vegetable package and rice, as the commerce bureau keeps them."""
-    supply.supplier_register(
-        code="SUP1",
-        name="蔬菜保供公司",
-        contact_name="李经理",
-        contact_phone="13800000001",
-        actor=SYSTEM,
-        now=NOW,
-    )
-    supply.item_add(
-        code="vegetable-10kg",
-        name="蔬菜包 10 kg",
-        category="vegetables",
-        supplier_code="SUP1",
-        price="50",
-        package=True,
-        contents="白菜、土豆、萝卜、洋葱",
-        declared_weight_kg="10",
-        actor=SYSTEM,
-        now=NOW,
-    )
-    supply.item_add(
-        code="rice-5kg",
-        name="大米 5 kg",
-        category="grain_oil",
-        supplier_code="SUP1",
-        price="30",
-        actor=SYSTEM,
-        now=NOW,
-    )
+    supply_catalogue(SYSTEM)
 
 
 def _users(city: dict[str, Any]) -> dict[str, User | None]:

@@ -15,8 +15,8 @@ from bastion.city import services as city_services
 from bastion.city.models import Household, Resident
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM, Actor
-from bastion.supply import services as supply
 from tests.conftest import NOW
+from tests.factories import supply_catalogue
 
 Places = dict[str, Any]
 UNIT = "C1/2/1"  # the unit a case in C1/2/1/301 puts at high risk: 6 households, 18 residents
@@ -42,36 +42,7 @@ def commerce(city: Places, make_user: Callable[..., User]) -> Actor:
 
 @pytest.fixture
 def catalogue(commerce: Actor) -> None:
-    supply.supplier_register(
-        code="SUP1",
-        name="蔬菜保供公司",
-        contact_name="李经理",
-        contact_phone="13800000001",
-        actor=commerce,
-        now=NOW,
-    )
-    supply.item_add(
-        code="vegetable-10kg",
-        name="蔬菜包 10 kg",
-        category="vegetables",
-        supplier_code="SUP1",
-        price="50",
-        package=True,
-        contents="白菜、土豆、萝卜、洋葱",
-        declared_weight_kg="10",
-        actor=commerce,
-        now=NOW,
-    )
-    supply.item_add(
-        code="rice-5kg",
-        name="大米 5 kg",
-        category="grain_oil",
-        supplier_code="SUP1",
-        price="30",
-        limit_per_household=2,
-        actor=commerce,
-        now=NOW,
-    )
+    supply_catalogue(commerce, rice_limit=2)
 
 
 @pytest.fixture

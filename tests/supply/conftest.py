@@ -13,10 +13,9 @@ from django.contrib.auth.models import User
 
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import Actor
-from bastion.supply import services
 from bastion.supply.models import Warehouse
 from bastion.supply.policy import DEFAULT_FILE, Policy, policy
-from tests.conftest import NOW
+from tests.factories import supply_catalogue
 
 Places = dict[str, Any]
 SHIPPED = DEFAULT_FILE.read_text(encoding="utf-8")
@@ -35,35 +34,7 @@ def regulator(city: Places, make_user: Callable[..., User]) -> Actor:
 @pytest.fixture
 def catalogue(commerce: Actor) -> None:
     """SUP1 with a 10 kg vegetable package (50 CNY) and 5 kg of rice (30 CNY)."""
-    services.supplier_register(
-        code="SUP1",
-        name="蔬菜保供公司",
-        contact_name="李经理",
-        contact_phone="13800000001",
-        actor=commerce,
-        now=NOW,
-    )
-    services.item_add(
-        code="vegetable-10kg",
-        name="蔬菜包 10 kg",
-        category="vegetables",
-        supplier_code="SUP1",
-        price="50",
-        package=True,
-        contents="白菜、土豆、萝卜、洋葱",
-        declared_weight_kg="10",
-        actor=commerce,
-        now=NOW,
-    )
-    services.item_add(
-        code="rice-5kg",
-        name="大米 5 kg",
-        category="grain_oil",
-        supplier_code="SUP1",
-        price="30",
-        actor=commerce,
-        now=NOW,
-    )
+    supply_catalogue(commerce)
 
 
 @pytest.fixture
