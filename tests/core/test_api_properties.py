@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from bastion import flows
 from bastion.city.models import Resident
@@ -111,7 +111,9 @@ def test_every_operation_answers_generated_requests_without_a_server_error_or_a_
         def answers(case: Any) -> None:
             response = case.call(base_url=base, session=session, headers=headers, cookies=cookies)
             case.validate_response(
-                response, checks=[not_a_server_error, response_schema_conformance], headers=headers
+                response,
+                checks=[not_a_server_error, status_code_conformance, response_schema_conformance],
+                headers=headers,
             )
 
         try:

@@ -3,6 +3,7 @@ from it reads what each endpoint really returns."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -45,3 +46,21 @@ def test_the_document_describes_what_each_endpoint_returns() -> None:
     ):
         answer = _answer_of(document, path)
         assert set(model.model_fields) <= set(answer["properties"]), path
+
+
+def test_every_operation_documents_the_refusals_it_may_answer_in_the_one_error_shape() -> None:
+    document = json.loads(json.dumps(api.get_openapi_schema()))  # as a client reads it
+    error = {"$ref": "#/components/schemas/ErrorOut"}
+    assert set(document["components"]["schemas"]["ErrorOut"]["required"]) == {"code", "message"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            wanted = {"401", "403", "404", "422"} | ({"400", "409"} if method != "get" else set())
+            assert wanted <= set(responses), (method, path)
+            for status in wanted - {"422"}:
+                assert responses[status]["content"]["application/json"]["schema"] == error
+    # A refused file keeps its own model: the problems by row and column.
+    upload = document["paths"]["/api/v1/city/registry/import"]["post"]["responses"]["422"]
+    assert upload["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RegistryRejectedOut"
+    }

@@ -16,6 +16,7 @@ from django.views import defaults
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
+from pydantic import BaseModel
 
 from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
@@ -27,7 +28,53 @@ from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
 from bastion.zones.api import router as zones_router
 
-api = NinjaAPI(
+
+class ErrorOut(BaseModel):
+    """Every refusal: a machine code, a message in the request's language, and for invalid input
+    or a refused file the details (what was wrong, where)."""
+
+    code: str
+    message: str
+    details: list[Any] | None = None
+
+
+# The refusals any operation may answer, and those only a write (a body) may add. An operation
+# that documents its own model for a status (a refused file's 422) keeps it.
+_ANY_OPERATION = {
+    401: "Not logged in.",
+    403: "The role lacks the power, or a write's CSRF token is missing.",
+    404: "Nothing of that name within the caller's scope (outside it reads the same).",
+    422: "Invalid input, or a request the rules refuse; `details` says what was wrong.",
+}
+_WRITES = {
+    400: "The body is not JSON (or not UTF-8).",
+    409: "The state of things refuses the change (already done, taken by someone else, closed).",
+}
+
+
+class BastionAPI(NinjaAPI):
+    """The API whose published document names, for every operation, the refusals it may answer
+    in the one error shape, beside the answers it gives."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorOut"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                refusals = {
+                    **_ANY_OPERATION,
+                    **(_WRITES if method in ("post", "put", "patch", "delete") else {}),
+                }
+                responses = operation["responses"]  # keyed by number, as Ninja writes them
+                for status, description in refusals.items():
+                    if status not in responses and str(status) not in responses:
+                        responses[status] = {"description": description, **error}
+        return schema
+
+
+api = BastionAPI(
     title="Bastion API",
     version="1",
     description="Run a city through an epidemic lockdown. Every answer is limited to the caller's scope.",
