@@ -17,10 +17,10 @@ from bastion.city.models import Grid, Resident
 from bastion.city.selectors import actor_for
 from bastion.core.scopes import SYSTEM
 from bastion.delivery import services as delivery
-from bastion.supply import services as supply
 from bastion.testing import services as testing
 from bastion.zones.models import Zone
 from tests.conftest import NOW, TODAY
+from tests.factories import supply_catalogue
 
 
 def build_scene(city: dict[str, Any], login_user: Callable[..., User]) -> dict[str, Any]:
@@ -56,25 +56,7 @@ def build_scene(city: dict[str, Any], login_user: Callable[..., User]) -> dict[s
             now=NOW,
         )
     commerce = actor_for(login_user("commerce_supply"))
-    supply.supplier_register(
-        code="SUP1",
-        name="蔬菜保供公司",
-        contact_name="李经理",
-        contact_phone="13800000001",
-        actor=commerce,
-        now=NOW,
-    )
-    supply.item_add(
-        code="vegetable-10kg",
-        name="Vegetable package 10 kg",
-        category="vegetables",
-        supplier_code="SUP1",
-        price="50",
-        package=True,
-        declared_weight_kg="10",
-        actor=commerce,
-        now=NOW,
-    )
+    supply_catalogue(commerce)
     delivery.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
     delivery.tasks_build(day=TODAY, actor=SYSTEM, now=NOW)
     return {

@@ -61,6 +61,4 @@ def test_every_operation_documents_the_refusals_it_may_answer_in_the_one_error_s
                 assert responses[status]["content"]["application/json"]["schema"] == error
     # A refused file keeps its own model: the problems by row and column.
     upload = document["paths"]["/api/v1/city/registry/import"]["post"]["responses"]["422"]
-    assert upload["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/RegistryRejectedOut"
-    }
+    assert upload["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FileRejectedOut"}

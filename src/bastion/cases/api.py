@@ -21,8 +21,8 @@ from bastion.cases.models import Contact
 from bastion.city.selectors import actor_for
 from bastion.core import clock, textfile
 from bastion.core.errors import InvalidInput
-from bastion.core.files import checked_upload
-from bastion.core.inputs import Day, Id, InputProblemOut, Line, Moment
+from bastion.core.files import FileRejectedOut, checked_upload
+from bastion.core.inputs import Day, Id, Line, Moment
 from bastion.core.masking import name_for
 from bastion.core.scopes import Actor
 
@@ -148,27 +148,6 @@ class BatchOut(Schema):
     rows: int
     cases: list[BatchCaseOut]
     zone_changes: list[BatchZoneChangeOut]
-
-
-class CaseBatchProblemOut(Schema):
-    row: int
-    column: str
-    code: str
-    message: str
-
-
-class CaseBatchRejectedOut(Schema):
-    code: str
-    message: str
-    details: list[CaseBatchProblemOut | InputProblemOut] = Field(
-        default_factory=list,
-        description=(
-            "the first 1,000 problems by row and column, or what a request without a file lacks;"
-            " none for a refusal of the request as a whole (an unknown encoding, a file too large)"
-        ),
-    )
-    total: int = Field(0, description="how many problems the file has in all")
-    counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -433,7 +412,7 @@ def case_report(request: HttpRequest, body: CaseIn) -> Status[dict[str, Any]]:
 
 @router.post(
     "/batch",
-    response={200: BatchOut, 422: CaseBatchRejectedOut},
+    response={200: BatchOut, 422: FileRejectedOut},
     summary="Report a batch file of cases (CSV or XLSX), all or nothing",
 )
 def case_batch(

@@ -12,8 +12,8 @@ from ninja.files import UploadedFile
 
 from bastion.city import selectors, services
 from bastion.core import clock, textfile
-from bastion.core.files import checked_upload
-from bastion.core.inputs import Id, InputProblemOut, Line
+from bastion.core.files import FileRejectedOut, checked_upload
+from bastion.core.inputs import Id, Line
 from bastion.core.scopes import Actor
 
 router = Router(tags=["city"])
@@ -205,27 +205,6 @@ class ImportOut(Schema):
     unchanged: ImportCounts
 
 
-class RegistryProblemOut(Schema):
-    row: int
-    column: str
-    code: str
-    message: str
-
-
-class RegistryRejectedOut(Schema):
-    code: str
-    message: str
-    details: list[RegistryProblemOut | InputProblemOut] = Field(
-        default_factory=list,
-        description=(
-            "the first 1,000 problems by row and column, or what a request without a file lacks;"
-            " none for a refusal of the request as a whole (an unknown encoding, a file too large)"
-        ),
-    )
-    total: int = Field(0, description="how many problems the file has in all")
-    counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
-
-
 EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -234,7 +213,7 @@ EXPORT_TYPES = {
 
 @router.post(
     "/registry/import",
-    response={200: ImportOut, 422: RegistryRejectedOut},
+    response={200: ImportOut, 422: FileRejectedOut},
     summary="Import a registry file (CSV or XLSX), all or nothing",
 )
 def registry_import(

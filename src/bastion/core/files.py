@@ -19,8 +19,10 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from pydantic import BaseModel, Field
 
 from bastion.core.errors import InvalidInput
+from bastion.core.inputs import InputProblemOut
 
 MAX_LISTED = 1000
 U = TypeVar("U", bound="UploadedFile[Any]")
@@ -104,3 +106,31 @@ def checked_upload(upload: U) -> U:
     if upload.size is not None and upload.size > limit:
         raise UploadTooLarge(limit=limit)
     return upload
+
+
+# --- what the API documents of a refused file -------------------------------------------------
+
+
+class FileProblemOut(BaseModel):
+    """One bad cell of a refused file (row 0: the file as a whole)."""
+
+    row: int
+    column: str
+    code: str
+    message: str
+
+
+class FileRejectedOut(BaseModel):
+    """A refused bulk file, as every upload endpoint answers it (422)."""
+
+    code: str
+    message: str
+    details: list[FileProblemOut | InputProblemOut] = Field(
+        default_factory=list,
+        description=(
+            f"the first {MAX_LISTED:,} problems by row and column, or what a request without a file"
+            " lacks; none for a refusal of the request as a whole (an unknown encoding, a file too large)"
+        ),
+    )
+    total: int = Field(0, description="how many problems the file has in all")
+    counts: dict[str, int] = Field(default_factory=dict, description="how many of each kind (code)")
