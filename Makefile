@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-delivery messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-backpressure bench-delivery messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -75,6 +75,16 @@ bench-scan-api: $(STAMP)
 		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; \
 	fi
 	$(BIN)/python bench/scan_api.py --database bench_scan_api --seconds 30
+
+# A burst on the single scan (issue 14 §6): steady load, then 1,000 connections at once; the
+# burst answered 503 with Retry-After, the served scans timed, the server healthy afterwards.
+bench-backpressure: $(STAMP)
+	@if ! command -v wrk >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; \
+	fi
+	$(BIN)/python bench/backpressure.py --database bench_scan_api --seconds 30
 
 # Supplies and delivery (issue 5): the day's standard packages and building tasks for 1 M locked
 # households, the coverage board, 50 volunteers claiming 10,000 tasks through the API (granian).

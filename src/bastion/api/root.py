@@ -23,6 +23,7 @@ from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
 from bastion.core.errors import CsrfFailed, DomainError, Throttled, UnparseableBody
 from bastion.core.inputs import explain
+from bastion.core.shedding import gate_of
 from bastion.delivery.api import router as delivery_router
 from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
@@ -50,6 +51,14 @@ _WRITES = {
     400: "The body is not JSON (or not UTF-8).",
     409: "The state of things refuses the change (already done, taken by someone else, closed).",
 }
+# And those an operation opted into load shedding adds (core/shedding.py).
+_SHED = {
+    503: "Busy: a burst beyond what the platform serves; nothing was read or recorded. "
+    "Try again after `Retry-After` seconds.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+}
 
 
 class BastionAPI(NinjaAPI):
@@ -61,17 +70,31 @@ class BastionAPI(NinjaAPI):
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["ErrorOut"] = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+        shedding = self._shedding_operations()
         for operations in schema["paths"].values():
             for method, operation in operations.items():
                 refusals = {
                     **_ANY_OPERATION,
                     **(_WRITES if method in ("post", "put", "patch", "delete") else {}),
+                    **(_SHED if operation.get("operationId") in shedding else {}),
                 }
                 responses = operation["responses"]  # keyed by number, as Ninja writes them
                 for status, description in refusals.items():
                     if status not in responses and str(status) not in responses:
                         responses[status] = {"description": description, **error}
+                if 503 in responses and operation.get("operationId") in shedding:
+                    responses[503]["headers"] = _RETRY_AFTER
         return schema
+
+    def _shedding_operations(self) -> set[str]:
+        """The operation ids of the views opted into load shedding (`core.shedding.shed`)."""
+        return {
+            operation.operation_id or self.get_openapi_operation_id(operation)
+            for _prefix, router in self._routers
+            for view in router.path_operations.values()
+            for operation in view.operations
+            if gate_of(operation.view_func) is not None
+        }
 
 
 api = BastionAPI(

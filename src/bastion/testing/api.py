@@ -33,10 +33,14 @@ from bastion.core.masking import Field as MaskedField
 from bastion.core.masking import record_for, shows
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
+from bastion.core.shedding import Gate, shed
 from bastion.testing import selectors, services
 from bastion.testing.models import Round
 
 router = Router(tags=["testing"])
+# Scans, from devices and from the console alike: a burst beyond what the machine serves is
+# answered 503 with Retry-After, unread (core/shedding.py).
+SCANS = Gate("testing.scans")
 # A round's code or a tube's barcode in a path.
 Code = Annotated[Line, Field(max_length=40)]
 
@@ -307,6 +311,7 @@ def _caller(request: HttpRequest) -> Actor:
     auth=[device_token, django_auth],
     summary="A resident sampled into a tube",
 )
+@shed(SCANS)
 def scan(request: HttpRequest, body: ScanIn) -> HttpResponse:
     """For sampling devices (a device token) and samplers logged in to the console."""
     return _scan_answer(_caller(request), body)
@@ -359,28 +364,34 @@ def device_scans(console: Callable[[HttpRequest], HttpResponse]) -> Callable[[Ht
         scheme, _sep, secret = request.headers.get("Authorization", "").partition(" ")
         if request.method != "POST" or scheme.lower() != "bearer" or not secret.strip():
             return console(request)
-        try:
-            actor = devices.device_token_resolve(secret=secret.strip(), resolve=_actor_of_user)
-            body = ScanIn.model_validate_json(request.body)
-            return _scan_answer(actor, body)
-        except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors()):
-                # As Ninja answers the same endpoint for a console session.
-                return _json(UnparseableBody().as_dict(), UnparseableBody.status)
-            details = explain(
-                [
-                    {**e, "loc": ["body", "body", *e["loc"]]}
-                    for e in exc.errors(include_url=False, include_input=False)
-                ]
-            )
-            return _json(
-                {"code": "invalid_input", "message": gettext("The input is not valid."), "details": details},
-                422,
-            )
-        except DomainError as exc:
-            return _json(exc.as_dict(), exc.status)
+        return _device_scan(request, secret.strip())
 
     return view
+
+
+@shed(SCANS)
+def _device_scan(request: HttpRequest, secret: str) -> HttpResponse:
+    """A device's scan, past the gate: its token resolved, its body read, the scan recorded."""
+    try:
+        actor = devices.device_token_resolve(secret=secret, resolve=_actor_of_user)
+        body = ScanIn.model_validate_json(request.body)
+        return _scan_answer(actor, body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            # As Ninja answers the same endpoint for a console session.
+            return _json(UnparseableBody().as_dict(), UnparseableBody.status)
+        details = explain(
+            [
+                {**e, "loc": ["body", "body", *e["loc"]]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+        )
+        return _json(
+            {"code": "invalid_input", "message": gettext("The input is not valid."), "details": details},
+            422,
+        )
+    except DomainError as exc:
+        return _json(exc.as_dict(), exc.status)
 
 
 @router.post("/tubes/{barcode}/receipt", response=ReceiptOut, summary="A lab receives a tube")

@@ -1,0 +1,173 @@
+"""Load shedding on the hot endpoints: a burst beyond what the machine can serve is answered at
+once with 503 and `Retry-After`, in the API's one error shape, instead of queueing until every
+client times out (Xi'an's health-code service fell over at ten times its usual peak).
+
+An endpoint opts in with one decorator on its view (a plain Django view or a Ninja operation):
+
+    CHECKS = Gate("codes.check")
+
+    @shed(CHECKS)
+    def check(request, ...): ...
+
+A gate lets at most `SHEDDING_IN_FLIGHT` requests of its endpoints run at once in each server
+process; one more waits for a slot at most `SHEDDING_WAIT_MS`, first come first served, and is
+refused if none frees. A refused request runs nothing of the view: no body is parsed, nothing is
+written. Each process counts what its gates admitted and refused (`Gate.counts`) and logs a
+warning, at most every `_REPORT_EVERY` seconds, while it refuses.
+
+Why a gate in the application and not the server's limit: granian's `--backpressure` caps the
+connections a worker accepts (a semaphore taken before `accept` and held for the connection's
+life), never answers 503, and leaves the rest in the kernel's backlog until a connection closes;
+requests it has accepted wait in an unbounded queue for a blocking thread. Both are queues that
+grow until timeouts. The gate sees the requests waiting for it only if the server hands them to
+Python: serve with more blocking threads than the gate admits (README: `--blocking-threads 32`),
+so that waiting happens here, bounded, rather than in granian's queue, unbounded.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
+
+from bastion.core.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# How often a process that is refusing says so in its log, at most (seconds).
+_REPORT_EVERY = 10.0
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+class Overloaded(DomainError):
+    """Refused unread: too many requests of the same kind are being served. Try again after
+    the `Retry-After` seconds."""
+
+    status = 503
+    code = "overloaded"
+    default_message = _("The service is busy right now; nothing was recorded. Try again in a moment.")
+
+
+@dataclass
+class Gate:
+    """Admission to one kind of hot request in this process. `limit`, `wait_ms` and
+    `retry_after_s` fall back to the settings (read at each request, so a test may override
+    them)."""
+
+    name: str
+    limit: int | None = None
+    wait_ms: int | None = None
+    retry_after_s: int | None = None
+    _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _in_flight: int = 0
+    _waiting: int = 0
+    _admitted: int = 0
+    _refused: int = 0
+    _refused_reported: int = 0
+    _reported_at: float = 0.0
+
+    def _limit(self) -> int:
+        return max(1, self.limit if self.limit is not None else settings.SHEDDING_IN_FLIGHT)
+
+    def _wait(self) -> float:
+        return max(0, self.wait_ms if self.wait_ms is not None else settings.SHEDDING_WAIT_MS) / 1000
+
+    def retry_after(self) -> int:
+        seconds = self.retry_after_s if self.retry_after_s is not None else settings.SHEDDING_RETRY_AFTER_S
+        return max(1, seconds)
+
+    def enter(self) -> bool:
+        """Take a slot, waiting for one at most the gate's wait; False when refused."""
+        limit = self._limit()
+        with self._lock:
+            if self._in_flight >= limit:
+                self._waiting += 1
+                try:
+                    free = self._lock.wait_for(lambda: self._in_flight < limit, timeout=self._wait())
+                finally:
+                    self._waiting -= 1
+                if not free:
+                    self._refused += 1
+                    self._report()
+                    return False
+            self._in_flight += 1
+            self._admitted += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._lock.notify()
+
+    def counts(self) -> dict[str, int]:
+        """This process's figures: requests admitted and refused since it started, in flight and
+        waiting now."""
+        with self._lock:
+            return {
+                "admitted": self._admitted,
+                "refused": self._refused,
+                "in_flight": self._in_flight,
+                "waiting": self._waiting,
+            }
+
+    def _report(self) -> None:
+        # Called holding the lock.
+        now = time.monotonic()
+        if now - self._reported_at >= _REPORT_EVERY:
+            logger.warning(
+                "shedding load on %s: %d requests refused (%d since the last report), %d in flight",
+                self.name,
+                self._refused,
+                self._refused - self._refused_reported,
+                self._in_flight,
+            )
+            self._reported_at, self._refused_reported = now, self._refused
+
+    def refusal(self) -> HttpResponse:
+        """503 in the one error shape, in the request's language, with `Retry-After`."""
+        response = JsonResponse(
+            Overloaded().as_dict(), status=Overloaded.status, json_dumps_params={"ensure_ascii": False}
+        )
+        response["Retry-After"] = str(self.retry_after())
+        # Not one log line a refusal (Django logs every 5xx): the gate says what it refused in one
+        # line every few seconds (`_report`), and a burst is no time to write thousands.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
+
+
+def shed(gate: Gate) -> Callable[[View], View]:
+    """Run the view only with a slot of `gate`; answer `gate.refusal()` without running it
+    otherwise. The view is marked, so that the API document declares its 503."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not gate.enter():
+                return gate.refusal()
+            try:
+                return view(request, *args, **kwargs)
+            finally:
+                gate.leave()
+
+        gated.shedding_gate = gate  # type: ignore[attr-defined]
+        # The view's parameters with their annotations resolved in the view's own module, for
+        # Django Ninja, which reads them from the function it is given (and its globals).
+        gated.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        return gated  # type: ignore[return-value]
+
+    return decorate
+
+
+def gate_of(view: Callable[..., Any]) -> Gate | None:
+    """The gate a view was opted into with `shed`, if any."""
+    return getattr(view, "shedding_gate", None)
