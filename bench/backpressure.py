@@ -4,7 +4,7 @@
 
 The same city, round, device token and server as bench/scan_api.py (granian on loopback,
 PostgreSQL), but served with more blocking threads than the scans' gate admits (core/shedding.py:
-`SHEDDING_IN_FLIGHT` a process, waiting at most `SHEDDING_WAIT_MS`), and three phases:
+`SHEDDING_IN_FLIGHT` a process, `SHEDDING_QUEUE` waiting at most `SHEDDING_WAIT_MS`), and three phases:
 
 1. **steady**: wrk with `--connections` (32) keep-alive connections for `--seconds`: the
    sustainable rate, as `make bench-scan-api` measures it.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -174,7 +173,7 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=3, help="server worker processes")
-    parser.add_argument("--threads", type=int, default=32, help="granian blocking threads a worker")
+    parser.add_argument("--threads", type=int, default=24, help="granian blocking threads a worker")
     parser.add_argument("--server-args", default="--runtime-mode st", help="more options for granian")
     parser.add_argument("--connections", type=int, default=32, help="wrk's connections, steady phase")
     parser.add_argument("--burst-connections", type=int, default=1000, help="wrk's connections, burst")
@@ -197,7 +196,12 @@ def main() -> None:
     # from the file's start, the burst from line 100,000 on (wrapping round if it runs out).
     spare = residents[-(args.probes + 1) * 20_000 :]
     residents_file.write_text("\n".join(residents[: -len(spare)]) + "\n")
+    from django.conf import settings
     from django.db import connection
+
+    def settings_value(name: str) -> int:
+        value: int = getattr(settings, name)
+        return value
 
     connection.close()
     server = scan_api._serve(args)
@@ -205,8 +209,8 @@ def main() -> None:
         "round": code,
         "server": f"granian {args.workers} x {args.threads} blocking threads",
         "gate": {
-            "in_flight_per_process": int(os.environ.get("SHEDDING_IN_FLIGHT", "2")),
-            "wait_ms": int(os.environ.get("SHEDDING_WAIT_MS", "50")),
+            name: settings_value(name)
+            for name in ("SHEDDING_IN_FLIGHT", "SHEDDING_QUEUE", "SHEDDING_WAIT_MS")
         },
     }
     try:

@@ -10,18 +10,21 @@ An endpoint opts in with one decorator on its view (a plain Django view or a Nin
     def check(request, ...): ...
 
 A gate lets at most `SHEDDING_IN_FLIGHT` requests of its endpoints run at once in each server
-process; one more waits for a slot at most `SHEDDING_WAIT_MS`, first come first served, and is
-refused if none frees. A refused request runs nothing of the view: no body is parsed, nothing is
-written. Each process counts what its gates admitted and refused (`Gate.counts`) and logs a
-warning, at most every `_REPORT_EVERY` seconds, while it refuses.
+process; up to `SHEDDING_QUEUE` more wait for a slot, first come first served, each at most
+`SHEDDING_WAIT_MS`, and are refused if none frees; beyond those a request is refused at once (a
+refusal that waits holds a server thread for nothing while the burst behind it waits longer). A
+refused request runs nothing of the view: no token resolved, no body parsed, nothing written.
+Each process counts what its gates admitted and refused (`Gate.counts`) and logs one warning
+line, at most every `_REPORT_EVERY` seconds, while it refuses.
 
-Why a gate in the application and not the server's limit: granian's `--backpressure` caps the
-connections a worker accepts (a semaphore taken before `accept` and held for the connection's
-life), never answers 503, and leaves the rest in the kernel's backlog until a connection closes;
-requests it has accepted wait in an unbounded queue for a blocking thread. Both are queues that
-grow until timeouts. The gate sees the requests waiting for it only if the server hands them to
-Python: serve with more blocking threads than the gate admits (README: `--blocking-threads 32`),
-so that waiting happens here, bounded, rather than in granian's queue, unbounded.
+Why a gate in the application and not the server's own limit: granian's `--backpressure` caps
+the *connections* a worker holds (a semaphore taken before `accept` and released when the
+connection closes), never answers 503, and leaves the next connections unserved in the kernel's
+backlog while the first ones stay open (keep-alive): they time out. Requests granian has taken
+wait for a blocking thread in a queue of its own, unbounded and invisible to Python. The gate
+sees the requests waiting only if the server hands them to Python threads: serve with more
+blocking threads than `SHEDDING_IN_FLIGHT + SHEDDING_QUEUE` (README: 24), and mind that each
+thread keeps its own database connection (workers x threads under PostgreSQL's max_connections).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class Gate:
 
     name: str
     limit: int | None = None
+    queue: int | None = None
     wait_ms: int | None = None
     retry_after_s: int | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -79,6 +83,9 @@ class Gate:
     def _limit(self) -> int:
         return max(1, self.limit if self.limit is not None else settings.SHEDDING_IN_FLIGHT)
 
+    def _queue(self) -> int:
+        return max(0, self.queue if self.queue is not None else settings.SHEDDING_QUEUE)
+
     def _wait(self) -> float:
         return max(0, self.wait_ms if self.wait_ms is not None else settings.SHEDDING_WAIT_MS) / 1000
 
@@ -87,18 +94,21 @@ class Gate:
         return max(1, seconds)
 
     def enter(self) -> bool:
-        """Take a slot, waiting for one at most the gate's wait; False when refused."""
+        """Take a slot, waiting for one (if fewer than the queue's length wait already) at most
+        the gate's wait; False when refused."""
         limit = self._limit()
         with self._lock:
             if self._in_flight >= limit:
+                if self._waiting >= self._queue():
+                    self._refuse()
+                    return False
                 self._waiting += 1
                 try:
                     free = self._lock.wait_for(lambda: self._in_flight < limit, timeout=self._wait())
                 finally:
                     self._waiting -= 1
                 if not free:
-                    self._refused += 1
-                    self._report()
+                    self._refuse()
                     return False
             self._in_flight += 1
             self._admitted += 1
@@ -120,8 +130,9 @@ class Gate:
                 "waiting": self._waiting,
             }
 
-    def _report(self) -> None:
+    def _refuse(self) -> None:
         # Called holding the lock.
+        self._refused += 1
         now = time.monotonic()
         if now - self._reported_at >= _REPORT_EVERY:
             logger.warning(
@@ -140,7 +151,7 @@ class Gate:
         )
         response["Retry-After"] = str(self.retry_after())
         # Not one log line a refusal (Django logs every 5xx): the gate says what it refused in one
-        # line every few seconds (`_report`), and a burst is no time to write thousands.
+        # line every few seconds (`_refuse`), and a burst is no time to write thousands.
         response._has_been_logged = True  # type: ignore[attr-defined]
         return response
 
