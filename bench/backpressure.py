@@ -4,7 +4,7 @@
 
 The same city, round, device token and server as bench/scan_api.py (granian on loopback,
 PostgreSQL), but served with more blocking threads than the scans' gate admits (core/shedding.py:
-`SHEDDING_IN_FLIGHT` a process, `SHEDDING_QUEUE` waiting at most `SHEDDING_WAIT_MS`), and three phases:
+`SHEDDING_IN_FLIGHT` a process, waiting at most `SHEDDING_WAIT_MS`), and three phases:
 
 1. **steady**: wrk with `--connections` (32) keep-alive connections for `--seconds`: the
    sustainable rate, as `make bench-scan-api` measures it.
@@ -208,10 +208,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "round": code,
         "server": f"granian {args.workers} x {args.threads} blocking threads",
-        "gate": {
-            name: settings_value(name)
-            for name in ("SHEDDING_IN_FLIGHT", "SHEDDING_QUEUE", "SHEDDING_WAIT_MS")
-        },
+        "gate": {name: settings_value(name) for name in ("SHEDDING_IN_FLIGHT", "SHEDDING_WAIT_MS")},
     }
     try:
         subprocess.run(

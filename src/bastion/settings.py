@@ -110,12 +110,10 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_MB", 200) * 1024 * 1024
 
 # Load shedding on the hot endpoints (core/shedding.py, ARCHITECTURE.md "Load shedding"): in
 # each server process at most SHEDDING_IN_FLIGHT requests of one opted-in endpoint run at once;
-# SHEDDING_QUEUE more wait, each at most SHEDDING_WAIT_MS, for a slot; any other is answered 503
-# with Retry-After: SHEDDING_RETRY_AFTER_S, unread. Serve with more blocking threads than
-# SHEDDING_IN_FLIGHT + SHEDDING_QUEUE (README: 32), so that requests wait here, bounded, and
-# are refused here, not left in the server's own queue, unbounded.
+# another waits at most SHEDDING_WAIT_MS for a slot, else it is answered 503 with Retry-After:
+# SHEDDING_RETRY_AFTER_S, unread. Serve with many more blocking threads than SHEDDING_IN_FLIGHT
+# (README: 24), so that requests wait here, bounded, not in the server's own queue, unbounded.
 SHEDDING_IN_FLIGHT = env_int("SHEDDING_IN_FLIGHT", 2)
-SHEDDING_QUEUE = env_int("SHEDDING_QUEUE", 16)
 SHEDDING_WAIT_MS = env_int("SHEDDING_WAIT_MS", 100)
 SHEDDING_RETRY_AFTER_S = env_int("SHEDDING_RETRY_AFTER_S", 1)
 

@@ -99,21 +99,6 @@ def test_a_request_waits_for_a_slot_that_frees_within_the_wait_and_is_served() -
     assert gate.counts() == {"admitted": 2, "refused": 0, "in_flight": 0, "waiting": 0}
 
 
-def test_beyond_the_queue_a_request_is_refused_at_once_without_waiting() -> None:
-    gate = Gate("test", limit=1, queue=1, wait_ms=30_000)
-    inside, release = threading.Semaphore(0), threading.Event()
-    view = _held_view(gate, inside, release)
-    threads, answers = _run_at_once(view, 3)
-    # One inside, one waiting (for up to 30 s), and the third refused at once.
-    _wait_until(lambda: len(answers) == 1)
-    assert answers[0].status_code == 503
-    assert gate.counts() == {"admitted": 1, "refused": 1, "in_flight": 1, "waiting": 1}
-    release.set()
-    for thread in threads:
-        thread.join()
-    assert sorted(a.status_code for a in answers) == [201, 201, 503]
-
-
 def test_a_view_that_fails_gives_its_slot_back() -> None:
     gate = Gate("test", limit=1, wait_ms=0)
 
@@ -130,9 +115,7 @@ def test_a_view_that_fails_gives_its_slot_back() -> None:
 
 def test_the_gate_reads_its_numbers_from_the_settings() -> None:
     gate = Gate("test")
-    with override_settings(
-        SHEDDING_IN_FLIGHT=1, SHEDDING_QUEUE=5, SHEDDING_WAIT_MS=0, SHEDDING_RETRY_AFTER_S=7
-    ):
+    with override_settings(SHEDDING_IN_FLIGHT=1, SHEDDING_WAIT_MS=0, SHEDDING_RETRY_AFTER_S=7):
         assert gate.enter()
         assert not gate.enter()
         assert gate.retry_after() == 7

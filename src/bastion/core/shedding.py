@@ -10,10 +10,13 @@ An endpoint opts in with one decorator on its view (a plain Django view or a Nin
     def check(request, ...): ...
 
 A gate lets at most `SHEDDING_IN_FLIGHT` requests of its endpoints run at once in each server
-process; up to `SHEDDING_QUEUE` more wait for a slot, first come first served, each at most
-`SHEDDING_WAIT_MS`, and are refused if none frees; beyond those a request is refused at once (a
-refusal that waits holds a server thread for nothing while the burst behind it waits longer). A
-refused request runs nothing of the view: no token resolved, no body parsed, nothing written.
+process; any other waits for a slot, first come first served, at most `SHEDDING_WAIT_MS`, and is
+refused if none frees. Refused only after that wait, on purpose: a waiting thread costs nothing
+(it is blocked, without the GIL), and a client that resends the moment it is refused is held
+back. Refused at once, such clients turned a burst into a storm of refusals whose Python starved
+the admitted requests of the GIL (bench/backpressure.py: 30 scans a second served instead of
+400). A refused request runs nothing of the view: no token resolved, no body parsed, nothing
+written.
 Each process counts what its gates admitted and refused (`Gate.counts`) and logs one warning
 line, at most every `_REPORT_EVERY` seconds, while it refuses.
 
@@ -22,9 +25,9 @@ the *connections* a worker holds (a semaphore taken before `accept` and released
 connection closes), never answers 503, and leaves the next connections unserved in the kernel's
 backlog while the first ones stay open (keep-alive): they time out. Requests granian has taken
 wait for a blocking thread in a queue of its own, unbounded and invisible to Python. The gate
-sees the requests waiting only if the server hands them to Python threads: serve with more
-blocking threads than `SHEDDING_IN_FLIGHT + SHEDDING_QUEUE` (README: 24), and mind that each
-thread keeps its own database connection (workers x threads under PostgreSQL's max_connections).
+sees the requests waiting only if the server hands them to Python threads: serve with many more
+blocking threads than `SHEDDING_IN_FLIGHT` (README: 24), and mind that each thread keeps its own
+database connection (workers x threads under PostgreSQL's max_connections).
 """
 
 from __future__ import annotations
@@ -69,7 +72,6 @@ class Gate:
 
     name: str
     limit: int | None = None
-    queue: int | None = None
     wait_ms: int | None = None
     retry_after_s: int | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
@@ -83,9 +85,6 @@ class Gate:
     def _limit(self) -> int:
         return max(1, self.limit if self.limit is not None else settings.SHEDDING_IN_FLIGHT)
 
-    def _queue(self) -> int:
-        return max(0, self.queue if self.queue is not None else settings.SHEDDING_QUEUE)
-
     def _wait(self) -> float:
         return max(0, self.wait_ms if self.wait_ms is not None else settings.SHEDDING_WAIT_MS) / 1000
 
@@ -94,14 +93,10 @@ class Gate:
         return max(1, seconds)
 
     def enter(self) -> bool:
-        """Take a slot, waiting for one (if fewer than the queue's length wait already) at most
-        the gate's wait; False when refused."""
+        """Take a slot, waiting for one at most the gate's wait; False when refused."""
         limit = self._limit()
         with self._lock:
             if self._in_flight >= limit:
-                if self._waiting >= self._queue():
-                    self._refuse()
-                    return False
                 self._waiting += 1
                 try:
                     free = self._lock.wait_for(lambda: self._in_flight < limit, timeout=self._wait())
