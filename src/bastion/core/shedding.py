@@ -64,7 +64,7 @@ class Overloaded(DomainError):
     default_message = _("The service is busy right now; nothing was recorded. Try again in a moment.")
 
 
-@dataclass
+@dataclass(eq=False)
 class Gate:
     """Admission to one kind of hot request in this process. `limit`, `wait_ms` and
     `retry_after_s` fall back to the settings (read at each request, so a test may override
