@@ -1,13 +1,16 @@
-"""Load shedding on the hot endpoints: a burst beyond what the machine can serve is answered at
-once with 503 and `Retry-After`, in the API's one error shape, instead of queueing until every
-client times out (Xi'an's health-code service fell over at ten times its usual peak).
+"""Load shedding on the hot endpoints: a burst beyond what the machine can serve is answered,
+within a bounded wait, with 503 and `Retry-After` in the API's one error shape, instead of
+queueing until every client times out (Xi'an's health-code service fell over at ten times its
+usual peak).
 
-An endpoint opts in with one decorator on its view (a plain Django view or a Ninja operation):
+An endpoint opts in with one decorator on its view (a plain Django view, or a Ninja operation
+under the router's decorator):
 
     CHECKS = Gate("codes.check")
 
+    @router.get("/check/{token}", ...)
     @shed(CHECKS)
-    def check(request, ...): ...
+    def check(request, token: ...): ...
 
 A gate lets at most `SHEDDING_IN_FLIGHT` requests of its endpoints run at once in each server
 process; any other waits for a slot, first come first served, at most `SHEDDING_WAIT_MS`, and is
@@ -16,9 +19,8 @@ refused if none frees. Refused only after that wait, on purpose: a waiting threa
 back. Refused at once, such clients turned a burst into a storm of refusals whose Python starved
 the admitted requests of the GIL (bench/backpressure.py: 30 scans a second served instead of
 400). A refused request runs nothing of the view: no token resolved, no body parsed, nothing
-written.
-Each process counts what its gates admitted and refused (`Gate.counts`) and logs one warning
-line, at most every `_REPORT_EVERY` seconds, while it refuses.
+written. Each process counts what its gates admitted and refused (`Gate.counts`) and logs one
+warning line, at most every `_REPORT_EVERY` seconds, while it refuses.
 
 Why a gate in the application and not the server's own limit: granian's `--backpressure` caps
 the *connections* a worker holds (a semaphore taken before `accept` and released when the
