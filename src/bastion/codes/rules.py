@@ -118,7 +118,7 @@ RECOLOUR_CASES: tuple[
     ),
     (("yellow", "", frozenset({"pool_retest"}), True), frozenset({"pool_retest"}), None),
     (("green", "", frozenset({"pool_retest"}), True), frozenset(), ("green", "", True)),
-    (("green", "", frozenset({"case"}), True), frozenset({"case", "close_contact"}), ("red", "case", True)),
+    (("green", "", frozenset({"case"}), True), frozenset({"case", "high_risk_zone"}), ("red", "case", True)),
     (("green", "", frozenset(), False), frozenset(), None),
     (("green", "", frozenset(), False), frozenset({"home_monitoring"}), ("yellow", "home_monitoring", True)),
 )
