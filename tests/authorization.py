@@ -44,8 +44,9 @@ TD = Role.TRANSFER_DISPATCH
 CS = Role.COMMERCE_SUPPLY
 MR = Role.MARKET_REGULATOR
 RES = Role.RESIDENT
+CHK = Role.CODE_CHECKER
 EVERY_ROLE = tuple(Role)
-STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR)  # every role but residents
+STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR, CHK)  # every role but residents
 
 OWN = "own"
 OTHER = "other"
@@ -170,6 +171,13 @@ API: dict[str, Rule] = {
     "GET /api/v1/cases/to-move": may(TD),
     "GET /api/v1/cases/to-move/{resident_id}": may(TD, scoped=True),
     # zones: every role sees the zones within its scope
+    # health codes: a resident's code and why (their own household's for a resident); officers
+    # correct within their scope; venues check a token, which names no place: not scoped
+    "GET /api/v1/codes/check/{token}": may(CHK),
+    "GET /api/v1/codes/counts": may(CC, DO, CW, RES),
+    "GET /api/v1/codes/residents/{resident_id}": may(CC, DO, CW, RES, scoped=True),
+    "GET /api/v1/codes/residents/{resident_id}/rules": may(CC, DO, CW, RES, scoped=True),
+    "POST /api/v1/codes/residents/{resident_id}/correct": may(CC, DO, scoped=True),
     "GET /api/v1/zones/": may(*EVERY_ROLE),
     "GET /api/v1/zones/service-mode/{household_id}": may(*REGISTRY_READERS, scoped=True),
     "GET /api/v1/zones/{zone_id}": may(*EVERY_ROLE, scoped=True, quirks=NO_ZONE_FOR_VOLUNTEERS),
@@ -244,6 +252,11 @@ CONSOLE: dict[str, Rule] = {
     # outside the scope: "There is no such zone." said on the page, as for a zone that is not
     "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
     "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    "GET /my-code/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    # health codes: a resident's code page within scope; officers correct; venues check
+    "GET /codes/check/": may(CHK),
+    "GET /codes/residents/{resident_id}/": may(CC, DO, CW, RES, scoped=True),
+    "POST /codes/residents/{resident_id}/correct/": may(CC, DO, scoped=True),
     "GET /bulletin/": may(*EVERY_ROLE),
     "GET /bulletin/print/": may(*EVERY_ROLE),
     # cases

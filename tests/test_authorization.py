@@ -35,6 +35,7 @@ from bastion import flows
 from bastion.api.root import api
 from bastion.city.models import Household
 from bastion.city.selectors import actor_for
+from bastion.codes.tokens import token_for
 from bastion.core.models import AuditEntry
 from bastion.core.roles import DEFAULT_SCOPE, Role, ScopeLevel
 from bastion.core.scopes import SYSTEM
@@ -141,6 +142,7 @@ KINDS = {
     "task_id": "task",
     "order_id": "order",
     "barcode": "tube",
+    "token": "code_token",
     # named by the bodies of requests and the fields of forms
     "household": "household",
     "address": "household_address",
@@ -195,6 +197,7 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
     each("household", lambda p, h: h.pk)
     each("household_address", lambda p, h: h.address)
     each("resident", lambda p, h: h.residents.order_by("number").first().pk)
+    each("code_token", lambda p, h: token_for(h.residents.order_by("number").first().pk))
     # Each place's resident is a case (so that they are among the people to move, too).
     if kinds & {"resident", "case", "zone", "task", "order"}:
         reported = {
@@ -267,6 +270,7 @@ def _users(city: dict[str, Any]) -> dict[str, User | None]:
 # check the power first need none). {parameter}: the object of the place asked about.
 CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /zones/{zone_id}/reject/": {"reason": "核查"},
+    "POST /codes/residents/{resident_id}/correct/": {"colour": "yellow", "reason": "核查"},
     "POST /zones/{zone_id}/lift/": {"reason": "核查"},
     "POST /zones/{zone_id}/adjust/": {"level": "medium", "reason": "核查"},
     "POST /zones/{zone_id}/screening/": {"on": "2022-09-01", "sampled": "10", "result": "negative"},
@@ -299,6 +303,7 @@ CONSOLE_QUERIES: dict[str, str] = {
 API_BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/cases/": {"kind": "asymptomatic"},
     "POST /api/v1/cases/contacts": {"kind": "close"},
+    "POST /api/v1/codes/residents/{resident_id}/correct": {"colour": "yellow"},
     "POST /api/v1/delivery/orders": {"lines": [{"item": "rice-5kg", "quantity": 1}]},
     "POST /api/v1/supply/prices": {"item": "rice-5kg", "outlet": "锦华超市", "sale_price": "30"},
     "POST /api/v1/testing/tubes/{barcode}/receipt": {"lab": "L1"},

@@ -17,18 +17,21 @@ it reads the households served door to door and gives each its package and its b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
-from bastion.cases.models import Case, FoundBy
+from bastion.cases.models import Case, Contact, FoundBy
 from bastion.city import services as city
+from bastion.codes import services as codes
+from bastion.codes.models import Trigger
 from bastion.core import clock, worker
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
@@ -44,6 +47,7 @@ from bastion.testing import services as testing
 from bastion.testing.models import Round
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
+from bastion.zones.models import Zone
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ def case_reported(
     2. The zones are designated, or proposed to an officer, and the clocks of the zones the
        case lies in restart (zones) — within the same transaction, well inside the 5 hours
        the 9th edition allows.
+    3. The health codes of the case, of contacts it made close, and of everyone in a zone now
+       in force follow, in the same transaction (codes).
     Door-to-door supply follows by itself: the households of a new high-risk zone are served
     at home from the moment it is in force (a read model, see the module's docstring), and the
     next dispatch gives them their packages.
@@ -94,6 +100,13 @@ def case_reported(
             residence=opened.residence,
             frequent=opened.frequent,
             stayed=opened.stayed,
+            actor=actor,
+            now=now,
+        )
+        codes.codes_recolour(
+            residents=[opened.case.resident_id, *(c.resident_id for c in opened.upgraded_contacts)],
+            queries=_zones_residents(c.zone.pk for c in changes if c.zone.state == "in_force"),
+            trigger=Trigger.CASE,
             actor=actor,
             now=now,
         )
@@ -156,7 +169,9 @@ def tube_resulted(
        door to door until then.
     2. A positive single tube (or retest) opens a case, found by screening, and its zones
        follow (`case_reported`). The platform acts here, not the lab's account.
-    3. When this result completes a round of one zone (every tube resulted, every recall
+    3. The health codes of the members recalled or cleared follow (codes): yellow while they
+       wait for their retest, green again the moment a negative retest clears them.
+    4. When this result completes a round of one zone (every tube resulted, every recall
        retested), the zone's full screening is recorded: all negative only if nobody in it
        was found positive and nobody was left unsampled. The zone's clock reads it.
     """
@@ -211,6 +226,12 @@ def _tube_resulted(
         round_ = resulted.tube.round
         if not resulted.repeated:
             screened = _zone_round_screened(round_, actor=platform, now=now)
+            codes.codes_recolour(
+                residents=[*resulted.recalled, *resulted.cleared],
+                trigger=Trigger.TEST_RESULT,
+                actor=platform,
+                now=now,
+            )
     return TubeOutcome(resulted, opened, screened)
 
 
@@ -237,7 +258,8 @@ def results_loaded(
 
     1. every positive single tube or retest opens a case, found by screening (unless the
        person is already a case), and its zones follow (`case_reported`);
-    2. a round of one zone that the chunk completes records the zone's full screening.
+    2. a round of one zone that the chunk completes records the zone's full screening;
+    3. the health codes of the members of every tube that was not a plain negative pool follow.
     A load killed half-way and run again ends as one clean run: a committed chunk holds its
     results and their cases together.
     """
@@ -259,11 +281,11 @@ def results_loaded(
                     now=now,
                 )
             )
+        platform = replace(SYSTEM, label=f"system (results {filename})")
         for round_ in testing_selectors.zone_rounds(chunk.rounds):
-            if _zone_round_screened(
-                round_, actor=replace(SYSTEM, label=f"system (results {filename})"), now=now
-            ):
+            if _zone_round_screened(round_, actor=platform, now=now):
                 screened.append(round_.pk)
+        codes.codes_recolour(residents=chunk.touched, trigger=Trigger.TEST_RESULT, actor=platform, now=now)
 
     report = testing_ingest.results_load(
         file=file,
@@ -301,6 +323,74 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
         now=now,
     )
     return True
+
+
+def contact_added(
+    *,
+    resident_id: int,
+    kind: str,
+    last_exposure_on: date,
+    case_id: int | None = None,
+    via_contact_id: int | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Contact:
+    """A close or secondary contact is listed (cases), and their health code follows (codes)."""
+    with transaction.atomic():
+        contact = cases.contact_add(
+            resident_id=resident_id,
+            kind=kind,
+            last_exposure_on=last_exposure_on,
+            case_id=case_id,
+            via_contact_id=via_contact_id,
+            actor=actor,
+            now=now,
+        )
+        codes.codes_recolour(residents=[contact.resident_id], trigger=Trigger.CONTACT, actor=actor, now=now)
+    return contact
+
+
+def case_discharged(*, case_id: int, reason: str = "", actor: Actor, now: datetime) -> Case:
+    """A case leaves care (cases); their code turns to home monitoring's (codes)."""
+    with transaction.atomic():
+        case = cases.case_discharge(case_id=case_id, reason=reason, actor=actor, now=now)
+        codes.codes_recolour(residents=[case.resident_id], trigger=Trigger.DISCHARGE, actor=actor, now=now)
+    return case
+
+
+# --- zones an officer changes: the codes of their residents follow --------------------------
+
+
+def _zones_residents(zone_ids: Iterable[int]) -> list[QuerySet[Any, Any]]:
+    return [
+        zones_selectors.zone_residents(zone).values("pk")
+        for zone in Zone.objects.filter(pk__in=list(zone_ids))
+    ]
+
+
+def _zone_recoloured(zone: Zone, *, actor: Actor, now: datetime) -> None:
+    codes.codes_recolour(queries=_zones_residents([zone.pk]), trigger=Trigger.ZONE, actor=actor, now=now)
+
+
+def zone_confirmed(*, zone_id: int, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_confirm(zone_id=zone_id, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
+
+
+def zone_lifted(*, zone_id: int, reason: str, override: bool = False, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_lift(zone_id=zone_id, reason=reason, override=override, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
+
+
+def zone_adjusted(*, zone_id: int, level: str, reason: str, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_adjust(zone_id=zone_id, level=level, reason=reason, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
 
 
 # --- the last 100 metres ------------------------------------------------------------------
@@ -378,13 +468,44 @@ QUARTER_HOUR = timedelta(minutes=15)
 
 def zones_evaluated(now: datetime) -> None:
     """Every quarter of an hour, so that a zone steps down within the hour its clock runs out
-    (for instance once its day-7 screening is in)."""
-    zones.zones_evaluate(today=clock.local_date(now), actor=SYSTEM, now=now)
+    (for instance once its day-7 screening is in); the codes of its residents follow in the
+    same transaction."""
+    with transaction.atomic():
+        evaluation = zones.zones_evaluate(today=clock.local_date(now), actor=SYSTEM, now=now)
+        if evaluation.changed:
+            codes.codes_recolour(
+                queries=_zones_residents(evaluation.changed), trigger=Trigger.ZONE, actor=SYSTEM, now=now
+            )
 
 
 def quarantines_released(now: datetime) -> None:
-    """Once a day: quarantines end on the day after their plan's last day."""
-    cases.contacts_release_due(today=clock.local_date(now), actor=SYSTEM, now=now)
+    """Once a day: quarantines end on the day after their plan's last day, and the codes of
+    those released follow in the same transaction."""
+    with transaction.atomic():
+        released = cases.contacts_release_due(today=clock.local_date(now), actor=SYSTEM, now=now)
+        codes.codes_recolour(
+            residents=released.residents, trigger=Trigger.QUARANTINE_END, actor=SYSTEM, now=now
+        )
+
+
+def rounds_due(now: datetime) -> None:
+    """Every quarter of an hour: the residents a round's deadline found unsampled turn yellow
+    (应检未检), in one transaction per round; rounds are taken once each, after their deadline."""
+    for round_ in testing_selectors.rounds_past_deadline(now=now):
+        with transaction.atomic():
+            codes.codes_recolour(
+                queries=[testing_selectors.unsampled_of_round(round_).values("pk")],
+                trigger=Trigger.ROUND_DEADLINE,
+                actor=replace(SYSTEM, label=f"system (round {round_.code})"),
+                now=now,
+            )
+            testing.round_deadline_pass(round_id=round_.pk, actor=SYSTEM, now=now)
+
+
+def codes_timed(now: datetime) -> None:
+    """Every quarter of an hour: colours set by facts that end by time alone (a missed round's
+    window, home monitoring, a resident sampled since the round they missed) are looked at again."""
+    codes.codes_recolour(timed=True, trigger=Trigger.TIME, actor=SYSTEM, now=now)
 
 
 def packages_dispatched(now: datetime) -> None:
@@ -405,6 +526,8 @@ def figures_recounted(now: datetime) -> None:
 TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
+    worker.Timer("codes.round_deadlines", QUARTER_HOUR, rounds_due),
+    worker.Timer("codes.timed", QUARTER_HOUR, codes_timed),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
     worker.Timer("city.figures", None, figures_recounted),
 )

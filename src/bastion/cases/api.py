@@ -323,7 +323,7 @@ def person_to_move(request: HttpRequest, resident_id: Id) -> selectors.PersonToM
 def contact_add(request: HttpRequest, body: ContactIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
     actor.require("manage_cases")
-    contact = services.contact_add(
+    contact = flows.contact_added(
         resident_id=_resident_id(actor, body),
         kind=body.kind,
         last_exposure_on=body.last_exposure_on,
@@ -377,7 +377,7 @@ def case_convert(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors
 @router.post("/{int:case_id}/discharge", response=CaseOut)
 def case_discharge(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors.CaseRow:
     actor = _actor(request)
-    services.case_discharge(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
+    flows.case_discharged(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
     return selectors.case_view(actor=actor, case_id=case_id)
 
 
