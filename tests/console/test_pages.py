@@ -294,6 +294,7 @@ def test_it_gives_each_role_its_own_navigation(
     assert nav_links(page(as_user(client, member), f"/registry/households/{household.pk}/")) == [
         f"/registry/households/{household.pk}/",
         "/my-zone/",
+        "/my-code/",
         "/my-orders/",
         "/bulletin/",
     ]

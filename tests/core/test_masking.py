@@ -24,6 +24,7 @@ EXPECTED = {
     "commerce_supply": [M, M, M, H, H, H],
     "market_regulator": [M, M, M, H, H, H],
     "resident": [S, S, S, S, S, H],
+    "code_checker": [M, M, M, H, H, H],  # reads a colour by token, and nothing of the person
 }
 
 

@@ -11,12 +11,13 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from bastion.city.models import Resident
-from bastion.city.selectors import RESIDENT_PATHS
+from bastion.city.selectors import RESIDENT_PATHS, city_figures
 from bastion.codes import rules, tokens
 from bastion.codes.models import CodeChange, HealthCode, Trigger
 from bastion.codes.policy import GREEN, RED, YELLOW, code_rules
 from bastion.core.errors import NotFound
-from bastion.core.scopes import Actor, get_scoped, scoped
+from bastion.core.roles import ScopeLevel
+from bastion.core.scopes import SYSTEM, Actor, get_scoped, scoped
 
 
 def _language() -> str:
@@ -142,15 +143,16 @@ def code_check(*, actor: Actor, token: str) -> Check:
 
 
 def colour_counts(*, actor: Actor) -> dict[str, int]:
-    """Residents by colour within the actor's scope (green: everyone else)."""
-    residents = scoped(Resident.objects.all(), actor, RESIDENT_PATHS)
-    coloured = dict(
-        HealthCode.objects.filter(resident_id__in=residents.values("pk"))
-        .exclude(colour=GREEN)
-        .values_list("colour")
-        .annotate(n=Count("pk"))
-        .values_list("colour", "n")
-    )
-    total = residents.count()
-    red, yellow = coloured.get(RED, 0), coloured.get(YELLOW, 0)
-    return {RED: red, YELLOW: yellow, GREEN: total - red - yellow}
+    """Residents by colour within the actor's scope (green: everyone else). City-wide, the codes
+    are counted alone and the residents come from the registry's per-community figures, so that
+    the command centre's count never reads the 21 M residents."""
+    coloured = HealthCode.objects.exclude(colour=GREEN)
+    if actor.level == ScopeLevel.CITY:
+        total = city_figures(actor=SYSTEM).residents
+    else:
+        residents = scoped(Resident.objects.all(), actor, RESIDENT_PATHS)
+        coloured = coloured.filter(resident_id__in=residents.values("pk"))
+        total = residents.count()
+    by = dict(coloured.values_list("colour").annotate(n=Count("pk")).values_list("colour", "n"))
+    red, yellow = by.get(RED, 0), by.get(YELLOW, 0)
+    return {RED: red, YELLOW: yellow, GREEN: max(total - red - yellow, 0)}
