@@ -24,6 +24,7 @@ from typing import IO
 
 from django.db import transaction
 
+from bastion.care import services as care
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
@@ -44,6 +45,7 @@ from bastion.testing import services as testing
 from bastion.testing.models import Round
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
+from bastion.zones.models import ZoneState
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,10 @@ def case_reported(
             actor=actor,
             now=now,
         )
+        if any(change.zone.state == ZoneState.IN_FORCE for change in changes):
+            # Dialysis and other sessions of the new zone's residents are planned at once, not
+            # at the next day's planning: a session may fall this afternoon.
+            care.trips_plan(actor=SYSTEM, now=now)
     return CaseReported(opened.case, changes)
 
 
@@ -396,6 +402,19 @@ def packages_dispatched(now: datetime) -> None:
     delivery.tasks_build(day=day, actor=SYSTEM, now=now)
 
 
+def trips_planned(now: datetime) -> None:
+    """Once a day (and whenever a zone comes into force with a case): the next days' sessions of
+    the standing needs of residents in risk zones, each planned once; the planned sessions of
+    residents no longer in one withdrawn."""
+    care.trips_plan(actor=SYSTEM, now=now)
+
+
+def sessions_missed(now: datetime) -> None:
+    """Every quarter of an hour: a session whose time passed without the patient picked up is
+    flagged missed at once, to the community and the dispatcher."""
+    care.trips_flag_missed(actor=SYSTEM, now=now)
+
+
 def figures_recounted(now: datetime) -> None:
     """Once a day: ages move, so the elderly and infant counts are recounted (the households'
     profiles hold birth dates and stay as they are)."""
@@ -406,6 +425,8 @@ TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
+    worker.Timer("care.plan_trips", None, trips_planned),
+    worker.Timer("care.flag_missed", QUARTER_HOUR, sessions_missed),
     worker.Timer("city.figures", None, figures_recounted),
 )
 

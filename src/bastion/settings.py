@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "bastion.testing",
     "bastion.supply",
     "bastion.delivery",
+    "bastion.care",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

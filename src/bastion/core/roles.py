@@ -68,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "view_trips",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -80,6 +81,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "view_trips",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -91,11 +93,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_supply",
         "place_orders",
         "dispatch_deliveries",
+        "keep_medical_needs",
+        "view_trips",
+        "call_emergency",
     ],
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
-    Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers"],
+    Role.TRANSFER_DISPATCH: [
+        "view_cases",
+        "view_transfers",
+        "view_trips",
+        "dispatch_trips",
+        "call_emergency",
+    ],
     Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
     Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
     Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders"],
@@ -126,4 +137,12 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
         "Can see the people to move (active cases, contacts for centralised quarantine, their "
         "households) in full",
     ),
+    (
+        "keep_medical_needs",
+        "Can keep residents' standing medical needs within scope and ask for trips to the "
+        "yellow-code hospital",
+    ),
+    ("view_trips", "Can follow the trips to treatment within scope"),
+    ("dispatch_trips", "Can dispatch vehicles to trips to treatment and move them along"),
+    ("call_emergency", "Can open an emergency (120) trip for a resident within scope"),
 ]

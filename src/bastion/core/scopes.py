@@ -62,6 +62,10 @@ SYSTEM = Actor(
             "manage_supply",
             "report_prices",
             "dispatch_deliveries",
+            "keep_medical_needs",
+            "view_trips",
+            "dispatch_trips",
+            "call_emergency",
         }
     ),
     label="system",
