@@ -103,6 +103,14 @@ def needs_visible(actor: Actor) -> QuerySet[MedicalNeed]:
     return scoped(MedicalNeed.objects.all(), actor, RESIDENT_PATHS)
 
 
+def needs_list(*, actor: Actor, resident_id: int | None = None, limit: int = 2000) -> list[NeedView]:
+    """The open needs within the actor's scope (of one resident if given), by resident."""
+    needs = needs_visible(actor).filter(ended_at__isnull=True)
+    if resident_id is not None:
+        needs = needs.filter(resident_id=resident_id)
+    return [_need_view(n) for n in needs.order_by("resident_id", "kind")[:limit]]
+
+
 def needs_of_resident(*, actor: Actor, resident_id: int, include_ended: bool = False) -> list[NeedView]:
     needs = needs_visible(actor).filter(resident_id=resident_id)
     if not include_ended:
