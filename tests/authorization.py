@@ -302,6 +302,13 @@ CONSOLE: dict[str, Rule] = {
     "POST /deliveries/orders/": PROXY_ORDER,
     # supply
     "GET /supply/": may(CC, DO, CS, MR),  # communities follow deliveries on the dispatch board
+    # medical care: the community worker's page of standing needs and its forms; the day's trips
+    # for those who follow them; an emergency call by community workers and transfer dispatch
+    "GET /care/": may(CW),
+    "POST /care/needs/": may(CW),
+    "POST /care/needs/{need_id}/end/": may(CW, scoped=True),
+    "POST /care/emergency/": may(CW, TD),
+    "GET /care/trips/": may(*TRIP_FOLLOWERS),
     "POST /supply/": may(CS, MR),
 }
 

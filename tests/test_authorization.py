@@ -291,6 +291,7 @@ CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /cases/{case_id}/discharge/": {"reason": "核查"},
     "POST /registry/residents/{resident_id}/flags/": {"reason": "核查", "disabled": "on"},
     "POST /testing/{round_id}/close/": {"reason": "核查"},
+    "POST /care/needs/{need_id}/end/": {"reason": "转院"},
     "POST /orders/{order_id}/deliver/": {"recipient_code": "0000", "client_key": "k1"},
     "POST /orders/{order_id}/fail/": {"reason": "无人应答"},
     "POST /deliveries/orders/": {"community": "{community}", "household": "{address}", "item": "rice-5kg"},

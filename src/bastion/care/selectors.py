@@ -111,6 +111,18 @@ def needs_list(*, actor: Actor, resident_id: int | None = None, limit: int = 200
     return [_need_view(n) for n in needs.order_by("resident_id", "kind")[:limit]]
 
 
+def needs_by_resident(*, actor: Actor, resident_ids: list[int]) -> dict[int, list[NeedView]]:
+    """The open needs of these residents, by resident, for an actor who keeps needs (the
+    household page); empty for everyone else (the policy masks them)."""
+    if not masking.shows(actor, Field.MEDICAL):
+        return {}
+    found: dict[int, list[NeedView]] = defaultdict(list)
+    needs = needs_visible(actor).filter(ended_at__isnull=True, resident_id__in=resident_ids)
+    for need in needs.order_by("kind"):
+        found[need.resident_id].append(_need_view(need))
+    return dict(found)
+
+
 def needs_of_resident(*, actor: Actor, resident_id: int, include_ended: bool = False) -> list[NeedView]:
     needs = needs_visible(actor).filter(resident_id=resident_id)
     if not include_ended:
