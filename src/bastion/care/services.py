@@ -31,6 +31,7 @@ from bastion.city.selectors import RESIDENT_PATHS
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from bastion.core.scopes import Actor, get_scoped, scoped
+from bastion.core.sql import Lock, advisory_lock
 from bastion.lockdown import selectors as lockdown
 
 OPEN_NEED = Q(ended_at__isnull=True)
@@ -292,7 +293,9 @@ def _withdraw_trips(trips: QuerySet[Trip], *, reason: str, actor: Actor, now: da
 def _plan(needs: QuerySet[MedicalNeed], *, actor: Actor, now: datetime) -> int:
     """The trips of the sessions of `needs` from now to the policy's days ahead, for needs of
     residents in risk zones, each session once (the unique constraint holds it so under two
-    planners at once: a trip already there is left as it is). Returns the trips created."""
+    planners at once: they take turns under the planning lock, and a trip already there is left
+    as it is). Returns the trips created."""
+    advisory_lock(Lock.CARE_PLAN)
     today, last = _window(now)
     due = (
         needs.filter(OPEN_NEED, kind__in=rules.SCHEDULED, since__lte=last)
