@@ -13,11 +13,15 @@ from tests.conftest import NOW
 
 def test_the_day_runs_every_timer_in_the_playbooks_order() -> None:
     # A zone lifted by its clock must end door-to-door service before the dispatch reads who is
-    # served at home; releases come before the day's packages; the figures close the day.
+    # served at home; releases come before the day's packages; trips to treatment are planned
+    # for who is in a zone after the zones are evaluated, and missed sessions flagged after the
+    # planning; the figures close the day.
     assert [(t.name, t.every) for t in flows.TIMERS] == [
         ("zones.evaluate", timedelta(minutes=15)),
         ("cases.release_contacts", None),
         ("delivery.dispatch", timedelta(minutes=15)),
+        ("care.plan_trips", None),
+        ("care.flag_missed", timedelta(minutes=15)),
         ("city.figures", None),
     ]
 
