@@ -99,10 +99,15 @@ def case_reported(
             actor=actor,
             now=now,
         )
-        if any(change.zone.state == ZoneState.IN_FORCE for change in changes):
-            # Dialysis and other sessions of the new zone's residents are planned at once, not
-            # at the next day's planning: a session may fall this afternoon.
-            care.trips_plan(actor=SYSTEM, now=now)
+        for change in changes:
+            if change.zone.state == ZoneState.IN_FORCE:
+                # Dialysis and other sessions of the zone's residents are planned at once, not
+                # at the next day's planning: a session may fall this afternoon.
+                care.trips_plan_households(
+                    households=zones_selectors.zone_households(change.zone).values("pk"),
+                    actor=SYSTEM,
+                    now=now,
+                )
     return CaseReported(opened.case, changes)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 
 from bastion.care.models import Trip
 from bastion.scenario import runner
@@ -48,8 +49,7 @@ observe: [care]
 days: 1
 """
     scenario = parse(text, event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS))
-    with pytest.raises(ScenarioError) as refused:
+    with pytest.raises(ScenarioError) as refused, translation.override("en"):
         runner.run(scenario)
     assert refused.value.key == "events[0].need"
-    # Said in the city's language, as every message of a scenario run.
-    assert "每周治疗日或治疗日期" in str(refused.value)
+    assert "Dialysis and chemotherapy need their weekdays or dates of treatment." in str(refused.value)

@@ -31,7 +31,6 @@ from bastion.city.selectors import RESIDENT_PATHS
 from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from bastion.core.scopes import Actor, get_scoped, scoped
-from bastion.core.sql import Lock, advisory_lock
 from bastion.lockdown import selectors as lockdown
 
 OPEN_NEED = Q(ended_at__isnull=True)
@@ -292,16 +291,19 @@ def _withdraw_trips(trips: QuerySet[Trip], *, reason: str, actor: Actor, now: da
 
 def _plan(needs: QuerySet[MedicalNeed], *, actor: Actor, now: datetime) -> int:
     """The trips of the sessions of `needs` from now to the policy's days ahead, for needs of
-    residents in risk zones, each session once (the unique constraint holds it so under two
-    planners at once: they take turns under the planning lock, and a trip already there is left
-    as it is). Returns the trips created."""
-    advisory_lock(Lock.CARE_PLAN)
+    residents in risk zones, each session once. Two planners of the same needs take turns on
+    the needs' rows (locked in order), so the second finds the first's trips and leaves them as
+    they are; planners of different needs (two zones designated at once) do not wait for each
+    other. The unique constraint holds it so should anything slip through. Returns the trips
+    created."""
     today, last = _window(now)
-    due = (
+    due = list(
         needs.filter(OPEN_NEED, kind__in=rules.SCHEDULED, since__lte=last)
         .filter(Q(until__isnull=True) | Q(until__gte=today))
         .filter(household_id__in=_in_risk_zone())
         .select_related("household")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     )
     wanted: list[Trip] = []
     for need in due:
@@ -372,6 +374,16 @@ def trips_plan(*, actor: Actor, now: datetime) -> Planned:
                 now=now,
             )
     return Planned(created=created, withdrawn=withdrawn)
+
+
+def trips_plan_households(*, households: QuerySet[Any], actor: Actor, now: datetime) -> int:
+    """Plan at once the sessions of the needs of `households` (a query of household ids: those of
+    a zone just in force), so that a session this afternoon is not left to tomorrow's planning.
+    Touches no other need: reports of cases in other places do not wait for it."""
+    if not (actor.has("keep_medical_needs") or actor.has("dispatch_trips")):
+        raise Forbidden()
+    with transaction.atomic():
+        return _plan(MedicalNeed.objects.filter(household_id__in=households), actor=actor, now=now)
 
 
 def trips_flag_missed(*, actor: Actor, now: datetime) -> int:

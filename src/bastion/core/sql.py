@@ -212,9 +212,6 @@ class Lock(IntEnum):
     # The day's dispatch of packages into building tasks: two at once would both see the same
     # households due or the same buildings without a task.
     DISPATCH = 0x42A57501
-    # The planning of trips to treatment: two planners at once (the daily timer, a need added,
-    # an operator's button) would both find the same sessions unplanned.
-    CARE_PLAN = 0x42A57600
 
 
 def require_transaction(what: str = "this") -> None:
