@@ -119,6 +119,7 @@ CASE_READERS = (CC, DO, CW, TD)  # TD: to move them; the registry it reads is th
 SUPPLY_READERS = (CC, DO, CW, CS, MR)
 TESTING_FOLLOWERS = (CC, DO, CW)
 OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
+TRIP_FOLLOWERS = (CC, DO, CW, TD)  # trips to treatment (names and needs masked but for CW, TD)
 # A resident's scope is their household: the places above it (their building, community,
 # district) are not theirs to list, so they read as not found.
 REGISTRY_PLACE = may(*REGISTRY_READERS, scoped=True, quirks={(RES, OWN): Outcome.NOT_FOUND})
@@ -220,6 +221,23 @@ API: dict[str, Rule] = {
     "POST /api/v1/supply/stock": may(CS),
     "POST /api/v1/supply/prices": may(CS, MR),
     "GET /api/v1/supply/flags": may(*SUPPLY_READERS),
+    # care: standing medical needs are kept by community workers (health data: nobody else
+    # reads them, core/masking.py MEDICAL); trips are followed by those who follow the city
+    # and dispatched by transfer dispatch; an emergency call by community workers and the 120
+    # centre (transfer dispatch), for anyone in their scope.
+    "GET /api/v1/care/needs": may(CW),
+    "POST /api/v1/care/needs": may(CW, scoped=True),
+    "GET /api/v1/care/needs/{need_id}": may(CW, scoped=True),
+    "PUT /api/v1/care/needs/{need_id}": may(CW, scoped=True),
+    "POST /api/v1/care/needs/{need_id}/end": may(CW, scoped=True),
+    "GET /api/v1/care/trips": may(*TRIP_FOLLOWERS),
+    "POST /api/v1/care/trips/plan": may(CW, TD),
+    "POST /api/v1/care/trips/yellow-code": may(CW, TD, scoped=True),
+    "POST /api/v1/care/emergency": may(CW, TD, scoped=True),
+    "GET /api/v1/care/trips/{trip_id}": may(*TRIP_FOLLOWERS, scoped=True),
+    "POST /api/v1/care/trips/{trip_id}/dispatch": may(TD, scoped=True),
+    "POST /api/v1/care/trips/{trip_id}/move": may(TD, scoped=True),
+    "POST /api/v1/care/trips/{trip_id}/cancel": may(CW, TD, scoped=True),
 }
 
 CONSOLE: dict[str, Rule] = {
@@ -297,6 +315,13 @@ CONSOLE: dict[str, Rule] = {
     "POST /deliveries/orders/": PROXY_ORDER,
     # supply
     "GET /supply/": may(CC, DO, CS, MR),  # communities follow deliveries on the dispatch board
+    # medical care: the community worker's page of standing needs and its forms; the day's trips
+    # for those who follow them; an emergency call by community workers and transfer dispatch
+    "GET /care/": may(CW),
+    "POST /care/needs/": may(CW),
+    "POST /care/needs/{need_id}/end/": may(CW, scoped=True),
+    "POST /care/emergency/": may(CW, TD),
+    "GET /care/trips/": may(*TRIP_FOLLOWERS),
     "POST /supply/": may(CS, MR),
 }
 

@@ -33,6 +33,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from bastion import flows
 from bastion.api.root import api
+from bastion.care import services as care
+from bastion.care.models import MedicalNeed, Trip
 from bastion.city.models import Household
 from bastion.city.selectors import actor_for
 from bastion.codes.tokens import token_for
@@ -143,6 +145,8 @@ KINDS = {
     "order_id": "order",
     "barcode": "tube",
     "token": "code_token",
+    "need_id": "need",
+    "trip_id": "trip",
     # named by the bodies of requests and the fields of forms
     "household": "household",
     "address": "household_address",
@@ -235,6 +239,18 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
                 now=NOW,
             )
         each("tube", lambda p, h: Tube.objects.get(barcode=f"T{p}").barcode)
+    if kinds & {"need", "trip"}:
+        for place in homes:
+            resident_id = int(objects["resident"][place])
+            care.need_add(
+                resident_id=resident_id,
+                fields=care.NeedFields(kind="insulin", since=TODAY),
+                actor=SYSTEM,
+                now=NOW,
+            )
+            care.emergency_call(resident_id=resident_id, actor=SYSTEM, now=NOW)
+        each("need", lambda p, h: MedicalNeed.objects.get(resident_id=objects["resident"][p]).pk)
+        each("trip", lambda p, h: Trip.objects.get(resident_id=objects["resident"][p]).pk)
     if kinds & {"task", "order"}:
         delivery.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
         tasks = {p: DeliveryTask.objects.get(building_id=h.building_id) for p, h in homes.items()}
@@ -279,6 +295,7 @@ CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /cases/{case_id}/discharge/": {"reason": "核查"},
     "POST /registry/residents/{resident_id}/flags/": {"reason": "核查", "disabled": "on"},
     "POST /testing/{round_id}/close/": {"reason": "核查"},
+    "POST /care/needs/{need_id}/end/": {"reason": "转院"},
     "POST /orders/{order_id}/deliver/": {"recipient_code": "0000", "client_key": "k1"},
     "POST /orders/{order_id}/fail/": {"reason": "无人应答"},
     "POST /deliveries/orders/": {"community": "{community}", "household": "{address}", "item": "rice-5kg"},
@@ -308,6 +325,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/supply/prices": {"item": "rice-5kg", "outlet": "锦华超市", "sale_price": "30"},
     "POST /api/v1/testing/tubes/{barcode}/receipt": {"lab": "L1"},
     "POST /api/v1/testing/tubes/{barcode}/result": {"result": "negative", "lab": "L1"},
+    "POST /api/v1/care/needs": {"kind": "insulin"},
 }
 
 

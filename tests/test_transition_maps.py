@@ -8,6 +8,7 @@ from types import ModuleType
 
 import pytest
 
+from bastion.care import rules as care
 from bastion.cases import rules as cases
 from bastion.delivery import rules as delivery
 from bastion.testing import rules as testing
@@ -64,10 +65,24 @@ MAPS: list[tuple[ModuleType, dict[str, dict[str, set[str]]]]] = [
             "task": {"open": {"claimed"}, "claimed": {"done"}, "done": set()},
         },
     ),
+    (
+        care,
+        {
+            "trip": {
+                "planned": {"dispatched", "missed", "cancelled"},
+                "dispatched": {"picked_up", "missed", "cancelled"},
+                "missed": {"dispatched", "cancelled"},
+                "picked_up": {"at_treatment"},
+                "at_treatment": {"returned"},
+                "returned": set(),
+                "cancelled": set(),
+            }
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery"])
+@pytest.mark.parametrize(("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery", "care"])
 def test_a_contexts_transition_map_is_the_one_its_services_kept(
     rules: ModuleType, expected: dict[str, dict[str, set[str]]]
 ) -> None:

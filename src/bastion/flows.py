@@ -25,6 +25,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bastion.care import services as care
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
@@ -47,7 +48,7 @@ from bastion.testing import services as testing
 from bastion.testing.models import Round
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
-from bastion.zones.models import Zone
+from bastion.zones.models import Zone, ZoneState
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,20 @@ def case_reported(
         )
         codes.codes_recolour(
             residents=[opened.case.resident_id, *(c.resident_id for c in opened.upgraded_contacts)],
-            queries=_zones_residents(c.zone.pk for c in changes if c.zone.state == "in_force"),
+            queries=_zones_residents(c.zone.pk for c in changes if c.zone.state == ZoneState.IN_FORCE),
             trigger=Trigger.CASE,
             actor=actor,
             now=now,
         )
+        for change in changes:
+            if change.zone.state == ZoneState.IN_FORCE:
+                # Dialysis and other sessions of the zone's residents are planned at once, not
+                # at the next day's planning: a session may fall this afternoon.
+                care.trips_plan_households(
+                    households=zones_selectors.zone_households(change.zone).values("pk"),
+                    actor=SYSTEM,
+                    now=now,
+                )
     return CaseReported(opened.case, changes)
 
 
@@ -517,6 +527,19 @@ def packages_dispatched(now: datetime) -> None:
     delivery.tasks_build(day=day, actor=SYSTEM, now=now)
 
 
+def trips_planned(now: datetime) -> None:
+    """Once a day (and whenever a zone comes into force with a case): the next days' sessions of
+    the standing needs of residents in risk zones, each planned once; the planned sessions of
+    residents no longer in one withdrawn."""
+    care.trips_plan(actor=SYSTEM, now=now)
+
+
+def sessions_missed(now: datetime) -> None:
+    """Every quarter of an hour: a session whose time passed without the patient picked up is
+    flagged missed at once, to the community and the dispatcher."""
+    care.trips_flag_missed(actor=SYSTEM, now=now)
+
+
 def figures_recounted(now: datetime) -> None:
     """Once a day: ages move, so the elderly and infant counts are recounted (the households'
     profiles hold birth dates and stay as they are)."""
@@ -529,6 +552,8 @@ TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("codes.round_deadlines", QUARTER_HOUR, rounds_due),
     worker.Timer("codes.timed", QUARTER_HOUR, codes_timed),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
+    worker.Timer("care.plan_trips", None, trips_planned),
+    worker.Timer("care.flag_missed", QUARTER_HOUR, sessions_missed),
     worker.Timer("city.figures", None, figures_recounted),
 )
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "bastion.supply",
     "bastion.delivery",
     "bastion.codes",
+    "bastion.care",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

@@ -276,6 +276,7 @@ def test_it_gives_each_role_its_own_navigation(
         "/cases/",
         "/testing/",
         "/deliveries/",
+        "/care/trips/",
         "/supply/",
         "/bulletin/",
     ]
@@ -286,6 +287,7 @@ def test_it_gives_each_role_its_own_navigation(
         "/cases/",
         "/testing/",
         "/deliveries/",
+        "/care/",
         "/bulletin/",
     ]
     volunteer = make_user("volunteer", community=city["M1"])

@@ -10,21 +10,29 @@ from bastion.core.roles import ROLE_PERMISSIONS
 from bastion.core.scopes import Actor
 
 S, M, H = Treatment.SHOWN, Treatment.MASKED, Treatment.HIDDEN
-FIELDS = [Field.NAME, Field.ID_NUMBER, Field.PHONE, Field.BIRTH_DATE, Field.VULNERABILITY, Field.CASE_NUMBER]
+FIELDS = [
+    Field.NAME,
+    Field.ID_NUMBER,
+    Field.PHONE,
+    Field.BIRTH_DATE,
+    Field.VULNERABILITY,
+    Field.CASE_NUMBER,
+    Field.MEDICAL,
+]
 
 EXPECTED = {
-    # role:              name id phone birth needs case number
-    "command_centre": [M, M, M, H, S, S],
-    "district_officer": [M, M, M, H, S, S],
-    "community_worker": [S, S, S, S, S, S],
-    "volunteer": [M, M, M, H, S, H],
-    "lab": [M, M, M, H, H, H],
-    "sampler": [M, M, M, H, H, H],
-    "transfer_dispatch": [M, M, M, H, H, S],
-    "commerce_supply": [M, M, M, H, H, H],
-    "market_regulator": [M, M, M, H, H, H],
-    "resident": [S, S, S, S, S, H],
-    "code_checker": [M, M, M, H, H, H],  # reads a colour by token, and nothing of the person
+    # role:              name id phone birth needs case number, medical needs
+    "command_centre": [M, M, M, H, S, S, M],
+    "district_officer": [M, M, M, H, S, S, M],
+    "community_worker": [S, S, S, S, S, S, S],
+    "volunteer": [M, M, M, H, S, H, M],
+    "lab": [M, M, M, H, H, H, M],
+    "sampler": [M, M, M, H, H, H, M],
+    "transfer_dispatch": [M, M, M, H, H, S, M],
+    "commerce_supply": [M, M, M, H, H, H, M],
+    "market_regulator": [M, M, M, H, H, H, M],
+    "resident": [S, S, S, S, S, H, M],
+    "code_checker": [M, M, M, H, H, H, M],  # reads a colour by token, and nothing of the person
 }
 
 
@@ -53,3 +61,22 @@ def test_only_transfer_dispatch_is_shown_more_of_the_people_it_moves() -> None:
         if masking.moves_people(Actor(user_id=None, role=role, level="", permissions=frozenset(perms)))
     }
     assert movers == {"transfer_dispatch"}
+
+
+def test_medical_needs_are_shown_to_those_who_keep_them_and_to_dispatch_for_its_patients() -> None:
+    worker = Actor(
+        user_id=1, role="community_worker", level="community", permissions=frozenset({"keep_medical_needs"})
+    )
+    dispatch = Actor(
+        user_id=2,
+        role="transfer_dispatch",
+        level="city",
+        permissions=frozenset({"view_transfers", "view_trips"}),
+    )
+    centre = Actor(user_id=3, role="command_centre", level="city", permissions=frozenset({"view_trips"}))
+    assert masking.need_kind_for(worker, "dialysis") == "dialysis"
+    assert masking.need_kind_for(dispatch, "dialysis", to_move=True) == "dialysis"
+    assert masking.need_kind_for(dispatch, "dialysis") == "medical"
+    assert masking.need_kind_for(centre, "dialysis", to_move=True) == "medical"
+    assert masking.medical_text_for(centre, "透析中心", to_move=True) == ""
+    assert masking.medical_text_for(worker, "透析中心") == "透析中心"

@@ -19,6 +19,7 @@ from ninja.security import django_auth
 from pydantic import BaseModel
 
 from bastion.bulletin.api import router as bulletin_router
+from bastion.care.api import router as care_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
 from bastion.codes.api import router as codes_router
@@ -162,6 +163,7 @@ api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
 api.add_router("/supply/", supply_router)
 api.add_router("/codes/", codes_router)
+api.add_router("/care/", care_router)
 
 
 # Requests that never reach a Ninja operation (an unknown path under /api/, a server error)

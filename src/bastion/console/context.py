@@ -102,6 +102,13 @@ NAVIGATION = [
         "dispatch_deliveries",
         section=True,
     ),
+    NavItem(_("Medical care"), "console:care", frozenset({ScopeLevel.COMMUNITY}), "keep_medical_needs"),
+    NavItem(
+        _("Trips to treatment"),
+        "console:care_trips",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT}),
+        "view_trips",
+    ),
     NavItem(
         _("Supplies"), "console:supply", frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT}), "view_supply"
     ),

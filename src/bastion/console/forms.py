@@ -11,7 +11,7 @@ so one message serves every field of its kind.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from bastion.care.models import NeedKind
 from bastion.cases.models import CaseKind, ContactKind, FoundBy, PlaceType
 from bastion.cases.services import Stay
 from bastion.city.models import ChronicTreatment, Household
@@ -600,3 +601,89 @@ class CodeCheckForm(forms.Form):
     """A venue's check: the code as scanned or typed."""
 
     token = Text(label=gettext_lazy("Health code"), max_length=40, required=True)
+# --- medical care -----------------------------------------------------------------------------
+
+
+class TimeOfDay(LabelledField):
+    """A time of day typed as 08:00 (what a time input sends), else None."""
+
+    default_error_messages = {"invalid": gettext_lazy("%(field)s is not a time of day like 08:00.")}
+
+    def to_python(self, value: Any) -> time | None:
+        text = "" if value in self.empty_values else str(value).strip()
+        if not text:
+            return None
+        try:
+            return time.fromisoformat(text)
+        except ValueError:
+            raise self.refuse("invalid") from None
+
+
+class Days(LabelledField):
+    """Days typed one after another, separated by commas or spaces (2022-09-03, 2022-09-24),
+    each within the inputs' window."""
+
+    default_error_messages = {
+        "invalid": gettext_lazy("%(field)s: %(day)s is not a day like 2022-09-01."),
+        "too_many": gettext_lazy("%(field)s: at most 60 days."),
+    }
+
+    def to_python(self, value: Any) -> list[date]:
+        text = "" if value in self.empty_values else str(value)
+        days = []
+        for part in text.replace(",", " ").replace("，", " ").split():
+            try:
+                day = date.fromisoformat(part)
+            except ValueError:
+                raise ValidationError(
+                    self.error_messages["invalid"],
+                    code="invalid",
+                    params={"field": self.label, "day": part[:20]},
+                ) from None
+            if not inputs.day_in_window(day):
+                raise ValidationError(inputs.outside_window(), code="window")
+            days.append(day)
+        if len(days) > 60:
+            raise self.refuse("too_many")
+        return days
+
+
+WEEKDAY_CHOICES = [
+    ("0", gettext_lazy("Mon")),
+    ("1", gettext_lazy("Tue")),
+    ("2", gettext_lazy("Wed")),
+    ("3", gettext_lazy("Thu")),
+    ("4", gettext_lazy("Fri")),
+    ("5", gettext_lazy("Sat")),
+    ("6", gettext_lazy("Sun")),
+]
+
+
+class NeedForm(ScopedForm):
+    """A resident's standing medical need, as a community worker records it."""
+
+    resident = ResidentAddress(label=gettext_lazy("Resident"))
+    kind = Choice(choices=NeedKind.choices, message=gettext_lazy("Choose the kind of need from the list."))
+    weekdays = forms.MultipleChoiceField(
+        choices=WEEKDAY_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": gettext_lazy("Choose the weekdays from the list.")},
+    )
+    dates = Days(label=gettext_lazy("Dates of treatment"), required=False)
+    session_time = TimeOfDay(label=gettext_lazy("Session time"), required=False)
+    place = Text(label=gettext_lazy("Place of treatment"), max_length=100)
+    due_on = Day(label=gettext_lazy("Due date"))
+    since = Day(label=gettext_lazy("Since"))
+    until = Day(label=gettext_lazy("Until"))
+    note = Text(label=gettext_lazy("Note"), max_length=300)
+
+    def weekday_numbers(self) -> list[int]:
+        return sorted(int(day) for day in self.cleaned_data["weekdays"])
+
+
+class EmergencyForm(ScopedForm):
+    """An emergency call (120) for a resident."""
+
+    resident = ResidentAddress(label=gettext_lazy("Resident"))
+    note = Text(label=gettext_lazy("What happened"), max_length=300)

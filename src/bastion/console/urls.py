@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console.views import bulletin, cases, codes, delivery, registry, supply, testing, zones
+from bastion.console.views import bulletin, care, cases, codes, delivery, registry, supply, testing, zones
 
 app_name = "console"
 urlpatterns = [
@@ -62,4 +62,9 @@ urlpatterns = [
     path("deliveries/export.csv", delivery.dispatch_export, name="dispatch_export"),
     path("deliveries/orders/", delivery.proxy_order, name="proxy_order"),
     path("supply/", supply.supply_page, name="supply"),
+    path("care/", care.care, name="care"),
+    path("care/needs/", care.need_add, name="care_need_add"),
+    path("care/needs/<int:need_id>/end/", care.need_end, name="care_need_end"),
+    path("care/emergency/", care.emergency, name="care_emergency"),
+    path("care/trips/", care.trips, name="care_trips"),
 ]

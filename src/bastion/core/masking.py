@@ -34,6 +34,9 @@ class Field(StrEnum):
     VULNERABILITY = "vulnerability"
     # The number of a case, in lists of cases and in what the platform writes (a zone's reason).
     CASE_NUMBER = "case_number"
+    # A resident's standing medical needs and what their trips to treatment say of them (the
+    # kind of treatment, its schedule and place, the note): health data.
+    MEDICAL = "medical"
 
 
 class Treatment(StrEnum):
@@ -68,6 +71,11 @@ POLICY: dict[Field, Rule] = {
         frozenset({"view_registry", "dispatch_deliveries", "deliver", "place_orders"}), Treatment.HIDDEN
     ),
     Field.CASE_NUMBER: Rule(frozenset({"view_cases"}), Treatment.HIDDEN),
+    # The community workers who keep the needs see them in full (their scope gives their
+    # community's residents); transfer dispatch sees them for the patients it moves (a trip's
+    # patient is one); everyone else, the command centre included, gets the kind of trip
+    # without the treatment ("medical need") and figures.
+    Field.MEDICAL: Rule(frozenset({"keep_medical_needs"}), Treatment.MASKED, _MOVERS),
 }
 
 
@@ -154,6 +162,21 @@ def id_number_for(actor: Actor, value: str, *, to_move: bool = False) -> str:
 
 def phone_for(actor: Actor, value: str, *, to_move: bool = False) -> str:
     return _apply(actor, Field.PHONE, value, mask_phone, to_move)
+
+
+MASKED_NEED = "medical"
+
+
+def need_kind_for(actor: Actor, kind: str, *, to_move: bool = False) -> str:
+    """A need's kind (dialysis, pregnancy…) as the actor may see it: in full, or the bare word
+    "medical" (masked), or nothing (hidden)."""
+    return _apply(actor, Field.MEDICAL, kind, lambda _value: MASKED_NEED, to_move)
+
+
+def medical_text_for(actor: Actor, value: str, *, to_move: bool = False) -> str:
+    """What a need or trip says beyond its kind (a note, a place of treatment, a schedule):
+    in full, or nothing."""
+    return value if shows(actor, Field.MEDICAL, to_move=to_move) else ""
 
 
 # An ID number wherever it stands: a file's resident column may carry one instead of an id.

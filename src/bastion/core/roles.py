@@ -72,6 +72,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dispatch_deliveries",
         "view_codes",
         "correct_codes",
+        "view_trips",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -86,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "dispatch_deliveries",
         "view_codes",
         "correct_codes",
+        "view_trips",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -98,11 +100,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "place_orders",
         "dispatch_deliveries",
         "view_codes",
+        "keep_medical_needs",
+        "view_trips",
+        "call_emergency",
     ],
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
-    Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers"],
+    Role.TRANSFER_DISPATCH: [
+        "view_cases",
+        "view_transfers",
+        "view_trips",
+        "dispatch_trips",
+        "call_emergency",
+    ],
     Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
     Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
     Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders", "view_codes"],
@@ -137,4 +148,12 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
         "Can see the people to move (active cases, contacts for centralised quarantine, their "
         "households) in full",
     ),
+    (
+        "keep_medical_needs",
+        "Can keep residents' standing medical needs within scope and ask for trips to the "
+        "yellow-code hospital",
+    ),
+    ("view_trips", "Can follow the trips to treatment within scope"),
+    ("dispatch_trips", "Can dispatch vehicles to trips to treatment and move them along"),
+    ("call_emergency", "Can open an emergency (120) trip for a resident within scope"),
 ]

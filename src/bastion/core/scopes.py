@@ -63,6 +63,10 @@ SYSTEM = Actor(
             "report_prices",
             "dispatch_deliveries",
             "view_codes",
+            "keep_medical_needs",
+            "view_trips",
+            "dispatch_trips",
+            "call_emergency",
         }
     ),
     label="system",

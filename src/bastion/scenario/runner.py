@@ -185,6 +185,6 @@ def _load_city_file(ctx: Context) -> None:
 
 
 # The capabilities' event kinds and observations register themselves on import.
-from bastion.scenario import cases_zones, codes_events, supply_events, testing_events  # noqa: E402
+from bastion.scenario import care_events, cases_zones, codes_events, supply_events, testing_events  # noqa: E402
 
-del cases_zones, codes_events, supply_events, testing_events
+del care_events, cases_zones, codes_events, supply_events, testing_events

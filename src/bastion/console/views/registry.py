@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bastion.care import selectors as care
 from bastion.city import selectors, services
 from bastion.console.context import actor_of
 from bastion.console.crumbs import building_label, household_label, trail
@@ -125,18 +126,20 @@ def building(request: HttpRequest, building_id: int) -> HttpResponse:
 def household(request: HttpRequest, household_id: int) -> HttpResponse:
     actor = actor_of(request)
     place = selectors.household_detail(actor=actor, household_id=household_id)
+    residents = selectors.household_residents(actor=actor, household_id=household_id, today=clock.today())
+    needs = care.needs_by_resident(actor=actor, resident_ids=[r.id for r in residents])
     return render(
         request,
         "console/registry/household.html",
         {
             "household": place,
+            "medical_needs": [(r, needs.get(r.id, [])) for r in residents if needs.get(r.id)],
+            "keeps_needs": actor.has("keep_medical_needs"),
             "can_change_flags": actor.has("change_resident_flags"),
             "can_view_codes": actor.has("view_codes"),
             "household_label": household_label(place),
             "building_label": building_label(place.building),
-            "residents": selectors.household_residents(
-                actor=actor, household_id=household_id, today=clock.today()
-            ),
+            "residents": residents,
             "crumbs": trail(
                 actor,
                 district=place.district,

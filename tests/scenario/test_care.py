@@ -1,0 +1,55 @@
+"""The shipped care scenario: a dialysis patient's Friday session planned the day before,
+missed by nightfall with no vehicle sent; an emergency call the same day."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.utils import translation
+
+from bastion.care.models import Trip
+from bastion.scenario import runner
+from bastion.scenario.spec import ScenarioError, load, parse
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+@pytest.mark.django_db
+def test_a_dialysis_session_is_planned_and_flagged_missed_and_an_emergency_goes_at_once() -> None:
+    scenario = load(
+        SCENARIOS / "care-dialysis-in-a-locked-unit.yaml",
+        event_kinds=set(runner.EVENT_KINDS),
+        observations=set(runner.OBSERVATIONS),
+    )
+    day0, day1 = (day["care"] for day in runner.run(scenario)["days"])
+    assert day0 == {"trips_planned": 0, "trips_missed": 0, "emergencies": 0}
+    assert day1 == {"trips_planned": 1, "trips_missed": 1, "emergencies": 1}
+    # Friday, Monday and Wednesday planned; the emergency besides.
+    assert Trip.objects.filter(purpose="session").count() == 3
+    assert Trip.objects.filter(emergency=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_need_without_its_schedule_names_the_event() -> None:
+    text = """
+name: dialysis without days
+protocol: v9
+start: 2022-09-01
+city:
+  districts:
+    - code: D1
+      communities:
+        - code: M1
+          compounds:
+            - {code: C1, buildings: 1, units: 1, floors: 1, per_floor: 2, household_size: 2}
+events:
+  - {day: 0, need: {resident: "C1/1/1/101#1", kind: dialysis, time: "08:00"}}
+observe: [care]
+days: 1
+"""
+    scenario = parse(text, event_kinds=set(runner.EVENT_KINDS), observations=set(runner.OBSERVATIONS))
+    with pytest.raises(ScenarioError) as refused, translation.override("en"):
+        runner.run(scenario)
+    assert refused.value.key == "events[0].need"
+    assert "Dialysis and chemotherapy need their weekdays or dates of treatment." in str(refused.value)
