@@ -25,8 +25,9 @@ def test_a_dialysis_session_is_planned_and_flagged_missed_and_an_emergency_goes_
     day0, day1 = (day["care"] for day in runner.run(scenario)["days"])
     assert day0 == {"trips_planned": 0, "trips_missed": 0, "emergencies": 0}
     assert day1 == {"trips_planned": 1, "trips_missed": 1, "emergencies": 1}
-    # Friday, Monday and Wednesday planned; the emergency besides.
-    assert Trip.objects.filter(purpose="session").count() == 3
+    # A week ahead from the worker's first tick of day 1 (Friday 2 September): Friday, Monday,
+    # Wednesday and the next Friday planned; the emergency besides.
+    assert Trip.objects.filter(purpose="session").count() == 4
     assert Trip.objects.filter(emergency=True).count() == 1
 
 

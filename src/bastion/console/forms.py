@@ -601,6 +601,8 @@ class CodeCheckForm(forms.Form):
     """A venue's check: the code as scanned or typed."""
 
     token = Text(label=gettext_lazy("Health code"), max_length=40, required=True)
+
+
 # --- medical care -----------------------------------------------------------------------------
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.conf import settings
+from django.utils import translation
+
 from bastion.codes import selectors as codes
 from bastion.core.scopes import SYSTEM
 from bastion.scenario.runner import Context, observation
@@ -16,7 +19,9 @@ from bastion.scenario.runner import Context, observation
 def _observe_codes(ctx: Context, day: int, today: date) -> dict[str, Any]:
     counts = codes.colour_counts(actor=SYSTEM)
     watched = {}
-    for address, resident_id in ctx.watched.items():
-        view = codes.code_of(actor=SYSTEM, resident_id=resident_id, history=0)
-        watched[address] = {"colour": view.colour, "reason": view.reason}
+    # The words as a resident of the city reads them by default, whatever the process last spoke.
+    with translation.override(settings.LANGUAGE_CODE):
+        for address, resident_id in ctx.watched.items():
+            view = codes.code_of(actor=SYSTEM, resident_id=resident_id, history=0)
+            watched[address] = {"colour": view.colour, "reason": view.reason}
     return {"codes": {**counts, "watched": watched}}

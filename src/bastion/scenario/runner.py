@@ -13,9 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
-from django.utils import translation
 
 from bastion import flows
 from bastion.cases import services as case_services
@@ -96,9 +94,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
     sim = clock.SimulatedClock(start, zone=zone)
     ctx = Context(scenario=scenario, zone=zone, clock=sim, state={})
     worker.reset()
-    # What the platform writes and shows (reasons, a code's words) is in the city's language,
-    # whatever language the process last spoke.
-    with clock.use(sim), translation.override(settings.LANGUAGE_CODE):
+    with clock.use(sim):
         city_services.roles_sync()
         with transaction.atomic():
             case_services.protocol_adopt(
