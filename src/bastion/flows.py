@@ -27,7 +27,7 @@ from django.db import transaction
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
-from bastion.cases.models import Case, FoundBy
+from bastion.cases.models import Case, Contact, ContactStatus, FoundBy, QuarantinePlace
 from bastion.city import services as city
 from bastion.core import clock, worker
 from bastion.core.errors import DomainError, Forbidden
@@ -42,6 +42,7 @@ from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Round
+from bastion.transfer import services as transfer
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
 
@@ -72,6 +73,8 @@ def case_reported(
     2. The zones are designated, or proposed to an officer, and the clocks of the zones the
        case lies in restart (zones) — within the same transaction, well inside the 5 hours
        the 9th edition allows.
+    3. The case's transfer is requested, and those of the close contacts it made of its
+       secondary contacts under a centralised plan (transfer: `cases_transfers_requested`).
     Door-to-door supply follows by itself: the households of a new high-risk zone are served
     at home from the moment it is in force (a read model, see the module's docstring), and the
     next dispatch gives them their packages.
@@ -97,7 +100,89 @@ def case_reported(
             actor=actor,
             now=now,
         )
+        cases_transfers_requested(case=opened.case, contacts=opened.upgraded_contacts, actor=actor, now=now)
     return CaseReported(opened.case, changes)
+
+
+# --- transfer ---------------------------------------------------------------------------------
+
+
+def cases_transfers_requested(
+    *, case: Case, contacts: Sequence[Contact], actor: Actor, now: datetime
+) -> None:
+    """A new case is to be moved, and so is each of `contacts` under a centralised plan; a
+    contact who turns positive has their transfer changed into a case's."""
+    transfer.transfer_request(
+        resident_id=case.resident_id,
+        reason="case",
+        case_id=case.pk,
+        case_kind=case.kind,
+        requested_at=case.reported_at,
+        actor=actor,
+        now=now,
+    )
+    for contact in contacts:
+        if contact.place == QuarantinePlace.CENTRALISED and contact.status == ContactStatus.QUARANTINED:
+            transfer.transfer_request(
+                resident_id=contact.resident_id,
+                reason="contact",
+                case_id=contact.case_id,
+                stay_until=contact.quarantine_until,
+                actor=actor,
+                now=now,
+            )
+
+
+def contact_added(
+    *,
+    resident_id: int,
+    kind: str,
+    last_exposure_on: date,
+    case_id: int | None = None,
+    via_contact_id: int | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Contact:
+    """A contact is listed (cases); under a centralised plan, their transfer to an isolation
+    point is requested at once (transfer), in the same transaction."""
+    with transaction.atomic():
+        contact = cases.contact_add(
+            resident_id=resident_id,
+            kind=kind,
+            last_exposure_on=last_exposure_on,
+            case_id=case_id,
+            via_contact_id=via_contact_id,
+            actor=actor,
+            now=now,
+        )
+        if contact.place == QuarantinePlace.CENTRALISED:
+            transfer.transfer_request(
+                resident_id=contact.resident_id,
+                reason="contact",
+                case_id=contact.case_id,
+                stay_until=contact.quarantine_until,
+                actor=actor,
+                now=now,
+            )
+    return contact
+
+
+def case_discharged(
+    *, case_id: int, reason: str = "", override_reason: str = "", actor: Actor, now: datetime
+) -> Case:
+    """A case leaves care: their bed is freed and they go home to the protocol's days of home
+    health monitoring (transfer: refused unless the discharge tests meet the protocol's rule or
+    an officer overrides it with a reason), and the case is discharged (cases)."""
+    with transaction.atomic():
+        case = cases_selectors.case_detail(actor=actor, case_id=case_id)
+        transfer.transfer_discharge(
+            resident_id=case.resident_id,
+            protocol=case.protocol,
+            override_reason=override_reason,
+            actor=actor,
+            now=now,
+        )
+        return cases.case_discharge(case_id=case_id, reason=reason or override_reason, actor=actor, now=now)
 
 
 def cases_reported_batch(
@@ -396,6 +481,15 @@ def packages_dispatched(now: datetime) -> None:
     delivery.tasks_build(day=day, actor=SYSTEM, now=now)
 
 
+def transfers_assigned(now: datetime) -> None:
+    """Every quarter of an hour: crews' admissions (in an exercise), contacts' stays that ran
+    out, then every waiting person given a bed and a vehicle, and the overdue flagged."""
+    transfer.transfers_confirm_by_crews(actor=SYSTEM, now=now)
+    transfer.transfers_end_stays(actor=SYSTEM, now=now)
+    transfer.transfers_assign(actor=SYSTEM, now=now)
+    transfer.transfers_flag_overdue(actor=SYSTEM, now=now)
+
+
 def figures_recounted(now: datetime) -> None:
     """Once a day: ages move, so the elderly and infant counts are recounted (the households'
     profiles hold birth dates and stay as they are)."""
@@ -405,6 +499,7 @@ def figures_recounted(now: datetime) -> None:
 TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
+    worker.Timer("transfer.assign", QUARTER_HOUR, transfers_assigned),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
     worker.Timer("city.figures", None, figures_recounted),
 )

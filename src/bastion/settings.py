@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "bastion.testing",
     "bastion.supply",
     "bastion.delivery",
+    "bastion.transfer",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

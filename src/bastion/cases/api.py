@@ -64,19 +64,6 @@ class ContactOut(Schema):
     ended_on: date | None
 
 
-class PersonToMoveOut(Schema):
-    resident_id: int
-    household_id: int
-    address: str
-    name: str
-    id_number: str
-    phone: str
-    sex: str
-    birth_date: date | None
-    why: str = Field(description="case, contact (centralised quarantine), or household (lives with one)")
-    case_id: int | None
-
-
 class ZoneChangeOut(Schema):
     what: str  # designated, proposed, raised, clock_restarted, linked
     zone_id: int
@@ -304,26 +291,11 @@ def case_list(
     return selectors.case_list(actor=_actor(request), reported_on=day, district_id=district_id)
 
 
-@router.get(
-    "/to-move",
-    response=list[PersonToMoveOut],
-    summary="The people to move (transfer dispatch): active cases, contacts for centralised "
-    "quarantine, and their households",
-)
-def people_to_move(request: HttpRequest) -> list[selectors.PersonToMove]:
-    return selectors.people_to_move(actor=_actor(request))
-
-
-@router.get("/to-move/{int:resident_id}", response=PersonToMoveOut, summary="One person to move")
-def person_to_move(request: HttpRequest, resident_id: Id) -> selectors.PersonToMove:
-    return selectors.person_to_move(actor=_actor(request), resident_id=resident_id)
-
-
 @router.post("/contacts", response={201: ContactOut}, summary="List a close or secondary contact")
 def contact_add(request: HttpRequest, body: ContactIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
     actor.require("manage_cases")
-    contact = services.contact_add(
+    contact = flows.contact_added(
         resident_id=_resident_id(actor, body),
         kind=body.kind,
         last_exposure_on=body.last_exposure_on,
@@ -377,7 +349,7 @@ def case_convert(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors
 @router.post("/{int:case_id}/discharge", response=CaseOut)
 def case_discharge(request: HttpRequest, case_id: Id, body: ReasonIn) -> selectors.CaseRow:
     actor = _actor(request)
-    services.case_discharge(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
+    flows.case_discharged(case_id=case_id, reason=body.reason, actor=actor, now=clock.now())
     return selectors.case_view(actor=actor, case_id=case_id)
 
 

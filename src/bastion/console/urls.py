@@ -29,7 +29,6 @@ urlpatterns = [
     path("bulletin/print/", bulletin.bulletin_print, name="bulletin_print"),
     path("cases/", cases.case_list, name="cases"),
     path("cases/new/", cases.case_new, name="case_new"),
-    path("cases/to-move/", cases.to_move, name="to_move"),
     path("cases/batch/", cases.case_batch, name="case_batch"),
     path("protocol/", cases.protocol_page, name="protocol"),
     path("cases/<int:case_id>/", cases.case_detail, name="case"),

@@ -68,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "manage_transfers",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -80,6 +81,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "manage_transfers",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -95,7 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
     Role.SAMPLER: ["record_samples"],
-    Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers"],
+    Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers", "manage_transfers"],
     Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
     Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
     Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders"],
@@ -123,7 +125,10 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("deliver", "Can claim delivery tasks and confirm deliveries"),
     (
         "view_transfers",
-        "Can see the people to move (active cases, contacts for centralised quarantine, their "
-        "households) in full",
+        "Can see the people to move (those with an open transfer) in full",
+    ),
+    (
+        "manage_transfers",
+        "Can keep facilities and transfer vehicles, assign transfers and confirm their moves",
     ),
 ]

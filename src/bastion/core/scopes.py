@@ -62,6 +62,7 @@ SYSTEM = Actor(
             "manage_supply",
             "report_prices",
             "dispatch_deliveries",
+            "manage_transfers",
         }
     ),
     label="system",

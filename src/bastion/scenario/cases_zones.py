@@ -129,7 +129,7 @@ def _contact(ctx: Context, ev: Event) -> None:
         ).first()
         if via is None:
             raise NotFound(f"{body['of']} is not a close contact in quarantine", code="not_a_close_contact")
-        case_services.contact_add(
+        flows.contact_added(
             resident_id=resident.pk,
             kind=kind,
             last_exposure_on=last_exposure,
@@ -141,7 +141,7 @@ def _contact(ctx: Context, ev: Event) -> None:
     case = Case.objects.filter(resident=of).first()
     if case is None:
         raise NotFound(f"{body['of']} is not a case", code="not_a_case")
-    case_services.contact_add(
+    flows.contact_added(
         resident_id=resident.pk,
         kind=kind,
         last_exposure_on=last_exposure,

@@ -101,14 +101,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def to_move(request: HttpRequest) -> HttpResponse:
-    """Transfer dispatch's list: the people to move (active cases, contacts for centralised
-    quarantine) and their households, in full."""
-    actor = actor_of(request)
-    return render(request, "console/cases/to_move.html", {"people": cases.people_to_move(actor=actor)})
-
-
-@login_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = actor_of(request)
     row = cases.case_view(actor=actor, case_id=case_id)
@@ -241,7 +233,7 @@ def _case_act(request: HttpRequest, case_id: int, act: str) -> HttpResponse:
             case_services.case_convert(case_id=case_id, reason=reason, actor=actor, now=now)
             messages.success(request, _("Case %(case)s is now confirmed.") % {"case": case_id})
         else:
-            case_services.case_discharge(case_id=case_id, reason=reason, actor=actor, now=now)
+            flows.case_discharged(case_id=case_id, reason=reason, actor=actor, now=now)
             messages.success(request, _("Case %(case)s was discharged.") % {"case": case_id})
     except FIXABLE as exc:
         messages.error(request, str(exc.message))
@@ -277,7 +269,7 @@ def contact_add(request: HttpRequest, case_id: int) -> HttpResponse:
         via_id = form.cleaned_data["via"]
         if not case_rules.secondary_contact_linked(kind=kind, via_id=via_id, close_contact_ids=close):
             raise InvalidInput(_("Choose the close contact the secondary contact met."))
-        contact = case_services.contact_add(
+        contact = flows.contact_added(
             resident_id=form.cleaned_data["resident"],
             kind=kind,
             last_exposure_on=form.cleaned_data["last_exposure_on"],
