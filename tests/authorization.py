@@ -118,6 +118,7 @@ CASE_READERS = (CC, DO, CW, TD)  # TD: to move them; the registry it reads is th
 SUPPLY_READERS = (CC, DO, CW, CS, MR)
 TESTING_FOLLOWERS = (CC, DO, CW)
 OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
+TRANSFER_KEEPERS = (CC, DO, TD)  # keep facilities and vehicles, assign and move people
 # A resident's scope is their household: the places above it (their building, community,
 # district) are not theirs to list, so they read as not found.
 REGISTRY_PLACE = may(*REGISTRY_READERS, scoped=True, quirks={(RES, OWN): Outcome.NOT_FOUND})
@@ -165,10 +166,6 @@ API: dict[str, Rule] = {
     "GET /api/v1/cases/{case_id}/contacts": may(*CASE_READERS, scoped=True),
     "POST /api/v1/cases/{case_id}/convert": may(*OFFICERS, scoped=True),
     "POST /api/v1/cases/{case_id}/discharge": may(*OFFICERS, scoped=True),
-    # the people transfer dispatch moves (cases, contacts in centralised quarantine, their
-    # households), in full; anyone else does not exist there
-    "GET /api/v1/cases/to-move": may(TD),
-    "GET /api/v1/cases/to-move/{resident_id}": may(TD, scoped=True),
     # zones: every role sees the zones within its scope
     "GET /api/v1/zones/": may(*EVERY_ROLE),
     "GET /api/v1/zones/service-mode/{household_id}": may(*REGISTRY_READERS, scoped=True),
@@ -212,6 +209,22 @@ API: dict[str, Rule] = {
     "POST /api/v1/supply/stock": may(CS),
     "POST /api/v1/supply/prices": may(CS, MR),
     "GET /api/v1/supply/flags": may(*SUPPLY_READERS),
+    # transfer: the queue and the places are read by those who follow cases (transfer dispatch
+    # sees the people it moves in full, a community worker its community's people); beds and
+    # vehicles are kept, and people moved, by dispatch and the officers; discharges are officers'
+    "GET /api/v1/transfer/facilities": may(*CASE_READERS),
+    "POST /api/v1/transfer/facilities": may(*TRANSFER_KEEPERS),
+    "GET /api/v1/transfer/facilities/{facility_id}": may(*CASE_READERS),
+    "GET /api/v1/transfer/vehicles": may(*CASE_READERS),
+    "POST /api/v1/transfer/vehicles": may(*TRANSFER_KEEPERS),
+    "GET /api/v1/transfer/queue": may(*CASE_READERS),
+    "GET /api/v1/transfer/people/{resident_id}": may(*CASE_READERS, scoped=True),
+    "POST /api/v1/transfer/assign": may(*TRANSFER_KEEPERS),
+    "POST /api/v1/transfer/groups": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/{transfer_id}/move": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/people/{resident_id}/severity": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/{transfer_id}/discharge-tests": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/discharges": may(*OFFICERS, scoped=True),
 }
 
 CONSOLE: dict[str, Rule] = {
@@ -254,7 +267,6 @@ CONSOLE: dict[str, Rule] = {
     "POST /cases/batch/": may(*OFFICERS),
     "GET /protocol/": may(*EVERY_ROLE),
     "POST /protocol/": may(CC),
-    "GET /cases/to-move/": may(TD),
     "GET /cases/{case_id}/": may(*CASE_READERS, scoped=True),
     "POST /cases/{case_id}/convert/": may(*OFFICERS, scoped=True),
     "POST /cases/{case_id}/discharge/": may(*OFFICERS, scoped=True),
@@ -285,6 +297,13 @@ CONSOLE: dict[str, Rule] = {
     # supply
     "GET /supply/": may(CC, DO, CS, MR),  # communities follow deliveries on the dispatch board
     "POST /supply/": may(CS, MR),
+    # transfer: the dispatcher board is dispatch's and the officers'; a community worker follows
+    # the people of their community waiting (officers: everyone within their scope)
+    "GET /transfer/": may(*TRANSFER_KEEPERS),
+    "POST /transfer/assign/": may(*TRANSFER_KEEPERS),
+    "POST /transfer/{transfer_id}/move/": may(*TRANSFER_KEEPERS, scoped=True),
+    "GET /transfer/facilities/{facility_id}/": may(*CASE_READERS),
+    "GET /transfer/waiting/": may(*CASE_READERS),
 }
 
 # The admin site's index and each model's list.

@@ -173,6 +173,7 @@ def case_discharged(
     """A case leaves care: their bed is freed and they go home to the protocol's days of home
     health monitoring (transfer: refused unless the discharge tests meet the protocol's rule or
     an officer overrides it with a reason), and the case is discharged (cases)."""
+    actor.require("manage_cases")
     with transaction.atomic():
         case = cases_selectors.case_detail(actor=actor, case_id=case_id)
         transfer.transfer_discharge(

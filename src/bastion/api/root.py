@@ -26,6 +26,7 @@ from bastion.core.inputs import explain
 from bastion.delivery.api import router as delivery_router
 from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
+from bastion.transfer.api import router as transfer_router
 from bastion.zones.api import router as zones_router
 
 
@@ -137,6 +138,7 @@ api.add_router("/bulletin/", bulletin_router)
 api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
 api.add_router("/supply/", supply_router)
+api.add_router("/transfer/", transfer_router)
 
 
 # Requests that never reach a Ninja operation (an unknown path under /api/, a server error)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console.views import bulletin, cases, delivery, registry, supply, testing, zones
+from bastion.console.views import bulletin, cases, delivery, registry, supply, testing, transfer, zones
 
 app_name = "console"
 urlpatterns = [
@@ -57,4 +57,9 @@ urlpatterns = [
     path("deliveries/export.csv", delivery.dispatch_export, name="dispatch_export"),
     path("deliveries/orders/", delivery.proxy_order, name="proxy_order"),
     path("supply/", supply.supply_page, name="supply"),
+    path("transfer/", transfer.board, name="transfer_board"),
+    path("transfer/assign/", transfer.assign, name="transfer_assign"),
+    path("transfer/<int:transfer_id>/move/", transfer.move, name="transfer_move"),
+    path("transfer/facilities/<int:facility_id>/", transfer.facility, name="transfer_facility"),
+    path("transfer/waiting/", transfer.community, name="transfer_community"),
 ]

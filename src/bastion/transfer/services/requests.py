@@ -283,11 +283,15 @@ def transfers_request_group(
     place keep their transfer."""
     actor.require("manage_transfers")
     place = place_by_address(address.split("#")[0])
-    filters = {
-        f"{level}_id": getattr(place, f"{level}_id")
-        for level in ("compound", "building", "unit", "household")
+    paths = {
+        "compound_id": "household__compound_id",
+        "building_id": "household__building_id",
+        "unit_id": "household__unit_id",
+        "household_id": "household_id",
     }
-    lookup = {f"household__{k}": v for k, v in filters.items() if v is not None}
+    lookup = {
+        path: getattr(place, field) for field, path in paths.items() if getattr(place, field) is not None
+    }
     with transaction.atomic():
         residents = list(
             scoped(Resident.objects.filter(**lookup), actor, RESIDENT_PATHS).order_by(
