@@ -17,6 +17,7 @@ from bastion.core.scopes import Actor
 from bastion.core.sql import Lock, advisory_lock
 from bastion.transfer import policy as policies
 from bastion.transfer import rules
+from bastion.transfer import sql as transfer_sql
 from bastion.transfer.models import (
     BedPool,
     Facility,
@@ -26,9 +27,6 @@ from bastion.transfer.models import (
     TransferVehicle,
 )
 from bastion.transfer.policy import Admission, Policy
-
-FIELDS = ["state", "facility", "pool", "bed", "holds_bed", "bed_from", "why_there", "destination_at"]
-VEHICLE_FIELDS = ["state", "vehicle", "seat", "on_board", "vehicle_at", "picked_up_at"]
 
 
 @dataclass(frozen=True)
@@ -115,8 +113,17 @@ def transfers_assign(*, actor: Actor, now: datetime) -> Assignment:
         given, without_bed = _destinations(waiting, by_id, beds, policy, now)
         ready = [t for t in waiting if t.state == TransferState.DESTINATION_ASSIGNED]
         carried = _vehicles(ready, policy, now)
-        _write(given, FIELDS, "destination_assigned", actor, now)
-        _write(carried, VEHICLE_FIELDS, "vehicle_assigned", actor, now)
+        transfer_sql.destinations_given(
+            [(t.facility_id, t.pool_id, t.bed, t.why_there, t.pk) for t in given],
+            now,
+        )
+        _audit(given, "destination_assigned", actor, now)
+        transfer_sql.vehicles_given(
+            [(t.state, t.vehicle_id, t.seat, t.pk) for t in carried],
+            now,
+            picked_up=policy.crews_confirm_by_themselves,
+        )
+        _audit(carried, "vehicle_assigned", actor, now)
     return Assignment(
         destinations=len(given),
         vehicles=len(carried),
@@ -151,12 +158,9 @@ def _destinations(
         lead = max(admissions.values(), key=rules.needs_rank)
         district = todo[0].district_id
         candidates = [f for f in facilities if f.kind in lead.places]
+        room = {f.pk: sum(beds.free(f.pk, k) for k in ("ordinary", "intensive", "room")) for f in candidates}
         candidates.sort(
-            key=lambda f: (
-                lead.places.index(f.kind),
-                f.district_id not in (None, district),
-                -sum(beds.free(f.pk, k) for k in ("ordinary", "intensive", "room")),
-            )
+            key=lambda f: (lead.places.index(f.kind), f.district_id not in (None, district), -room[f.pk])
         )
         here = placed.get(key)
         if here is not None and here in kinds:
@@ -240,10 +244,7 @@ def _vehicles(ready: list[Transfer], policy: Policy, now: datetime) -> list[Tran
     return carried
 
 
-def _write(transfers: list[Transfer], fields: list[str], action: str, actor: Actor, now: datetime) -> None:
-    if not transfers:
-        return
-    Transfer.objects.bulk_update(transfers, fields, batch_size=500)
+def _audit(transfers: list[Transfer], action: str, actor: Actor, now: datetime) -> None:
     audit.record_many(
         action=f"transfer.transfer.{action}",
         object_type="transfer.transfer",
