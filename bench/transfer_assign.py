@@ -132,9 +132,10 @@ def run(backend: str, residents: int, cases: int) -> dict[str, object]:
         print(f"[{backend}] assignment: {assign_s:.2f} s — {done}", flush=True)
         held = list(Transfer.objects.filter(holds_bed=True).values_list("pool_id", "bed"))
         seats = list(Transfer.objects.filter(on_board=True).values_list("vehicle_id", "seat"))
-        assert len(held) == len(set(held)), "a bed held twice"
-        assert len(seats) == len(set(seats)), "a seat held twice"
-        assert not Transfer.objects.filter(reason="case", on_board=True, vehicle__kind="bus").exists()
+        if len(held) != len(set(held)) or len(seats) != len(set(seats)):
+            raise SystemExit("a bed or a seat held twice")
+        if Transfer.objects.filter(reason="case", on_board=True, vehicle__kind="bus").exists():
+            raise SystemExit("a case on a bus")
         rides = [rules.Ride(1, 1 + (i % 7 == 0), i % 5, rng.random() * 10) for i in range(waiting)]
         fleet = [
             rules.Seat("ambulance" if i < 400 else "bus", 1 if i < 400 else 30, i % 5) for i in range(500)
@@ -199,7 +200,8 @@ def main() -> None:
     for r in results:
         verdict = "within" if float(r["assign_s"]) < 2.0 else "OVER"  # type: ignore[arg-type]
         print(
-            f"{r['backend']}: assignment {r['assign_s']} s for {r['waiting']} waiting — {verdict} the 2 s goal"
+            f"{r['backend']}: assignment {r['assign_s']} s for {r['waiting']} waiting"
+            f" — {verdict} the 2 s goal"
         )
 
 
