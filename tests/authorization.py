@@ -44,8 +44,9 @@ TD = Role.TRANSFER_DISPATCH
 CS = Role.COMMERCE_SUPPLY
 MR = Role.MARKET_REGULATOR
 RES = Role.RESIDENT
+CHK = Role.CODE_CHECKER
 EVERY_ROLE = tuple(Role)
-STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR)  # every role but residents
+STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR, CHK)  # every role but residents
 
 OWN = "own"
 OTHER = "other"
@@ -167,6 +168,13 @@ API: dict[str, Rule] = {
     "POST /api/v1/cases/{case_id}/convert": may(*OFFICERS, scoped=True),
     "POST /api/v1/cases/{case_id}/discharge": may(*OFFICERS, scoped=True),
     # zones: every role sees the zones within its scope
+    # health codes: a resident's code and why (their own household's for a resident); officers
+    # correct within their scope; venues check a token, which names no place: not scoped
+    "GET /api/v1/codes/check/{token}": may(CHK),
+    "GET /api/v1/codes/counts": may(CC, DO, CW, RES),
+    "GET /api/v1/codes/residents/{resident_id}": may(CC, DO, CW, RES, scoped=True),
+    "GET /api/v1/codes/residents/{resident_id}/rules": may(CC, DO, CW, RES, scoped=True),
+    "POST /api/v1/codes/residents/{resident_id}/correct": may(CC, DO, scoped=True),
     "GET /api/v1/zones/": may(*EVERY_ROLE),
     "GET /api/v1/zones/service-mode/{household_id}": may(*REGISTRY_READERS, scoped=True),
     "GET /api/v1/zones/{zone_id}": may(*EVERY_ROLE, scoped=True, quirks=NO_ZONE_FOR_VOLUNTEERS),

@@ -35,6 +35,7 @@ from bastion import flows
 from bastion.api.root import api
 from bastion.city.models import Household
 from bastion.city.selectors import actor_for
+from bastion.codes.tokens import token_for
 from bastion.core.models import AuditEntry
 from bastion.core.roles import DEFAULT_SCOPE, Role, ScopeLevel
 from bastion.core.scopes import SYSTEM
@@ -145,6 +146,7 @@ KINDS = {
     "transfer_id": "transfer",
     "facility_id": "facility",
     "barcode": "tube",
+    "token": "code_token",
     # named by the bodies of requests and the fields of forms
     "household": "household",
     "address": "household_address",
@@ -199,6 +201,7 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
     each("household", lambda p, h: h.pk)
     each("household_address", lambda p, h: h.address)
     each("resident", lambda p, h: h.residents.order_by("number").first().pk)
+    each("code_token", lambda p, h: token_for(h.residents.order_by("number").first().pk))
     # Each place's resident is a case (so that they are among the people to move, too).
     if kinds & {"resident", "case", "zone", "task", "order", "transfer"}:
         reported = {
@@ -314,6 +317,7 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/transfer/{transfer_id}/discharge-tests": {"taken_at": "2022-09-01T08:00:00+08:00"},
     "POST /api/v1/cases/": {"kind": "asymptomatic"},
     "POST /api/v1/cases/contacts": {"kind": "close"},
+    "POST /api/v1/codes/residents/{resident_id}/correct": {"colour": "yellow"},
     "POST /api/v1/delivery/orders": {"lines": [{"item": "rice-5kg", "quantity": 1}]},
     "POST /api/v1/supply/prices": {"item": "rice-5kg", "outlet": "锦华超市", "sale_price": "30"},
     "POST /api/v1/testing/tubes/{barcode}/receipt": {"lab": "L1"},

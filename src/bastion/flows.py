@@ -17,18 +17,21 @@ it reads the households served door to door and gives each its package and its b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
 from bastion.cases.models import Case, Contact, ContactStatus, FoundBy, QuarantinePlace
 from bastion.city import services as city
+from bastion.codes import services as codes
+from bastion.codes.models import Trigger
 from bastion.core import clock, worker
 from bastion.core.errors import DomainError, Forbidden
 from bastion.core.files import Problem
@@ -45,6 +48,7 @@ from bastion.testing.models import Round
 from bastion.transfer import services as transfer
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
+from bastion.zones.models import Zone
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ def case_reported(
        the 9th edition allows.
     3. The case's transfer is requested, and those of the close contacts it made of its
        secondary contacts under a centralised plan (transfer: `cases_transfers_requested`).
+    4. The health codes of the case, of contacts it made close, and of everyone in a zone now
+       in force follow, in the same transaction (codes).
     Door-to-door supply follows by itself: the households of a new high-risk zone are served
     at home from the moment it is in force (a read model, see the module's docstring), and the
     next dispatch gives them their packages.
@@ -101,6 +107,13 @@ def case_reported(
             now=now,
         )
         cases_transfers_requested(case=opened.case, contacts=opened.upgraded_contacts, actor=actor, now=now)
+        codes.codes_recolour(
+            residents=[opened.case.resident_id, *(c.resident_id for c in opened.upgraded_contacts)],
+            queries=_zones_residents(c.zone.pk for c in changes if c.zone.state == "in_force"),
+            trigger=Trigger.CASE,
+            actor=actor,
+            now=now,
+        )
     return CaseReported(opened.case, changes)
 
 
@@ -108,19 +121,20 @@ def case_reported(
 
 
 def cases_transfers_requested(
-    *, case: Case, contacts: Sequence[Contact], actor: Actor, now: datetime
+    *, case: Case | None, contacts: Sequence[Contact], actor: Actor, now: datetime
 ) -> None:
     """A new case is to be moved, and so is each of `contacts` under a centralised plan; a
     contact who turns positive has their transfer changed into a case's."""
-    transfer.transfer_request(
-        resident_id=case.resident_id,
-        reason="case",
-        case_id=case.pk,
-        case_kind=case.kind,
-        requested_at=case.reported_at,
-        actor=actor,
-        now=now,
-    )
+    if case is not None:
+        transfer.transfer_request(
+            resident_id=case.resident_id,
+            reason="case",
+            case_id=case.pk,
+            case_kind=case.kind,
+            requested_at=case.reported_at,
+            actor=actor,
+            now=now,
+        )
     for contact in contacts:
         if contact.place == QuarantinePlace.CENTRALISED and contact.status == ContactStatus.QUARANTINED:
             transfer.transfer_request(
@@ -131,59 +145,6 @@ def cases_transfers_requested(
                 actor=actor,
                 now=now,
             )
-
-
-def contact_added(
-    *,
-    resident_id: int,
-    kind: str,
-    last_exposure_on: date,
-    case_id: int | None = None,
-    via_contact_id: int | None = None,
-    actor: Actor,
-    now: datetime,
-) -> Contact:
-    """A contact is listed (cases); under a centralised plan, their transfer to an isolation
-    point is requested at once (transfer), in the same transaction."""
-    with transaction.atomic():
-        contact = cases.contact_add(
-            resident_id=resident_id,
-            kind=kind,
-            last_exposure_on=last_exposure_on,
-            case_id=case_id,
-            via_contact_id=via_contact_id,
-            actor=actor,
-            now=now,
-        )
-        if contact.place == QuarantinePlace.CENTRALISED:
-            transfer.transfer_request(
-                resident_id=contact.resident_id,
-                reason="contact",
-                case_id=contact.case_id,
-                stay_until=contact.quarantine_until,
-                actor=actor,
-                now=now,
-            )
-    return contact
-
-
-def case_discharged(
-    *, case_id: int, reason: str = "", override_reason: str = "", actor: Actor, now: datetime
-) -> Case:
-    """A case leaves care: their bed is freed and they go home to the protocol's days of home
-    health monitoring (transfer: refused unless the discharge tests meet the protocol's rule or
-    an officer overrides it with a reason), and the case is discharged (cases)."""
-    actor.require("manage_cases")
-    with transaction.atomic():
-        case = cases_selectors.case_detail(actor=actor, case_id=case_id)
-        transfer.transfer_discharge(
-            resident_id=case.resident_id,
-            protocol=case.protocol,
-            override_reason=override_reason,
-            actor=actor,
-            now=now,
-        )
-        return cases.case_discharge(case_id=case_id, reason=reason or override_reason, actor=actor, now=now)
 
 
 def cases_reported_batch(
@@ -242,7 +203,9 @@ def tube_resulted(
        door to door until then.
     2. A positive single tube (or retest) opens a case, found by screening, and its zones
        follow (`case_reported`). The platform acts here, not the lab's account.
-    3. When this result completes a round of one zone (every tube resulted, every recall
+    3. The health codes of the members recalled or cleared follow (codes): yellow while they
+       wait for their retest, green again the moment a negative retest clears them.
+    4. When this result completes a round of one zone (every tube resulted, every recall
        retested), the zone's full screening is recorded: all negative only if nobody in it
        was found positive and nobody was left unsampled. The zone's clock reads it.
     """
@@ -297,6 +260,12 @@ def _tube_resulted(
         round_ = resulted.tube.round
         if not resulted.repeated:
             screened = _zone_round_screened(round_, actor=platform, now=now)
+            codes.codes_recolour(
+                residents=[*resulted.recalled, *resulted.cleared],
+                trigger=Trigger.TEST_RESULT,
+                actor=platform,
+                now=now,
+            )
     return TubeOutcome(resulted, opened, screened)
 
 
@@ -323,7 +292,8 @@ def results_loaded(
 
     1. every positive single tube or retest opens a case, found by screening (unless the
        person is already a case), and its zones follow (`case_reported`);
-    2. a round of one zone that the chunk completes records the zone's full screening.
+    2. a round of one zone that the chunk completes records the zone's full screening;
+    3. the health codes of the members of every tube that was not a plain negative pool follow.
     A load killed half-way and run again ends as one clean run: a committed chunk holds its
     results and their cases together.
     """
@@ -345,11 +315,11 @@ def results_loaded(
                     now=now,
                 )
             )
+        platform = replace(SYSTEM, label=f"system (results {filename})")
         for round_ in testing_selectors.zone_rounds(chunk.rounds):
-            if _zone_round_screened(
-                round_, actor=replace(SYSTEM, label=f"system (results {filename})"), now=now
-            ):
+            if _zone_round_screened(round_, actor=platform, now=now):
                 screened.append(round_.pk)
+        codes.codes_recolour(residents=chunk.touched, trigger=Trigger.TEST_RESULT, actor=platform, now=now)
 
     report = testing_ingest.results_load(
         file=file,
@@ -387,6 +357,90 @@ def _zone_round_screened(round_: Round, *, actor: Actor, now: datetime) -> bool:
         now=now,
     )
     return True
+
+
+def contact_added(
+    *,
+    resident_id: int,
+    kind: str,
+    last_exposure_on: date,
+    case_id: int | None = None,
+    via_contact_id: int | None = None,
+    actor: Actor,
+    now: datetime,
+) -> Contact:
+    """A close or secondary contact is listed (cases), and their health code follows (codes);
+    under a centralised plan, their transfer to an isolation point is requested (transfer)."""
+    with transaction.atomic():
+        contact = cases.contact_add(
+            resident_id=resident_id,
+            kind=kind,
+            last_exposure_on=last_exposure_on,
+            case_id=case_id,
+            via_contact_id=via_contact_id,
+            actor=actor,
+            now=now,
+        )
+        codes.codes_recolour(residents=[contact.resident_id], trigger=Trigger.CONTACT, actor=actor, now=now)
+        cases_transfers_requested(case=None, contacts=[contact], actor=actor, now=now)
+    return contact
+
+
+def case_discharged(
+    *, case_id: int, reason: str = "", override_reason: str = "", actor: Actor, now: datetime
+) -> Case:
+    """A case leaves care: their bed is freed and they go home to the protocol's days of home
+    health monitoring (transfer: refused unless the discharge tests meet the protocol's rule or
+    an officer overrides it with a reason); the case is discharged (cases); their code turns to
+    home monitoring's (codes)."""
+    actor.require("manage_cases")
+    with transaction.atomic():
+        found = cases_selectors.case_detail(actor=actor, case_id=case_id)
+        transfer.transfer_discharge(
+            resident_id=found.resident_id,
+            protocol=found.protocol,
+            override_reason=override_reason,
+            actor=actor,
+            now=now,
+        )
+        case = cases.case_discharge(case_id=case_id, reason=reason or override_reason, actor=actor, now=now)
+        codes.codes_recolour(residents=[case.resident_id], trigger=Trigger.DISCHARGE, actor=actor, now=now)
+    return case
+
+
+# --- zones an officer changes: the codes of their residents follow --------------------------
+
+
+def _zones_residents(zone_ids: Iterable[int]) -> list[QuerySet[Any, Any]]:
+    return [
+        zones_selectors.zone_residents(zone).values("pk")
+        for zone in Zone.objects.filter(pk__in=list(zone_ids))
+    ]
+
+
+def _zone_recoloured(zone: Zone, *, actor: Actor, now: datetime) -> None:
+    codes.codes_recolour(queries=_zones_residents([zone.pk]), trigger=Trigger.ZONE, actor=actor, now=now)
+
+
+def zone_confirmed(*, zone_id: int, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_confirm(zone_id=zone_id, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
+
+
+def zone_lifted(*, zone_id: int, reason: str, override: bool = False, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_lift(zone_id=zone_id, reason=reason, override=override, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
+
+
+def zone_adjusted(*, zone_id: int, level: str, reason: str, actor: Actor, now: datetime) -> Zone:
+    with transaction.atomic():
+        zone = zones.zone_adjust(zone_id=zone_id, level=level, reason=reason, actor=actor, now=now)
+        _zone_recoloured(zone, actor=actor, now=now)
+    return zone
 
 
 # --- the last 100 metres ------------------------------------------------------------------
@@ -464,13 +518,44 @@ QUARTER_HOUR = timedelta(minutes=15)
 
 def zones_evaluated(now: datetime) -> None:
     """Every quarter of an hour, so that a zone steps down within the hour its clock runs out
-    (for instance once its day-7 screening is in)."""
-    zones.zones_evaluate(today=clock.local_date(now), actor=SYSTEM, now=now)
+    (for instance once its day-7 screening is in); the codes of its residents follow in the
+    same transaction."""
+    with transaction.atomic():
+        evaluation = zones.zones_evaluate(today=clock.local_date(now), actor=SYSTEM, now=now)
+        if evaluation.changed:
+            codes.codes_recolour(
+                queries=_zones_residents(evaluation.changed), trigger=Trigger.ZONE, actor=SYSTEM, now=now
+            )
 
 
 def quarantines_released(now: datetime) -> None:
-    """Once a day: quarantines end on the day after their plan's last day."""
-    cases.contacts_release_due(today=clock.local_date(now), actor=SYSTEM, now=now)
+    """Once a day: quarantines end on the day after their plan's last day, and the codes of
+    those released follow in the same transaction."""
+    with transaction.atomic():
+        released = cases.contacts_release_due(today=clock.local_date(now), actor=SYSTEM, now=now)
+        codes.codes_recolour(
+            residents=released.residents, trigger=Trigger.QUARANTINE_END, actor=SYSTEM, now=now
+        )
+
+
+def rounds_due(now: datetime) -> None:
+    """Every quarter of an hour: the residents a round's deadline found unsampled turn yellow
+    (应检未检), in one transaction per round; rounds are taken once each, after their deadline."""
+    for round_ in testing_selectors.rounds_past_deadline(now=now):
+        with transaction.atomic():
+            codes.codes_recolour(
+                queries=[testing_selectors.unsampled_of_round(round_).values("pk")],
+                trigger=Trigger.ROUND_DEADLINE,
+                actor=replace(SYSTEM, label=f"system (round {round_.code})"),
+                now=now,
+            )
+            testing.round_deadline_pass(round_id=round_.pk, actor=SYSTEM, now=now)
+
+
+def codes_timed(now: datetime) -> None:
+    """Every quarter of an hour: colours set by facts that end by time alone (a missed round's
+    window, home monitoring, a resident sampled since the round they missed) are looked at again."""
+    codes.codes_recolour(timed=True, trigger=Trigger.TIME, actor=SYSTEM, now=now)
 
 
 def packages_dispatched(now: datetime) -> None:
@@ -501,6 +586,8 @@ TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
     worker.Timer("transfer.assign", QUARTER_HOUR, transfers_assigned),
+    worker.Timer("codes.round_deadlines", QUARTER_HOUR, rounds_due),
+    worker.Timer("codes.timed", QUARTER_HOUR, codes_timed),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),
     worker.Timer("city.figures", None, figures_recounted),
 )

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "bastion.supply",
     "bastion.delivery",
     "bastion.transfer",
+    "bastion.codes",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

@@ -197,3 +197,54 @@ def test_the_figures_are_recounted_every_day_in_the_scenarios_time_zone() -> Non
     text = GOOD.replace("protocol: v9", "protocol: v9\ntimezone: America/Los_Angeles")
     days = runner.run(_parse(text))["days"]  # type: ignore[arg-type]
     assert [d["registry"]["as_of"] for d in days] == [d["date"] for d in days]
+
+
+SAME_DAY = """
+name: the worker ticks every hour
+protocol: v9
+start: 2022-09-01
+city:
+  districts:
+    - code: D1
+      communities:
+        - code: M1
+          compounds:
+            - {code: C1, buildings: 1, units: 1, floors: 2, per_floor: 2, household_size: 2}
+watch: ["C1/1/1/101#1"]
+events:
+  - {day: 0, stock: {category: vegetables, kg: 300, district: D1}}
+  - {day: 0, time: "09:00", positive: {resident: "C1/1/1/101#1", kind: confirmed}}
+  - {day: 0, time: "__AT__", deliver: {household: "C1/1/1/102", weight_kg: 10.0}}
+observe: [supply]
+days: 1
+"""
+
+
+@pytest.mark.django_db
+def test_the_worker_ticks_every_simulated_hour_not_only_at_the_days_end() -> None:
+    # The zone drawn at 09:00 is served at home from the worker's 10:00 tick: the household's
+    # standard package can be handed over at 10:30 the same day.
+    day = runner.run(_parse(SAME_DAY.replace("__AT__", "10:30")))["days"][0]  # type: ignore[arg-type]
+    assert day["supply"]["reached_today"] == 1
+
+
+@pytest.mark.django_db
+def test_before_the_workers_next_tick_there_is_nothing_to_hand_over() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        runner.run(_parse(SAME_DAY.replace("__AT__", "09:30")))  # type: ignore[arg-type]
+    assert caught.value.key == "events[2].deliver"
+
+
+@pytest.mark.django_db
+def test_a_watched_address_that_names_nobody_is_refused() -> None:
+    text = SAME_DAY.replace("__AT__", "10:30").replace('watch: ["C1/1/1/101#1"]', 'watch: ["C1/1/1/101#9"]')
+    with pytest.raises(ScenarioError) as caught:
+        runner.run(_parse(text))  # type: ignore[arg-type]
+    assert caught.value.key == "watch[0]"
+
+
+@pytest.mark.parametrize("watch", ['"C1/1/1/101"', "[1, 2]", '["C1/1/1/101#1", "C1/1/1/101#1"]'])
+def test_a_watch_list_that_is_not_residents_is_refused(watch: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        _parse(SAME_DAY.replace('["C1/1/1/101#1"]', watch))
+    assert caught.value.key == "watch"

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from bastion.bulletin.api import router as bulletin_router
 from bastion.cases import api as cases_api
 from bastion.city.api import router as city_router
+from bastion.codes.api import router as codes_router
 from bastion.core.errors import CsrfFailed, DomainError, Throttled, UnparseableBody
 from bastion.core.inputs import explain
 from bastion.delivery.api import router as delivery_router
@@ -139,6 +140,7 @@ api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
 api.add_router("/supply/", supply_router)
 api.add_router("/transfer/", transfer_router)
+api.add_router("/codes/", codes_router)
 
 
 # Requests that never reach a Ninja operation (an unknown path under /api/, a server error)

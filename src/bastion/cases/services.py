@@ -492,7 +492,13 @@ def case_discharge(*, case_id: int, reason: str = "", actor: Actor, now: datetim
     return case
 
 
-def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[str, int]:
+@dataclass(frozen=True)
+class Released:
+    moved: dict[str, int]  # contacts by the status they moved to
+    residents: list[int]  # whose quarantine or monitoring changed (their codes follow)
+
+
+def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> Released:
     """End the quarantines whose days have run out (rules.status_after_plan): centralised →
     home monitoring → released, home isolation → released.
 
@@ -500,6 +506,7 @@ def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[st
     safe to run twice the same day.
     """
     moved: dict[str, int] = {}
+    residents: list[int] = []
     with transaction.atomic():
         steps = [
             # Centralised quarantine over, home monitoring follows.
@@ -521,9 +528,12 @@ def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[st
             ),
         ]
         for queryset, status in steps:
-            rows = list(queryset.select_for_update().values_list("id", "status", "district_id"))
+            rows = list(
+                queryset.select_for_update().values_list("id", "status", "district_id", "resident_id")
+            )
             if not rows:
                 continue
+            residents.extend(r[3] for r in rows)
             ended = today if status == ContactStatus.RELEASED else None
             Contact.objects.filter(pk__in=[r[0] for r in rows]).update(status=status, ended_on=ended)
             audit.record_many(
@@ -531,11 +541,11 @@ def contacts_release_due(*, today: date, actor: Actor, now: datetime) -> dict[st
                 object_type="cases.contact",
                 changes=[
                     audit.Change(pk, {"status": old}, {"status": status}, district_id)
-                    for pk, old, district_id in rows
+                    for pk, old, district_id, _resident in rows
                 ],
                 reason=audit.city_text(gettext_noop("The quarantine plan ran its course.")),
                 actor=actor,
                 now=now,
             )
             moved[status] = moved.get(status, 0) + len(rows)
-    return moved
+    return Released(moved, residents)

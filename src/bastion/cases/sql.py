@@ -28,3 +28,26 @@ def chain_depths(case_id: int) -> dict[int, int]:
     """Every case of the chain of transmission `case_id` belongs to, with its generation counted
     from the chain's first case (0). Scope is the caller's to apply."""
     return {case: depth for case, depth in sql.rows(CHAIN, [case_id])}
+
+
+# --- facts of a resident, for health codes (codes.sql) ------------------------------------------
+# Boolean expressions over the resident row aliased `r`, each by an index on the resident.
+
+# A confirmed case or an asymptomatic infection, until discharged.
+IS_CASE = "EXISTS (SELECT 1 FROM cases_case c WHERE c.resident_id = r.id AND c.status = 'active')"
+# A close or secondary contact in quarantine (at home or centralised).
+IS_CLOSE_CONTACT = (
+    "EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id"
+    " AND k.kind = 'close' AND k.status = 'quarantined')"
+)
+IS_SECONDARY_CONTACT = (
+    "EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id"
+    " AND k.kind = 'secondary' AND k.status = 'quarantined')"
+)
+# Under home health monitoring: a contact after their quarantine, or a case discharged on or
+# after the day given (parameter: the first discharge day still monitored).
+IS_MONITORED = (
+    "(EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id AND k.status = 'monitoring')"
+    " OR EXISTS (SELECT 1 FROM cases_case c WHERE c.resident_id = r.id AND c.status = 'discharged'"
+    " AND c.discharged_on >= %s))"
+)

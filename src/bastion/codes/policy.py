@@ -42,9 +42,21 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Windows:
+    """How long the facts that end by time alone hold, in days."""
+
+    missed_screening_days: int = 7  # a missed round counts this long after its deadline
+    discharge_monitoring_days: int = 7  # home health monitoring after a discharge (v9)
+
+
+@dataclass(frozen=True)
 class CodeRules:
     version: str
     rules: tuple[Rule, ...]
+    windows: Windows = Windows()
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
 
 
 def parse(text: str) -> CodeRules:
@@ -75,7 +87,22 @@ def parse(text: str) -> CodeRules:
         rules.append(Rule(rule_id, fact, colour, {lang: words[lang] for lang in LANGUAGES}))
     if not rules:
         raise RulesFileError("the file holds no rule")
-    return CodeRules(version=version.strip(), rules=tuple(rules))
+    return CodeRules(version=version.strip(), rules=tuple(rules), windows=_windows(doc.get("windows", {})))
+
+
+def _windows(raw: object) -> Windows:
+    if not isinstance(raw, dict):
+        raise RulesFileError("windows must be a table of days")
+    values = {}
+    for name in Windows.__dataclass_fields__:
+        value = raw.get(name, getattr(Windows, name))
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60:
+            raise RulesFileError(f"windows.{name} must be a whole number of days from 0 to 60")
+        values[name] = value
+    unknown = set(raw) - set(values)
+    if unknown:
+        raise RulesFileError(f"windows.{sorted(unknown)[0]} is not a window the platform knows")
+    return Windows(**values)
 
 
 @functools.cache

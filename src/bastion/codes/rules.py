@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bastion.codes.policy import COLOURS, GREEN, CodeRules, Rule
+from bastion.codes.policy import COLOURS, FACTS, GREEN, CodeRules, Rule
 
 
 @dataclass(frozen=True)
@@ -34,3 +34,91 @@ def colour(rules: CodeRules, facts: Iterable[str]) -> Verdict:
         if rule.fact in holding and (best is None or severity[rule.colour] < severity[best.colour]):
             best = rule
     return Verdict(colour=best.colour if best else GREEN, rule=best, version=rules.version)
+
+
+# --- facts as a bit set (stored with each code) ------------------------------------------------
+
+
+def bits(facts: Iterable[str]) -> int:
+    held = frozenset(facts)
+    return sum(1 << i for i, fact in enumerate(FACTS) if fact in held)
+
+
+def facts_of(value: int) -> frozenset[str]:
+    return frozenset(fact for i, fact in enumerate(FACTS) if value >> i & 1)
+
+
+# The facts that end by time alone, with nobody acting: a missed round's window runs out, home
+# monitoring ends, and (at the day's release) a quarantine; a resident sampled after a missed
+# round. Residents coloured by them are looked at again by the codes' own timer.
+TIMED_FACTS = frozenset({"missed_screening", "home_monitoring"})
+
+
+# --- what a recolouring writes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A resident's code as stored (None when they were never coloured: green)."""
+
+    colour: str
+    rule: str  # the rule's id, "" for green
+    facts: int
+    corrected: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    colour: str
+    rule: str
+    facts: int
+    recorded: bool  # a change the resident sees: a row of history, a new `set_at`
+
+
+def recolour(rules: CodeRules, stored: Stored | None, facts: Iterable[str]) -> Outcome | None:
+    """What to write for a resident whose facts are now `facts`; None when nothing changes.
+
+    Never coloured and green: nothing (a city keeps rows only for those ever coloured). An
+    officer's correction stands until the facts change; then the rules take over again, and
+    the resident is told. Otherwise a new colour or a new reason is a change; new facts under
+    the same colour and reason are kept quietly (a later correction is judged against them).
+    """
+    held = frozenset(facts)
+    verdict = colour(rules, held)
+    rule = verdict.rule.id if verdict.rule else ""
+    now = bits(held)
+    if stored is None:
+        return None if verdict.colour == GREEN else Outcome(verdict.colour, rule, now, recorded=True)
+    if stored.corrected:
+        return None if stored.facts == now else Outcome(verdict.colour, rule, now, recorded=True)
+    if (stored.colour, stored.rule) == (verdict.colour, rule):
+        return None if stored.facts == now else Outcome(verdict.colour, rule, now, recorded=False)
+    return Outcome(verdict.colour, rule, now, recorded=True)
+
+
+# (stored as (colour, rule, facts, corrected) or None, facts now, expected (colour, rule,
+# recorded) or None), under the shipped rules.
+RECOLOUR_CASES: tuple[
+    tuple[tuple[str, str, frozenset[str], bool] | None, frozenset[str], tuple[str, str, bool] | None], ...
+] = (
+    (None, frozenset(), None),
+    (None, frozenset({"case"}), ("red", "case", True)),
+    (None, frozenset({"medium_risk_zone", "pool_retest"}), ("yellow", "pool_retest", True)),
+    (("red", "high_risk_zone", frozenset({"high_risk_zone"}), False), frozenset(), ("green", "", True)),
+    (("red", "high_risk_zone", frozenset({"high_risk_zone"}), False), frozenset({"high_risk_zone"}), None),
+    (
+        ("red", "high_risk_zone", frozenset({"high_risk_zone"}), False),
+        frozenset({"high_risk_zone", "missed_screening"}),
+        ("red", "high_risk_zone", False),
+    ),
+    (
+        ("red", "high_risk_zone", frozenset({"high_risk_zone"}), False),
+        frozenset({"case"}),
+        ("red", "case", True),
+    ),
+    (("yellow", "", frozenset({"pool_retest"}), True), frozenset({"pool_retest"}), None),
+    (("green", "", frozenset({"pool_retest"}), True), frozenset(), ("green", "", True)),
+    (("green", "", frozenset({"case"}), True), frozenset({"case", "high_risk_zone"}), ("red", "case", True)),
+    (("green", "", frozenset(), False), frozenset(), None),
+    (("green", "", frozenset(), False), frozenset({"home_monitoring"}), ("yellow", "home_monitoring", True)),
+)

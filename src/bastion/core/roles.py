@@ -19,6 +19,7 @@ class Role(models.TextChoices):
     COMMERCE_SUPPLY = "commerce_supply", _("Commerce and supply")
     MARKET_REGULATOR = "market_regulator", _("Market regulator")
     RESIDENT = "resident", _("Resident")
+    CODE_CHECKER = "code_checker", _("Venue or checkpoint (code checks)")
 
 
 class ScopeLevel(models.TextChoices):
@@ -41,6 +42,7 @@ DEFAULT_SCOPE: dict[str, str] = {
     Role.COMMERCE_SUPPLY: ScopeLevel.CITY,
     Role.MARKET_REGULATOR: ScopeLevel.CITY,
     Role.RESIDENT: ScopeLevel.OWN_HOUSEHOLD,
+    Role.CODE_CHECKER: ScopeLevel.CITY,
 }
 
 SCOPE_ORDER = [
@@ -69,6 +71,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_supply",
         "dispatch_deliveries",
         "manage_transfers",
+        "view_codes",
+        "correct_codes",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -82,6 +86,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_supply",
         "dispatch_deliveries",
         "manage_transfers",
+        "view_codes",
+        "correct_codes",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -93,6 +99,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_supply",
         "place_orders",
         "dispatch_deliveries",
+        "view_codes",
     ],
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
@@ -100,7 +107,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TRANSFER_DISPATCH: ["view_cases", "view_transfers", "manage_transfers"],
     Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
     Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
-    Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders"],
+    Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders", "view_codes"],
+    Role.CODE_CHECKER: ["check_codes"],
 }
 
 PERMISSIONS: list[tuple[str, str | Any]] = [
@@ -123,6 +131,9 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("place_orders", "Can place orders for a household within scope (residents: their own)"),
     ("dispatch_deliveries", "Can build delivery tasks and follow deliveries within scope"),
     ("deliver", "Can claim delivery tasks and confirm deliveries"),
+    ("view_codes", "Can see residents' health codes and why within scope (residents: their own)"),
+    ("correct_codes", "Can correct a resident's health code with a written reason within scope"),
+    ("check_codes", "Can check a health code by its token (colour and when it was set only)"),
     (
         "view_transfers",
         "Can see the people to move (those with an open transfer) in full",

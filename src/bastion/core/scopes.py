@@ -63,6 +63,7 @@ SYSTEM = Actor(
             "report_prices",
             "dispatch_deliveries",
             "manage_transfers",
+            "view_codes",
         }
     ),
     label="system",

@@ -8,8 +8,8 @@ the platform shows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,8 @@ class Context:
     zone: ZoneInfo
     clock: clock.SimulatedClock
     state: dict[str, Any]
+    # The `watch:` list resolved once the city is built: address → resident id, in file order.
+    watched: dict[str, int] = field(default_factory=dict)
 
     def local(self, day: int, at: time) -> datetime:
         return datetime.combine(self.scenario.start + timedelta(days=day), at, tzinfo=self.zone)
@@ -112,6 +114,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
         except DomainError as exc:
             key = (exc.details or {}).get("key", "city") if isinstance(exc.details, dict) else "city"
             raise ScenarioError(key, str(exc.message)) from None
+        ctx.watched = _watched(scenario)
         with transaction.atomic():
             for prepare in SETUPS:
                 prepare(ctx)
@@ -121,7 +124,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
             today = scenario.start + timedelta(days=day)
             while pending and pending[0].day == day:
                 event = pending.pop(0)
-                sim.advance_to(max(sim.now(), ctx.local(event.day, event.at)))
+                _advance(sim, ctx.local(event.day, event.at))
                 try:
                     with transaction.atomic():
                         EVENT_KINDS[event.kind](ctx, event)
@@ -129,15 +132,39 @@ def run(scenario: Scenario) -> dict[str, Any]:
                     raise ScenarioError(
                         f"events[{event.index}].{event.kind}", str(exc.message), event.line
                     ) from None
-            end_of_day = ctx.local(day, time(23, 59, 59))
-            sim.advance_to(max(sim.now(), end_of_day))
+            _advance(sim, ctx.local(day, time(23, 59, 59)))
             flows.day_ended(now=sim.now(), name="scenario")
             out: dict[str, Any] = {"day": day, "date": today.isoformat()}
             for name in scenario.observe:
                 out.update(OBSERVATIONS[name](ctx, day, today))
             days_out.append(out)
-            sim.advance_to(ctx.local(day + 1, time(0, 0)))
+            _advance(sim, ctx.local(day + 1, time(0, 0)))
     return {"scenario": scenario.name, "protocol": scenario.protocol, "days": days_out}
+
+
+def _advance(sim: clock.SimulatedClock, to: datetime) -> None:
+    """Move the simulated clock on to `to`, ticking the worker at every full hour on the way, as
+    production's worker would (SCENARIOS.md, "Time inside a scenario"): deadlines counted in
+    hours fall due in a scenario when they would in production, not at the day's end. A tick at
+    the very moment of an event runs before it."""
+    hour = sim.now().astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    while hour <= to:
+        sim.advance_to(hour.astimezone(to.tzinfo))
+        worker.tick(timers=flows.TIMERS, now=sim.now(), name="scenario")
+        hour += timedelta(hours=1)
+    sim.advance_to(max(sim.now(), to))
+
+
+def _watched(scenario: Scenario) -> dict[str, int]:
+    """The `watch:` list's residents, each named by address; an address naming nobody in the
+    city is an error of the file."""
+    watched = {}
+    for i, address in enumerate(scenario.watch):
+        try:
+            watched[address] = city_selectors.resident_by_address(address).pk
+        except DomainError as exc:
+            raise ScenarioError(f"watch[{i}]", str(exc.message)) from None
+    return watched
 
 
 def _load_city_file(ctx: Context) -> None:

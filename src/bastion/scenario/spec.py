@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 PROTOCOLS = ("v9", "nov2022", "dec2022")
-TOP_KEYS = {"name", "protocol", "timezone", "start", "city", "events", "observe", "days", "seed"}
+TOP_KEYS = {"name", "protocol", "timezone", "start", "city", "events", "observe", "days", "seed", "watch"}
 
 
 class ScenarioError(ValueError):
@@ -85,6 +85,8 @@ class Scenario:
     days: int
     seed: int
     source: Path | None = None
+    # Residents whose own state some observations print (`transfer`, `codes`), by address.
+    watch: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -169,6 +171,14 @@ def parse(
                 line_of(doc, "observe"),
             )
 
+    watch = doc.get("watch", []) or []
+    if not isinstance(watch, list) or not all(isinstance(a, str) and "#" in a for a in watch):
+        raise ScenarioError(
+            "watch", 'must be a list of resident addresses like "C1/2/1/301#1"', line_of(doc, "watch")
+        )
+    if len(set(watch)) != len(watch):
+        raise ScenarioError("watch", "names a resident twice", line_of(doc, "watch"))
+
     raw_events = doc.get("events", []) or []
     if not isinstance(raw_events, list):
         raise ScenarioError("events", "must be a list", line_of(doc, "events"))
@@ -186,6 +196,7 @@ def parse(
         days=days,
         seed=seed,
         source=source,
+        watch=tuple(watch),
     )
 
 

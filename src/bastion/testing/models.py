@@ -44,6 +44,8 @@ class Round(models.Model):
     # Scans from this moment on are refused; those made before it are still taken (a device
     # that was offline sends them later), and results keep coming in.
     closed_at = models.DateTimeField(_("round closed at"), null=True, blank=True)
+    # When the platform acted on the deadline (those unsampled turn yellow): once per round.
+    deadline_passed_at = models.DateTimeField(_("deadline acted on at"), null=True, blank=True)
     # A round of one zone's full screening (the zone's clock reads its result).
     zone = models.ForeignKey(
         "zones.Zone", null=True, blank=True, on_delete=models.PROTECT, related_name="rounds"

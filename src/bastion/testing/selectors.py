@@ -338,6 +338,21 @@ def unsampled_residents(*, actor: Actor, round_: Round, grid_id: int) -> QuerySe
     )
 
 
+def rounds_past_deadline(*, now: datetime) -> list[Round]:
+    """Rounds whose deadline has come and that the platform has not yet acted on, oldest first."""
+    return list(
+        Round.objects.filter(deadline__lte=now, deadline_passed_at__isnull=True).order_by("deadline", "pk")
+    )
+
+
+def unsampled_of_round(round_: Round) -> QuerySet[Resident]:
+    """Everyone the round covers who was not sampled in it (set-based, unscoped: the platform's)."""
+    sampled = Scan.objects.filter(round=round_, retest=False, resident_id=OuterRef("pk"))
+    return Resident.objects.filter(household__in=round_households(round_).values("pk")).exclude(
+        Exists(sampled)
+    )
+
+
 def recalls_open(*, actor: Actor, round_: Round) -> QuerySet[Recall]:
     """Members of positive or invalid pools not yet retested, oldest first."""
     actor.require("view_testing")

@@ -21,6 +21,39 @@ def bulk_loads_wait() -> None:
     advisory_lock(Lock.INGEST, shared=True)
 
 
+# Whether the round aliased `rd` covers the household aliased `h` (as selectors.round_households:
+# the most precise place an area names; a round with no area covers the city).
+ROUND_COVERS = """(
+    NOT EXISTS (SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id)
+    OR EXISTS (
+        SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id AND CASE
+            WHEN a.household_id IS NOT NULL THEN a.household_id = h.id
+            WHEN a.unit_id IS NOT NULL THEN a.unit_id = h.unit_id
+            WHEN a.building_id IS NOT NULL THEN a.building_id = h.building_id
+            WHEN a.compound_id IS NOT NULL THEN a.compound_id = h.compound_id
+            ELSE a.district_id = h.district_id END
+    ))"""
+
+# --- facts of a resident, for health codes (codes.sql) ------------------------------------------
+# Boolean expressions over the resident row aliased `r` and their household `h`.
+
+# A member of a positive or invalid pool awaiting the single-tube retest.
+IS_RECALLED = "EXISTS (SELECT 1 FROM testing_recall rc WHERE rc.resident_id = r.id AND rc.state = 'open')"
+# Missed a screening they were due in (应检未检): a round whose deadline has passed (parameters:
+# now, and the earliest deadline still counted) covers their household, and they were sampled
+# neither in it nor in any round that started after it.
+MISSED_ROUND = f"""EXISTS (
+    SELECT 1 FROM testing_round rd
+    WHERE rd.deadline <= %s AND rd.deadline > %s AND {ROUND_COVERS}
+      AND NOT EXISTS (
+          SELECT 1 FROM testing_scan s WHERE s.round_id = rd.id AND s.resident_id = r.id AND NOT s.retest
+      )
+      AND NOT EXISTS (
+          SELECT 1 FROM testing_round later JOIN testing_scan s ON s.round_id = later.id
+          WHERE later.starts_at > rd.starts_at AND s.resident_id = r.id AND NOT s.retest
+      )
+)"""
+
 # --- the fast way of a single scan (services.scans_fast) -------------------------------------
 
 
@@ -31,15 +64,7 @@ def _scan_facts(resident_column: str, round_column: str) -> str:
     in-force zone over it; NULL for low) and the site. Parameters: site code, resident, round."""
     return f"""
 SELECT rd.id, rd.pooling, rd.starts_at, rd.closed_at, r.id, h.id, h.grid_id, h.district_id,
-    NOT EXISTS (SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id)
-    OR EXISTS (
-        SELECT 1 FROM testing_roundarea a WHERE a.round_id = rd.id AND CASE
-            WHEN a.household_id IS NOT NULL THEN a.household_id = h.id
-            WHEN a.unit_id IS NOT NULL THEN a.unit_id = h.unit_id
-            WHEN a.building_id IS NOT NULL THEN a.building_id = h.building_id
-            WHEN a.compound_id IS NOT NULL THEN a.compound_id = h.compound_id
-            ELSE a.district_id = h.district_id END
-    ),
+    {ROUND_COVERS},
     {zones_sql.HOUSEHOLD_LEVEL},
     (SELECT s.id FROM testing_site s WHERE s.code = %s)
 FROM testing_round rd

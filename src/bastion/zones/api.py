@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
+from bastion import flows
 from bastion.city.selectors import actor_for, household_detail
 from bastion.core import clock
 from bastion.core.errors import InvalidInput
@@ -184,7 +185,7 @@ def zone_view(request: HttpRequest, zone_id: Id) -> dict[str, Any]:
 @router.post("/{int:zone_id}/confirm", response=ZoneDetailOut, summary="Confirm a proposed zone")
 def zone_confirm(request: HttpRequest, zone_id: Id) -> dict[str, Any]:
     actor = _actor(request)
-    services.zone_confirm(zone_id=zone_id, actor=actor, now=clock.now())
+    flows.zone_confirmed(zone_id=zone_id, actor=actor, now=clock.now())
     return _detail(actor, zone_id)
 
 
@@ -202,7 +203,7 @@ def zone_reject(request: HttpRequest, zone_id: Id, body: RejectIn) -> dict[str, 
 )
 def zone_lift(request: HttpRequest, zone_id: Id, body: LiftIn) -> dict[str, Any]:
     actor = _actor(request)
-    services.zone_lift(
+    flows.zone_lifted(
         zone_id=zone_id, reason=body.reason, override=body.override, actor=actor, now=clock.now()
     )
     return _detail(actor, zone_id)
@@ -215,7 +216,7 @@ def zone_lift(request: HttpRequest, zone_id: Id, body: LiftIn) -> dict[str, Any]
 )
 def zone_adjust(request: HttpRequest, zone_id: Id, body: AdjustIn) -> dict[str, Any]:
     actor = _actor(request)
-    services.zone_adjust(zone_id=zone_id, level=body.level, reason=body.reason, actor=actor, now=clock.now())
+    flows.zone_adjusted(zone_id=zone_id, level=body.level, reason=body.reason, actor=actor, now=clock.now())
     return _detail(actor, zone_id)
 
 

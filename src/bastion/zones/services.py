@@ -455,6 +455,7 @@ class Evaluation:
     examined: int
     lowered: int
     lifted: int
+    changed: tuple[int, ...] = ()  # the zones lowered or lifted (their residents' codes follow)
 
 
 def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
@@ -494,10 +495,12 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 groups.setdefault(group, down)
                 due[group].append((zone_id, level, step_name, clock_start, district_id))
         lowered = lifted = 0
+        changed: list[int] = []
         periods: list[ZonePeriod] = []
         for group, items in due.items():
             down = groups[group]
             ids = [item[0] for item in items]
+            changed += ids
             to, next_step = down.level, down.step or ""
             ZonePeriod.objects.filter(zone_id__in=ids, end_on__isnull=True).update(end_on=today)
             if down.lifted:
@@ -530,4 +533,4 @@ def zones_evaluate(*, today: date, actor: Actor, now: datetime) -> Evaluation:
                 now=now,
             )
         ZonePeriod.objects.bulk_create(periods, batch_size=2000)
-    return Evaluation(len(zones), lowered, lifted)
+    return Evaluation(len(zones), lowered, lifted, tuple(changed))

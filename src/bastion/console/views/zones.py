@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bastion import flows
 from bastion.cases import selectors as cases
 from bastion.cases.models import Case
 from bastion.cases.protocol import get as protocol
@@ -165,7 +166,7 @@ def zone_confirm(request: HttpRequest, zone_id: int) -> HttpResponse:
         request,
         zone_id,
         Form(request.POST),
-        lambda _data: zone_services.zone_confirm(zone_id=zone_id, actor=actor, now=clock.now()),
+        lambda _data: flows.zone_confirmed(zone_id=zone_id, actor=actor, now=clock.now()),
         _("Zone %(code)s is in force."),
     )
 
@@ -193,7 +194,7 @@ def zone_lift(request: HttpRequest, zone_id: int) -> HttpResponse:
         request,
         zone_id,
         ZoneLiftForm(request.POST),
-        lambda data: zone_services.zone_lift(
+        lambda data: flows.zone_lifted(
             zone_id=zone_id, reason=data["reason"], override=data["override"], actor=actor, now=clock.now()
         ),
         _("Zone %(code)s was lifted."),
@@ -208,7 +209,7 @@ def zone_adjust(request: HttpRequest, zone_id: int) -> HttpResponse:
         request,
         zone_id,
         ZoneAdjustForm(request.POST),
-        lambda data: zone_services.zone_adjust(
+        lambda data: flows.zone_adjusted(
             zone_id=zone_id, level=data["level"], reason=data["reason"], actor=actor, now=clock.now()
         ),
         _("Zone %(code)s is now at %(level)s."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
@@ -33,6 +33,9 @@ class ResultsChunk:
 
     positives: list[Positive]
     rounds: dict[int, datetime]  # rounds with a tube resulted in the chunk -> the latest result time
+    # Members of the chunk's tubes that were not a plain negative pool: recalled, retested, or
+    # positive (what their health codes read changed).
+    touched: list[int] = field(default_factory=list)
 
 
 def _ct_json(value: str | None) -> str | None:
@@ -166,6 +169,12 @@ _RECALLS_SAMPLED_AGAIN = """
         WHERE r.why IS NULL AND r.tube_retest AND r.result = 'invalid'
     ) c
     WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
+"""
+# Whose recall or case this chunk may have changed: every member of a tube that was a retest or
+# not negative.
+_TOUCHED = """
+    SELECT DISTINCT x.resident_id FROM ingest_result_r r JOIN testing_scan x ON x.tube_id = r.tube_id
+    WHERE r.why IS NULL AND (r.tube_retest OR r.result <> 'negative')
 """
 # and a positive single tube or retest is a case to open (`cases`).
 _POSITIVES = """
@@ -318,4 +327,5 @@ def _results_chunk(
         """,
         [name, f"results {name}:", core_sql.db_datetime(now), f"results {name}:"],
     )
-    return ResultsChunk(positives=positives, rounds=rounds)
+    touched = [int(row[0]) for row in core_sql.rows(_TOUCHED)]
+    return ResultsChunk(positives=positives, rounds=rounds, touched=touched)

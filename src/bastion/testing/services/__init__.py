@@ -10,7 +10,7 @@ client key that was already taken returns the first answer and changes nothing.
 
 from bastion.testing.services.lab import TubeResulted, tube_receive, tube_result
 from bastion.testing.services.refusals import Issue, issue_of, issue_record, lists_refusals
-from bastion.testing.services.rounds import round_close, round_open, scan_time_problem
+from bastion.testing.services.rounds import round_close, round_deadline_pass, round_open, scan_time_problem
 from bastion.testing.services.scans import scan_record
 from bastion.testing.services.scans_fast import ScanTaken
 from bastion.testing.sql import bulk_loads_wait
@@ -24,6 +24,7 @@ __all__ = [
     "issue_record",
     "lists_refusals",
     "round_close",
+    "round_deadline_pass",
     "round_open",
     "scan_record",
     "scan_time_problem",

@@ -159,3 +159,22 @@ def scan_time_problem(round_: Round, scanned_at: datetime) -> tuple[str, Any] | 
     if why == rules.AFTER_CLOSE:
         return why, _("The round was closed before this scan.")
     return None
+
+
+def round_deadline_pass(*, round_id: int, actor: Actor, now: datetime) -> bool:
+    """Record that the platform acted on a round's deadline (flows.rounds_due: those unsampled
+    turn yellow). Once per round: False when it was already recorded or the deadline is ahead."""
+    with transaction.atomic():
+        taken = Round.objects.filter(pk=round_id, deadline__lte=now, deadline_passed_at__isnull=True).update(
+            deadline_passed_at=now
+        )
+        if taken:
+            audit.record(
+                action="testing.round.deadline_passed",
+                object_type="testing.round",
+                object_id=round_id,
+                after={"deadline_passed_at": now.isoformat()},
+                actor=actor,
+                now=now,
+            )
+    return bool(taken)

@@ -1,0 +1,110 @@
+"""Health codes over HTTP: a resident's code and why, its correction by an officer, the rules
+behind it, the city's counts, and the venues' check by token (colour and time only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
+
+from bastion.city.selectors import actor_for
+from bastion.codes import selectors, services
+from bastion.core import clock
+from bastion.core.inputs import Id, Line, Text
+from bastion.core.scopes import Actor
+
+router = Router(tags=["codes"])
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return actor_for(request.user)
+
+
+class CheckOut(Schema):
+    colour: str
+    set_at: datetime | None = Field(description="When the colour was set; null: green, never coloured.")
+
+
+class HistoryOut(Schema):
+    at: datetime
+    was: str
+    colour: str
+    reason: str
+    trigger: str
+    by: str = Field(description="The officer, for a correction; empty otherwise.")
+
+
+class CodeOut(Schema):
+    resident_id: int
+    colour: str
+    set_at: datetime | None
+    reason: str = Field(description="Why, in plain words, in the caller's language.")
+    trigger: str
+    corrected: bool
+    version: str = Field(description="The version of the code rules that set the colour.")
+    token: str = Field(description="What the resident's phone shows as a QR code for venues to check.")
+    history: list[HistoryOut]
+
+
+class HoldingOut(Schema):
+    rule: str
+    colour: str
+    reason: str
+
+
+class CorrectIn(Schema):
+    colour: Literal["red", "yellow", "green"]
+    reason: Text = Field(min_length=1, max_length=2000)
+
+
+class CountsOut(Schema):
+    red: int
+    yellow: int
+    green: int
+
+
+def _code(actor: Actor, resident_id: int) -> dict[str, Any]:
+    view = selectors.code_of(actor=actor, resident_id=resident_id)
+    return {**view.__dict__, "history": [line.__dict__ for line in view.history]}
+
+
+@router.get("/check/{token}", response=CheckOut, summary="Check a health code by its token (venues)")
+def code_check(request: HttpRequest, token: Line) -> dict[str, Any]:
+    check = selectors.code_check(actor=_actor(request), token=token)
+    return {"colour": check.colour, "set_at": check.set_at}
+
+
+@router.get("/counts", response=CountsOut, summary="Residents by colour within the caller's scope")
+def code_counts(request: HttpRequest) -> dict[str, int]:
+    actor = _actor(request)
+    actor.require("view_codes")
+    return selectors.colour_counts(actor=actor)
+
+
+@router.get("/residents/{resident_id}", response=CodeOut, summary="A resident's code, why, and its history")
+def code_view(request: HttpRequest, resident_id: Id) -> dict[str, Any]:
+    return _code(_actor(request), resident_id)
+
+
+@router.get(
+    "/residents/{resident_id}/rules",
+    response=list[HoldingOut],
+    summary="Every rule that holds for a resident now (what a contested code is checked against)",
+)
+def code_rules_holding(request: HttpRequest, resident_id: Id) -> list[dict[str, Any]]:
+    return [h.__dict__ for h in selectors.code_explained(actor=_actor(request), resident_id=resident_id)]
+
+
+@router.post(
+    "/residents/{resident_id}/correct",
+    response=CodeOut,
+    summary="Correct a resident's colour, with a written reason the resident reads",
+)
+def code_correct(request: HttpRequest, resident_id: Id, body: CorrectIn) -> dict[str, Any]:
+    actor = _actor(request)
+    services.code_correct(
+        resident_id=resident_id, colour=body.colour, reason=body.reason, actor=actor, now=clock.now()
+    )
+    return _code(actor, resident_id)

@@ -1,0 +1,143 @@
+"""Health codes' own SQL: the facts of many residents at once, and the colours written back.
+
+The facts are the other contexts' own fragments (`cases.sql`, `testing.sql`, `zones.sql`), each
+an indexed lookup by resident or household, evaluated only for the residents a trigger names
+(the candidates, staged in a temporary table); the colour itself is decided in Python by the one
+rule (`codes.rules.colour`), once per distinct set of facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from bastion.cases import sql as cases_sql
+from bastion.city import bulk
+from bastion.city import sql as city_sql
+from bastion.core import sql
+from bastion.testing import sql as testing_sql
+from bastion.zones import sql as zones_sql
+
+CANDIDATES = "codes_candidate"
+CHANGES = "codes_change_stage"
+
+
+def candidates_stage() -> None:
+    sql.stage_table(CANDIDATES, "resident_id bigint PRIMARY KEY")
+
+
+def candidates_add_ids(resident_ids: Sequence[int]) -> None:
+    if resident_ids:
+        frame = pl.DataFrame({"resident_id": sorted(set(resident_ids))}, schema={"resident_id": pl.Int64})
+        sql.run_many(
+            f"INSERT INTO {CANDIDATES} (resident_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            frame.rows(),
+        )
+
+
+def candidates_add_query(statement: str, params: Sequence[Any]) -> int:
+    """The residents a query of one column (resident ids) names, e.g. a selector's queryset."""
+    return sql.run(
+        f"INSERT INTO {CANDIDATES} (resident_id) SELECT q.* FROM ({statement}) q"
+        " WHERE true ON CONFLICT DO NOTHING",
+        params,
+    )
+
+
+def candidates_add_coloured(rules: Sequence[str]) -> int:
+    """Everyone whose colour was set by one of `rules` (facts that end by time alone)."""
+    if not rules:
+        return 0
+    marks = ", ".join(["%s"] * len(rules))
+    return sql.run(
+        f"INSERT INTO {CANDIDATES} (resident_id) SELECT resident_id FROM codes_healthcode"
+        f" WHERE rule IN ({marks}) ON CONFLICT DO NOTHING",
+        list(rules),
+    )
+
+
+def candidates_count() -> int:
+    row = sql.one(f"SELECT COUNT(*) FROM {CANDIDATES}")
+    return int(row[0]) if row else 0
+
+
+# One row per candidate: the resident, the facts in codes.policy.FACTS order (the zone's level
+# gives two of them) and the code as stored (NULL when the resident was never coloured).
+# Parameters: now and the earliest deadline of a missed round still counted; the first
+# discharge day still under home monitoring.
+FACTS = f"""
+SELECT r.id,
+    {cases_sql.IS_CASE},
+    {cases_sql.IS_CLOSE_CONTACT},
+    {zones_sql.HOUSEHOLD_LEVEL},
+    {cases_sql.IS_SECONDARY_CONTACT},
+    {testing_sql.IS_RECALLED},
+    {testing_sql.MISSED_ROUND},
+    {cases_sql.IS_MONITORED},
+    hc.colour, hc.rule, hc.facts, hc.corrected, hc.version
+FROM {CANDIDATES} k
+JOIN {city_sql.RESIDENTS} r ON r.id = k.resident_id
+JOIN {city_sql.HOUSEHOLDS} h ON h.id = r.household_id
+LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
+"""
+
+
+def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    sql.analyze(CANDIDATES)
+    return sql.rows(FACTS, params)
+
+
+# --- writing the changes ------------------------------------------------------------------------
+
+CHANGE_COLUMNS = {
+    "resident_id": pl.Int64,
+    "was": pl.Utf8,
+    "colour": pl.Utf8,
+    "rule": pl.Utf8,
+    "facts": pl.Int64,
+    "recorded": pl.Boolean,  # a change of colour or rule: a row of history
+}
+
+
+def changes_write(frame: pl.DataFrame, *, version: str, trigger: str, actor_label: str, at: Any) -> None:
+    """Upsert the codes of `frame` (CHANGE_COLUMNS) and write the history of those recorded. An
+    officer's correction lapses with any change written here (its facts changed)."""
+    sql.stage_table(
+        CHANGES,
+        "resident_id bigint PRIMARY KEY, was varchar(10), colour varchar(10), rule varchar(40),"
+        f" facts bigint, recorded {sql.bool_type()}",
+    )
+    bulk.write_frame(CHANGES, frame)
+    sql.run(
+        """
+        INSERT INTO codes_codechange
+            (resident_id, at, was, colour, rule, version, trigger, actor_label, reason)
+        SELECT c.resident_id, %s, c.was, c.colour, c.rule, %s, %s, %s, ''
+        FROM codes_change_stage c WHERE c.recorded
+        """,
+        [at, version, trigger, actor_label],
+    )
+    sql.run(
+        f"""
+        UPDATE codes_healthcode SET
+            colour = c.colour, rule = c.rule, facts = c.facts, corrected = {sql.false()}, reason = '',
+            version = CASE WHEN c.recorded THEN %s ELSE codes_healthcode.version END,
+            set_at = CASE WHEN c.recorded THEN %s ELSE codes_healthcode.set_at END,
+            trigger = CASE WHEN c.recorded THEN %s ELSE codes_healthcode.trigger END
+        FROM codes_change_stage c WHERE codes_healthcode.resident_id = c.resident_id
+        """,
+        [version, at, trigger],
+    )
+    sql.run(
+        f"""
+        INSERT INTO codes_healthcode
+            (resident_id, colour, rule, version, set_at, trigger, facts, corrected, reason)
+        SELECT c.resident_id, c.colour, c.rule, %s, %s, %s, c.facts, {sql.false()}, ''
+        FROM codes_change_stage c
+        WHERE NOT EXISTS (SELECT 1 FROM codes_healthcode x WHERE x.resident_id = c.resident_id)
+        """,
+        [version, at, trigger],
+    )
+    sql.drop_table(CHANGES)
