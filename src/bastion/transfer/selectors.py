@@ -409,3 +409,22 @@ def watched(resident_ids: dict[str, int]) -> dict[str, dict[str, str | None]]:
             "facility_kind": last.facility.kind if last and last.facility else None,
         }
     return out
+
+
+def household_transfers(*, actor: Actor) -> list[tuple[int, OwnTransfer]]:
+    """A resident's household: each member's latest transfer (their number in the household and
+    where they go and why), for the resident's own page."""
+    if actor.household_id is None:
+        return []
+    members = (
+        Resident.objects.filter(household_id=actor.household_id, transfers__isnull=False)
+        .distinct()
+        .order_by("number")
+        .values_list("pk", "number")
+    )
+    out = []
+    for resident_id, number in members:
+        own = own_transfer(actor=actor, resident_id=resident_id)
+        if own is not None:
+            out.append((number, own))
+    return out
