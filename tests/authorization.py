@@ -265,6 +265,11 @@ CONSOLE: dict[str, Rule] = {
     # outside the scope: "There is no such zone." said on the page, as for a zone that is not
     "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
     "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    "GET /my-code/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    # health codes: a resident's code page within scope; officers correct; venues check
+    "GET /codes/check/": may(CHK),
+    "GET /codes/residents/{resident_id}/": may(CC, DO, CW, RES, scoped=True),
+    "POST /codes/residents/{resident_id}/correct/": may(CC, DO, scoped=True),
     "GET /bulletin/": may(*EVERY_ROLE),
     "GET /bulletin/print/": may(*EVERY_ROLE),
     # cases

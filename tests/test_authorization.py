@@ -280,6 +280,7 @@ def _users(city: dict[str, Any]) -> dict[str, User | None]:
 # check the power first need none). {parameter}: the object of the place asked about.
 CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /zones/{zone_id}/reject/": {"reason": "核查"},
+    "POST /codes/residents/{resident_id}/correct/": {"colour": "yellow", "reason": "核查"},
     "POST /zones/{zone_id}/lift/": {"reason": "核查"},
     "POST /zones/{zone_id}/adjust/": {"level": "medium", "reason": "核查"},
     "POST /zones/{zone_id}/screening/": {"on": "2022-09-01", "sampled": "10", "result": "negative"},

@@ -13,10 +13,13 @@ from tests.conftest import NOW
 
 def test_the_day_runs_every_timer_in_the_playbooks_order() -> None:
     # A zone lifted by its clock must end door-to-door service before the dispatch reads who is
-    # served at home; releases come before the day's packages; the figures close the day.
+    # served at home; releases come before the day's packages; codes follow the zones, the
+    # releases and the rounds' deadlines; the figures close the day.
     assert [(t.name, t.every) for t in flows.TIMERS] == [
         ("zones.evaluate", timedelta(minutes=15)),
         ("cases.release_contacts", None),
+        ("codes.round_deadlines", timedelta(minutes=15)),
+        ("codes.timed", timedelta(minutes=15)),
         ("delivery.dispatch", timedelta(minutes=15)),
         ("city.figures", None),
     ]

@@ -71,6 +71,8 @@ NAVIGATION = [
         section=True,
     ),
     NavItem(_("My zone"), "console:my_zone", frozenset({ScopeLevel.OWN_HOUSEHOLD})),
+    NavItem(_("My health code"), "console:my_code", frozenset({ScopeLevel.OWN_HOUSEHOLD}), "view_codes"),
+    NavItem(_("Check a code"), "console:code_check", frozenset({ScopeLevel.CITY}), "check_codes"),
     NavItem(_("My orders"), "console:my_orders", frozenset({ScopeLevel.OWN_HOUSEHOLD}), "place_orders"),
     NavItem(
         _("Cases"),

@@ -593,3 +593,23 @@ class TransferMoveForm(forms.Form):
     )
     to = Choice(choices=MOVES, message=gettext_lazy("Choose the move from the list."))
     reason = Text(label=gettext_lazy("Reason"), max_length=500, required=False)
+
+
+class CodeCorrectForm(forms.Form):
+    """An officer's correction of a health code: the colour and the reason the resident reads."""
+
+    colour = Choice(
+        choices=[
+            ("red", gettext_lazy("red")),
+            ("yellow", gettext_lazy("yellow")),
+            ("green", gettext_lazy("green")),
+        ],
+        message=gettext_lazy("Choose the colour from the list."),
+    )
+    reason = Text(label=gettext_lazy("Reason"), max_length=2000, multiline=True, required=True)
+
+
+class CodeCheckForm(forms.Form):
+    """A venue's check: the code as scanned or typed."""
+
+    token = Text(label=gettext_lazy("Health code"), max_length=40, required=True)

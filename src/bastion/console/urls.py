@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console.views import bulletin, cases, delivery, registry, supply, testing, transfer, zones
+from bastion.console.views import bulletin, cases, codes, delivery, registry, supply, testing, transfer, zones
 
 app_name = "console"
 urlpatterns = [
@@ -25,6 +25,10 @@ urlpatterns = [
     path("zones/<int:zone_id>/screening/", zones.zone_screening, name="zone_screening"),
     path("zones/<int:zone_id>/cycle/", delivery.zone_cycle, name="zone_cycle"),
     path("my-zone/", zones.my_zone, name="my_zone"),
+    path("my-code/", codes.my_code, name="my_code"),
+    path("codes/check/", codes.code_check, name="code_check"),
+    path("codes/residents/<int:resident_id>/", codes.resident_code, name="resident_code"),
+    path("codes/residents/<int:resident_id>/correct/", codes.code_correct, name="code_correct"),
     path("bulletin/", bulletin.bulletin, name="bulletin"),
     path("bulletin/print/", bulletin.bulletin_print, name="bulletin_print"),
     path("cases/", cases.case_list, name="cases"),

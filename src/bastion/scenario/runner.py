@@ -184,6 +184,6 @@ def _load_city_file(ctx: Context) -> None:
 
 
 # The capabilities' event kinds and observations register themselves on import.
-from bastion.scenario import cases_zones, supply_events, testing_events, transfer_events  # noqa: E402
+from bastion.scenario import cases_zones, codes_events, supply_events, testing_events, transfer_events  # noqa: E402
 
-del cases_zones, supply_events, testing_events, transfer_events
+del cases_zones, codes_events, supply_events, testing_events, transfer_events

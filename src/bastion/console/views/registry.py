@@ -131,6 +131,7 @@ def household(request: HttpRequest, household_id: int) -> HttpResponse:
         {
             "household": place,
             "can_change_flags": actor.has("change_resident_flags"),
+            "can_view_codes": actor.has("view_codes"),
             "household_label": household_label(place),
             "building_label": building_label(place.building),
             "residents": selectors.household_residents(
