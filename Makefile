@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-backpressure bench-delivery messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-backpressure bench-delivery bench-transfer messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -91,6 +91,10 @@ bench-backpressure: $(STAMP)
 # Generates its 3 M city in bench_delivery when missing; about 25 minutes (docs/BENCHMARKS.md).
 bench-delivery: $(STAMP)
 	$(BIN)/python bench/delivery_day.py --keep
+
+# Transfer: a 1,000-case day against 500 vehicles and 50 places, on SQLite and PostgreSQL.
+bench-transfer: $(STAMP)
+	$(BIN)/python bench/transfer_assign.py
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages

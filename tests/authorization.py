@@ -120,6 +120,7 @@ SUPPLY_READERS = (CC, DO, CW, CS, MR)
 TESTING_FOLLOWERS = (CC, DO, CW)
 OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
 TRIP_FOLLOWERS = (CC, DO, CW, TD)  # trips to treatment (names and needs masked but for CW, TD)
+TRANSFER_KEEPERS = (CC, DO, TD)  # keep facilities and vehicles, assign and move people
 # A resident's scope is their household: the places above it (their building, community,
 # district) are not theirs to list, so they read as not found.
 REGISTRY_PLACE = may(*REGISTRY_READERS, scoped=True, quirks={(RES, OWN): Outcome.NOT_FOUND})
@@ -167,10 +168,6 @@ API: dict[str, Rule] = {
     "GET /api/v1/cases/{case_id}/contacts": may(*CASE_READERS, scoped=True),
     "POST /api/v1/cases/{case_id}/convert": may(*OFFICERS, scoped=True),
     "POST /api/v1/cases/{case_id}/discharge": may(*OFFICERS, scoped=True),
-    # the people transfer dispatch moves (cases, contacts in centralised quarantine, their
-    # households), in full; anyone else does not exist there
-    "GET /api/v1/cases/to-move": may(TD),
-    "GET /api/v1/cases/to-move/{resident_id}": may(TD, scoped=True),
     # zones: every role sees the zones within its scope
     # health codes: a resident's code and why (their own household's for a resident); officers
     # correct within their scope; venues check a token, which names no place: not scoped
@@ -238,6 +235,22 @@ API: dict[str, Rule] = {
     "POST /api/v1/care/trips/{trip_id}/dispatch": may(TD, scoped=True),
     "POST /api/v1/care/trips/{trip_id}/move": may(TD, scoped=True),
     "POST /api/v1/care/trips/{trip_id}/cancel": may(CW, TD, scoped=True),
+    # transfer: the queue and the places are read by those who follow cases (transfer dispatch
+    # sees the people it moves in full, a community worker its community's people); beds and
+    # vehicles are kept, and people moved, by dispatch and the officers; discharges are officers'
+    "GET /api/v1/transfer/facilities": may(*CASE_READERS),
+    "POST /api/v1/transfer/facilities": may(*TRANSFER_KEEPERS),
+    "GET /api/v1/transfer/facilities/{facility_id}": may(*CASE_READERS),
+    "GET /api/v1/transfer/vehicles": may(*CASE_READERS),
+    "POST /api/v1/transfer/vehicles": may(*TRANSFER_KEEPERS),
+    "GET /api/v1/transfer/queue": may(*CASE_READERS),
+    "GET /api/v1/transfer/people/{resident_id}": may(*CASE_READERS, scoped=True),
+    "POST /api/v1/transfer/assign": may(*TRANSFER_KEEPERS),
+    "POST /api/v1/transfer/groups": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/{transfer_id}/move": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/people/{resident_id}/severity": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/{transfer_id}/discharge-tests": may(*TRANSFER_KEEPERS, scoped=True),
+    "POST /api/v1/transfer/discharges": may(*OFFICERS, scoped=True),
 }
 
 CONSOLE: dict[str, Rule] = {
@@ -285,7 +298,6 @@ CONSOLE: dict[str, Rule] = {
     "POST /cases/batch/": may(*OFFICERS),
     "GET /protocol/": may(*EVERY_ROLE),
     "POST /protocol/": may(CC),
-    "GET /cases/to-move/": may(TD),
     "GET /cases/{case_id}/": may(*CASE_READERS, scoped=True),
     "POST /cases/{case_id}/convert/": may(*OFFICERS, scoped=True),
     "POST /cases/{case_id}/discharge/": may(*OFFICERS, scoped=True),
@@ -323,6 +335,13 @@ CONSOLE: dict[str, Rule] = {
     "POST /care/emergency/": may(CW, TD),
     "GET /care/trips/": may(*TRIP_FOLLOWERS),
     "POST /supply/": may(CS, MR),
+    # transfer: the dispatcher board is dispatch's and the officers'; a community worker follows
+    # the people of their community waiting (officers: everyone within their scope)
+    "GET /transfer/": may(*TRANSFER_KEEPERS),
+    "POST /transfer/assign/": may(*TRANSFER_KEEPERS),
+    "POST /transfer/{transfer_id}/move/": may(*TRANSFER_KEEPERS, scoped=True),
+    "GET /transfer/facilities/{facility_id}/": may(*CASE_READERS),
+    "GET /transfer/waiting/": may(*CASE_READERS),
 }
 
 # The admin site's index and each model's list.

@@ -45,6 +45,8 @@ from bastion.delivery import services as delivery
 from bastion.delivery.models import DeliveryTask, Order
 from bastion.testing import services as testing
 from bastion.testing.models import Lab, Round, Tube
+from bastion.transfer import services as transfer
+from bastion.transfer.models import Transfer
 from tests.authorization import ADMIN, ADMIN_SITE, ANONYMOUS, API, CONSOLE, OTHER, OWN, Outcome, Rule
 from tests.conftest import NOW, TODAY
 from tests.factories import PASSWORD, StaffUserFactory, supply_catalogue
@@ -143,6 +145,8 @@ KINDS = {
     "grid_id": "grid",
     "task_id": "task",
     "order_id": "order",
+    "transfer_id": "transfer",
+    "facility_id": "facility",
     "barcode": "tube",
     "token": "code_token",
     "need_id": "need",
@@ -203,7 +207,7 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
     each("resident", lambda p, h: h.residents.order_by("number").first().pk)
     each("code_token", lambda p, h: token_for(h.residents.order_by("number").first().pk))
     # Each place's resident is a case (so that they are among the people to move, too).
-    if kinds & {"resident", "case", "zone", "task", "order"}:
+    if kinds & {"resident", "case", "zone", "task", "order", "transfer"}:
         reported = {
             place: flows.case_reported(
                 resident_id=int(objects["resident"][place]), kind="confirmed", actor=SYSTEM, now=NOW
@@ -211,11 +215,17 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
             for place in homes
         }
         each("case", lambda p, h: reported[p].case.pk)
+        each("transfer", lambda p, h: Transfer.objects.get(resident_id=reported[p].case.resident_id).pk)
         each("zone", lambda p, h: reported[p].zone_changes[0].zone.pk)
         for zone_id in objects["zone"].values():  # a cycle of its own, for its clearing
             delivery.package_cycle_set(
                 zone_id=int(zone_id), item_code="vegetable-10kg", every_days=3, actor=SYSTEM, now=NOW
             )
+    if "facility" in kinds:
+        facility = transfer.facility_create(
+            code="F1", kind="shelter_hospital", beds={"ordinary": 5}, actor=SYSTEM, now=NOW
+        )
+        each("facility", lambda p, h: facility.pk)
     if kinds & {"round", "round_code", "tube"}:
         for district in {h.district_id for h in homes.values()}:
             testing.round_open(
@@ -298,6 +308,7 @@ CONSOLE_FORMS: dict[str, dict[str, str]] = {
     "POST /care/needs/{need_id}/end/": {"reason": "转院"},
     "POST /orders/{order_id}/deliver/": {"recipient_code": "0000", "client_key": "k1"},
     "POST /orders/{order_id}/fail/": {"reason": "无人应答"},
+    "POST /transfer/{transfer_id}/move/": {"to": "cancelled", "reason": "核查"},
     "POST /deliveries/orders/": {"community": "{community}", "household": "{address}", "item": "rice-5kg"},
     "POST /cases/{case_id}/contacts/": {
         "resident": "{address}#2",
@@ -318,6 +329,10 @@ CONSOLE_QUERIES: dict[str, str] = {
 # Fields of an API body that must name something that exists to get past it (the catalogue's
 # items and the laboratory are made for every test).
 API_BODIES: dict[str, dict[str, Any]] = {
+    "POST /api/v1/transfer/groups": {"address": "{address}#1"},
+    "POST /api/v1/transfer/{transfer_id}/move": {"to": "picked_up"},
+    "POST /api/v1/transfer/people/{resident_id}/severity": {"severity": "severe"},
+    "POST /api/v1/transfer/{transfer_id}/discharge-tests": {"taken_at": "2022-09-01T08:00:00+08:00"},
     "POST /api/v1/cases/": {"kind": "asymptomatic"},
     "POST /api/v1/cases/contacts": {"kind": "close"},
     "POST /api/v1/codes/residents/{resident_id}/correct": {"colour": "yellow"},

@@ -12,6 +12,7 @@ from bastion.care import rules as care
 from bastion.cases import rules as cases
 from bastion.delivery import rules as delivery
 from bastion.testing import rules as testing
+from bastion.transfer import rules as transfer
 from bastion.zones import rules as zones
 
 MAPS: list[tuple[ModuleType, dict[str, dict[str, set[str]]]]] = [
@@ -79,10 +80,27 @@ MAPS: list[tuple[ModuleType, dict[str, dict[str, set[str]]]]] = [
             }
         },
     ),
+    (
+        transfer,
+        {
+            "transfer": {
+                "requested": {"destination_assigned", "cancelled", "refused"},
+                "destination_assigned": {"vehicle_assigned", "requested", "cancelled", "refused"},
+                "vehicle_assigned": {"picked_up", "cancelled", "refused"},
+                "picked_up": {"admitted", "cancelled", "refused"},
+                "admitted": {"discharged"},
+                "discharged": set(),
+                "cancelled": set(),
+                "refused": set(),
+            }
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery", "care"])
+@pytest.mark.parametrize(
+    ("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery", "care", "transfer"]
+)
 def test_a_contexts_transition_map_is_the_one_its_services_kept(
     rules: ModuleType, expected: dict[str, dict[str, set[str]]]
 ) -> None:

@@ -29,7 +29,7 @@ from bastion.care import services as care
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
-from bastion.cases.models import Case, Contact, FoundBy
+from bastion.cases.models import Case, Contact, ContactStatus, FoundBy, QuarantinePlace
 from bastion.city import services as city
 from bastion.codes import services as codes
 from bastion.codes.models import Trigger
@@ -46,6 +46,7 @@ from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Round
+from bastion.transfer import services as transfer
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
 from bastion.zones.models import Zone, ZoneState
@@ -77,7 +78,9 @@ def case_reported(
     2. The zones are designated, or proposed to an officer, and the clocks of the zones the
        case lies in restart (zones) — within the same transaction, well inside the 5 hours
        the 9th edition allows.
-    3. The health codes of the case, of contacts it made close, and of everyone in a zone now
+    3. The case's transfer is requested, and those of the close contacts it made of its
+       secondary contacts under a centralised plan (transfer: `cases_transfers_requested`).
+    4. The health codes of the case, of contacts it made close, and of everyone in a zone now
        in force follow, in the same transaction (codes).
     Door-to-door supply follows by itself: the households of a new high-risk zone are served
     at home from the moment it is in force (a read model, see the module's docstring), and the
@@ -104,6 +107,7 @@ def case_reported(
             actor=actor,
             now=now,
         )
+        cases_transfers_requested(case=opened.case, contacts=opened.upgraded_contacts, actor=actor, now=now)
         codes.codes_recolour(
             residents=[opened.case.resident_id, *(c.resident_id for c in opened.upgraded_contacts)],
             queries=_zones_residents(c.zone.pk for c in changes if c.zone.state == ZoneState.IN_FORCE),
@@ -121,6 +125,36 @@ def case_reported(
                     now=now,
                 )
     return CaseReported(opened.case, changes)
+
+
+# --- transfer ---------------------------------------------------------------------------------
+
+
+def cases_transfers_requested(
+    *, case: Case | None, contacts: Sequence[Contact], actor: Actor, now: datetime
+) -> None:
+    """A new case is to be moved, and so is each of `contacts` under a centralised plan; a
+    contact who turns positive has their transfer changed into a case's."""
+    if case is not None:
+        transfer.transfer_request(
+            resident_id=case.resident_id,
+            reason="case",
+            case_id=case.pk,
+            case_kind=case.kind,
+            requested_at=case.reported_at,
+            actor=actor,
+            now=now,
+        )
+    for contact in contacts:
+        if contact.place == QuarantinePlace.CENTRALISED and contact.status == ContactStatus.QUARANTINED:
+            transfer.transfer_request(
+                resident_id=contact.resident_id,
+                reason="contact",
+                case_id=contact.case_id,
+                stay_until=contact.quarantine_until,
+                actor=actor,
+                now=now,
+            )
 
 
 def cases_reported_batch(
@@ -345,7 +379,8 @@ def contact_added(
     actor: Actor,
     now: datetime,
 ) -> Contact:
-    """A close or secondary contact is listed (cases), and their health code follows (codes)."""
+    """A close or secondary contact is listed (cases), and their health code follows (codes);
+    under a centralised plan, their transfer to an isolation point is requested (transfer)."""
     with transaction.atomic():
         contact = cases.contact_add(
             resident_id=resident_id,
@@ -357,13 +392,28 @@ def contact_added(
             now=now,
         )
         codes.codes_recolour(residents=[contact.resident_id], trigger=Trigger.CONTACT, actor=actor, now=now)
+        cases_transfers_requested(case=None, contacts=[contact], actor=actor, now=now)
     return contact
 
 
-def case_discharged(*, case_id: int, reason: str = "", actor: Actor, now: datetime) -> Case:
-    """A case leaves care (cases); their code turns to home monitoring's (codes)."""
+def case_discharged(
+    *, case_id: int, reason: str = "", override_reason: str = "", actor: Actor, now: datetime
+) -> Case:
+    """A case leaves care: their bed is freed and they go home to the protocol's days of home
+    health monitoring (transfer: refused unless the discharge tests meet the protocol's rule or
+    an officer overrides it with a reason); the case is discharged (cases); their code turns to
+    home monitoring's (codes)."""
+    actor.require("manage_cases")
     with transaction.atomic():
-        case = cases.case_discharge(case_id=case_id, reason=reason, actor=actor, now=now)
+        found = cases_selectors.case_detail(actor=actor, case_id=case_id)
+        transfer.transfer_discharge(
+            resident_id=found.resident_id,
+            protocol=found.protocol,
+            override_reason=override_reason,
+            actor=actor,
+            now=now,
+        )
+        case = cases.case_discharge(case_id=case_id, reason=reason or override_reason, actor=actor, now=now)
         codes.codes_recolour(residents=[case.resident_id], trigger=Trigger.DISCHARGE, actor=actor, now=now)
     return case
 
@@ -540,6 +590,15 @@ def sessions_missed(now: datetime) -> None:
     care.trips_flag_missed(actor=SYSTEM, now=now)
 
 
+def transfers_assigned(now: datetime) -> None:
+    """Every quarter of an hour: crews' admissions (in an exercise), contacts' stays that ran
+    out, then every waiting person given a bed and a vehicle, and the overdue flagged."""
+    transfer.transfers_confirm_by_crews(actor=SYSTEM, now=now)
+    transfer.transfers_end_stays(actor=SYSTEM, now=now)
+    transfer.transfers_assign(actor=SYSTEM, now=now)
+    transfer.transfers_flag_overdue(actor=SYSTEM, now=now)
+
+
 def figures_recounted(now: datetime) -> None:
     """Once a day: ages move, so the elderly and infant counts are recounted (the households'
     profiles hold birth dates and stay as they are)."""
@@ -549,6 +608,7 @@ def figures_recounted(now: datetime) -> None:
 TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
+    worker.Timer("transfer.assign", QUARTER_HOUR, transfers_assigned),
     worker.Timer("codes.round_deadlines", QUARTER_HOUR, rounds_due),
     worker.Timer("codes.timed", QUARTER_HOUR, codes_timed),
     worker.Timer("delivery.dispatch", QUARTER_HOUR, packages_dispatched),

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "bastion.testing",
     "bastion.supply",
     "bastion.delivery",
+    "bastion.transfer",
     "bastion.codes",
     "bastion.care",
     "bastion.console",

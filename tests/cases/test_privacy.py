@@ -12,7 +12,6 @@ from django.test import Client
 
 from bastion import flows
 from bastion.cases.models import Case
-from bastion.cases.services import case_discharge, contact_add
 from bastion.city.models import Resident
 from bastion.core.scopes import SYSTEM
 from bastion.testing import services as testing
@@ -56,11 +55,15 @@ def test_it_masks_the_name_behind_a_case_lists_resident_id_for_the_command_centr
     assert get(client, worker, f"/city/residents/{person.pk}").json()["name"] == person.name
 
 
-def test_transfer_dispatch_reads_the_people_to_move_in_full_with_their_household(
+def test_transfer_dispatch_reads_the_people_it_moves_in_full(
     city: Places, client: Client, make_user: Callable[..., User]
 ) -> None:
+    for address in ("C1/2/1/301#1", "C3/1/1/101#1"):  # adults who need no carer
+        Resident.objects.filter(pk=resident(address).pk).update(
+            birth_date=TODAY.replace(year=1980), disabled=False
+        )
     case = report("C1/2/1/301#1")
-    contact = contact_add(
+    contact = flows.contact_added(
         resident_id=resident("C3/1/1/101#1").pk,
         kind="close",
         last_exposure_on=TODAY,
@@ -70,34 +73,29 @@ def test_transfer_dispatch_reads_the_people_to_move_in_full_with_their_household
     )
     assert contact.place == "centralised"
     dispatch = make_user("transfer_dispatch")
-    people = get(client, dispatch, "/cases/to-move").json()
+    people = get(client, dispatch, "/transfer/queue").json()
     moving = {p["address"]: p for p in people}
-    household = list(Resident.objects.filter(household_id=case.household_id).order_by("number"))
-    contact_household = Resident.objects.filter(household_id=contact.household_id)
-    assert set(moving) == {
-        *(f"C1/2/1/301#{r.number}" for r in household),
-        *(f"C3/1/1/101#{r.number}" for r in contact_household),
-    }
+    assert set(moving) == {"C1/2/1/301#1", "C3/1/1/101#1"}
     first = moving["C1/2/1/301#1"]
-    assert (first["why"], first["case_id"]) == ("case", case.pk)
+    assert first["reason"] == "case"
     assert (first["name"], first["id_number"], first["phone"]) == (
         case.resident.name,
         case.resident.id_number,
         case.resident.phone,
     )
-    assert moving["C1/2/1/301#2"]["why"] == "household"
-    assert moving["C1/2/1/301#2"]["name"] == household[1].name
-    assert moving["C3/1/1/101#1"]["why"] == "contact"
+    assert moving["C3/1/1/101#1"]["reason"] == "contact"
     # The case list shows the case it moves in full too: a listing and a detail agree.
     assert get(client, dispatch, "/cases/").json()[0]["name"] == case.resident.name
-    # The console has the same list, in its navigation; the registry is not theirs to browse.
-    page = client.get("/cases/to-move/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert 'href="/cases/to-move/"' in page
+    # The console's board has the same people, in its navigation; the registry is not theirs.
+    page = client.get("/transfer/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'href="/transfer/"' in page
     assert all(f'data-resident="{address}"' in page for address in moving)
-    assert case.resident.id_number in page and case.resident.name in page
+    assert case.resident.name in page and case.resident.phone in page
     assert client.get("/registry/").status_code == 403
+    # The command centre keeps the board too, with the names masked.
     client.force_login(make_user("command_centre"))
-    assert client.get("/cases/to-move/").status_code == 403
+    page = client.get("/transfer/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-resident="C1/2/1/301#1"' in page and case.resident.name not in page
 
 
 def test_transfer_dispatch_finds_nobody_it_does_not_move(
@@ -106,11 +104,11 @@ def test_transfer_dispatch_finds_nobody_it_does_not_move(
     case = report("C1/2/1/301#1")
     bystander = resident("C4/1/1/101#1")
     dispatch = make_user("transfer_dispatch")
-    nobody = get(client, dispatch, f"/cases/to-move/{bystander.pk}")
-    no_such = get(client, dispatch, "/cases/to-move/987654321")
+    nobody = get(client, dispatch, f"/transfer/people/{bystander.pk}")
+    no_such = get(client, dispatch, "/transfer/people/987654321")
     assert nobody.status_code == no_such.status_code == 404
     assert nobody.json() == no_such.json()
-    assert get(client, dispatch, f"/cases/to-move/{case.resident_id}").status_code == 200
+    assert get(client, dispatch, f"/transfer/people/{case.resident_id}").status_code == 200
     # No registry powers: not the whole city's residents, households or export.
     assert get(client, dispatch, f"/city/residents/{bystander.pk}").status_code == 403
     assert get(client, dispatch, f"/city/households/{bystander.household_id}/residents").status_code == 403
@@ -121,10 +119,10 @@ def test_a_discharged_case_leaves_transfer_dispatchs_reach(
     city: Places, client: Client, make_user: Callable[..., User]
 ) -> None:
     case = report("C1/2/1/301#1")
-    case_discharge(case_id=case.pk, reason="recovered", actor=SYSTEM, now=NOW)
+    flows.case_discharged(case_id=case.pk, reason="recovered", actor=SYSTEM, now=NOW)
     dispatch = make_user("transfer_dispatch")
-    assert get(client, dispatch, "/cases/to-move").json() == []
-    assert get(client, dispatch, f"/cases/to-move/{case.resident_id}").status_code == 404
+    assert get(client, dispatch, "/transfer/queue").json() == []
+    assert get(client, dispatch, f"/transfer/people/{case.resident_id}").status_code == 404
     listed = get(client, dispatch, "/cases/").json()
     assert listed[0]["name"] != case.resident.name
     assert listed[0]["id_number"] != case.resident.id_number

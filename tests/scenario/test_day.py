@@ -14,12 +14,14 @@ from tests.conftest import NOW
 def test_the_day_runs_every_timer_in_the_playbooks_order() -> None:
     # A zone lifted by its clock must end door-to-door service before the dispatch reads who is
     # served at home; releases come before the day's packages; codes follow the zones, the
-    # releases and the rounds' deadlines; trips to treatment are planned for who is in a zone
-    # after the zones are evaluated, and missed sessions flagged after the planning; the figures
-    # close the day.
+    # releases and the rounds' deadlines; transfers are assigned once the day's quarantines
+    # have moved (a released contact is not fetched); trips to treatment are planned for who is
+    # in a zone after the zones are evaluated, and missed sessions flagged after the planning;
+    # the figures close the day.
     assert [(t.name, t.every) for t in flows.TIMERS] == [
         ("zones.evaluate", timedelta(minutes=15)),
         ("cases.release_contacts", None),
+        ("transfer.assign", timedelta(minutes=15)),
         ("codes.round_deadlines", timedelta(minutes=15)),
         ("codes.timed", timedelta(minutes=15)),
         ("delivery.dispatch", timedelta(minutes=15)),

@@ -29,6 +29,7 @@ from bastion.core.shedding import gate_of
 from bastion.delivery.api import router as delivery_router
 from bastion.supply.api import router as supply_router
 from bastion.testing.api import router as testing_router
+from bastion.transfer.api import router as transfer_router
 from bastion.zones.api import router as zones_router
 
 
@@ -162,6 +163,7 @@ api.add_router("/bulletin/", bulletin_router)
 api.add_router("/testing/", testing_router)
 api.add_router("/delivery/", delivery_router)
 api.add_router("/supply/", supply_router)
+api.add_router("/transfer/", transfer_router)
 api.add_router("/codes/", codes_router)
 api.add_router("/care/", care_router)
 

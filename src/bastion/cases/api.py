@@ -64,19 +64,6 @@ class ContactOut(Schema):
     ended_on: date | None
 
 
-class PersonToMoveOut(Schema):
-    resident_id: int
-    household_id: int
-    address: str
-    name: str
-    id_number: str
-    phone: str
-    sex: str
-    birth_date: date | None
-    why: str = Field(description="case, contact (centralised quarantine), or household (lives with one)")
-    case_id: int | None
-
-
 class ZoneChangeOut(Schema):
     what: str  # designated, proposed, raised, clock_restarted, linked
     zone_id: int
@@ -302,21 +289,6 @@ def case_list(
 ) -> list[selectors.CaseRow]:
     """`day`: the cases reported, or converted to confirmed, that day."""
     return selectors.case_list(actor=_actor(request), reported_on=day, district_id=district_id)
-
-
-@router.get(
-    "/to-move",
-    response=list[PersonToMoveOut],
-    summary="The people to move (transfer dispatch): active cases, contacts for centralised "
-    "quarantine, and their households",
-)
-def people_to_move(request: HttpRequest) -> list[selectors.PersonToMove]:
-    return selectors.people_to_move(actor=_actor(request))
-
-
-@router.get("/to-move/{int:resident_id}", response=PersonToMoveOut, summary="One person to move")
-def person_to_move(request: HttpRequest, resident_id: Id) -> selectors.PersonToMove:
-    return selectors.person_to_move(actor=_actor(request), resident_id=resident_id)
 
 
 @router.post("/contacts", response={201: ContactOut}, summary="List a close or secondary contact")

@@ -14,20 +14,15 @@ from bastion.cases import sql
 from bastion.cases.models import (
     Case,
     CaseKind,
-    CaseStatus,
     Contact,
     ContactKind,
     ContactStatus,
     ExposurePlace,
     ProtocolInForce,
-    QuarantinePlace,
 )
-from bastion.city.models import Resident
-from bastion.city.selectors import RESIDENT_PATHS
-from bastion.core import masking
-from bastion.core.errors import NotFound
-from bastion.core.masking import id_number_for, name_for, phone_for
+from bastion.core.masking import id_number_for, name_for
 from bastion.core.scopes import Actor, ScopePaths, get_scoped, scoped
+from bastion.transfer import selectors as transfer_selectors
 
 CASE_PATHS = ScopePaths(district="district_id", community="community_id", household="household_id")
 OPEN_CONTACT = (ContactStatus.QUARANTINED, ContactStatus.MONITORING)
@@ -205,105 +200,22 @@ def contact_list(*, actor: Actor, case_id: int) -> list[ContactRow]:
     ]
 
 
-# --- the people to move (transfer dispatch) -----------------------------------------------------
+# --- the people transfer dispatch moves ---------------------------------------------------------
 #
-# Until the transfer context (issue 14) keeps its own list of transfers and their states, the
-# people transfer dispatch must move are derived here, from cases and contacts as they stand:
-# every active case (to a hospital or a makeshift hospital), every close or secondary contact in
-# quarantine at a centralised site, and everyone who lives in those people's households. That
-# is transfer dispatch's whole reach into people: it holds no registry powers, and sees these
-# people, and no one else, in full (core/masking.py, `view_transfers`).
-
-
-def _movers_q() -> Q:
-    """Residents to move: active cases, contacts in centralised quarantine."""
-    return Q(pk__in=Case.objects.filter(status=CaseStatus.ACTIVE).values("resident_id")) | Q(
-        pk__in=Contact.objects.filter(
-            status=ContactStatus.QUARANTINED, place=QuarantinePlace.CENTRALISED
-        ).values("resident_id")
-    )
-
-
-def people_to_move_q() -> Q:
-    """Residents to move and everyone in their households, as a filter of residents."""
-    return _movers_q() | Q(household_id__in=Resident.objects.filter(_movers_q()).values("household_id"))
+# Transfer dispatch holds no registry powers: it sees in full the people it moves (those with an
+# open transfer, transfer.selectors.moving) and no one else (core/masking.py, `view_transfers`).
+# Its queue is the transfer context's (transfer.selectors.queue); here only the case lists ask
+# which of their people it moves, so that a listing and the transfer it leads to agree.
 
 
 def _moving(actor: Actor, resident_ids: list[int]) -> frozenset[int]:
     """Of `resident_ids`, those the actor moves (empty for an actor that moves nobody)."""
-    if not masking.moves_people(actor) or not resident_ids:
-        return frozenset()
-    return frozenset(
-        Resident.objects.filter(people_to_move_q(), pk__in=resident_ids).values_list("pk", flat=True)
-    )
+    return transfer_selectors.moving(actor, resident_ids)
 
 
 def moves(actor: Actor, resident_id: int) -> bool:
     """Whether the actor must move this resident (masking.treatment's `to_move`)."""
     return resident_id in _moving(actor, [resident_id])
-
-
-@dataclass(frozen=True)
-class PersonToMove:
-    resident_id: int
-    household_id: int
-    address: str
-    name: str
-    id_number: str
-    phone: str
-    sex: str
-    birth_date: date | None
-    why: str  # case, contact, household
-    case_id: int | None  # their own case, if they are one
-
-
-def _people_to_move(actor: Actor) -> QuerySet[Resident]:
-    actor.require("view_transfers")
-    return scoped(Resident.objects.filter(people_to_move_q()), actor, RESIDENT_PATHS)
-
-
-def people_to_move(*, actor: Actor, limit: int = 2000) -> list[PersonToMove]:
-    """The people transfer dispatch must move within its scope, in full, by address: active
-    cases, contacts in centralised quarantine, and their households."""
-    residents = list(
-        _people_to_move(actor).select_related("household").order_by("household__address", "number")[:limit]
-    )
-    return _to_move_rows(actor, residents)
-
-
-def person_to_move(*, actor: Actor, resident_id: int) -> PersonToMove:
-    """One person to move; anyone else (in the registry or not) does not exist here (404)."""
-    resident = _people_to_move(actor).select_related("household").filter(pk=resident_id).first()
-    if resident is None:
-        raise NotFound()
-    return _to_move_rows(actor, [resident])[0]
-
-
-def _to_move_rows(actor: Actor, residents: list[Resident]) -> list[PersonToMove]:
-    ids = [r.pk for r in residents]
-    cases = dict(
-        Case.objects.filter(resident_id__in=ids, status=CaseStatus.ACTIVE).values_list("resident_id", "pk")
-    )
-    contacts = set(
-        Contact.objects.filter(
-            resident_id__in=ids, status=ContactStatus.QUARANTINED, place=QuarantinePlace.CENTRALISED
-        ).values_list("resident_id", flat=True)
-    )
-    return [
-        PersonToMove(
-            resident_id=r.pk,
-            household_id=r.household_id,
-            address=f"{r.household.address}#{r.number}",
-            name=name_for(actor, r.name, to_move=True),
-            id_number=id_number_for(actor, r.id_number, to_move=True),
-            phone=phone_for(actor, r.phone, to_move=True),
-            sex=r.sex,
-            birth_date=r.birth_date if masking.shows(actor, masking.Field.BIRTH_DATE, to_move=True) else None,
-            why="case" if r.pk in cases else "contact" if r.pk in contacts else "household",
-            case_id=cases.get(r.pk),
-        )
-        for r in residents
-    ]
 
 
 def close_contact_ids(*, actor: Actor, case_id: int) -> set[int]:

@@ -82,10 +82,17 @@ NAVIGATION = [
         section=True,
     ),
     NavItem(
-        _("To move"),
-        "console:to_move",
-        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT, ScopeLevel.COMMUNITY}),
-        "view_transfers",
+        _("Transfers"),
+        "console:transfer_board",
+        frozenset({ScopeLevel.CITY, ScopeLevel.DISTRICT}),
+        "manage_transfers",
+        section=True,
+    ),
+    NavItem(
+        _("People waiting"),
+        "console:transfer_community",
+        frozenset({ScopeLevel.COMMUNITY}),
+        "view_cases",
     ),
     NavItem(
         _("Testing"),

@@ -583,6 +583,19 @@ class PageQuery(forms.Form):
     )
 
 
+class TransferMoveForm(forms.Form):
+    """A crew's confirmation or a dispatcher's cancellation (the service asks for the reason)."""
+
+    MOVES = (
+        ("picked_up", gettext_lazy("picked up")),
+        ("admitted", gettext_lazy("admitted")),
+        ("cancelled", gettext_lazy("cancelled")),
+        ("refused", gettext_lazy("refused")),
+    )
+    to = Choice(choices=MOVES, message=gettext_lazy("Choose the move from the list."))
+    reason = Text(label=gettext_lazy("Reason"), max_length=500, required=False)
+
+
 class CodeCorrectForm(forms.Form):
     """An officer's correction of a health code: the colour and the reason the resident reads."""
 

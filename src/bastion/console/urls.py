@@ -1,7 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from bastion.console.views import bulletin, care, cases, codes, delivery, registry, supply, testing, zones
+from bastion.console.views import (
+    bulletin,
+    care,
+    cases,
+    codes,
+    delivery,
+    registry,
+    supply,
+    testing,
+    transfer,
+    zones,
+)
 
 app_name = "console"
 urlpatterns = [
@@ -33,7 +44,6 @@ urlpatterns = [
     path("bulletin/print/", bulletin.bulletin_print, name="bulletin_print"),
     path("cases/", cases.case_list, name="cases"),
     path("cases/new/", cases.case_new, name="case_new"),
-    path("cases/to-move/", cases.to_move, name="to_move"),
     path("cases/batch/", cases.case_batch, name="case_batch"),
     path("protocol/", cases.protocol_page, name="protocol"),
     path("cases/<int:case_id>/", cases.case_detail, name="case"),
@@ -67,4 +77,9 @@ urlpatterns = [
     path("care/needs/<int:need_id>/end/", care.need_end, name="care_need_end"),
     path("care/emergency/", care.emergency, name="care_emergency"),
     path("care/trips/", care.trips, name="care_trips"),
+    path("transfer/", transfer.board, name="transfer_board"),
+    path("transfer/assign/", transfer.assign, name="transfer_assign"),
+    path("transfer/<int:transfer_id>/move/", transfer.move, name="transfer_move"),
+    path("transfer/facilities/<int:facility_id>/", transfer.facility, name="transfer_facility"),
+    path("transfer/waiting/", transfer.community, name="transfer_community"),
 ]

@@ -70,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "manage_transfers",
         "view_codes",
         "correct_codes",
         "view_trips",
@@ -85,6 +86,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_testing",
         "view_supply",
         "dispatch_deliveries",
+        "manage_transfers",
         "view_codes",
         "correct_codes",
         "view_trips",
@@ -110,6 +112,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.TRANSFER_DISPATCH: [
         "view_cases",
         "view_transfers",
+        "manage_transfers",
         "view_trips",
         "dispatch_trips",
         "call_emergency",
@@ -145,8 +148,11 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("check_codes", "Can check a health code by its token (colour and when it was set only)"),
     (
         "view_transfers",
-        "Can see the people to move (active cases, contacts for centralised quarantine, their "
-        "households) in full",
+        "Can see the people to move (those with an open transfer) in full",
+    ),
+    (
+        "manage_transfers",
+        "Can keep facilities and transfer vehicles, assign transfers and confirm their moves",
     ),
     (
         "keep_medical_needs",

@@ -62,6 +62,7 @@ SYSTEM = Actor(
             "manage_supply",
             "report_prices",
             "dispatch_deliveries",
+            "manage_transfers",
             "view_codes",
             "keep_medical_needs",
             "view_trips",

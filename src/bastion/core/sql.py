@@ -212,6 +212,9 @@ class Lock(IntEnum):
     # The day's dispatch of packages into building tasks: two at once would both see the same
     # households due or the same buildings without a task.
     DISPATCH = 0x42A57501
+    # Transfer's assignment of beds, vehicles and seats: two dispatchers at once would both
+    # count the same bed free (the unique beds and seats held are the backstop).
+    TRANSFER = 0x42A57601
 
 
 def require_transaction(what: str = "this") -> None:

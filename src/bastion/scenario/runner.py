@@ -8,6 +8,7 @@ the platform shows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -36,6 +37,8 @@ class Context:
     state: dict[str, Any]
     # The `watch:` list resolved once the city is built: address → resident id, in file order.
     watched: dict[str, int] = field(default_factory=dict)
+    # What a setup changes for the run only (a policy switched for the exercise), undone at its end.
+    cleanup: ExitStack = field(default_factory=ExitStack)
 
     def local(self, day: int, at: time) -> datetime:
         return datetime.combine(self.scenario.start + timedelta(days=day), at, tzinfo=self.zone)
@@ -94,7 +97,7 @@ def run(scenario: Scenario) -> dict[str, Any]:
     sim = clock.SimulatedClock(start, zone=zone)
     ctx = Context(scenario=scenario, zone=zone, clock=sim, state={})
     worker.reset()
-    with clock.use(sim):
+    with clock.use(sim), ctx.cleanup:
         city_services.roles_sync()
         with transaction.atomic():
             case_services.protocol_adopt(
@@ -181,6 +184,13 @@ def _load_city_file(ctx: Context) -> None:
 
 
 # The capabilities' event kinds and observations register themselves on import.
-from bastion.scenario import care_events, cases_zones, codes_events, supply_events, testing_events  # noqa: E402
+from bastion.scenario import (  # noqa: E402
+    care_events,
+    cases_zones,
+    codes_events,
+    supply_events,
+    testing_events,
+    transfer_events,
+)
 
-del care_events, cases_zones, codes_events, supply_events, testing_events
+del care_events, cases_zones, codes_events, supply_events, testing_events, transfer_events

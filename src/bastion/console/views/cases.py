@@ -101,14 +101,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def to_move(request: HttpRequest) -> HttpResponse:
-    """Transfer dispatch's list: the people to move (active cases, contacts for centralised
-    quarantine) and their households, in full."""
-    actor = actor_of(request)
-    return render(request, "console/cases/to_move.html", {"people": cases.people_to_move(actor=actor)})
-
-
-@login_required
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     actor = actor_of(request)
     row = cases.case_view(actor=actor, case_id=case_id)

@@ -37,6 +37,7 @@ from bastion.core.scopes import Actor
 from bastion.delivery import selectors as delivery
 from bastion.lockdown import selectors as lockdown
 from bastion.supply import selectors as supply
+from bastion.transfer import selectors as transfer
 from bastion.zones import rules as zone_rules
 from bastion.zones import selectors as zones
 from bastion.zones import services as zone_services
@@ -305,5 +306,6 @@ def my_zone(request: HttpRequest) -> HttpResponse:
             "past": past[:10],
             "mode": lockdown.service_mode(household_id=actor.household_id),
             "today": today,
+            "transfers": transfer.household_transfers(actor=actor),
         },
     )

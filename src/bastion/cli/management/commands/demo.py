@@ -12,7 +12,6 @@ from django.core.management.base import BaseCommand
 
 from bastion import flows
 from bastion.cases.models import Case
-from bastion.cases.services import contact_add
 from bastion.city import services
 from bastion.city.load import registry_is_empty
 from bastion.city.models import Account, Community, Compound, District, Grid, Household, Resident
@@ -180,7 +179,7 @@ class Command(BaseCommand):
             first = first or reported.case
         contact = Resident.objects.filter(community_id=home.community_id).exclude(case__isnull=False).last()
         if first is not None and contact is not None:
-            contact_add(
+            flows.contact_added(
                 resident_id=contact.pk,
                 kind="close",
                 last_exposure_on=clock.local_date(now),

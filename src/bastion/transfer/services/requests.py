@@ -1,0 +1,522 @@
+"""Transfer requests (a case, a contact, a group by hand), the clinical type, the moves a crew
+or a dispatcher confirms, and the discharge with the way home."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from bastion.city.models import Resident
+from bastion.city.selectors import RESIDENT_PATHS, place_by_address
+from bastion.core import audit, clock
+from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
+from bastion.core.scopes import Actor, get_scoped, scoped
+from bastion.transfer import policy as policies
+from bastion.transfer import rules
+from bastion.transfer.models import DischargeTest, Transfer, TransferReason, TransferState
+
+
+def _require_requester(actor: Actor) -> None:
+    if not (actor.has("manage_transfers") or actor.has("manage_cases")):
+        raise Forbidden()
+
+
+def _record(
+    transfer: Transfer, action: str, before: str | None, reason: str, actor: Actor, now: datetime
+) -> None:
+    audit.record(
+        action=f"transfer.transfer.{action}",
+        obj=transfer,
+        before={"state": before} if before else None,
+        after={"state": transfer.state},
+        reason=reason,
+        district_id=transfer.district_id,
+        actor=actor,
+        now=now,
+    )
+
+
+def release_bed(transfer: Transfer, now: datetime) -> list[str]:
+    """Give the transfer's bed and seat back (fields to save)."""
+    changed = []
+    if transfer.holds_bed:
+        transfer.holds_bed, transfer.bed_until = False, now
+        changed += ["holds_bed", "bed_until"]
+    if transfer.on_board:
+        transfer.on_board = False
+        changed.append("on_board")
+    return changed
+
+
+def _household_key(resident: Resident, reason: str, now: datetime, policy: policies.Policy) -> str:
+    """A household infected within a few days is kept together: the key of an open case (or
+    carer) transfer of the same household requested within the policy's days, else a new one.
+    Contacts of one household travel and stay together too."""
+    kinds = ["contact"] if reason == TransferReason.CONTACT else ["case", "carer"]
+    since = now - timedelta(days=policy.together_within_days)
+    other = (
+        Transfer.objects.select_for_update()
+        .filter(
+            household_id=resident.household_id,
+            state__in=rules.OPEN,
+            reason__in=kinds,
+            requested_at__gte=since,
+        )
+        .order_by("requested_at", "id")
+        .first()
+    )
+    if other is None:
+        return ""
+    if not other.group_key:
+        other.group_key = f"household:{resident.household_id}:{other.pk}"
+        other.save(update_fields=["group_key"])
+    return other.group_key
+
+
+@dataclass(frozen=True)
+class Person:
+    age: int
+    high_risk: bool
+    needs_carer: bool
+
+
+def _person(resident: Resident, today: date, policy: policies.Policy) -> Person:
+    age = rules.age_on(resident.birth_date, today)
+    return Person(
+        age=age,
+        high_risk=rules.is_high_risk(
+            age=age, chronic_treatment=resident.chronic_treatment, pregnant=resident.pregnant, policy=policy
+        ),
+        needs_carer=rules.needs_carer(age=age, disabled=resident.disabled, policy=policy),
+    )
+
+
+def transfer_request(
+    *,
+    resident_id: int,
+    reason: str,
+    case_id: int | None = None,
+    case_kind: str | None = None,
+    severity: str | None = None,
+    emergency: bool = False,
+    stay_until: date | None = None,
+    group_key: str = "",
+    requested_at: datetime | None = None,
+    actor: Actor,
+    now: datetime,
+) -> list[Transfer]:
+    """Request a person's transfer (and their carer's, if they cannot care for themselves).
+
+    A case's clinical type follows its classification (policy) until a clinician sets it; the
+    person's vulnerability is read from the registry (age, chronic treatment, pregnancy). A
+    household infected within a few days shares one group, and one destination. A person with
+    an open transfer already: a contact who turns positive has it changed into a case's (a
+    destination given back if not yet on the way; an isolation point's stay ended and a new
+    request made if already there); anything else is returned as it is (idempotent).
+    """
+    _require_requester(actor)
+    if reason not in (TransferReason.CASE, TransferReason.CONTACT, TransferReason.GROUP):
+        raise InvalidInput(_("A transfer is for a case, a contact or a group."), code="bad_transfer_reason")
+    policy = policies.policy()
+    if severity is not None and severity not in policies.SEVERITIES:
+        raise InvalidInput(
+            _("A clinical type is one of: %(values)s.") % {"values": ", ".join(policies.SEVERITIES)},
+            code="bad_severity",
+        )
+    if reason == TransferReason.CASE and severity is None:
+        severity = policy.severity_of_kind.get(case_kind or "confirmed", "mild")
+    requested_at = min(requested_at or now, now)
+    with transaction.atomic():
+        resident = get_scoped(Resident.objects.select_for_update(), actor, RESIDENT_PATHS, pk=resident_id)
+        existing = (
+            Transfer.objects.select_for_update().filter(resident=resident, state__in=rules.OPEN).first()
+        )
+        if existing is not None:
+            if reason != TransferReason.CASE or existing.reason == TransferReason.CASE:
+                return [existing]
+            if existing.state in rules.WAITING:
+                return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
+            # Already in a place (or on the way) as a contact: that stay ends, a case's begins.
+            _end(existing, TransferState.DISCHARGED, _("turned positive: moved on as a case"), actor, now)
+        person = _person(resident, clock.local_date(now), policy)
+        key = group_key or _household_key(resident, reason, now, policy)
+        pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)
+        try:
+            with transaction.atomic():
+                transfer = Transfer.objects.create(
+                    resident=resident,
+                    household_id=resident.household_id,
+                    community_id=resident.community_id,
+                    district_id=resident.district_id,
+                    reason=reason,
+                    case_id=case_id,
+                    severity=severity or "",
+                    high_risk=person.high_risk,
+                    needs_carer=person.needs_carer,
+                    group_key=key,
+                    emergency=emergency,
+                    requested_at=requested_at,
+                    pickup_by=pickup_by,
+                    admit_by=admit_by,
+                    stay_until=stay_until,
+                )
+        except IntegrityError:  # requested meanwhile by another flow
+            raise Conflict(
+                _("This person's transfer is requested already."), code="already_requested"
+            ) from None
+        _record(transfer, "requested", None, "", actor, now)
+        made = [transfer]
+        if person.needs_carer:
+            carer = _carer_for(transfer, resident, policy, actor, now)
+            if carer is not None:
+                made.append(carer)
+    return made
+
+
+def _become_case(
+    transfer: Transfer,
+    case_id: int | None,
+    severity: str,
+    requested_at: datetime,
+    policy: policies.Policy,
+    actor: Actor,
+    now: datetime,
+) -> Transfer:
+    before = transfer.state
+    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key"]
+    if transfer.state != TransferState.REQUESTED:
+        # Not on the way yet: the contact's room is given back, a case's destination follows.
+        transfer.state = TransferState.REQUESTED
+        transfer.facility, transfer.pool, transfer.bed = None, None, None
+        fields += ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
+        transfer.vehicle, transfer.seat = None, None
+        fields += ["vehicle", "seat"]
+    transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
+    transfer.pickup_by, transfer.admit_by = rules.deadlines(
+        reason="case", requested_at=requested_at, policy=policy
+    )
+    transfer.stay_until = None
+    transfer.group_key = ""
+    transfer.save(update_fields=list(dict.fromkeys(fields)))
+    _record(transfer, "became_case", before, _("turned positive"), actor, now)
+    return transfer
+
+
+def _carer_for(
+    transfer: Transfer, resident: Resident, policy: policies.Policy, actor: Actor, now: datetime
+) -> Transfer | None:
+    """A carer from the household goes with someone who cannot care for themselves: nobody new
+    if an able adult of the household is moved with them already; else the eldest able adult
+    (a contact still waiting goes as the carer instead)."""
+    today = clock.local_date(now)
+    members = list(
+        Resident.objects.filter(household_id=resident.household_id)
+        .exclude(pk=resident.pk)
+        .order_by("birth_date")
+    )
+    able = [
+        m
+        for m in members
+        if rules.can_care(age=rules.age_on(m.birth_date, today), disabled=m.disabled, policy=policy)
+    ]
+    moving = {
+        t.resident_id: t
+        for t in Transfer.objects.select_for_update().filter(
+            resident_id__in=[m.pk for m in able], state__in=rules.OPEN
+        )
+    }
+    if not transfer.group_key:
+        transfer.group_key = f"household:{resident.household_id}:{transfer.pk}"
+        transfer.save(update_fields=["group_key"])
+    for member in able:
+        other = moving.get(member.pk)
+        if other is not None and (
+            other.reason in (TransferReason.CASE, TransferReason.CARER)
+            or other.group_key == transfer.group_key
+        ):
+            if other.state in rules.WAITING and other.group_key != transfer.group_key:
+                other.group_key = transfer.group_key
+                other.save(update_fields=["group_key"])
+            return None
+    for member in able:
+        other = moving.get(member.pk)
+        if other is None:
+            carer = Transfer.objects.create(
+                resident=member,
+                household_id=member.household_id,
+                community_id=member.community_id,
+                district_id=member.district_id,
+                reason=TransferReason.CARER,
+                carer_of=transfer,
+                group_key=transfer.group_key,
+                emergency=transfer.emergency,
+                requested_at=transfer.requested_at,
+                pickup_by=transfer.pickup_by,
+                admit_by=transfer.admit_by,
+            )
+            _record(
+                carer, "requested", None, _("goes with someone who cannot care for themselves"), actor, now
+            )
+            return carer
+        if other.state == TransferState.REQUESTED:
+            before = other.state
+            other.reason, other.carer_of, other.group_key = TransferReason.CARER, transfer, transfer.group_key
+            other.pickup_by, other.admit_by, other.stay_until = transfer.pickup_by, transfer.admit_by, None
+            other.save(
+                update_fields=["reason", "carer_of", "group_key", "pickup_by", "admit_by", "stay_until"]
+            )
+            _record(other, "carer", before, _("goes with someone who cannot care for themselves"), actor, now)
+            return other
+    return None
+
+
+def transfers_request_group(
+    *, address: str, emergency: bool = False, actor: Actor, now: datetime
+) -> list[Transfer]:
+    """Move a place's residents together, by hand (a courtyard, a building, a household): one
+    group, one destination, with the contacts' deadlines. People already on their way or in a
+    place keep their transfer."""
+    actor.require("manage_transfers")
+    place = place_by_address(address.split("#")[0])
+    paths = {
+        "compound_id": "household__compound_id",
+        "building_id": "household__building_id",
+        "unit_id": "household__unit_id",
+        "household_id": "household_id",
+    }
+    lookup = {
+        path: getattr(place, field) for field, path in paths.items() if getattr(place, field) is not None
+    }
+    with transaction.atomic():
+        residents = list(
+            scoped(Resident.objects.filter(**lookup), actor, RESIDENT_PATHS).order_by(
+                "household_id", "number"
+            )
+        )
+        if not residents:
+            raise NotFound(_("Nobody lives at %(address)s.") % {"address": address}, code="nobody_there")
+        key = f"group:{place.address}:{now:%Y%m%d%H%M}"
+        made: dict[int, Transfer] = {}
+        for resident in residents:
+            for t in transfer_request(
+                resident_id=resident.pk,
+                reason=TransferReason.GROUP,
+                emergency=emergency,
+                group_key=key,
+                actor=actor,
+                now=now,
+            ):
+                made[t.pk] = t  # a member requested first as someone's carer is listed once
+    return list(made.values())
+
+
+def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now: datetime) -> Transfer:
+    """A clinician sets a case's clinical type. A destination no longer fitting it is given back
+    before the person is on the way (the next assignment finds the right bed); a person already
+    in a place that no longer fits is moved on: that stay ends and an emergency transfer from
+    there is requested."""
+    _require_requester(actor)
+    if severity not in policies.SEVERITIES:
+        raise InvalidInput(
+            _("A clinical type is one of: %(values)s.") % {"values": ", ".join(policies.SEVERITIES)},
+            code="bad_severity",
+        )
+    policy = policies.policy()
+    with transaction.atomic():
+        transfer = (
+            scoped(Transfer.objects.select_for_update(of=("self",)), actor, RESIDENT_PATHS)
+            .filter(resident_id=resident_id, state__in=rules.OPEN, reason=TransferReason.CASE)
+            .select_related("facility", "pool")
+            .first()
+        )
+        if transfer is None:
+            raise NotFound(_("This person has no open transfer as a case."), code="no_transfer")
+        before = transfer.severity
+        transfer.severity = severity
+        transfer.save(update_fields=["severity"])
+        audit.record(
+            action="transfer.transfer.severity",
+            obj=transfer,
+            before={"severity": before},
+            after={"severity": severity},
+            district_id=transfer.district_id,
+            actor=actor,
+            now=now,
+        )
+        if transfer.facility is None:
+            return transfer
+        admission = rules.admission_for(
+            reason=transfer.reason, severity=severity, high_risk=transfer.high_risk, policy=policy
+        )
+        fits = transfer.facility.kind in admission.places and (
+            transfer.pool is None
+            or transfer.pool.kind == rules.bed_at(facility_kind=transfer.facility.kind, admission=admission)
+        )
+        if fits:
+            return transfer
+        if transfer.state == TransferState.DESTINATION_ASSIGNED:
+            state = transfer.state
+            transfer.state = TransferState.REQUESTED
+            fields = ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
+            transfer.facility, transfer.pool, transfer.bed = None, None, None
+            transfer.save(update_fields=fields)
+            _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
+            return transfer
+        if transfer.state == TransferState.ADMITTED:
+            _end(transfer, TransferState.DISCHARGED, _("moved on: the clinical type changed"), actor, now)
+            return transfer_request(
+                resident_id=resident_id,
+                reason=TransferReason.CASE,
+                case_id=transfer.case_id,
+                severity=severity,
+                emergency=True,
+                actor=actor,
+                now=now,
+            )[0]
+    return transfer
+
+
+def _end(transfer: Transfer, to: str, reason: str, actor: Actor, now: datetime) -> None:
+    if not rules.may_move("transfer", transfer.state, to):
+        raise InvalidTransition()
+    before = transfer.state
+    transfer.state, transfer.ended_at, transfer.end_reason = to, now, reason[:500]
+    transfer.save(update_fields=["state", "ended_at", "end_reason", *release_bed(transfer, now)])
+    _record(transfer, to, before, reason, actor, now)
+
+
+MOVES = (TransferState.PICKED_UP, TransferState.ADMITTED, TransferState.CANCELLED, TransferState.REFUSED)
+
+
+def transfer_move(*, transfer_id: int, to: str, reason: str = "", actor: Actor, now: datetime) -> Transfer:
+    """A crew confirms a pick-up or an admission, or a dispatcher cancels or records a refusal
+    (with a reason). Refused by the transition map otherwise; a cancelled or refused transfer
+    gives its bed and seat back, an admitted one its seat (the vehicle is free again)."""
+    actor.require("manage_transfers")
+    if to not in MOVES:
+        raise InvalidInput(
+            _("A transfer is picked up, admitted, cancelled or refused here."), code="bad_move"
+        )
+    reason = reason.strip()
+    if to in (TransferState.CANCELLED, TransferState.REFUSED) and not reason:
+        raise InvalidInput(_("Say why."), code="reason_required")
+    with transaction.atomic():
+        transfer = get_scoped(Transfer.objects.select_for_update(), actor, RESIDENT_PATHS, pk=transfer_id)
+        if not rules.may_move("transfer", transfer.state, to):
+            raise InvalidTransition(
+                _("A transfer %(state)s cannot be %(to)s.") % {"state": transfer.state, "to": to},
+                code="bad_transition",
+            )
+        if to in (TransferState.CANCELLED, TransferState.REFUSED):
+            _end(transfer, to, reason, actor, now)
+            return transfer
+        before = transfer.state
+        transfer.state = to
+        if to == TransferState.PICKED_UP:
+            transfer.picked_up_at = now
+            fields = ["state", "picked_up_at"]
+        else:
+            transfer.admitted_at = now
+            transfer.on_board = False
+            fields = ["state", "admitted_at", "on_board"]
+        transfer.save(update_fields=fields)
+        _record(transfer, to, before, reason, actor, now)
+    return transfer
+
+
+def discharge_test_record(
+    *, transfer_id: int, taken_at: datetime, negative: bool, ct: float | None, actor: Actor, now: datetime
+) -> DischargeTest:
+    """A test of an admitted person before discharge, with its Ct value."""
+    if not (actor.has("manage_transfers") or actor.has("manage_cases")):
+        raise Forbidden()
+    if taken_at > now:
+        raise InvalidInput(_("A test cannot be taken in the future."), code="test_in_future")
+    if ct is not None and not 0 <= ct <= 50:
+        raise InvalidInput(_("A Ct value lies between 0 and 50."), code="bad_ct")
+    with transaction.atomic():
+        transfer = get_scoped(Transfer.objects.select_for_update(), actor, RESIDENT_PATHS, pk=transfer_id)
+        if transfer.state != TransferState.ADMITTED:
+            raise InvalidTransition(
+                _("Only an admitted person is tested for discharge."), code="not_admitted"
+            )
+        test = DischargeTest.objects.create(
+            transfer=transfer,
+            taken_at=taken_at,
+            negative=negative,
+            ct=None if ct is None else Decimal(str(ct)),
+            recorded_at=now,
+        )
+        audit.record(
+            action="transfer.discharge_test.recorded",
+            obj=test,
+            after={"negative": negative, "ct": ct, "taken_at": taken_at.isoformat()},
+            district_id=transfer.district_id,
+            actor=actor,
+            now=now,
+        )
+    return test
+
+
+def transfer_discharge(
+    *, resident_id: int, protocol: str, override_reason: str = "", actor: Actor, now: datetime
+) -> Transfer | None:
+    """Discharge a person from their place, home, followed by the protocol's days of home health
+    monitoring; the bed is freed. Refused unless the discharge tests meet the protocol's rule
+    (v9: two negative tests ≥ 24 h apart with Ct ≥ 35), or an officer overrides it with a reason,
+    which is audited. A person not yet admitted has their transfer cancelled; nobody moved:
+    None."""
+    actor.require("manage_cases")
+    override_reason = override_reason.strip()
+    rule = policies.policy().discharge_rule(protocol)
+    with transaction.atomic():
+        transfer = (
+            scoped(Transfer.objects.select_for_update(), actor, RESIDENT_PATHS)
+            .filter(resident_id=resident_id, state__in=rules.OPEN)
+            .exclude(reason=TransferReason.CARER)
+            .first()
+        )
+        if transfer is None:
+            return None
+        if transfer.state != TransferState.ADMITTED:
+            _end(transfer, TransferState.CANCELLED, _("discharged before admission"), actor, now)
+            return transfer
+        tests = [
+            rules.Test(t.taken_at, t.negative, None if t.ct is None else float(t.ct))
+            for t in transfer.discharge_tests.all()
+        ]
+        allowed = rules.discharge_allowed(tests, rule)
+        if not allowed and not override_reason:
+            raise InvalidTransition(
+                _(
+                    "The discharge rule is not met: %(tests)s negative tests at least %(hours)s hours "
+                    "apart with Ct of at least %(ct)s. An officer may override it with a reason."
+                )
+                % {"tests": rule.tests, "hours": rule.hours_apart, "ct": rule.ct_at_least},
+                code="discharge_rule_not_met",
+            )
+        transfer.home_monitoring_until = clock.local_date(now) + timedelta(days=rule.home_monitoring_days)
+        transfer.save(update_fields=["home_monitoring_until"])
+        reason = (
+            _("discharge rule met: home health monitoring until %(day)s")
+            % {"day": transfer.home_monitoring_until.isoformat()}
+            if allowed
+            else _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
+        )
+        _end(transfer, TransferState.DISCHARGED, reason, actor, now)
+        # Their carers go home with them.
+        for carer in Transfer.objects.select_for_update().filter(carer_of=transfer, state__in=rules.OPEN):
+            to = (
+                TransferState.DISCHARGED if carer.state == TransferState.ADMITTED else TransferState.CANCELLED
+            )
+            _end(carer, to, _("goes home with the person they care for"), actor, now)
+    return transfer
+
+
+def has_open(resident_id: int) -> bool:
+    return Transfer.objects.filter(Q(resident_id=resident_id), state__in=rules.OPEN).exists()
