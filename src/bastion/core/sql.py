@@ -162,6 +162,22 @@ def stage_table(name: str, columns: str) -> None:
     run(f"CREATE TEMP TABLE {name} ({columns})")
 
 
+def scratch_table(name: str, columns: str) -> None:
+    """A TEMP table `name` with `columns` (SQL), empty, for a step that runs often (a health
+    code's recolouring runs with every trigger): made once per connection and emptied each time.
+    A table created and dropped at every step takes a new lock each time, held until the
+    transaction ends, and a long transaction (a scenario replayed in one, a batch of cases) runs
+    out of PostgreSQL's lock table. Its columns are the name's own: one name, one shape."""
+    run(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
+    empty_table(name)
+
+
+def empty_table(name: str) -> None:
+    """Empty a (temporary) table: TRUNCATE on PostgreSQL, which leaves no dead rows behind (no
+    autovacuum ever visits a temporary table), DELETE on SQLite, which has no TRUNCATE."""
+    run(f"TRUNCATE {name}" if postgres() else f"DELETE FROM {name}")
+
+
 def drop_table(name: str) -> None:
     run(f"DROP TABLE IF EXISTS {name}")
 
