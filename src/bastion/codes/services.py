@@ -60,14 +60,16 @@ def codes_recolour(
             codes_sql.candidates_add_query(*core_sql.of_query(query))
         policy = code_rules()
         if timed:
-            codes_sql.candidates_add_coloured([r.id for r in policy.rules if r.fact in rules.TIMED_FACTS])
+            codes_sql.candidates_add_coloured(
+                [r.id for r in policy.rules if r.fact in rules.TIMED_FACTS], rules.bits(rules.TIMED_FACTS)
+            )
         today = clock.local_date(now)
         windows = policy.windows
         rows = codes_sql.facts(
             [
                 core_sql.db_datetime(now),
                 core_sql.db_datetime(now - timedelta(days=windows.missed_screening_days)),
-                today - timedelta(days=windows.discharge_monitoring_days - 1),
+                today - timedelta(days=windows.discharge_monitoring_days),
             ]
         )
         decided: dict[tuple[Any, ...], rules.Outcome | None] = {}
@@ -142,7 +144,7 @@ def code_correct(*, resident_id: int, colour: str, reason: str, actor: Actor, no
     with transaction.atomic():
         resident = get_scoped(Resident.objects.all(), actor, RESIDENT_PATHS, pk=resident_id)
         # The facts as they are now, so that the correction lapses when they next change.
-        codes_recolour(residents=[resident.pk], trigger=Trigger.CORRECTION, actor=actor, now=now)
+        codes_recolour(residents=[resident.pk], trigger=Trigger.TIME, actor=actor, now=now)
         code = HealthCode.objects.select_for_update().filter(pk=resident.pk).first()
         was = code.colour if code else GREEN
         policy = code_rules()

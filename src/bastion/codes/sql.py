@@ -46,15 +46,16 @@ def candidates_add_query(statement: str, params: Sequence[Any]) -> int:
     )
 
 
-def candidates_add_coloured(rules: Sequence[str]) -> int:
-    """Everyone whose colour was set by one of `rules` (facts that end by time alone)."""
+def candidates_add_coloured(rules: Sequence[str], facts: int) -> int:
+    """Everyone whose colour was set by one of `rules` (facts that end by time alone), and every
+    officer's correction made while one of `facts` (a bit set) held: it stands until they end."""
     if not rules:
         return 0
     marks = ", ".join(["%s"] * len(rules))
     return sql.run(
         f"INSERT INTO {CANDIDATES} (resident_id) SELECT resident_id FROM codes_healthcode"
-        f" WHERE rule IN ({marks}) ON CONFLICT DO NOTHING",
-        list(rules),
+        f" WHERE rule IN ({marks}) OR (corrected AND (facts & %s) <> 0) ON CONFLICT DO NOTHING",
+        [*rules, facts],
     )
 
 

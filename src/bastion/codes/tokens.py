@@ -29,7 +29,7 @@ def token_for(resident_id: int) -> str:
 def resident_of(token: str) -> int | None:
     """The resident a token names, or None for a token that is not one of ours."""
     head, _sep, mac = token.strip().partition("-")
-    if not head.isdigit() or len(head) > 19 or len(mac) != 16:
+    if not (head.isascii() and head.isdigit()) or len(head) > 19 or len(mac) != 16:
         return None
     resident_id = int(head)
     for secret in (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])):
