@@ -85,8 +85,18 @@ LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
 
 
 def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The facts of the staged candidates. On PostgreSQL without JIT: the planner prices the
+    per-resident lookups as if each read whole tables (a missed round's scans, rounds), so a zone
+    of 2,000 residents went over the JIT thresholds and spent 2 s compiling a statement that runs
+    in 20 ms (docs/BENCHMARKS.md, health codes); the caller's setting is restored after it."""
     sql.analyze(CANDIDATES)
-    return sql.rows(FACTS, params)
+    was = sql.one("SELECT current_setting('jit')") if sql.postgres() else None
+    sql.set_local(jit="off")
+    try:
+        return sql.rows(FACTS, params)
+    finally:
+        if was is not None:
+            sql.set_local(jit=str(was[0]))
 
 
 # --- writing the changes ------------------------------------------------------------------------
