@@ -24,7 +24,8 @@ stays), so that each part starts from a green city.
    changed. Then `flows.rounds_due` just after the round's deadline (the unsampled turn
    yellow) and one `flows.codes_timed` sweep a quarter of an hour later; the codes' statements
    of the slowest step are run again under EXPLAIN (ANALYZE, BUFFERS) with `--explain`.
-3. Checks (`--parts checks`): a `code_checker` account logged in (a session), granian as
+3. Checks (`--parts checks`): a `code_checker` account's device token (`--auth device`, the
+   venue's scanner) or its session (`--auth session`, logged in to the console), granian as
    bench/scan_api.py serves it, wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
    for the tokens of `--tokens` random residents, a mix of coloured (red or yellow from parts
    1-2, or coloured here when missing) and never-coloured (green) ones, for `--seconds`.
@@ -364,11 +365,8 @@ def _zone_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any]
 
 
 def _round_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any]:
-    from django.db import connection, transaction
-    from django.db.models import Count
+    from django.db import connection
 
-    from bastion import flows
-    from bastion.codes.models import HealthCode
     from bastion.core import clock
     from bastion.core.scopes import SYSTEM
     from bastion.testing import services as testing
@@ -427,6 +425,24 @@ def _round_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any
             flush=True,
         )
 
+    figure.update(_deadline_part(args, recolours, deadline))
+    return figure
+
+
+def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: datetime) -> dict[str, Any]:
+    """`flows.rounds_due` at the deadline, then one `flows.codes_timed` sweep. Run again alone
+    (`--parts deadline`), the round's deadline is first taken back, with the colours it set."""
+    from django.db import connection, transaction
+    from django.db.models import Count
+
+    from bastion import flows
+    from bastion.codes.models import HealthCode
+    from bastion.core import clock
+
+    figure: dict[str, Any] = {}
+    _sql("UPDATE testing_round SET deadline_passed_at = NULL")
+    _sql("DELETE FROM codes_healthcode WHERE trigger IN ('round_deadline', 'time')")
+    _sql("DELETE FROM codes_codechange WHERE trigger IN ('round_deadline', 'time')")
     # Two days pass before the deadline: autovacuum has analysed the tables the loads filled.
     for table in ("testing_scan", "testing_tube", "testing_recall", "testing_round", "codes_healthcode"):
         _sql(f'ANALYZE "{table}"')
@@ -524,13 +540,15 @@ def _tokens(args: argparse.Namespace, path: Path) -> dict[str, int]:
     return {"coloured": len(picked), "green": len(green)}
 
 
-def _session_cookie() -> str:
+def _credentials(auth: str) -> str:
+    """The header a venue's scanner sends, `Name: value`: a device token of a code_checker
+    account (`--auth device`) or the session cookie of one logged in (`--auth session`)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
     from bastion.city import services as city
-    from bastion.core import clock
+    from bastion.core import clock, devices
     from bastion.core.scopes import SYSTEM
 
     user = get_user_model().objects.filter(username="bench-checker").first()
@@ -543,9 +561,14 @@ def _session_cookie() -> str:
             now=clock.now(),
         )
         user = get_user_model().objects.get(username="bench-checker")
+    if auth == "device":
+        issued = devices.device_token_issue(
+            username="bench-checker", name=f"bench gate {time.time():.0f}", actor=SYSTEM, now=clock.now()
+        )
+        return f"Authorization: Bearer {issued.secret}"
     client = Client()
     client.force_login(user)
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    return f"Cookie: {settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
 def _checks_part(args: argparse.Namespace) -> dict[str, Any]:
@@ -557,7 +580,7 @@ def _checks_part(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="codes-check-"))
     tokens_file = workdir / "tokens.txt"
     mix = _tokens(args, tokens_file)
-    cookie = _session_cookie()
+    credentials = _credentials(args.auth)
     connection.close()
     sargs = argparse.Namespace(
         server="granian",
@@ -592,7 +615,7 @@ def _checks_part(args: argparse.Namespace) -> dict[str, Any]:
                 str(CHECK_SCRIPT),
                 f"http://127.0.0.1:{scan_api.PORT}",
                 "--",
-                cookie,
+                credentials,
                 str(tokens_file),
                 str(args.wrk_threads),
             ],
@@ -618,6 +641,7 @@ def _checks_part(args: argparse.Namespace) -> dict[str, Any]:
     ok = got["ok"]
     return {
         "tokens": mix,
+        "auth": args.auth,
         "server": f"granian {args.workers} x {args.threads} blocking threads",
         "generator": f"wrk {args.wrk_threads} thread(s), {args.connections} connections, {seconds:.1f} s",
         "requests": got["requests"],
@@ -652,6 +676,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--coloured", type=float, default=0.5, help="share of coloured residents checked")
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--auth", default="device", choices=["device", "session"])
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
@@ -690,12 +715,15 @@ def main() -> None:
     if "round" in parts:
         print("2. a round's results, its deadline, a timed sweep…", flush=True)
         figures["round"] = _round_part(args, recolours)
+    elif "deadline" in parts:
+        print("2b. the round's deadline again, a timed sweep…", flush=True)
+        figures["deadline"] = _deadline_part(args, recolours, testing_round.ROUND_DAY + timedelta(days=2))
     if "checks" in parts:
         print("3. venue checks under wrk…", flush=True)
         figures["checks"] = _checks_part(args)
         print(f"  {figures['checks']}", flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
-    out = OUT / f"codes-{args.residents}.json"
+    out = OUT / f"codes-{args.residents}-{args.parts.replace(',', '-')}.json"
     out.write_text(json.dumps(figures, indent=1, default=str))
     print(f"figures in {out}", flush=True)
 

@@ -1,5 +1,5 @@
 -- wrk script for bench/codes.py: venues checking health codes by token. Arguments (after `--`):
--- the session cookie of a code_checker account, the tokens file (one a line), the number of wrk
+-- the header of a code_checker's credentials (`Authorization: Bearer ...` or `Cookie: ...`), the tokens file (one a line), the number of wrk
 -- threads. Thread k takes lines k, k + n, ... and goes round them. At the end prints one line
 -- `RESULT {json}`: latency percentiles (microseconds), answers by colour, other statuses.
 
@@ -13,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-    cookie, path, nthreads = args[1], args[2], tonumber(args[3])
+    credentials, path, nthreads = args[1], args[2], tonumber(args[3])
     tokens = {}
     local line_no = 0
     for line in io.lines(path) do
@@ -23,7 +23,8 @@ function init(args)
         line_no = line_no + 1
     end
     sent, ok, red, yellow, green, other, first_error = 0, 0, 0, 0, 0, 0, ""
-    headers = { ["Cookie"] = cookie }
+    local name, value = string.match(credentials, "^([^:]+): (.*)$")
+    headers = { [name] = value }
 end
 
 function request()

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from ninja.security import HttpBearer, django_auth
 
 from bastion.city.selectors import actor_for
 from bastion.codes import selectors, services
-from bastion.core import clock
+from bastion.core import clock, devices
 from bastion.core.inputs import Id, Line, Text
 from bastion.core.scopes import Actor
 
@@ -20,6 +22,23 @@ router = Router(tags=["codes"])
 
 def _actor(request: HttpRequest) -> Actor:
     return actor_for(request.user)
+
+
+class DeviceTokenAuth(HttpBearer):
+    """`Authorization: Bearer <device token>`: a venue's scanner acting as its code_checker
+    account without a session (`core.devices`: the token resolved once per process every few
+    seconds, not a session, a user, an account and its permissions read for every check). An
+    unknown or revoked token answers 401; no header falls back to the session."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Actor:
+        return devices.device_token_resolve(secret=token, resolve=_actor_of_user)
+
+
+def _actor_of_user(user_id: int) -> Actor:
+    return actor_for(get_user_model().objects.get(pk=user_id))
+
+
+device_token = DeviceTokenAuth()
 
 
 class CheckOut(Schema):
@@ -70,9 +89,16 @@ def _code(actor: Actor, resident_id: int) -> dict[str, Any]:
     return {**view.__dict__, "history": [line.__dict__ for line in view.history]}
 
 
-@router.get("/check/{token}", response=CheckOut, summary="Check a health code by its token (venues)")
+@router.get(
+    "/check/{token}",
+    response=CheckOut,
+    auth=[device_token, django_auth],
+    summary="Check a health code by its token (venues: a device token, or a session)",
+)
 def code_check(request: HttpRequest, token: Line) -> dict[str, Any]:
-    check = selectors.code_check(actor=_actor(request), token=token)
+    auth = getattr(request, "auth", None)
+    actor = auth if isinstance(auth, Actor) else _actor(request)
+    check = selectors.code_check(actor=actor, token=token)
     return {"colour": check.colour, "set_at": check.set_at}
 
 

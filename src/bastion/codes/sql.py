@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
+from django.db import connection
 
 from bastion.cases import sql as cases_sql
 from bastion.city import bulk
@@ -97,6 +98,26 @@ def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
     finally:
         if was is not None:
             sql.set_local(jit=str(was[0]))
+
+
+# --- a venue's check ------------------------------------------------------------------------------
+
+# The resident (no row: no such resident), their stored colour and since when (NULL: never
+# coloured, green). One statement by primary key, prepared once per connection: checks come by
+# the thousand a second, and planning it cost as much as running it.
+CHECK = f"""
+SELECT r.id, hc.colour, hc.set_at FROM {city_sql.RESIDENTS} r
+LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
+WHERE r.id = %s
+"""
+
+
+def checked(resident_id: int) -> tuple[str | None, Any] | None:
+    """(colour or None when never coloured, set at) of a resident; None when there is none."""
+    with connection.cursor() as cursor:
+        sql.run_prepared(cursor, "bastion_code_check", CHECK, [resident_id])
+        row = cursor.fetchone()
+    return None if row is None else (row[1], row[2])
 
 
 # --- writing the changes ------------------------------------------------------------------------
