@@ -224,14 +224,15 @@ def _compounds_near(target: int, count: int) -> list[tuple[int, str, int]]:
 def _resident_of(compound_id: int) -> int:
     return int(
         _sql(
-            "SELECT r.id FROM city_resident r JOIN city_household h ON h.id = r.household_id"
-            " WHERE h.compound_id = %s ORDER BY r.id LIMIT 1",
+            # No ORDER BY: with one, PostgreSQL walks the residents' primary key (seconds).
+            "SELECT r.id FROM city_household h JOIN city_resident r ON r.household_id = h.id"
+            " WHERE h.compound_id = %s LIMIT 1",
             [compound_id],
         )[0][0]
     )
 
 
-def _report_in(compound: tuple[int, str, int]) -> Any:
+def _report_in(compound: tuple[int, str, int], resident_id: int) -> Any:
     """A case of a resident of the compound, the compound named as a frequent place: v9 puts the
     whole compound at high risk. Returns the compound's zone."""
     from bastion import flows
@@ -239,7 +240,7 @@ def _report_in(compound: tuple[int, str, int]) -> Any:
 
     compound_id, code, _n = compound
     reported = flows.case_reported(
-        resident_id=_resident_of(compound_id), kind="confirmed", frequent=[code], actor=SYSTEM, now=REPORTED
+        resident_id=resident_id, kind="confirmed", frequent=[code], actor=SYSTEM, now=REPORTED
     )
     zones = [
         c.zone
@@ -289,7 +290,7 @@ def _zone_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any]
     with clock.use(clock.FrozenClock(REPORTED)):
         for compound in compounds[: args.zone_runs]:
             with _codes_off():
-                zone = _report_in(compound)
+                zone = _report_in(compound, _resident_of(compound[0]))
             first = _recolour_zones([zone], recolours)
             second = _recolour_zones([zone], recolours)
             alone.append(first)
@@ -310,7 +311,7 @@ def _zone_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any]
             if not group:
                 break
             with _codes_off():
-                zones = [_report_in(c) for c in group]
+                zones = [_report_in(c, _resident_of(c[0])) for c in group]
             call = _recolour_zones(zones, recolours)
             call["zones"] = len(zones)
             grouped.append(call)
@@ -323,9 +324,10 @@ def _zone_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any]
         # For context: the whole flow, with its codes step, and the zone lifted again.
         flows_s, codes_in_flow, lifted_s, codes_in_lift = [], [], [], []
         for compound in rest[: args.zone_runs]:
+            resident_id = _resident_of(compound[0])
             with recolours.on():
                 t0 = time.perf_counter()
-                zone = _report_in(compound)
+                zone = _report_in(compound, resident_id)
                 flows_s.append(time.perf_counter() - t0)
             codes_in_flow.append(sum(c["seconds"] for c in recolours.calls))
             with recolours.on():
