@@ -496,7 +496,7 @@ def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: dat
                     clock.local_date(later) - timedelta(days=windows.discharge_monitoring_days - 1),
                 ]
                 core_sql.analyze(codes_sql.CANDIDATES)
-                core_sql.set_local(jit="off")  # as codes.sql.facts runs it
+                core_sql.set_local(jit="off", work_mem="'96MB'")  # as codes.sql.facts runs it
                 figure["facts_plan"] = _explain_statements([(0.0, codes_sql.FACTS, params)], k=1)
                 transaction.set_rollback(True)
             for plan in figure["facts_plan"].values():

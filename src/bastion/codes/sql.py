@@ -89,15 +89,17 @@ def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The facts of the staged candidates. On PostgreSQL without JIT: the planner prices the
     per-resident lookups as if each read whole tables (a missed round's scans, rounds), so a zone
     of 2,000 residents went over the JIT thresholds and spent 2 s compiling a statement that runs
-    in 20 ms (docs/BENCHMARKS.md, health codes); the caller's setting is restored after it."""
+    in 20 ms. And with room for its hashes: a round's million unsampled join the registry
+    through hashes of tens of MB, spilled in 8-16 batches (1.2 GB of temporary files) at the
+    stock 4 MB (docs/BENCHMARKS.md, health codes). The caller's settings are restored after it."""
     sql.analyze(CANDIDATES)
-    was = sql.one("SELECT current_setting('jit')") if sql.postgres() else None
-    sql.set_local(jit="off")
+    was = sql.one("SELECT current_setting('jit'), current_setting('work_mem')") if sql.postgres() else None
+    sql.set_local(jit="off", work_mem="'96MB'")
     try:
         return sql.rows(FACTS, params)
     finally:
         if was is not None:
-            sql.set_local(jit=str(was[0]))
+            sql.set_local(jit=str(was[0]), work_mem=f"'{was[1]}'")
 
 
 # --- a venue's check ------------------------------------------------------------------------------
