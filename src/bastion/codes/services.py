@@ -124,7 +124,6 @@ def codes_recolour(
                 actor=actor,
                 now=now,
             )
-        core_sql.drop_table(codes_sql.CANDIDATES)
     return Recoloured(len(rows), changed, to)
 
 

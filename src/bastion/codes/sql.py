@@ -26,7 +26,7 @@ CHANGES = "codes_change_stage"
 
 
 def candidates_stage() -> None:
-    sql.stage_table(CANDIDATES, "resident_id bigint PRIMARY KEY")
+    sql.stage_table_kept(CANDIDATES, "resident_id bigint PRIMARY KEY")
 
 
 def candidates_add_ids(resident_ids: Sequence[int]) -> None:
@@ -137,7 +137,7 @@ CHANGE_COLUMNS = {
 def changes_write(frame: pl.DataFrame, *, version: str, trigger: str, actor_label: str, at: Any) -> None:
     """Upsert the codes of `frame` (CHANGE_COLUMNS) and write the history of those recorded. An
     officer's correction lapses with any change written here (its facts changed)."""
-    sql.stage_table(
+    sql.stage_table_kept(
         CHANGES,
         "resident_id bigint PRIMARY KEY, was varchar(10), colour varchar(10), rule varchar(40),"
         f" facts bigint, recorded {sql.bool_type()}",
@@ -173,4 +173,3 @@ def changes_write(frame: pl.DataFrame, *, version: str, trigger: str, actor_labe
         """,
         [version, at, trigger],
     )
-    sql.drop_table(CHANGES)

@@ -162,6 +162,16 @@ def stage_table(name: str, columns: str) -> None:
     run(f"CREATE TEMP TABLE {name} ({columns})")
 
 
+def stage_table_kept(name: str, columns: str) -> None:
+    """A TEMP table `name` with `columns`, empty: created once per connection and kept, for a
+    step that may run many times in one transaction (a health code's recolouring, once per case
+    of a batch). Dropping and creating a table each time holds a lock on every relation ever
+    created until the transaction ends (13 a call): a few hundred calls filled the server's
+    whole lock table ("out of shared memory", docs/BENCHMARKS.md, health codes)."""
+    run(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({columns})")
+    run(f"TRUNCATE {name}" if postgres() else f"DELETE FROM {name}")
+
+
 def drop_table(name: str) -> None:
     run(f"DROP TABLE IF EXISTS {name}")
 
