@@ -403,3 +403,28 @@ def _make_facts(target: Resident, facts: frozenset[str]) -> None:
             )
     HealthCode.objects.filter(pk=target.pk).delete()
     CodeChange.objects.filter(resident=target).delete()
+
+
+@pytest.mark.postgres
+def test_many_recolourings_in_one_transaction_hold_no_more_locks_than_a_few(city: Places) -> None:
+    # A batch of cases recolours once per case in one transaction: each call's staging tables
+    # are reused, so the locks held do not grow with the calls (they filled the server's lock
+    # table when each call created and dropped its own).
+    from django.db import transaction
+
+    from bastion.codes.models import Trigger
+    from bastion.core import sql as core_sql
+
+    someone = resident("C1/2/1/101#1").pk
+
+    def locks() -> int:
+        row = core_sql.one("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
+        return int(row[0]) if row else 0
+
+    with transaction.atomic():
+        for _ in range(5):
+            services.codes_recolour(residents=[someone], trigger=Trigger.TIME, actor=SYSTEM, now=NOW)
+        after_five = locks()
+        for _ in range(45):
+            services.codes_recolour(residents=[someone], trigger=Trigger.TIME, actor=SYSTEM, now=NOW)
+        assert locks() <= after_five
