@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export BASTION_HOME := $(CURDIR)
 
-.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-backpressure bench-delivery bench-transfer messages clean help
+.PHONY: demo test test-sqlite test-postgres lint bench bench-quick bench-zones bench-testing bench-scan-api bench-backpressure bench-delivery bench-transfer bench-codes messages clean help
 
 help:
 	@echo "make demo   - build a demo city under ./var and serve the console on http://127.0.0.1:8000"
@@ -95,6 +95,18 @@ bench-delivery: $(STAMP)
 # Transfer: a 1,000-case day against 500 vehicles and 50 places, on SQLite and PostgreSQL.
 bench-transfer: $(STAMP)
 	$(BIN)/python bench/transfer_assign.py
+
+# Health codes (issue 14) on the 21 M city of bench_zones (generated once): a zone's residents
+# recoloured, a 20 M round's results (bench/testing_round.py's files), its deadline and a timed
+# sweep, then venue checks under wrk (installed here when missing, as for bench-scan-api).
+# Long: the round's loads take most of half an hour on this machine (docs/BENCHMARKS.md).
+bench-codes: $(STAMP)
+	@if ! command -v wrk >/dev/null; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi; \
+	fi
+	$(BIN)/python bench/codes.py --database bench_zones --keep --explain
 
 messages: $(STAMP)
 	cd src/bastion && ../../$(BIN)/bastion makemessages -l zh_Hans -l en --no-obsolete && ../../$(BIN)/bastion compilemessages

@@ -18,6 +18,7 @@ from bastion.city.selectors import actor_for, place_by_address
 from bastion.codes import rules, selectors, services, tokens
 from bastion.codes.models import CodeChange, HealthCode
 from bastion.codes.policy import code_rules
+from bastion.core import devices
 from bastion.core.errors import Forbidden, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
@@ -273,6 +274,34 @@ def test_a_venue_checks_a_token_and_learns_the_colour_and_time_only(
     assert client.get(f"/api/v1/codes/residents/{resident('C1/2/1/101#1').pk}").status_code == 403
 
 
+def test_a_venues_scanner_checks_with_a_device_token_and_a_revoked_one_is_refused(
+    city: Places, make_user: Callable[..., User]
+) -> None:
+    report("C1/2/1/301#1")
+    checker = make_user("code_checker")
+    issued = devices.device_token_issue(username=checker.username, name="gate 3", actor=SYSTEM, now=NOW)
+    scanner = Client(enforce_csrf_checks=True)  # no session, no cookie
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
+    red = tokens.token_for(resident("C1/2/1/101#1").pk)
+    answer = scanner.get(f"/api/v1/codes/check/{red}", **bearer)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["colour"] == "red"
+    assert datetime.fromisoformat(answer.json()["set_at"].replace("Z", "+00:00")) == NOW
+    green = scanner.get(f"/api/v1/codes/check/{tokens.token_for(resident('C2/1/1/101#1').pk)}", **bearer)
+    assert green.json() == {"colour": "green", "set_at": None}
+    # A well-signed token of nobody in the registry is not a code either.
+    nobody = scanner.get(f"/api/v1/codes/check/{tokens.token_for(10**12)}", **bearer)
+    assert (nobody.status_code, nobody.json()["code"]) == (404, "unknown_code")
+    # A sampler's device may post scans, not check codes.
+    sampler = make_user("sampler")
+    pda = devices.device_token_issue(username=sampler.username, name="PDA", actor=SYSTEM, now=NOW).secret
+    assert scanner.get(f"/api/v1/codes/check/{red}", HTTP_AUTHORIZATION=f"Bearer {pda}").status_code == 403
+    devices.device_token_revoke(token_id=issued.token.pk, actor=SYSTEM, now=NOW)
+    revoked = scanner.get(f"/api/v1/codes/check/{red}", **bearer)
+    assert (revoked.status_code, revoked.json()["code"]) == (401, "bad_device_token")
+    assert scanner.get(f"/api/v1/codes/check/{red}").status_code == 401  # nothing at all
+
+
 def test_a_resident_reads_their_own_code_and_why_in_their_language(
     city: Places, make_user: Callable[..., User]
 ) -> None:
@@ -374,3 +403,28 @@ def _make_facts(target: Resident, facts: frozenset[str]) -> None:
             )
     HealthCode.objects.filter(pk=target.pk).delete()
     CodeChange.objects.filter(resident=target).delete()
+
+
+@pytest.mark.postgres
+def test_many_recolourings_in_one_transaction_hold_no_more_locks_than_a_few(city: Places) -> None:
+    # A batch of cases recolours once per case in one transaction: each call's staging tables
+    # are reused, so the locks held do not grow with the calls (they filled the server's lock
+    # table when each call created and dropped its own).
+    from django.db import transaction
+
+    from bastion.codes.models import Trigger
+    from bastion.core import sql as core_sql
+
+    someone = resident("C1/2/1/101#1").pk
+
+    def locks() -> int:
+        row = core_sql.one("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
+        return int(row[0]) if row else 0
+
+    with transaction.atomic():
+        for _ in range(5):
+            services.codes_recolour(residents=[someone], trigger=Trigger.TIME, actor=SYSTEM, now=NOW)
+        after_five = locks()
+        for _ in range(45):
+            services.codes_recolour(residents=[someone], trigger=Trigger.TIME, actor=SYSTEM, now=NOW)
+        assert locks() <= after_five

@@ -93,7 +93,7 @@ class DispatchIn(Schema):
     vehicle_code: Line = Field(max_length=30)
 
 
-class MoveIn(Schema):
+class TripMoveIn(Schema):
     to: Line = Field(max_length=20, description="picked_up, at_treatment, returned or missed")
 
 
@@ -235,7 +235,7 @@ def trip_dispatch(request: HttpRequest, trip_id: Id, body: DispatchIn) -> dict[s
 @router.post(
     "/trips/{int:trip_id}/move", response=TripOut, summary="Picked up, at treatment, home, or missed"
 )
-def trip_move(request: HttpRequest, trip_id: Id, body: MoveIn) -> dict[str, Any]:
+def trip_move(request: HttpRequest, trip_id: Id, body: TripMoveIn) -> dict[str, Any]:
     actor = _actor(request)
     services.trip_move(trip_id=trip_id, to=body.to, actor=actor, now=clock.now())
     return asdict(selectors.trip_get(actor=actor, trip_id=trip_id))

@@ -13,8 +13,10 @@ from django.utils.translation import gettext as _
 from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS, city_figures
 from bastion.codes import rules, tokens
+from bastion.codes import sql as codes_sql
 from bastion.codes.models import CodeChange, HealthCode, Trigger
 from bastion.codes.policy import GREEN, RED, YELLOW, code_rules
+from bastion.core import sql as core_sql
 from bastion.core.errors import NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import SYSTEM, Actor, get_scoped, scoped
@@ -129,17 +131,19 @@ class Check:
 
 
 def code_check(*, actor: Actor, token: str) -> Check:
-    """A venue's or checkpoint's check: the colour and when it was set, nothing more."""
+    """A venue's or checkpoint's check: the colour and when it was set, nothing more (one
+    statement: `codes.sql.checked`)."""
     actor.require("check_codes")
     resident_id = tokens.resident_of(token)
     if resident_id is None:
         raise NotFound(_("This is not a valid health code."), code="unknown_code")
-    row = HealthCode.objects.filter(pk=resident_id).values_list("colour", "set_at").first()
-    if row is None:
-        if not Resident.objects.filter(pk=resident_id).exists():
-            raise NotFound(_("This is not a valid health code."), code="unknown_code")
+    found = codes_sql.checked(resident_id)
+    if found is None:
+        raise NotFound(_("This is not a valid health code."), code="unknown_code")
+    colour, set_at = found
+    if colour is None:
         return Check(GREEN, None)
-    return Check(row[0], row[1])
+    return Check(colour, core_sql.as_datetime(set_at))
 
 
 def colour_counts(*, actor: Actor) -> dict[str, int]:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
+from django.db import connection
 
 from bastion.cases import sql as cases_sql
 from bastion.city import bulk
@@ -86,8 +87,40 @@ LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
 
 
 def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The facts of the staged candidates. On PostgreSQL without JIT: the planner prices the
+    per-resident lookups as if each read whole tables (a missed round's scans, rounds), so a zone
+    of 2,000 residents went over the JIT thresholds and spent 2 s compiling a statement that runs
+    in 20 ms. And with room for its hashes: a round's million unsampled join the registry
+    through hashes of tens of MB, spilled in 8-16 batches (1.2 GB of temporary files) at the
+    stock 4 MB (docs/BENCHMARKS.md, health codes). The caller's settings are restored after it."""
     sql.analyze(CANDIDATES)
-    return sql.rows(FACTS, params)
+    was = sql.one("SELECT current_setting('jit'), current_setting('work_mem')") if sql.postgres() else None
+    sql.set_local(jit="off", work_mem="'96MB'")
+    try:
+        return sql.rows(FACTS, params)
+    finally:
+        if was is not None:
+            sql.set_local(jit=str(was[0]), work_mem=f"'{was[1]}'")
+
+
+# --- a venue's check ------------------------------------------------------------------------------
+
+# The resident (no row: no such resident), their stored colour and since when (NULL: never
+# coloured, green). One statement by primary key, prepared once per connection: checks come by
+# the thousand a second, and planning it cost as much as running it.
+CHECK = f"""
+SELECT r.id, hc.colour, hc.set_at FROM {city_sql.RESIDENTS} r
+LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
+WHERE r.id = %s
+"""
+
+
+def checked(resident_id: int) -> tuple[str | None, Any] | None:
+    """(colour or None when never coloured, set at) of a resident; None when there is none."""
+    with connection.cursor() as cursor:
+        sql.run_prepared(cursor, "bastion_code_check", CHECK, [resident_id])
+        row = cursor.fetchone()
+    return None if row is None else (row[1], row[2])
 
 
 # --- writing the changes ------------------------------------------------------------------------

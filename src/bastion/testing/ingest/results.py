@@ -171,9 +171,12 @@ _RECALLS_SAMPLED_AGAIN = """
     WHERE testing_recall.round_id = c.round_id AND testing_recall.resident_id = c.resident_id
 """
 # Whose recall or case this chunk may have changed: every member of a tube that was a retest or
-# not negative.
+# not negative (a member twice over is made one in Python). No DISTINCT: under the chunk's
+# enable_seqscan=off every plan pays the same penalty for reading the unindexed stage, so their
+# costs tie within the planner's 1% fuzz, and a plan sorted by resident won: every scan of the
+# round read in resident order for each chunk (80 s a chunk at 1 M; docs/BENCHMARKS.md).
 _TOUCHED = """
-    SELECT DISTINCT x.resident_id FROM ingest_result_r r JOIN testing_scan x ON x.tube_id = r.tube_id
+    SELECT x.resident_id FROM ingest_result_r r JOIN testing_scan x ON x.tube_id = r.tube_id
     WHERE r.why IS NULL AND (r.tube_retest OR r.result <> 'negative')
 """
 # and a positive single tube or retest is a case to open (`cases`).
@@ -327,5 +330,5 @@ def _results_chunk(
         """,
         [name, f"results {name}:", core_sql.db_datetime(now), f"results {name}:"],
     )
-    touched = [int(row[0]) for row in core_sql.rows(_TOUCHED)]
+    touched = sorted({int(row[0]) for row in core_sql.rows(_TOUCHED)})
     return ResultsChunk(positives=positives, rounds=rounds, touched=touched)
