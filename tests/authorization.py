@@ -245,7 +245,7 @@ API: dict[str, Rule] = {
     "POST /api/v1/transfer/vehicles": may(*TRANSFER_KEEPERS),
     "GET /api/v1/transfer/queue": may(*CASE_READERS),
     "GET /api/v1/transfer/people/{resident_id}": may(*CASE_READERS, scoped=True),
-    "POST /api/v1/transfer/assign": may(*TRANSFER_KEEPERS),
+    "POST /api/v1/transfer/assign": may(CC, TD),  # the city's dispatch: every district at once
     "POST /api/v1/transfer/groups": may(*TRANSFER_KEEPERS, scoped=True),
     "POST /api/v1/transfer/{transfer_id}/move": may(*TRANSFER_KEEPERS, scoped=True),
     "POST /api/v1/transfer/people/{resident_id}/severity": may(*TRANSFER_KEEPERS, scoped=True),
@@ -338,7 +338,7 @@ CONSOLE: dict[str, Rule] = {
     # transfer: the dispatcher board is dispatch's and the officers'; a community worker follows
     # the people of their community waiting (officers: everyone within their scope)
     "GET /transfer/": may(*TRANSFER_KEEPERS),
-    "POST /transfer/assign/": may(*TRANSFER_KEEPERS),
+    "POST /transfer/assign/": may(CC, TD),
     "POST /transfer/{transfer_id}/move/": may(*TRANSFER_KEEPERS, scoped=True),
     "GET /transfer/facilities/{facility_id}/": may(*CASE_READERS),
     "GET /transfer/waiting/": may(*CASE_READERS),

@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from bastion.core import audit, clock
 from bastion.core.audit import Change
+from bastion.core.errors import Forbidden
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor
 from bastion.core.sql import Lock, advisory_lock
 from bastion.transfer import policy as policies
@@ -100,6 +103,9 @@ def transfers_assign(*, actor: Actor, now: datetime) -> Assignment:
     the vehicle is assigned.
     """
     actor.require("manage_transfers")
+    if actor.level != ScopeLevel.CITY:
+        # The assignment is the city's: beds and vehicles serve every district at once.
+        raise Forbidden(_("Only the city's dispatch assigns beds and vehicles."), code="city_dispatch_only")
     policy = policies.policy()
     with transaction.atomic():
         advisory_lock(Lock.TRANSFER)

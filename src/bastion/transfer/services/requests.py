@@ -141,8 +141,14 @@ def transfer_request(
                 return [existing]
             if existing.state in rules.WAITING:
                 return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
-            # Already in a place (or on the way) as a contact: that stay ends, a case's begins.
-            _end(existing, TransferState.DISCHARGED, _("turned positive: moved on as a case"), actor, now)
+            # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
+            # cancelled, its seat and bed given back), and a case's begins.
+            ended = (
+                TransferState.DISCHARGED
+                if existing.state == TransferState.ADMITTED
+                else TransferState.CANCELLED
+            )
+            _end(existing, ended, _("turned positive: moved on as a case"), actor, now)
         person = _person(resident, clock.local_date(now), policy)
         key = group_key or _household_key(resident, reason, now, policy)
         pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)

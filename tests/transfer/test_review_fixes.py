@@ -1,0 +1,60 @@
+"""Defects a review found at the seams of transfer, cases and codes, each held by a test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from bastion import flows
+from bastion.city.models import Resident
+from bastion.city.selectors import actor_for
+from bastion.codes.models import HealthCode
+from bastion.core.errors import Forbidden
+from bastion.core.scopes import SYSTEM
+from bastion.transfer import services as transfer
+from bastion.transfer.models import Transfer
+from tests.conftest import NOW, TODAY
+from tests.transfer.test_services import assign, bus, facility, report
+
+
+def resident(address: str) -> Resident:
+    household, number = address.split("#")
+    return Resident.objects.get(household__address=household, number=int(number))
+
+
+def test_a_district_officer_may_not_run_the_citys_assignment(
+    city: dict[str, Any], make_user: Callable[..., User]
+) -> None:
+    officer = actor_for(make_user("district_officer", district=city["D1"]))
+    with pytest.raises(Forbidden):
+        transfer.transfers_assign(actor=officer, now=NOW)
+
+
+def test_a_contact_on_the_bus_who_turns_positive_becomes_a_case_and_gives_the_seat_back(
+    city: dict[str, Any],
+) -> None:
+    facility("I1", "isolation_point", room=5)
+    facility("F1", "shelter_hospital", ordinary=5)
+    bus("B1", seats=30)
+    case = report("C1/1/1/101#1")
+    contact = flows.contact_added(
+        resident_id=resident("C3/1/1/101#1").pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=case.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    assign()
+    ride = Transfer.objects.get(resident_id=contact.resident_id)
+    if ride.state != "picked_up":
+        transfer.transfer_move(transfer_id=ride.pk, to="picked_up", actor=SYSTEM, now=NOW)
+    # On the bus, their positive result arrives: the case is opened (red), the ride cancelled.
+    report("C3/1/1/101#1", now=NOW + timedelta(hours=1))
+    states = dict(Transfer.objects.filter(resident_id=contact.resident_id).values_list("reason", "state"))
+    assert states == {"contact": "cancelled", "case": "requested"}
+    assert HealthCode.objects.get(pk=contact.resident_id).rule == "case"
