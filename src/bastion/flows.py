@@ -429,7 +429,13 @@ def _zones_residents(zone_ids: Iterable[int]) -> list[QuerySet[Any, Any]]:
 
 
 def _zone_recoloured(zone: Zone, *, actor: Actor, now: datetime) -> None:
+    """An officer's change of a zone: its residents' codes follow; a zone now in force has its
+    patients' sessions planned at once (care), as a zone drawn for a case does."""
     codes.codes_recolour(queries=_zones_residents([zone.pk]), trigger=Trigger.ZONE, actor=actor, now=now)
+    if zone.state == ZoneState.IN_FORCE:
+        care.trips_plan_households(
+            households=zones_selectors.zone_households(zone).values("pk"), actor=SYSTEM, now=now
+        )
 
 
 def zone_confirmed(*, zone_id: int, actor: Actor, now: datetime) -> Zone:

@@ -58,3 +58,31 @@ def test_a_contact_on_the_bus_who_turns_positive_becomes_a_case_and_gives_the_se
     states = dict(Transfer.objects.filter(resident_id=contact.resident_id).values_list("reason", "state"))
     assert states == {"contact": "cancelled", "case": "requested"}
     assert HealthCode.objects.get(pk=contact.resident_id).rule == "case"
+
+
+def test_a_zone_an_officer_confirms_plans_its_patients_sessions_at_once(
+    city: dict[str, Any], settings: Any
+) -> None:
+    from datetime import time
+
+    from bastion.care import services as care
+    from bastion.care.models import Trip
+    from bastion.care.services import NeedFields
+    from bastion.zones.models import Zone
+
+    settings.BASTION_ZONE_DESIGNATION = "proposed"
+    patient = resident("C1/2/1/202#1")
+    care.need_add(
+        resident_id=patient.pk,
+        fields=NeedFields(
+            kind="dialysis", since=TODAY, weekdays=[0, 2, 4], session_time=time(14, 0), place="市二医院"
+        ),
+        actor=SYSTEM,
+        now=NOW,
+    )
+    report("C1/2/1/301#1")
+    zone = Zone.objects.get(address="C1/2/1")
+    assert zone.state == "proposed" and not Trip.objects.exists()
+    flows.zone_confirmed(zone_id=zone.pk, actor=SYSTEM, now=NOW)
+    # Thursday 1 September: Friday's, Monday's and Wednesday's 14:00 sessions are planned.
+    assert Trip.objects.filter(resident=patient, purpose="session").count() == 3
