@@ -86,3 +86,28 @@ def test_a_zone_an_officer_confirms_plans_its_patients_sessions_at_once(
     flows.zone_confirmed(zone_id=zone.pk, actor=SYSTEM, now=NOW)
     # Thursday 1 September: Friday's, Monday's and Wednesday's 14:00 sessions are planned.
     assert Trip.objects.filter(resident=patient, purpose="session").count() == 3
+
+
+def test_a_second_exposure_extends_a_centralised_contacts_stay(city: dict[str, Any]) -> None:
+    facility("I1", "isolation_point", room=5)
+    bus("B1", seats=30)
+    first = report("C1/1/1/101#1")
+    target = resident("C3/1/1/101#1")
+    flows.contact_added(
+        resident_id=target.pk, kind="close", last_exposure_on=TODAY, case_id=first.pk, actor=SYSTEM, now=NOW
+    )
+    assign()
+    stay = Transfer.objects.get(resident=target).stay_until
+    assert stay is not None
+    later = NOW + timedelta(days=2)
+    second = report("C2/1/1/101#1", now=later)
+    flows.contact_added(
+        resident_id=target.pk,
+        kind="close",
+        last_exposure_on=later.date(),
+        case_id=second.pk,
+        actor=SYSTEM,
+        now=later,
+    )
+    ride = Transfer.objects.get(resident=target)
+    assert ride.stay_until is not None and ride.stay_until >= stay + timedelta(days=2)

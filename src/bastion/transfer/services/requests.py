@@ -137,6 +137,27 @@ def transfer_request(
             Transfer.objects.select_for_update().filter(resident=resident, state__in=rules.OPEN).first()
         )
         if existing is not None:
+            if (
+                reason == TransferReason.CONTACT
+                and existing.reason == TransferReason.CONTACT
+                and stay_until is not None
+                and existing.stay_until is not None
+                and stay_until > existing.stay_until
+            ):
+                # A second exposure: the stay runs to the later plan's end, not the first's.
+                was = existing.stay_until
+                existing.stay_until = stay_until
+                existing.save(update_fields=["stay_until"])
+                audit.record(
+                    action="transfer.transfer.stay_extended",
+                    obj=existing,
+                    before={"stay_until": was.isoformat()},
+                    after={"stay_until": stay_until.isoformat()},
+                    reason=_("a later exposure: the quarantine plan runs longer"),
+                    district_id=existing.district_id,
+                    actor=actor,
+                    now=now,
+                )
             if reason != TransferReason.CASE or existing.reason == TransferReason.CASE:
                 return [existing]
             if existing.state in rules.WAITING:
