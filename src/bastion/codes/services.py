@@ -29,8 +29,7 @@ from bastion.core import audit, clock
 from bastion.core import sql as core_sql
 from bastion.core.errors import InvalidInput
 from bastion.core.scopes import Actor, get_scoped
-
-HIGH, MEDIUM = "high", "medium"
+from bastion.zones.rules import HIGH, MEDIUM
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,6 @@ def candidates_add_coloured(rules: Sequence[str], facts: int) -> int:
     )
 
 
-def candidates_count() -> int:
-    row = sql.one(f"SELECT COUNT(*) FROM {CANDIDATES}")
-    return int(row[0]) if row else 0
-
-
 # One row per candidate: the resident, the facts in codes.policy.FACTS order (the zone's level
 # gives two of them) and the code as stored (NULL when the resident was never coloured).
 # Parameters: now and the earliest deadline of a missed round still counted; the first
