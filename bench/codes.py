@@ -28,7 +28,8 @@ stays), so that each part starts from a green city.
    venue's scanner) or its session (`--auth session`, logged in to the console), granian as
    bench/scan_api.py serves it, wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
    for the tokens of `--tokens` random residents, a mix of coloured (red or yellow from parts
-   1-2, or coloured here when missing) and never-coloured (green) ones, for `--seconds`.
+   1-2, which must have run: the bench stops otherwise) and never-coloured (green) ones, for
+   `--seconds`.
 
 Figures (with the load average next to each) go to stdout and bench/out/codes-<residents>.json;
 docs/BENCHMARKS.md quotes them.
@@ -514,22 +515,15 @@ def _tokens(args: argparse.Namespace, path: Path) -> dict[str, int]:
     """Tokens of `--tokens` residents, a `--coloured` share of them coloured (red or yellow), the
     others never coloured; written to `path` one a line, shuffled."""
     from bastion.city.models import Resident
-    from bastion.codes import services, tokens
-    from bastion.codes.models import HealthCode, Trigger
-    from bastion.core import clock
-    from bastion.core.scopes import SYSTEM
+    from bastion.codes import tokens
+    from bastion.codes.models import HealthCode
 
     rng = random.Random(args.seed)
     coloured = list(HealthCode.objects.exclude(colour="green").values_list("pk", flat=True)[:1_000_000])
     wanted = int(args.tokens * args.coloured)
-    if len(coloured) < wanted:  # part 1 and 2 not run: colour some through a zone-less trigger
-        low, high = (
-            Resident.objects.order_by("pk").values_list("pk", flat=True)[0],
-            Resident.objects.latest("pk").pk,
-        )
-        ids = [rng.randint(low, high) for _ in range(wanted)]
-        services.codes_recolour(residents=ids, trigger=Trigger.TIME, actor=SYSTEM, now=clock.now())
-        coloured = list(HealthCode.objects.exclude(colour="green").values_list("pk", flat=True)[:1_000_000])
+    if len(coloured) < wanted:
+        # Codes are coloured only by facts (a case, a zone, a missed round): parts 1-2 make them.
+        sys.exit(f"{len(coloured)} coloured codes, {wanted} wanted: run --parts zone (or round) first")
     picked = rng.sample(coloured, min(wanted, len(coloured)))
     have = set(HealthCode.objects.values_list("pk", flat=True)[:5_000_000])
     ids = list(

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import translation
 
 from bastion import flows
 from bastion.city.models import Resident
 from bastion.city.selectors import actor_for, place_by_address
+from bastion.codes import api as codes_api
 from bastion.codes import rules, selectors, services, tokens
 from bastion.codes.models import CodeChange, HealthCode
 from bastion.codes.policy import code_rules
@@ -300,6 +301,53 @@ def test_a_venues_scanner_checks_with_a_device_token_and_a_revoked_one_is_refuse
     revoked = scanner.get(f"/api/v1/codes/check/{red}", **bearer)
     assert (revoked.status_code, revoked.json()["code"]) == (401, "bad_device_token")
     assert scanner.get(f"/api/v1/codes/check/{red}").status_code == 401  # nothing at all
+
+
+@pytest.mark.parametrize("way", ["device", "session"])
+def test_a_check_beyond_what_the_server_serves_is_told_to_come_back_in_the_users_language(
+    way: str, city: Places, make_user: Callable[..., User]
+) -> None:
+    report("C1/2/1/301#1")
+    checker = make_user("code_checker")
+    client, headers = Client(), {}
+    if way == "device":
+        secret = devices.device_token_issue(
+            username=checker.username, name="gate 3", actor=SYSTEM, now=NOW
+        ).secret
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    else:
+        client.force_login(checker)
+    red = tokens.token_for(resident("C1/2/1/101#1").pk)
+    with override_settings(SHEDDING_IN_FLIGHT=1, SHEDDING_WAIT_MS=0, SHEDDING_RETRY_AFTER_S=1):
+        assert codes_api.CHECKS.enter()  # another check of this process is being served
+        try:
+            busy = client.get(f"/api/v1/codes/check/{red}", **headers)
+            chinese = client.get(f"/api/v1/codes/check/{red}", HTTP_ACCEPT_LANGUAGE="zh-hans", **headers)
+        finally:
+            codes_api.CHECKS.leave()
+    assert (busy.status_code, busy["Retry-After"], busy.json()["code"]) == (503, "1", "overloaded")
+    assert chinese.json()["message"] == "系统繁忙，本次未作记录，请稍后再试。"
+    assert client.get(f"/api/v1/codes/check/{red}", **headers).json()["colour"] == "red"
+
+
+@pytest.mark.parametrize("way", ["device", "session"])
+def test_a_token_that_is_not_plain_text_is_refused_as_invalid_either_way(
+    way: str, city: Places, make_user: Callable[..., User]
+) -> None:
+    checker = make_user("code_checker")
+    client, headers = Client(), {}
+    if way == "device":
+        secret = devices.device_token_issue(
+            username=checker.username, name="gate 3", actor=SYSTEM, now=NOW
+        ).secret
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    else:
+        client.force_login(checker)
+    refused = client.get("/api/v1/codes/check/12%01-abc", **headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "invalid_input"
+    # A scanner that reads a token but posts it: not a check (the same answer as Ninja's).
+    assert client.post(f"/api/v1/codes/check/{tokens.token_for(1)}", **headers).status_code == 405
 
 
 def test_a_resident_reads_their_own_code_and_why_in_their_language(
