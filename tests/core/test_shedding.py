@@ -242,3 +242,27 @@ def test_the_document_declares_503_with_retry_after_on_the_operations_that_shed_
         if "503" in operation["responses"]
     ]
     assert sorted(declared) == [("get", "/api/v1/codes/check/{token}"), ("post", "/api/v1/testing/scans")]
+
+
+def test_a_slot_that_frees_goes_to_the_request_waiting_longest_not_to_one_arriving_after_it() -> None:
+    gate = Gate("test", limit=1, wait_ms=2000)
+    assert gate.enter()  # a request in flight
+    order: list[str] = []
+
+    def waiting() -> None:
+        if gate.enter():
+            order.append("waiting")
+            gate.leave()
+
+    waiter = threading.Thread(target=waiting)
+    waiter.start()
+    _wait_until(lambda: gate.counts()["waiting"] == 1)
+    # The request in flight ends, and its thread (holding the GIL) asks again at once: it queues
+    # behind the waiter, which is served first.
+    gate.leave()
+    if gate.enter():
+        order.append("late")
+        gate.leave()
+    waiter.join()
+    assert order == ["waiting", "late"]
+    assert gate.counts() == {"admitted": 3, "refused": 0, "in_flight": 0, "waiting": 0}

@@ -25,7 +25,10 @@ router = Router(tags=["codes"])
 # Venues check by the thousand a second, and a burst of ten times that is what brought down
 # Xi'an's code: beyond what the process serves within its wait, a check is told to come back
 # (503 with Retry-After), never queued until it times out (core/shedding.py).
-CHECKS = Gate("codes.check")
+# One check at a time in each process, the others waiting their turn without the GIL: a check is
+# one read by primary key, and two of them in one process at once contended for the GIL and now
+# and then stalled a process for a second (docs/BENCHMARKS.md, "Venue checks").
+CHECKS = Gate("codes.check", limit=1)
 
 
 def _actor(request: HttpRequest) -> Actor:

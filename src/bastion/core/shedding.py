@@ -39,6 +39,7 @@ import inspect
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -76,7 +77,8 @@ class Gate:
     limit: int | None = None
     wait_ms: int | None = None
     retry_after_s: int | None = None
-    _lock: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _queue: deque[threading.Event] = field(default_factory=deque, repr=False)
     _in_flight: int = 0
     _waiting: int = 0
     _admitted: int = 0
@@ -95,26 +97,36 @@ class Gate:
         return max(1, seconds)
 
     def enter(self) -> bool:
-        """Take a slot, waiting for one at most the gate's wait; False when refused."""
-        limit = self._limit()
+        """Take a slot, waiting for one at most the gate's wait; False when refused. Waiters are
+        served in their order of arrival: a slot that frees goes to the oldest waiter, never to
+        a request that arrives after it (not even the thread that just left, which holds the
+        GIL and would otherwise take it again before the waiter wakes, refusing the waiter after
+        its whole wait while slots were freeing all along)."""
         with self._lock:
-            if self._in_flight >= limit:
-                self._waiting += 1
-                try:
-                    free = self._lock.wait_for(lambda: self._in_flight < limit, timeout=self._wait())
-                finally:
-                    self._waiting -= 1
-                if not free:
-                    self._refuse()
-                    return False
-            self._in_flight += 1
+            if self._in_flight < self._limit() and not self._queue:
+                self._in_flight += 1
+                self._admitted += 1
+                return True
+            ticket = threading.Event()
+            self._queue.append(ticket)
+            self._waiting += 1
+        granted = ticket.wait(timeout=self._wait())
+        with self._lock:
+            self._waiting -= 1
+            if not granted and not ticket.is_set():
+                self._queue.remove(ticket)
+                self._refuse()
+                return False
+            # Handed over by `leave`: the slot is counted in flight already.
             self._admitted += 1
             return True
 
     def leave(self) -> None:
         with self._lock:
-            self._in_flight -= 1
-            self._lock.notify()
+            if self._queue and self._in_flight <= self._limit():
+                self._queue.popleft().set()  # the slot passes to the oldest waiter
+            else:
+                self._in_flight -= 1
 
     def counts(self) -> dict[str, int]:
         """This process's figures: requests admitted and refused since it started, in flight and
