@@ -26,7 +26,7 @@ stays), so that each part starts from a green city.
    of the slowest step are run again under EXPLAIN (ANALYZE, BUFFERS) with `--explain`.
 3. Checks (`--parts checks`): a `code_checker` account's device token (`--auth device`, the
    venue's scanner) or its session (`--auth session`, logged in to the console), granian as
-   bench/scan_api.py serves it, wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
+   bench/scan_api.py serves it (3 workers x 24 blocking threads, as the README), wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
    for the tokens of `--tokens` random residents, a mix of coloured (red or yellow from parts
    1-2, which must have run: the bench stops otherwise) and never-coloured (green) ones, for
    `--seconds`.
