@@ -26,10 +26,11 @@ stays), so that each part starts from a green city.
    of the slowest step are run again under EXPLAIN (ANALYZE, BUFFERS) with `--explain`.
 3. Checks (`--parts checks`): a `code_checker` account's device token (`--auth device`, the
    venue's scanner) or its session (`--auth session`, logged in to the console), granian as
-   bench/scan_api.py serves it (3 workers x 24 blocking threads, as the README), wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
-   for the tokens of `--tokens` random residents, a mix of coloured (red or yellow from parts
-   1-2, which must have run: the bench stops otherwise) and never-coloured (green) ones, for
-   `--seconds`.
+   the README serves production (3 workers x 24 blocking threads), wrk (bench/codes_check.lua)
+   GETting /api/v1/codes/check/<token> for the tokens of `--tokens` random residents, a mix of
+   coloured (red or yellow from parts 1-2, which must have run: the bench stops otherwise) and
+   never-coloured (green) ones, for `--seconds` after 5 s of warming; then a burst of
+   `--burst-connections` for as long, and 200 checks one at a time.
 
 Figures (with the load average next to each) go to stdout and bench/out/codes-<residents>.json;
 docs/BENCHMARKS.md quotes them.
