@@ -267,6 +267,33 @@ def ride_costs(rides: Sequence[Ride], vehicles: Sequence[Seat]) -> np.ndarray:
     return np.where(fits, cost, UNFIT)
 
 
+def pack(groups: Sequence[int], seats: int) -> list[list[tuple[int, int]]]:
+    """Groups of contacts bound for one place (their sizes, most urgent first) shared out over
+    bus rides of `seats`: each group in the first ride that still has room for all of it, so
+    that a household travels together and a 30-seat bus does not leave with two people while
+    other groups for the same place wait. A group larger than a bus fills whole rides first,
+    its rest sharing like any group. Each ride: (group index, people of that group) pairs."""
+    seats = max(seats, 1)
+    rides: list[list[tuple[int, int]]] = []
+    room: list[int] = []
+    for index, size in enumerate(groups):
+        while size > seats:
+            rides.append([(index, seats)])
+            room.append(0)
+            size -= seats
+        if size <= 0:
+            continue
+        for ride, left in enumerate(room):
+            if left >= size:
+                rides[ride].append((index, size))
+                room[ride] -= size
+                break
+        else:
+            rides.append([(index, size)])
+            room.append(seats - size)
+    return rides
+
+
 def match(rides: Sequence[Ride], vehicles: Sequence[Seat]) -> list[tuple[int, int]]:
     """(ride, vehicle) pairs of least total cost, each vehicle once, unfit pairs left out."""
     if not rides or not vehicles:

@@ -5,7 +5,6 @@ overdue transfers flagged."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -199,9 +198,24 @@ def _destinations(
     return given, without
 
 
-def _chunks(people: list[Transfer], size: int) -> Iterator[list[Transfer]]:
-    for start in range(0, len(people), max(size, 1)):
-        yield people[start : start + size]
+def _shared_rides(
+    groups: dict[tuple[str, int | None], list[Transfer]], seats: int, policy: Policy, now: datetime
+) -> list[list[Transfer]]:
+    """Groups of contacts (households, courtyards) bound for the same place from the same
+    district share a bus up to its seats, the most urgent groups first (`rules.pack`)."""
+    bound: dict[tuple[int | None, int | None], list[list[Transfer]]] = defaultdict(list)
+    for (_key, facility_id), people in groups.items():
+        bound[(facility_id, people[0].district_id)].append(people)
+    rides: list[list[Transfer]] = []
+    for together in bound.values():
+        together.sort(key=lambda people: -max(_priority(t, now, policy) for t in people))
+        for ride in rules.pack([len(people) for people in together], seats):
+            taken: list[Transfer] = []
+            for index, count in ride:
+                taken += together[index][:count]
+                del together[index][:count]
+            rides.append(taken)
+    return rides
 
 
 def _vehicles(ready: list[Transfer], policy: Policy, now: datetime) -> list[Transfer]:
@@ -223,8 +237,7 @@ def _vehicles(ready: list[Transfer], policy: Policy, now: datetime) -> list[Tran
             rides[ride_of[t.carer_of_id]].append(t)  # rides with the person they care for
             continue
         others[(t.group_key or f"#{t.pk}", t.facility_id)].append(t)
-    for people in others.values():
-        rides += list(_chunks(people, largest_bus))
+    rides += _shared_rides(others, largest_bus, policy, now)
     priorities = [max(_priority(t, now, policy) for t in ride) for ride in rides]
     pairs = rules.match(
         [
