@@ -282,6 +282,7 @@ CONSOLE: dict[str, Rule] = {
     "POST /zones/{zone_id}/screening/": may(*OFFICERS, scoped=True),
     # outside the scope: "There is no such zone." said on the page, as for a zone that is not
     "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
+    "GET /me/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     "GET /my-code/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     # health codes: a resident's code page within scope; officers correct; venues check
