@@ -50,6 +50,12 @@ def may_move(entity: str, state: str, to: str) -> bool:
     return to in ALLOWED_TRANSITIONS[entity].get(state, frozenset())
 
 
+def ended_home(state: str) -> str:
+    """How a stay ends that nobody refused (a plan run out, a discharge, a carer's person gone
+    home): discharged from a place, cancelled before the person is there."""
+    return DISCHARGED if state == ADMITTED else CANCELLED
+
+
 def moves_into(entity: str, to: str) -> tuple[str, ...]:
     """The states from which `entity` may reach `to`: the condition of a conditional UPDATE."""
     return tuple(state for state, targets in ALLOWED_TRANSITIONS[entity].items() if to in targets)

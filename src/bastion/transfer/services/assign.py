@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bastion.core import audit, clock
 from bastion.core.audit import Change
@@ -30,6 +31,7 @@ from bastion.transfer.models import (
     TransferVehicle,
 )
 from bastion.transfer.policy import Admission, Policy
+from bastion.transfer.services.ending import end_with_carers
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,8 @@ def transfers_confirm_by_crews(*, actor: Actor, now: datetime) -> int:
 
 def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
     """Contacts' centralised plans that ran out: those in a place go home (discharged), those
-    still waiting are not moved any more (cancelled). Their beds are freed."""
+    still waiting are not moved any more (cancelled), and their carers with them. Their beds
+    are freed. Returns the transfers ended (carers included)."""
     today = clock.local_date(now)
     with transaction.atomic():
         ended = list(
@@ -320,33 +323,15 @@ def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
                 state__in=rules.OPEN, stay_until__lt=today, reason__in=[TransferReason.CONTACT]
             )
         )
-        before = {t.pk: t.state for t in ended}
-        for t in ended:
-            t.state = (
-                TransferState.DISCHARGED if t.state == TransferState.ADMITTED else TransferState.CANCELLED
-            )
-            t.ended_at = now
-            t.end_reason = "quarantine plan ended"
-            if t.holds_bed:
-                t.holds_bed, t.bed_until = False, now
-            t.on_board = False
-        if ended:
-            Transfer.objects.bulk_update(
-                ended,
-                ["state", "ended_at", "end_reason", "holds_bed", "bed_until", "on_board"],
-                batch_size=500,
-            )
-            audit.record_many(
-                action="transfer.transfer.stay_ended",
-                object_type="transfer.transfer",
-                changes=[
-                    Change(t.pk, {"state": before[t.pk]}, {"state": t.state}, t.district_id) for t in ended
-                ],
-                reason=audit.city_text("The quarantine plan ran its course."),
-                actor=actor,
-                now=now,
-            )
-    return len(ended)
+        carers = end_with_carers(
+            ended,
+            to=None,
+            reason=audit.city_text(gettext_noop("The quarantine plan ran its course.")),
+            action="transfer.transfer.stay_ended",
+            actor=actor,
+            now=now,
+        )
+    return len(ended) + len(carers)
 
 
 def transfers_flag_overdue(*, actor: Actor, now: datetime) -> int:

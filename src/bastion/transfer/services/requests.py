@@ -19,38 +19,13 @@ from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.transfer import policy as policies
 from bastion.transfer import rules
 from bastion.transfer.models import DischargeTest, Transfer, TransferReason, TransferState
+from bastion.transfer.services.ending import end_with_carers, release_bed
+from bastion.transfer.services.ending import record as _record
 
 
 def _require_requester(actor: Actor) -> None:
     if not (actor.has("manage_transfers") or actor.has("manage_cases")):
         raise Forbidden()
-
-
-def _record(
-    transfer: Transfer, action: str, before: str | None, reason: str, actor: Actor, now: datetime
-) -> None:
-    audit.record(
-        action=f"transfer.transfer.{action}",
-        obj=transfer,
-        before={"state": before} if before else None,
-        after={"state": transfer.state},
-        reason=reason,
-        district_id=transfer.district_id,
-        actor=actor,
-        now=now,
-    )
-
-
-def release_bed(transfer: Transfer, now: datetime) -> list[str]:
-    """Give the transfer's bed and seat back (fields to save)."""
-    changed = []
-    if transfer.holds_bed:
-        transfer.holds_bed, transfer.bed_until = False, now
-        changed += ["holds_bed", "bed_until"]
-    if transfer.on_board:
-        transfer.on_board = False
-        changed.append("on_board")
-    return changed
 
 
 def _household_key(resident: Resident, reason: str, now: datetime, policy: policies.Policy) -> str:
@@ -163,13 +138,11 @@ def transfer_request(
             if existing.state in rules.WAITING:
                 return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
             # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
-            # cancelled, its seat and bed given back), and a case's begins.
-            ended = (
-                TransferState.DISCHARGED
-                if existing.state == TransferState.ADMITTED
-                else TransferState.CANCELLED
+            # cancelled, its seat and bed given back), and a case's begins; their carer's ends
+            # too, and a carer goes with the case (`_carer_for`, below).
+            end_with_carers(
+                [existing], to=None, reason=_("turned positive: moved on as a case"), actor=actor, now=now
             )
-            _end(existing, ended, _("turned positive: moved on as a case"), actor, now)
         person = _person(resident, clock.local_date(now), policy)
         key = group_key or _household_key(resident, reason, now, policy)
         pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)
@@ -395,7 +368,14 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
             return transfer
         if transfer.state == TransferState.ADMITTED:
-            _end(transfer, TransferState.DISCHARGED, _("moved on: the clinical type changed"), actor, now)
+            # Their carer leaves with them, and goes along with the new transfer.
+            end_with_carers(
+                [transfer],
+                to=TransferState.DISCHARGED,
+                reason=_("moved on: the clinical type changed"),
+                actor=actor,
+                now=now,
+            )
             return transfer_request(
                 resident_id=resident_id,
                 reason=TransferReason.CASE,
@@ -406,15 +386,6 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
                 now=now,
             )[0]
     return transfer
-
-
-def _end(transfer: Transfer, to: str, reason: str, actor: Actor, now: datetime) -> None:
-    if not rules.may_move("transfer", transfer.state, to):
-        raise InvalidTransition()
-    before = transfer.state
-    transfer.state, transfer.ended_at, transfer.end_reason = to, now, reason[:500]
-    transfer.save(update_fields=["state", "ended_at", "end_reason", *release_bed(transfer, now)])
-    _record(transfer, to, before, reason, actor, now)
 
 
 MOVES = (TransferState.PICKED_UP, TransferState.ADMITTED, TransferState.CANCELLED, TransferState.REFUSED)
@@ -440,7 +411,7 @@ def transfer_move(*, transfer_id: int, to: str, reason: str = "", actor: Actor, 
                 code="bad_transition",
             )
         if to in (TransferState.CANCELLED, TransferState.REFUSED):
-            _end(transfer, to, reason, actor, now)
+            end_with_carers([transfer], to=to, reason=reason, actor=actor, now=now)
             return transfer
         before = transfer.state
         transfer.state = to
@@ -511,7 +482,13 @@ def transfer_discharge(
         if transfer is None:
             return None
         if transfer.state != TransferState.ADMITTED:
-            _end(transfer, TransferState.CANCELLED, _("discharged before admission"), actor, now)
+            end_with_carers(
+                [transfer],
+                to=TransferState.CANCELLED,
+                reason=_("discharged before admission"),
+                actor=actor,
+                now=now,
+            )
             return transfer
         tests = [
             rules.Test(t.taken_at, t.negative, None if t.ct is None else float(t.ct))
@@ -535,13 +512,8 @@ def transfer_discharge(
             if allowed
             else _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
         )
-        _end(transfer, TransferState.DISCHARGED, reason, actor, now)
         # Their carers go home with them.
-        for carer in Transfer.objects.select_for_update().filter(carer_of=transfer, state__in=rules.OPEN):
-            to = (
-                TransferState.DISCHARGED if carer.state == TransferState.ADMITTED else TransferState.CANCELLED
-            )
-            _end(carer, to, _("goes home with the person they care for"), actor, now)
+        end_with_carers([transfer], to=TransferState.DISCHARGED, reason=reason, actor=actor, now=now)
     return transfer
 
 
