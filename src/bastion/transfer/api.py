@@ -226,7 +226,7 @@ def group(request: HttpRequest, body: GroupIn) -> Status[Any]:
 )
 def move(request: HttpRequest, transfer_id: Id, body: MoveIn) -> selectors.QueueRow:
     actor, now = _actor(request), clock.now()
-    services.transfer_move(transfer_id=transfer_id, to=body.to, reason=body.reason, actor=actor, now=now)
+    flows.transfer_moved(transfer_id=transfer_id, to=body.to, reason=body.reason, actor=actor, now=now)
     return selectors.transfer_row(actor=actor, transfer_id=transfer_id, now=now)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -33,6 +34,18 @@ def moving_q(prefix: str = "") -> Q:
     """Residents with an open transfer (requested to admitted), as a filter of residents (or of
     rows reaching a resident through `prefix`, e.g. "resident__")."""
     return Q(**{f"{prefix}pk__in": Transfer.objects.filter(state__in=rules.OPEN).values("resident_id")})
+
+
+# Away from home: in a transfer's vehicle or in a place.
+AWAY = (rules.PICKED_UP, rules.ADMITTED)
+
+
+def away_from_home() -> QuerySet[Transfer, Any]:
+    """The ids of residents away from home in a transfer (picked up, or admitted to a place),
+    as one column to filter by (`resident_id__in=`): their household's services (a trip to
+    treatment from home) are not for them. Not scoped: a condition for other contexts' writes,
+    which scope their own rows."""
+    return Transfer.objects.filter(state__in=AWAY).values("resident_id")
 
 
 def moving(actor: Actor, resident_ids: list[int]) -> frozenset[int]:
