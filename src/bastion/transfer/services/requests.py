@@ -467,8 +467,8 @@ def transfer_discharge(
     """Discharge a person from their place, home, followed by the protocol's days of home health
     monitoring; the bed is freed. Refused unless the discharge tests meet the protocol's rule
     (v9: two negative tests ≥ 24 h apart with Ct ≥ 35), or an officer overrides it with a reason,
-    which is audited. A person not yet admitted has their transfer cancelled; nobody moved:
-    None."""
+    which is audited. A person not yet admitted has their transfer cancelled (with the same days
+    of home monitoring); nobody moved: None."""
     actor.require("manage_cases")
     override_reason = override_reason.strip()
     rule = policies.policy().discharge_rule(protocol)
@@ -482,6 +482,12 @@ def transfer_discharge(
         if transfer is None:
             return None
         if transfer.state != TransferState.ADMITTED:
+            # Never moved, but discharged as a case all the same: the protocol's home monitoring
+            # follows (the health code reads the same rule), and the resident's page says until when.
+            transfer.home_monitoring_until = rules.home_monitoring_until(
+                discharged_on=clock.local_date(now), rule=rule
+            )
+            transfer.save(update_fields=["home_monitoring_until"])
             end_with_carers(
                 [transfer],
                 to=TransferState.CANCELLED,
@@ -504,14 +510,19 @@ def transfer_discharge(
                 % {"tests": rule.tests, "hours": rule.hours_apart, "ct": rule.ct_at_least},
                 code="discharge_rule_not_met",
             )
-        transfer.home_monitoring_until = clock.local_date(now) + timedelta(days=rule.home_monitoring_days)
-        transfer.save(update_fields=["home_monitoring_until"])
-        reason = (
-            _("discharge rule met: home health monitoring until %(day)s")
-            % {"day": transfer.home_monitoring_until.isoformat()}
-            if allowed
-            else _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
+        # The same rule colours the discharged case's health code (codes.services).
+        transfer.home_monitoring_until = rules.home_monitoring_until(
+            discharged_on=clock.local_date(now), rule=rule
         )
+        transfer.save(update_fields=["home_monitoring_until"])
+        if not allowed:
+            reason = _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
+        elif transfer.home_monitoring_until is None:
+            reason = _("discharge rule met: no home health monitoring")
+        else:
+            reason = _("discharge rule met: home health monitoring until %(day)s") % {
+                "day": transfer.home_monitoring_until.isoformat()
+            }
         # Their carers go home with them.
         end_with_carers([transfer], to=TransferState.DISCHARGED, reason=reason, actor=actor, now=now)
     return transfer
