@@ -14,7 +14,7 @@ from bastion import flows
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
 from bastion.transfer import selectors, services
-from bastion.transfer.models import Transfer
+from bastion.transfer.models import Transfer, TransferVehicle
 from tests.conftest import NOW, TODAY
 from tests.transfer.helpers import ambulance, bus, facility, report, resident, transfer_of
 
@@ -27,9 +27,9 @@ def assign(now: Any = NOW) -> None:
     services.transfers_assign(actor=SYSTEM, now=now)
 
 
-def child_with_carer(*, as_contact: bool = False) -> tuple[Transfer, Transfer]:
+def child_with_carer(*, as_contact: bool = False, riding: bool = True) -> tuple[Transfer, Transfer]:
     """A six-year-old with a bed (a room, as a contact) and their carer with theirs, both in the
-    ambulance (on the bus)."""
+    ambulance (on the bus) unless no vehicle is free."""
     resident(CARER, age=38)
     resident("C1/1/1/101#3", age=36)
     if as_contact:
@@ -48,7 +48,7 @@ def child_with_carer(*, as_contact: bool = False) -> tuple[Transfer, Transfer]:
     assign()
     child, carer = transfer_of(CHILD), transfer_of(CARER)
     assert (carer.reason, carer.carer_of_id) == ("carer", child.pk)
-    assert child.holds_bed and carer.holds_bed and carer.on_board
+    assert child.holds_bed and carer.holds_bed and carer.on_board is riding
     return child, carer
 
 
@@ -149,3 +149,42 @@ def test_a_person_moved_on_to_another_place_takes_their_carer_along(places: None
     new_carer.refresh_from_db()
     assert moved.facility is not None and new_carer.facility == moved.facility
     assert moved.facility.code == "H1"
+
+
+def waiting_with_carer(*, as_contact: bool = False) -> tuple[Transfer, Transfer]:
+    """A six-year-old and their carer given beds (rooms) but no vehicle yet: none is free."""
+    for vehicle in TransferVehicle.objects.all():
+        TransferVehicle.objects.filter(pk=vehicle.pk).update(active=False)
+    child, carer = child_with_carer(as_contact=as_contact, riding=False)
+    assert (child.state, carer.state) == ("destination_assigned", "destination_assigned")
+    return child, carer
+
+
+def test_a_carer_gives_the_old_destination_back_with_the_person_whose_clinical_type_changed(
+    places: None,
+) -> None:
+    child, carer = waiting_with_carer()
+    assert child.facility is not None and child.facility.code == "F1"
+    services.transfer_severity_set(resident_id=child.resident_id, severity="severe", actor=SYSTEM, now=NOW)
+    carer.refresh_from_db()
+    assert (carer.state, carer.holds_bed, carer.facility_id) == ("requested", False, None)
+    assign()
+    child.refresh_from_db()
+    carer.refresh_from_db()
+    assert child.facility is not None and carer.facility is not None
+    assert (child.facility.code, carer.facility.code) == ("H1", "H1")
+
+
+def test_a_waiting_contact_who_turns_positive_keeps_their_carer_with_them(places: None) -> None:
+    child, carer = waiting_with_carer(as_contact=True)
+    report(CHILD, age=6, now=NOW + timedelta(hours=1))
+    child.refresh_from_db()
+    carer.refresh_from_db()
+    assert (child.reason, child.state) == ("case", "requested")
+    assert (carer.state, carer.holds_bed) == ("requested", False)
+    assert carer.group_key == child.group_key != "" and carer.pickup_by == child.pickup_by
+    assign(NOW + timedelta(hours=1))
+    child.refresh_from_db()
+    carer.refresh_from_db()
+    assert child.facility is not None and carer.facility == child.facility
+    assert child.facility.kind == "shelter_hospital"

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bastion.city.models import Resident
@@ -191,11 +190,7 @@ def _become_case(
     fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key"]
     if transfer.state != TransferState.REQUESTED:
         # Not on the way yet: the contact's room is given back, a case's destination follows.
-        transfer.state = TransferState.REQUESTED
-        transfer.facility, transfer.pool, transfer.bed = None, None, None
-        fields += ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
-        transfer.vehicle, transfer.seat = None, None
-        fields += ["vehicle", "seat"]
+        fields += _give_back_destination(transfer, now)
     transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
     transfer.pickup_by, transfer.admit_by = rules.deadlines(
         reason="case", requested_at=requested_at, policy=policy
@@ -204,7 +199,40 @@ def _become_case(
     transfer.group_key = ""
     transfer.save(update_fields=list(dict.fromkeys(fields)))
     _record(transfer, "became_case", before, _("turned positive"), actor, now)
+    _carers_follow(transfer, _("the person they care for turned positive"), actor, now)
     return transfer
+
+
+def _give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
+    """Back to requested, the bed and the seat given back (fields to save)."""
+    transfer.state = TransferState.REQUESTED
+    fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
+    transfer.facility, transfer.pool, transfer.bed = None, None, None
+    transfer.vehicle, transfer.seat = None, None
+    return fields
+
+
+def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime) -> None:
+    """`transfer` (still waiting) was given a new destination to find, or new deadlines: the
+    carers going with it who are not on the way yet give theirs back too and share its group
+    (one destination, one ride) and deadlines, instead of waiting at the old place."""
+    carers = list(
+        Transfer.objects.select_for_update().filter(carer_of=transfer, state__in=rules.WAITING).order_by("pk")
+    )
+    if not carers:
+        return
+    if not transfer.group_key:
+        transfer.group_key = f"household:{transfer.household_id}:{transfer.pk}"
+        transfer.save(update_fields=["group_key"])
+    for carer in carers:
+        before = carer.state
+        fields = ["group_key", "pickup_by", "admit_by"]
+        if carer.state != TransferState.REQUESTED:
+            fields += _give_back_destination(carer, now)
+        carer.group_key = transfer.group_key
+        carer.pickup_by, carer.admit_by = transfer.pickup_by, transfer.admit_by
+        carer.save(update_fields=list(dict.fromkeys(fields)))
+        _record(carer, "destination_returned", before, reason, actor, now)
 
 
 def _carer_for(
@@ -361,11 +389,9 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
             return transfer
         if transfer.state == TransferState.DESTINATION_ASSIGNED:
             state = transfer.state
-            transfer.state = TransferState.REQUESTED
-            fields = ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
-            transfer.facility, transfer.pool, transfer.bed = None, None, None
-            transfer.save(update_fields=fields)
+            transfer.save(update_fields=_give_back_destination(transfer, now))
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
+            _carers_follow(transfer, _("the clinical type of the person they care for changed"), actor, now)
             return transfer
         if transfer.state == TransferState.ADMITTED:
             # Their carer leaves with them, and goes along with the new transfer.
@@ -526,7 +552,3 @@ def transfer_discharge(
         # Their carers go home with them.
         end_with_carers([transfer], to=TransferState.DISCHARGED, reason=reason, actor=actor, now=now)
     return transfer
-
-
-def has_open(resident_id: int) -> bool:
-    return Transfer.objects.filter(Q(resident_id=resident_id), state__in=rules.OPEN).exists()
