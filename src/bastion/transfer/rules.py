@@ -127,17 +127,6 @@ def bed_at(*, facility_kind: str, admission: Admission) -> str:
     return "ordinary"
 
 
-def why_there(*, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str) -> str:
-    """The plain words a person reads about their destination (English; the page translates
-    the parts)."""
-    parts = [reason if reason != "case" else f"case ({severity or 'mild'})"]
-    if high_risk:
-        parts.append("high risk")
-    if grouped:
-        parts.append("kept with their household or group")
-    return f"{', '.join(parts)} → {facility_kind}"
-
-
 # --- when ------------------------------------------------------------------------------------
 
 

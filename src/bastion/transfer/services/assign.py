@@ -4,12 +4,15 @@ overdue transfers flagged."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -25,6 +28,7 @@ from bastion.transfer import sql as transfer_sql
 from bastion.transfer.models import (
     BedPool,
     Facility,
+    FacilityKind,
     Transfer,
     TransferReason,
     TransferState,
@@ -190,7 +194,7 @@ def _destinations(
             t.facility = chosen
             t.holds_bed, t.bed_from, t.destination_at = True, now, now
             t.state = TransferState.DESTINATION_ASSIGNED
-            t.why_there = rules.why_there(
+            t.why_there = _why_there(
                 reason=t.reason,
                 severity=t.severity,
                 high_risk=t.high_risk,
@@ -199,6 +203,45 @@ def _destinations(
             )
             given.append(t)
     return given, without
+
+
+# The words a person reads about their destination (their page, /transfer/mine), kept in the
+# city's language as every reason the platform writes itself.
+_WHO = {
+    TransferReason.CONTACT: gettext_noop("a close contact under a centralised plan"),
+    TransferReason.CARER: gettext_noop("the carer of someone who cannot care for themselves"),
+    TransferReason.GROUP: gettext_noop("moved with their group"),
+}
+_SEVERITY = {
+    "asymptomatic": gettext_noop("asymptomatic infection"),
+    "mild": gettext_noop("mild case"),
+    "ordinary": gettext_noop("ordinary case"),
+    "severe": gettext_noop("severe case"),
+    "critical": gettext_noop("critical case"),
+}
+
+
+@functools.cache
+def _why_there_in(
+    language: str, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str
+) -> str:
+    with translation.override(language):
+        who = _(_WHO.get(reason) or _SEVERITY.get(severity or "mild", _SEVERITY["mild"]))
+        parts = [who]
+        if high_risk:
+            parts.append(_("at high risk"))
+        if grouped:
+            parts.append(_("kept with their household or group"))
+        said = parts[0]
+        for part in parts[1:]:
+            said = _("%(first)s, %(then)s") % {"first": said, "then": part}
+        return _("%(who)s: %(place)s") % {"who": said, "place": FacilityKind(facility_kind).label}
+
+
+def _why_there(*, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str) -> str:
+    """Why this kind of place, in plain words: who the person is (a case by its clinical type, a
+    contact, a carer, a group), at high risk, kept with their household; then the place."""
+    return _why_there_in(settings.LANGUAGE_CODE, reason, severity, high_risk, grouped, facility_kind)[:200]
 
 
 def _chunks(people: list[Transfer], size: int) -> Iterator[list[Transfer]]:
