@@ -207,7 +207,7 @@ def _destinations(
 
 # The words a person reads about their destination (their page, /transfer/mine), kept in the
 # city's language as every reason the platform writes itself.
-_WHO = {
+_WHO: dict[str, str] = {
     TransferReason.CONTACT: gettext_noop("a close contact under a centralised plan"),
     TransferReason.CARER: gettext_noop("the carer of someone who cannot care for themselves"),
     TransferReason.GROUP: gettext_noop("moved with their group"),
