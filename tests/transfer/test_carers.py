@@ -188,3 +188,18 @@ def test_a_waiting_contact_who_turns_positive_keeps_their_carer_with_them(places
     carer.refresh_from_db()
     assert child.facility is not None and carer.facility == child.facility
     assert child.facility.kind == "shelter_hospital"
+
+
+def test_a_carer_who_turns_positive_is_a_case_of_their_own_and_stays_with_the_household(
+    places: None,
+) -> None:
+    child, carer = waiting_with_carer()
+    report(CARER, age=38, now=NOW + timedelta(hours=1))
+    carer.refresh_from_db()
+    assert (carer.reason, carer.carer_of_id, carer.state) == ("case", None, "requested")
+    assert carer.group_key == child.group_key != ""
+    # The child is discharged before admission: the adult, a case now, is not sent home with them.
+    assert child.case_id is not None
+    flows.case_discharged(case_id=child.case_id, actor=SYSTEM, now=NOW + timedelta(hours=2))
+    carer.refresh_from_db()
+    assert carer.state == "requested"

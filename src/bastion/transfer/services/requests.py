@@ -187,7 +187,11 @@ def _become_case(
     now: datetime,
 ) -> Transfer:
     before = transfer.state
-    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key"]
+    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key", "carer_of"]
+    # A carer who turns positive is a case of their own, no longer sent home with the person
+    # they went with; they stay in that household's group. A contact leaves the contacts' group.
+    keep_group = transfer.reason == TransferReason.CARER
+    transfer.carer_of = None
     if transfer.state != TransferState.REQUESTED:
         # Not on the way yet: the contact's room is given back, a case's destination follows.
         fields += _give_back_destination(transfer, now)
@@ -196,7 +200,8 @@ def _become_case(
         reason="case", requested_at=requested_at, policy=policy
     )
     transfer.stay_until = None
-    transfer.group_key = ""
+    if not keep_group:
+        transfer.group_key = ""
     transfer.save(update_fields=list(dict.fromkeys(fields)))
     _record(transfer, "became_case", before, _("turned positive"), actor, now)
     _carers_follow(transfer, _("the person they care for turned positive"), actor, now)
