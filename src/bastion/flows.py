@@ -462,9 +462,11 @@ def _zones_trips_withdrawn(zone_ids: Iterable[int], *, now: datetime) -> None:
     """Zones lifted: the trips to treatment planned for their residents because they lived in a
     risk zone are withdrawn in the same transaction (care), audited with the reason, not left
     to the next daily planning; a resident still in another zone in force keeps theirs."""
-    for zone in Zone.objects.filter(pk__in=list(zone_ids)).exclude(state=ZoneState.IN_FORCE):
+    zones_named = Zone.objects.filter(pk__in=list(zone_ids))
+    lifted = list(zones_named.exclude(state=ZoneState.IN_FORCE).values_list("pk", flat=True))
+    if lifted:  # one statement for every zone a clock lifted at once
         care.trips_withdraw_outside_zones(
-            households=zones_selectors.zone_households(zone).values("pk"), actor=SYSTEM, now=now
+            households=zones_selectors.households_of_zones(lifted), actor=SYSTEM, now=now
         )
 
 
