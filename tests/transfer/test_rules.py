@@ -3,6 +3,7 @@ and the matching of rides to vehicles."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,23 @@ POLICY = policies.policy()
 def test_the_v9_discharge_rule(tests: tuple[tuple[int, bool, float | None], ...], allowed: bool) -> None:
     taken = [rules.Test(NOW + timedelta(hours=h), negative, ct) for h, negative, ct in tests]
     assert rules.discharge_allowed(taken, POLICY.discharge_rule("v9")) is allowed
+
+
+@pytest.mark.parametrize(("days", "discharged", "monitored"), rules.MONITORING_CASES)
+def test_home_monitoring_after_a_discharge_reads_the_same_through_both_rules(
+    days: int, discharged: int, monitored: bool
+) -> None:
+    rule = replace(POLICY.discharge_rule("v9"), home_monitoring_days=days)
+    today = NOW.date()
+    on = today + timedelta(days=discharged)
+    until = rules.home_monitoring_until(discharged_on=on, rule=rule)
+    assert (until is not None and until >= today) is monitored
+    assert (on >= rules.monitored_since(today=today, rule=rule)) is monitored
+
+
+def test_dec2022_asks_for_no_home_monitoring_after_a_discharge() -> None:
+    by_protocol, otherwise = rules.monitored_since_by_protocol(today=NOW.date(), policy=POLICY)
+    assert by_protocol["dec2022"] > NOW.date() >= by_protocol["v9"] == otherwise
 
 
 @pytest.mark.parametrize(("state", "hours", "overdue"), rules.OVERDUE_CASES)

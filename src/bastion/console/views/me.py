@@ -56,7 +56,7 @@ def my_page(request: HttpRequest) -> HttpResponse:
             "recalls": [(name.get(r.number, ""), r) for r in recalls],
             "tests_days": TESTS_DAYS,
             "quarantines": [(name.get(q.number, ""), q) for q in cases.own_quarantines(actor=actor)],
-            "transfers": [(n, name.get(n, ""), t) for n, t in transfer.household_transfers(actor=actor)],
+            "transfers": transfer.household_transfers(actor=actor),
             "orders": list(delivery.household_orders(actor=actor)) if actor.has("place_orders") else None,
             "today": today,
         },
