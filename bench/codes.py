@@ -23,8 +23,9 @@ stays), so that each part starts from a green city.
    `codes_recolour` call is timed (wrapped in this process), with residents looked at and
    changed. Then `flows.rounds_due` just after the round's deadline (the unsampled turn
    yellow) and one `flows.codes_timed` sweep a quarter of an hour later (after an untimed sweep
-   before the deadline: the timer's mark); with `--explain`, the round's unsampled and the
-   facts of the deadline's and the sweep's residents run again under EXPLAIN (ANALYZE, BUFFERS).
+   before the deadline: the timer's mark), and the sweep of the quarter hour the round's window
+   runs out (they turn green again); with `--explain`, the round's unsampled and the facts of
+   the deadline's and the sweep's residents run again under EXPLAIN (ANALYZE, BUFFERS).
 3. Checks (`--parts checks`): a `code_checker` account's device token (`--auth device`, the
    venue's scanner) or its session (`--auth session`, logged in to the console), granian as
    bench/scan_api.py serves it, wrk (bench/codes_check.lua) GETting /api/v1/codes/check/<token>
@@ -494,6 +495,23 @@ def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: dat
     figure["colours"] = dict(
         HealthCode.objects.values_list("colour").annotate(n=Count("pk")).values_list("colour", "n")
     )
+    # The sweep of the quarter hour the round's window runs out (the sweeps between, untimed,
+    # have nothing to do: no later round): everyone it turned yellow turns green.
+    from bastion.codes.policy import code_rules
+
+    ran_out = deadline + timedelta(days=code_rules().windows.missed_screening_days, minutes=15)
+    with clock.use(clock.FrozenClock(ran_out)):
+        load = _load()
+        with recolours.on(log=True), connection.execute_wrapper(recolours):
+            t0 = time.perf_counter()
+            flows.codes_timed(ran_out)
+            whole = time.perf_counter() - t0
+        figure["codes_timed_window_ran_out"] = recolours.total() | {
+            "whole_s": round(whole, 2),
+            "load": [load, _load()],
+            "statements": recolours.top_statements(),
+        }
+        print(f"  codes_timed when the window ran out: {figure['codes_timed_window_ran_out']}", flush=True)
     return figure
 
 

@@ -285,9 +285,17 @@ def test_a_rounds_deadline_turns_yellow_exactly_those_it_did_not_sample(city: Pl
     expected = set((covered if covered is not None else Resident.objects.all()).values_list("pk", flat=True))
     expected -= {resident(a).pk for a in sampled}
     assert staged == named == expected
+    flows.codes_timed(at(23.75))
     flows.rounds_due(at(24.25))
     assert set(HealthCode.objects.filter(rule="missed_screening").values_list("pk", flat=True)) == expected
     _nothing_left_for_a_full_look(at(24.25))
+    # The round's window runs out: the sweep finds them all, through the registry for a round
+    # with areas, by the round's scans alone for the whole city's.
+    flows.codes_timed(at(24 + 24 * 7 - 0.25))
+    assert HealthCode.objects.filter(colour="yellow").count() == len(expected)
+    flows.codes_timed(at(24 + 24 * 7 + 0.25))
+    assert not HealthCode.objects.filter(colour="yellow").exists()
+    _nothing_left_for_a_full_look(at(24 + 24 * 7 + 0.25))
 
 
 # (what happened, the sweeps' times in hours after R1's deadline, whether C1/1/1/102#1, who

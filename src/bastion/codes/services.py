@@ -96,8 +96,16 @@ def _timed_staged(policy: CodeRules, now: datetime) -> None:
         )["first"]
         if first is not None:
             codes_sql.candidates_add_sampled_since(located, testing_selectors.rounds_started_after(first))
-        ran_out = testing_selectors.rounds_deadline_within(span.ran_out_after, span.counted_after)
-        codes_sql.candidates_add_ran_out(located, list(ran_out.order_by("pk").values_list("pk", flat=True)))
+        ran_out = list(
+            testing_selectors.rounds_deadline_within(span.ran_out_after, span.counted_after)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        with_areas = testing_selectors.rounds_with_areas(ran_out)
+        codes_sql.candidates_add_ran_out(located, [r for r in ran_out if r in with_areas], whole_city=False)
+        codes_sql.candidates_add_ran_out(
+            located, [r for r in ran_out if r not in with_areas], whole_city=True
+        )
     TimedSweep.objects.update_or_create(pk=1, defaults={"at": now, "counted_after": span.counted_after})
 
 

@@ -103,12 +103,20 @@ def candidates_add_sampled_since(rules: Sequence[str], rounds: Sequence[int]) ->
     )
 
 
-def candidates_add_ran_out(rules: Sequence[str], rounds: Sequence[int]) -> int:
+def candidates_add_ran_out(rules: Sequence[str], rounds: Sequence[int], *, whole_city: bool) -> int:
     """Everyone whose colour was set by one of `rules` (a missed round) whom one of `rounds` (their
-    window ran out since the last sweep) covers and did not sample: it may have ended."""
+    window ran out since the last sweep) covers and did not sample: it may have ended. Rounds
+    over the `whole_city` cover everyone: the registry is not read."""
     if not rules or not rounds:
         return 0
     marks = ", ".join(["%s"] * len(rules))
+    if whole_city:
+        return sql.run(
+            f"INSERT INTO {CANDIDATES} (resident_id) SELECT hc.resident_id FROM codes_healthcode hc"
+            f" WHERE hc.rule IN ({marks}) AND {testing_sql.city_round_missed(len(rounds), 'hc.resident_id')}"
+            " ON CONFLICT DO NOTHING",
+            [*rules, *rounds],
+        )
     return sql.run(
         f"""
         INSERT INTO {CANDIDATES} (resident_id) SELECT hc.resident_id FROM codes_healthcode hc

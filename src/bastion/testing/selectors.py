@@ -372,6 +372,11 @@ def rounds_deadline_within(after: datetime, until: datetime) -> QuerySet[Round]:
     return Round.objects.filter(deadline__gt=after, deadline__lte=until)
 
 
+def rounds_with_areas(round_ids: Iterable[int]) -> set[int]:
+    """Those of the rounds that name areas (the others cover the whole city)."""
+    return set(RoundArea.objects.filter(round_id__in=list(round_ids)).values_list("round_id", flat=True))
+
+
 def rounds_started_after(moment: datetime) -> list[int]:
     """The ids of the rounds that started after `moment`: a scan in one of them clears a round
     missed that started at `moment` (`sql.MISSED_ROUND`)."""

@@ -83,6 +83,18 @@ def sampled_in(rounds: int, resident: str) -> str:
     )
 
 
+def city_round_missed(rounds: int, resident: str) -> str:
+    """One of `rounds` rounds over the whole city (their ids the parameters) did not sample the
+    resident whose id is the column `resident`: `unsampled_in_one_of` without the registry, a
+    city's round covering everyone."""
+    marks = ", ".join(["%s"] * rounds)
+    return (
+        f"EXISTS (SELECT 1 FROM testing_round rd WHERE rd.id IN ({marks}) AND NOT EXISTS ("
+        f"SELECT 1 FROM testing_scan s WHERE s.round_id = rd.id AND s.resident_id = {resident}"
+        " AND NOT s.retest))"
+    )
+
+
 def unsampled_in_one_of(rounds: int) -> str:
     """One of `rounds` rounds (their ids the parameters) covers the resident aliased `r`
     (household `h`) and did not sample them: MISSED_ROUND's round part, for given rounds."""
