@@ -22,8 +22,10 @@ stays), so that each part starts from a green city.
    calls `flows.results_loaded`, whose chunks recolour `chunk.touched`). Every
    `codes_recolour` call is timed (wrapped in this process), with residents looked at and
    changed. Then `flows.rounds_due` just after the round's deadline (the unsampled turn
-   yellow) and one `flows.codes_timed` sweep a quarter of an hour later; the codes' statements
-   of the slowest step are run again under EXPLAIN (ANALYZE, BUFFERS) with `--explain`.
+   yellow) and one `flows.codes_timed` sweep a quarter of an hour later (after an untimed sweep
+   before the deadline: the timer's mark), and the sweep of the quarter hour the round's window
+   runs out (they turn green again); with `--explain`, the round's unsampled and the facts of
+   the deadline's and the sweep's residents run again under EXPLAIN (ANALYZE, BUFFERS).
 3. Checks (`--parts checks`): a `code_checker` account's device token (`--auth device`, the
    venue's scanner) or its session (`--auth session`, logged in to the console), granian as
    the README serves production (3 workers x 24 blocking threads), wrk (bench/codes_check.lua)
@@ -438,9 +440,11 @@ def _round_part(args: argparse.Namespace, recolours: Recolours) -> dict[str, Any
 
 
 def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: datetime) -> dict[str, Any]:
-    """`flows.rounds_due` at the deadline, then one `flows.codes_timed` sweep. Run again alone
-    (`--parts deadline`), the round's deadline is first taken back, with the colours it set."""
-    from django.db import connection, transaction
+    """`flows.rounds_due` at the deadline, then one `flows.codes_timed` sweep (the sweep of the
+    quarter hour before the deadline run first, untimed, as the timer has run all along). Run
+    again alone (`--parts deadline`), the round's deadline is first taken back, with the colours
+    and the sweep's mark it set."""
+    from django.db import connection
     from django.db.models import Count
 
     from bastion import flows
@@ -451,10 +455,18 @@ def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: dat
     _sql("UPDATE testing_round SET deadline_passed_at = NULL")
     _sql("DELETE FROM codes_healthcode WHERE trigger IN ('round_deadline', 'time')")
     _sql("DELETE FROM codes_codechange WHERE trigger IN ('round_deadline', 'time')")
-    # Two days pass before the deadline: autovacuum has analysed the tables the loads filled.
+    if _sql("SELECT to_regclass('codes_timedsweep') IS NOT NULL")[0][0]:
+        _sql("DELETE FROM codes_timedsweep")
+    # Two days pass before the deadline: autovacuum has vacuumed and analysed the tables the
+    # loads filled (and the registry, generated in bulk), untimed.
     for table in ("testing_scan", "testing_tube", "testing_recall", "testing_round", "codes_healthcode"):
-        _sql(f'ANALYZE "{table}"')
+        _sql(f'VACUUM (ANALYZE) "{table}"')
+    for table in ("city_resident", "city_household"):
+        _sql(f'VACUUM "{table}"')
     due = deadline + timedelta(minutes=1)
+    # The sweep of the quarter hour before the deadline, untimed: the timer has run all along.
+    with clock.use(clock.FrozenClock(due - timedelta(minutes=15))):
+        flows.codes_timed(due - timedelta(minutes=15))
     with clock.use(clock.FrozenClock(due)):
         load = _load()
         with recolours.on(log=True), connection.execute_wrapper(recolours):
@@ -481,37 +493,64 @@ def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: dat
         }
         print(f"  codes_timed sweep: {figure['codes_timed']}", flush=True)
         if args.explain:
-            # The sweep's statements again under EXPLAIN, in a transaction rolled back.
-            from bastion.codes import policy, rules
-            from bastion.codes import sql as codes_sql
-            from bastion.core import sql as core_sql
-            from bastion.transfer import policy as transfer_policy
-            from bastion.transfer import rules as transfer_rules
-
-            with transaction.atomic():
-                codes_sql.candidates_stage()
-                codes_sql.candidates_add_coloured(
-                    [r.id for r in policy.code_rules().rules if r.fact in rules.TIMED_FACTS],
-                    rules.bits(rules.TIMED_FACTS),
-                )
-                windows = policy.code_rules().windows
-                statement, params = codes_sql.facts_query(  # as codes.services.codes_recolour asks it
-                    now=core_sql.db_datetime(later),
-                    missed_since=core_sql.db_datetime(later - timedelta(days=windows.missed_screening_days)),
-                    monitored_since=transfer_rules.monitored_since_by_protocol(
-                        today=clock.local_date(later), policy=transfer_policy.policy()
-                    ),
-                )
-                core_sql.analyze(codes_sql.CANDIDATES)
-                core_sql.set_local(jit="off", work_mem="'96MB'")  # as codes.sql.facts runs it
-                figure["facts_plan"] = _explain_statements([(0.0, statement, params)], k=1)
-                transaction.set_rollback(True)
-            for plan in figure["facts_plan"].values():
-                print(plan, flush=True)
+            figure["plans"] = _explained(due=due, later=later)
     figure["colours"] = dict(
         HealthCode.objects.values_list("colour").annotate(n=Count("pk")).values_list("colour", "n")
     )
+    # The sweep of the quarter hour the round's window runs out (the sweeps between, untimed,
+    # have nothing to do: no later round): everyone it turned yellow turns green.
+    from bastion.codes.policy import code_rules
+
+    ran_out = deadline + timedelta(days=code_rules().windows.missed_screening_days, minutes=15)
+    with clock.use(clock.FrozenClock(ran_out)):
+        load = _load()
+        with recolours.on(log=True), connection.execute_wrapper(recolours):
+            t0 = time.perf_counter()
+            flows.codes_timed(ran_out)
+            whole = time.perf_counter() - t0
+        figure["codes_timed_window_ran_out"] = recolours.total() | {
+            "whole_s": round(whole, 2),
+            "load": [load, _load()],
+            "statements": recolours.top_statements(),
+        }
+        print(f"  codes_timed when the window ran out: {figure['codes_timed_window_ran_out']}", flush=True)
     return figure
+
+
+def _explained(*, due: datetime, later: datetime) -> dict[str, str]:
+    """The deadline's and the sweep's statements again under EXPLAIN (ANALYZE, BUFFERS), their
+    residents staged as the service stages them, in transactions rolled back: the round's
+    unsampled (`testing.selectors.unsampled_of_round`), the facts of the deadline's candidates,
+    the facts of the sweep's."""
+    from django.db import transaction
+
+    from bastion.codes import policy, services
+    from bastion.codes import sql as codes_sql
+    from bastion.core import clock
+    from bastion.core import sql as core_sql
+    from bastion.testing import selectors as testing_selectors
+    from bastion.testing.models import Round
+
+    round_ = Round.objects.get(code=testing_round.ROUND_CODE)
+    plans: dict[str, str] = {}
+    unsampled = testing_selectors.unsampled_of_round_statement(round_)
+    with transaction.atomic():
+        plans |= _explain_statements([(0.0, unsampled[0], unsampled[1])], k=1)
+        transaction.set_rollback(True)
+    for label, moment, how in (
+        ("deadline", due, {"missed_round": round_}),
+        ("sweep", later, {"timed": True}),
+    ):
+        with clock.use(clock.FrozenClock(moment)), transaction.atomic():
+            statement, params = services.candidates_staged(policy=policy.code_rules(), now=moment, **how)
+            core_sql.analyze(codes_sql.CANDIDATES)
+            core_sql.set_local(jit="off", work_mem="'96MB'")  # as codes.sql.facts runs it
+            for key, plan in _explain_statements([(0.0, statement, params)], k=1).items():
+                plans[f"{label} {key}"] = plan
+            transaction.set_rollback(True)
+    for key, plan in plans.items():
+        print(key, plan, sep="\n", flush=True)
+    return plans
 
 
 # --------------------------------------------------------------------------- 3. checks
@@ -735,7 +774,9 @@ def main() -> None:
     parser.add_argument(
         "--resume", action="store_true", help="round: load the same files again into the round"
     )
-    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the sweep's facts")
+    parser.add_argument(
+        "--explain", action="store_true", help="EXPLAIN ANALYZE the deadline's and the sweep's statements"
+    )
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--coloured", type=float, default=0.5, help="share of coloured residents checked")
     parser.add_argument("--seconds", type=int, default=30)

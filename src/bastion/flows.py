@@ -594,7 +594,7 @@ def rounds_due(now: datetime) -> None:
     for round_ in testing_selectors.rounds_past_deadline(now=now):
         with transaction.atomic():
             codes.codes_recolour(
-                queries=[testing_selectors.unsampled_of_round(round_).values("pk")],
+                missed_round=round_,
                 trigger=Trigger.ROUND_DEADLINE,
                 actor=replace(SYSTEM, label=f"system (round {round_.code})"),
                 now=now,
@@ -604,7 +604,8 @@ def rounds_due(now: datetime) -> None:
 
 def codes_timed(now: datetime) -> None:
     """Every quarter of an hour: colours set by facts that end by time alone (a missed round's
-    window, home monitoring, a resident sampled since the round they missed) are looked at again."""
+    window, home monitoring, a resident sampled since the round they missed) are looked at again,
+    where time can have changed something since the last sweep (`codes.rules.sweep_span`)."""
     codes.codes_recolour(timed=True, trigger=Trigger.TIME, actor=SYSTEM, now=now)
 
 

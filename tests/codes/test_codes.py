@@ -17,12 +17,14 @@ from bastion.city.models import Resident
 from bastion.city.selectors import actor_for, place_by_address
 from bastion.codes import api as codes_api
 from bastion.codes import rules, selectors, services, tokens
-from bastion.codes.models import CodeChange, HealthCode
+from bastion.codes.models import CodeChange, HealthCode, Trigger
 from bastion.codes.policy import code_rules
 from bastion.core import devices
+from bastion.core import sql as core_sql
 from bastion.core.errors import Forbidden, InvalidInput, NotFound
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
+from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Lab, Site
 from bastion.zones.models import Zone
@@ -198,6 +200,151 @@ def test_a_round_deadline_turns_the_unsampled_yellow_and_a_later_test_green(roun
     assert code("C1/1/1/102#2") == ("yellow", "missed_screening")
     flows.codes_timed(at(50 + 24 * 7 + 1))
     assert code("C1/1/1/102#2") == ("green", "")
+
+
+def _open_r2(hours: float = 30) -> Any:
+    """A second round over C1/1/1/102, started `hours` after NOW."""
+    one = {"ratio": 1, "per_household": False}
+    return testing.round_open(
+        code="R2",
+        starts_at=at(hours),
+        deadline=at(hours + 20),
+        places=[place_by_address("C1/1/1/102")],
+        pooling={"high": {"ratio": 1, "per_household": True}, "medium": one, "low": one},
+        actor=SYSTEM,
+        now=at(hours),
+    )
+
+
+def _coded() -> list[tuple[int, str, str, int]]:
+    return list(HealthCode.objects.order_by("pk").values_list("pk", "colour", "rule", "facts"))
+
+
+def _nothing_left_for_a_full_look(now: datetime) -> None:
+    """Every coded resident looked at again, as the sweep did before it looked only where time can
+    have changed something: nothing to change, not even the facts stored."""
+    before = _coded()
+    services.codes_recolour(residents=[pk for pk, *_ in before], trigger=Trigger.TIME, actor=SYSTEM, now=now)
+    assert _coded() == before
+
+
+@pytest.mark.parametrize(("deadline_in", "counts"), rules.MISSED_WINDOW_CASES)
+def test_a_missed_rounds_window_is_one_rule_pure_at_the_deadline_and_in_every_triggers_facts(
+    round_: Any, deadline_in: float, counts: bool
+) -> None:
+    now = round_.deadline - timedelta(hours=deadline_in)
+    window = code_rules().windows.missed_screening_days
+    assert rules.missed_counts(deadline=round_.deadline, now=now, window_days=window) is counts
+    expected = ("yellow", "missed_screening") if counts else ("green", "")
+    unsampled = resident("C1/1/1/102#1")
+    # Per resident, as every trigger's facts read it (testing.sql.MISSED_ROUND) …
+    services.codes_recolour(residents=[unsampled.pk], trigger=Trigger.TIME, actor=SYSTEM, now=now)
+    assert code("C1/1/1/102#1") == expected
+    HealthCode.objects.all().delete()
+    # … and for the round's unsampled at once, as its deadline decides it.
+    services.codes_recolour(missed_round=round_, trigger=Trigger.ROUND_DEADLINE, actor=SYSTEM, now=now)
+    assert code("C1/1/1/102#1") == expected
+    assert HealthCode.objects.count() == (
+        Resident.objects.filter(household__address__startswith="C1/1/1/").count() if counts else 0
+    )
+
+
+def test_a_deadline_with_a_later_round_already_open_leaves_green_those_sampled_in_it(round_: Any) -> None:
+    later = _open_r2(hours=20)  # before R1's deadline
+    scan(later, "C1/1/1/102#1", "T9", hours=21)
+    flows.rounds_due(at(24.25))
+    assert code("C1/1/1/102#1") == ("green", "")  # sampled in a round started after R1
+    assert code("C1/1/1/102#2") == ("yellow", "missed_screening")
+    _nothing_left_for_a_full_look(at(24.25))
+
+
+@pytest.mark.parametrize("over", ["the whole city", "a compound"])
+def test_a_rounds_deadline_turns_yellow_exactly_those_it_did_not_sample(city: Places, over: str) -> None:
+    one = {"ratio": 1, "per_household": False}
+    Lab.objects.create(code="L1", name="金域检测", capacity_per_hour=2000)
+    home = resident("C1/1/1/101#1").household
+    Site.objects.create(code="S1", name="核酸点", grid_id=home.grid_id, district_id=home.district_id)
+    round_ = testing.round_open(
+        code="RC",
+        starts_at=NOW,
+        deadline=at(24),
+        places=[place_by_address("C1")] if over == "a compound" else [],
+        pooling={"high": one, "medium": one, "low": one},
+        actor=SYSTEM,
+        now=NOW,
+    )
+    sampled = ["C1/1/1/101#1", "C1/2/1/101#2"] + (
+        ["C3/1/1/101#1", "C4/1/1/101#1"] if over == "the whole city" else []
+    )
+    for n, address in enumerate(sampled):
+        scan(round_, address, f"T{n}")
+    # The deadline's statement (a merge of two indexes for the whole city) names the selector's
+    # residents: everyone the round covers, less those sampled.
+    named = set(testing_selectors.unsampled_of_round(round_).values_list("pk", flat=True))
+    staged = {pk for (pk,) in core_sql.rows(*testing_selectors.unsampled_of_round_statement(round_))}
+    covered = Resident.objects.filter(household__address__startswith="C1/") if over == "a compound" else None
+    expected = set((covered if covered is not None else Resident.objects.all()).values_list("pk", flat=True))
+    expected -= {resident(a).pk for a in sampled}
+    assert staged == named == expected
+    flows.codes_timed(at(23.75))
+    flows.rounds_due(at(24.25))
+    assert set(HealthCode.objects.filter(rule="missed_screening").values_list("pk", flat=True)) == expected
+    _nothing_left_for_a_full_look(at(24.25))
+    # The round's window runs out: the sweep finds them all, through the registry for a round
+    # with areas, by the round's scans alone for the whole city's.
+    flows.codes_timed(at(24 + 24 * 7 - 0.25))
+    assert HealthCode.objects.filter(colour="yellow").count() == len(expected)
+    flows.codes_timed(at(24 + 24 * 7 + 0.25))
+    assert not HealthCode.objects.filter(colour="yellow").exists()
+    _nothing_left_for_a_full_look(at(24 + 24 * 7 + 0.25))
+
+
+# (what happened, the sweeps' times in hours after R1's deadline, whether C1/1/1/102#1, who
+# missed R1, is sampled in R2 before the last sweep, their colour after the last sweep). A sweep
+# ran a quarter of an hour before the deadline: the sweeps' mark.
+SWEEPS = [
+    ("the window runs out between two sweeps", (1, 24 * 7 - 0.25, 24 * 7 + 0.25), False, "green"),
+    ("still within the window", (1, 24 * 7 - 0.25), False, "yellow"),
+    ("no sweep for ten days", (1, 24 * 10), False, "green"),
+    ("no sweep from before the deadline until the window ran out", (24 * 7 + 1,), False, "green"),
+    ("the clock went back, as in a replayed day", (24 * 3, 1, 24 * 7 + 0.25), False, "green"),
+    ("sampled in a later round", (1, 24, 25), True, "green"),
+    ("sampled in a later round, the sweeps stopped for days", (1, 24 * 5), True, "green"),
+]
+
+
+@pytest.mark.parametrize(("what", "sweeps", "sampled", "expected"), SWEEPS, ids=[c[0] for c in SWEEPS])
+def test_the_sweep_looking_only_where_time_changed_something_misses_nobody(
+    round_: Any, what: str, sweeps: tuple[float, ...], sampled: bool, expected: str
+) -> None:
+    scan(round_, "C1/1/1/101#1", "T1")
+    flows.codes_timed(at(23.75))
+    flows.rounds_due(at(24.25))
+    assert code("C1/1/1/102#1") == ("yellow", "missed_screening")
+    yellow = HealthCode.objects.filter(rule="missed_screening").count()
+    if sampled:
+        scan(_open_r2(), "C1/1/1/102#1", "T9", hours=31)
+    for hours in sweeps:
+        flows.codes_timed(at(24 + hours))
+        _nothing_left_for_a_full_look(at(24 + hours))
+    assert code("C1/1/1/102#1")[0] == expected
+    assert code("C1/1/1/102#2")[0] == ("green" if sweeps[-1] >= 24 * 7 else "yellow")
+    assert HealthCode.objects.filter(rule="missed_screening").count() == (
+        0 if sweeps[-1] >= 24 * 7 else yellow - sampled
+    )
+    del what
+
+
+def test_a_sweep_between_deadlines_reads_none_of_those_a_missed_round_turned_yellow(round_: Any) -> None:
+    flows.codes_timed(at(23.75))
+    flows.rounds_due(at(24.25))
+    assert HealthCode.objects.filter(rule="missed_screening").count() > 10
+    first = services.codes_recolour(timed=True, trigger=Trigger.TIME, actor=SYSTEM, now=at(24.5))
+    assert first.looked_at == 0
+    # Someone sampled in a later round is read, and only they.
+    scan(_open_r2(), "C1/1/1/102#1", "T9", hours=31)
+    sampled = services.codes_recolour(timed=True, trigger=Trigger.TIME, actor=SYSTEM, now=at(31.25))
+    assert (sampled.looked_at, sampled.to) == (1, {"green": 1})
 
 
 def test_an_officers_correction_needs_a_reason_is_shown_and_lapses_when_the_facts_change(

@@ -82,3 +82,21 @@ class CodeChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resident_id}: {self.was} → {self.colour}"
+
+
+class TimedSweep(models.Model):
+    """Where the codes' quarter-hourly sweep (`flows.codes_timed`) last stopped, one row: the
+    next sweep looks only where time can have changed something since (`rules.sweep_span`). Kept
+    in the sweep's own transaction, so that a sweep that fails or is skipped loses nothing: the
+    next one starts from the last that was written."""
+
+    at = models.DateTimeField(_("swept at"))
+    # Missed rounds whose deadline was at or before this had left the window at that sweep.
+    counted_after = models.DateTimeField(_("missed rounds counted after"))
+
+    class Meta:
+        verbose_name = _("timed sweep")
+        verbose_name_plural = _("timed sweeps")
+
+    def __str__(self) -> str:
+        return f"swept at {self.at}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bastion.codes.policy import COLOURS, FACTS, GREEN, CodeRules, Rule
 
@@ -52,6 +53,53 @@ def facts_of(value: int) -> frozenset[str]:
 # monitoring ends, and (at the day's release) a quarantine; a resident sampled after a missed
 # round. Residents coloured by them are looked at again by the codes' own timer.
 TIMED_FACTS = frozenset({"missed_screening", "home_monitoring"})
+# Of those, the one whose end the sweep can find without reading everyone it holds for: a missed
+# round's fact ends when its window runs out (the round's deadline leaves the window) or when
+# they are sampled in a later round.
+LOCATED_FACT = "missed_screening"
+
+
+def missed_counts(*, deadline: datetime, now: datetime, window_days: int) -> bool:
+    """A round missed counts while its deadline has passed and lies within the window (the rule
+    `testing.sql.MISSED_ROUND` applies set-based: deadline <= now and deadline > now - window)."""
+    return now - timedelta(days=window_days) < deadline <= now
+
+
+# (a round's deadline, in hours after now; whether a missed round counts), under the shipped
+# 7-day window: pure here, set-based at a round's deadline, per resident in every trigger's facts.
+MISSED_WINDOW_CASES: tuple[tuple[float, bool], ...] = (
+    (0.0, True),  # the deadline is now
+    (0.25, False),  # not yet passed
+    (-24.0, True),
+    (-24 * 7 + 0.25, True),  # the window's last quarter of an hour
+    (-24 * 7, False),  # the window has just run out
+    (-24 * 8, False),
+)
+
+
+@dataclass(frozen=True)
+class SweepSpan:
+    """Where the sweep at `now` must look again at those a missed round turned yellow: everyone
+    (`full`: never swept, or the clock went back), or only those sampled since in a later round
+    and those a round covers whose deadline left the window in (`ran_out_after`,
+    `counted_after`]. Missed rounds with a deadline after `counted_after` still count."""
+
+    full: bool
+    ran_out_after: datetime | None
+    counted_after: datetime
+
+
+def sweep_span(
+    *, last_at: datetime | None, last_counted_after: datetime | None, now: datetime, window_days: int
+) -> SweepSpan:
+    """The span of a sweep at `now`, the last sweep having run at `last_at` (None: never) when
+    missed rounds counted after `last_counted_after`. However long ago the last sweep ran, every
+    round whose window ended since is in the span (a sweep skipped for days misses nothing); a
+    shorter window in a new rules file ends the rounds between both cuts at once."""
+    counted_after = now - timedelta(days=window_days)
+    if last_at is None or last_counted_after is None or now < last_at:
+        return SweepSpan(full=True, ran_out_after=None, counted_after=counted_after)
+    return SweepSpan(full=False, ran_out_after=last_counted_after, counted_after=counted_after)
 
 
 # --- what a recolouring writes ---------------------------------------------------------------

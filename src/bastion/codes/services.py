@@ -16,22 +16,103 @@ from typing import Any
 
 import polars as pl
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Min, QuerySet
 from django.utils.translation import gettext as _
 
 from bastion.city.models import Resident
 from bastion.city.selectors import RESIDENT_PATHS
 from bastion.codes import rules
 from bastion.codes import sql as codes_sql
-from bastion.codes.models import CodeChange, Colour, HealthCode, Trigger
-from bastion.codes.policy import FACTS, GREEN, code_rules
+from bastion.codes.models import CodeChange, Colour, HealthCode, TimedSweep, Trigger
+from bastion.codes.policy import FACTS, GREEN, CodeRules, code_rules
 from bastion.core import audit, clock
 from bastion.core import sql as core_sql
 from bastion.core.errors import InvalidInput
 from bastion.core.scopes import Actor, get_scoped
+from bastion.testing import selectors as testing_selectors
+from bastion.testing.models import Round
 from bastion.transfer import policy as transfer_policy
 from bastion.transfer import rules as transfer_rules
 from bastion.zones.rules import HIGH, MEDIUM
+
+
+def candidates_staged(
+    *,
+    residents: Sequence[int] = (),
+    queries: Sequence[QuerySet[Any, Any]] = (),
+    missed_round: Round | None = None,
+    timed: bool = False,
+    policy: CodeRules,
+    now: datetime,
+) -> tuple[str, list[Any]]:
+    """Stage the residents to look at again (`codes_sql.CANDIDATES`); returns the statement of
+    their facts and its parameters (`codes_sql.facts_query`). Inside a transaction."""
+    windows = policy.windows
+    codes_sql.candidates_stage()
+    codes_sql.candidates_add_ids(residents)
+    for query in queries:
+        codes_sql.candidates_add_query(*core_sql.of_query(query))
+    if missed_round is not None:
+        unsampled = testing_selectors.unsampled_of_round_statement(missed_round)
+        if rules.missed_counts(
+            deadline=missed_round.deadline, now=now, window_days=windows.missed_screening_days
+        ):
+            codes_sql.candidates_add_unsampled(
+                *unsampled, later_rounds=testing_selectors.rounds_started_after(missed_round.starts_at)
+            )
+        else:  # already out of its window: FACTS says whether another round counts
+            codes_sql.candidates_add_query(*unsampled)
+    if timed:
+        _timed_staged(policy, now)
+    return codes_sql.facts_query(
+        now=core_sql.db_datetime(now),
+        missed_since=core_sql.db_datetime(now - timedelta(days=windows.missed_screening_days)),
+        # Home monitoring after a discharge: the discharge rule of the case's protocol, the one
+        # the transfer applied (transfer/policy.toml), never a figure of ours.
+        monitored_since=transfer_rules.monitored_since_by_protocol(
+            today=clock.local_date(now), policy=transfer_policy.policy()
+        ),
+    )
+
+
+def _timed_staged(policy: CodeRules, now: datetime) -> None:
+    """The sweep's residents: those whose colour a fact that ends by time alone set
+    (`rules.TIMED_FACTS`) and every correction made while one held, except that of those a
+    missed round turned yellow (a million after a city's round) only those time can have
+    changed since the last sweep: sampled since in a later round, or covered by a round whose
+    window ran out since (`rules.sweep_span`, the last sweep's mark kept in `TimedSweep`)."""
+    located = [r.id for r in policy.rules if r.fact == rules.LOCATED_FACT]
+    others = [r.id for r in policy.rules if r.fact in rules.TIMED_FACTS and r.fact != rules.LOCATED_FACT]
+    timed_bits = rules.bits(rules.TIMED_FACTS)
+    mark = TimedSweep.objects.select_for_update().filter(pk=1).first()
+    span = rules.sweep_span(
+        last_at=mark.at if mark else None,
+        last_counted_after=mark.counted_after if mark else None,
+        now=now,
+        window_days=policy.windows.missed_screening_days,
+    )
+    if span.full or span.ran_out_after is None:
+        codes_sql.candidates_add_coloured([*others, *located], timed_bits)
+    else:
+        codes_sql.candidates_add_coloured(
+            others, timed_bits, also=located, also_facts=rules.bits(rules.TIMED_FACTS - {rules.LOCATED_FACT})
+        )
+        first = testing_selectors.rounds_deadline_within(span.counted_after, now).aggregate(
+            first=Min("starts_at")
+        )["first"]
+        if first is not None:
+            codes_sql.candidates_add_sampled_since(located, testing_selectors.rounds_started_after(first))
+        ran_out = list(
+            testing_selectors.rounds_deadline_within(span.ran_out_after, span.counted_after)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        with_areas = testing_selectors.rounds_with_areas(ran_out)
+        codes_sql.candidates_add_ran_out(located, [r for r in ran_out if r in with_areas], whole_city=False)
+        codes_sql.candidates_add_ran_out(
+            located, [r for r in ran_out if r not in with_areas], whole_city=True
+        )
+    TimedSweep.objects.update_or_create(pk=1, defaults={"at": now, "counted_after": span.counted_after})
 
 
 @dataclass(frozen=True)
@@ -45,37 +126,29 @@ def codes_recolour(
     *,
     residents: Sequence[int] = (),
     queries: Sequence[QuerySet[Any, Any]] = (),
+    missed_round: Round | None = None,
     timed: bool = False,
     trigger: str,
     actor: Actor,
     now: datetime,
 ) -> Recoloured:
     """Look again at the colours of `residents`, of the residents each query names (a queryset
-    of one column of resident ids, e.g. a zone's residents), and with `timed` of everyone whose
-    colour a fact that ends by time alone set (`rules.TIMED_FACTS`). Inside the caller's
-    transaction when there is one (the trigger's)."""
+    of one column of resident ids, e.g. a zone's residents), of everyone `missed_round` (a round
+    whose deadline has passed) covers and did not sample, and with `timed` of those whose colour
+    a fact that ends by time alone set and for whom time can have changed something since the
+    last sweep (`rules.sweep_span`). Inside the caller's transaction when there is one (the
+    trigger's)."""
     with transaction.atomic():
-        codes_sql.candidates_stage()
-        codes_sql.candidates_add_ids(residents)
-        for query in queries:
-            codes_sql.candidates_add_query(*core_sql.of_query(query))
         policy = code_rules()
-        if timed:
-            codes_sql.candidates_add_coloured(
-                [r.id for r in policy.rules if r.fact in rules.TIMED_FACTS], rules.bits(rules.TIMED_FACTS)
-            )
-        today = clock.local_date(now)
-        rows = codes_sql.facts(
-            *codes_sql.facts_query(
-                now=core_sql.db_datetime(now),
-                missed_since=core_sql.db_datetime(now - timedelta(days=policy.windows.missed_screening_days)),
-                # Home monitoring after a discharge: the discharge rule of the case's protocol,
-                # the one the transfer applied (transfer/policy.toml), never a figure of ours.
-                monitored_since=transfer_rules.monitored_since_by_protocol(
-                    today=today, policy=transfer_policy.policy()
-                ),
-            )
+        staged = candidates_staged(
+            residents=residents,
+            queries=queries,
+            missed_round=missed_round,
+            timed=timed,
+            policy=policy,
+            now=now,
         )
+        rows = codes_sql.facts(*staged)
         decided: dict[tuple[Any, ...], rules.Outcome | None] = {}
         out: list[tuple[int, str, str, str, int, bool]] = []
         to: dict[str, int] = {}

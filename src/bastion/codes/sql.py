@@ -27,7 +27,9 @@ CHANGES = "codes_change_stage"
 
 
 def candidates_stage() -> None:
-    sql.scratch_table(CANDIDATES, "resident_id bigint PRIMARY KEY")
+    """The residents to look at again; `missed` is their missed-screening fact when it was
+    decided for all of them at once (a round's deadline), NULL when FACTS is to read it."""
+    sql.scratch_table(CANDIDATES, f"resident_id bigint PRIMARY KEY, missed {sql.bool_type()}")
 
 
 def candidates_add_ids(resident_ids: Sequence[int]) -> None:
@@ -48,21 +50,90 @@ def candidates_add_query(statement: str, params: Sequence[Any]) -> int:
     )
 
 
-def candidates_add_coloured(rules: Sequence[str], facts: int) -> int:
-    """Everyone whose colour was set by one of `rules` (facts that end by time alone), and every
-    officer's correction made while one of `facts` (a bit set) held: it stands until they end."""
-    if not rules:
+def candidates_add_unsampled(statement: str, params: Sequence[Any], *, later_rounds: Sequence[int]) -> int:
+    """The residents a query names, every one of them unsampled in a round whose deadline just
+    passed within the window: they missed it (testing.sql.MISSED_ROUND) unless they were sampled
+    in one of `later_rounds` (the ids of the rounds started after it). Decided here for all of
+    them at once: FACTS's two lookups of the scans per resident (2 M index probes for a
+    million unsampled) become one pass over the later rounds' scans, none when there is no later
+    round. Those sampled later are left for FACTS to decide (another round may count)."""
+    staged = sql.run(
+        f"INSERT INTO {CANDIDATES} (resident_id, missed) SELECT q.*, {sql.true()} FROM ({statement}) q"
+        " WHERE true ON CONFLICT DO NOTHING",
+        params,
+    )
+    if later_rounds:
+        sql.run(
+            f"UPDATE {CANDIDATES} SET missed = NULL"
+            f" WHERE {testing_sql.sampled_in(len(later_rounds), f'{CANDIDATES}.resident_id')}",
+            list(later_rounds),
+        )
+    return staged
+
+
+def candidates_add_coloured(
+    rules: Sequence[str], facts: int, *, also: Sequence[str] = (), also_facts: int = 0
+) -> int:
+    """Everyone whose colour was set by one of `rules`, every officer's correction made while one
+    of `facts` (a bit set) held (it stands until they end), and those whose colour was set by
+    one of `also` while one of `also_facts` held besides (it may end quietly, the colour
+    staying: the facts stored are kept true)."""
+    if not rules and not also:
+        return 0
+    marks = ", ".join(["%s"] * len(rules)) or "NULL"
+    also_marks = ", ".join(["%s"] * len(also)) or "NULL"
+    return sql.run(
+        f"INSERT INTO {CANDIDATES} (resident_id) SELECT resident_id FROM codes_healthcode"
+        f" WHERE rule IN ({marks}) OR (corrected AND (facts & %s) <> 0)"
+        f" OR (rule IN ({also_marks}) AND (facts & %s) <> 0) ON CONFLICT DO NOTHING",
+        [*rules, facts, *also, also_facts],
+    )
+
+
+def candidates_add_sampled_since(rules: Sequence[str], rounds: Sequence[int]) -> int:
+    """Everyone whose colour was set by one of `rules` (a missed round) and who was sampled in one
+    of `rounds` (those started after a round still counted): it may have ended."""
+    if not rules or not rounds:
         return 0
     marks = ", ".join(["%s"] * len(rules))
     return sql.run(
-        f"INSERT INTO {CANDIDATES} (resident_id) SELECT resident_id FROM codes_healthcode"
-        f" WHERE rule IN ({marks}) OR (corrected AND (facts & %s) <> 0) ON CONFLICT DO NOTHING",
-        [*rules, facts],
+        f"INSERT INTO {CANDIDATES} (resident_id) SELECT hc.resident_id FROM codes_healthcode hc"
+        f" WHERE hc.rule IN ({marks}) AND {testing_sql.sampled_in(len(rounds), 'hc.resident_id')}"
+        " ON CONFLICT DO NOTHING",
+        [*rules, *rounds],
+    )
+
+
+def candidates_add_ran_out(rules: Sequence[str], rounds: Sequence[int], *, whole_city: bool) -> int:
+    """Everyone whose colour was set by one of `rules` (a missed round) whom one of `rounds` (their
+    window ran out since the last sweep) covers and did not sample: it may have ended. Rounds
+    over the `whole_city` cover everyone: the registry is not read."""
+    if not rules or not rounds:
+        return 0
+    marks = ", ".join(["%s"] * len(rules))
+    if whole_city:
+        return sql.run(
+            f"INSERT INTO {CANDIDATES} (resident_id) SELECT hc.resident_id FROM codes_healthcode hc"
+            f" WHERE hc.rule IN ({marks}) AND {testing_sql.city_round_missed(len(rounds), 'hc.resident_id')}"
+            " ON CONFLICT DO NOTHING",
+            [*rules, *rounds],
+        )
+    return sql.run(
+        f"""
+        INSERT INTO {CANDIDATES} (resident_id) SELECT hc.resident_id FROM codes_healthcode hc
+        JOIN {city_sql.RESIDENTS} r ON r.id = hc.resident_id
+        JOIN {city_sql.HOUSEHOLDS} h ON h.id = r.household_id
+        WHERE hc.rule IN ({marks}) AND {testing_sql.unsampled_in_one_of(len(rounds))}
+        ON CONFLICT DO NOTHING
+        """,
+        [*rules, *rounds],
     )
 
 
 # One row per candidate: the resident, the facts in codes.policy.FACTS order (the zone's level
 # gives two of them) and the code as stored (NULL when the resident was never coloured).
+# A candidate's missed-screening fact is read here unless it was decided when they were staged
+# (`candidates_add_unsampled`; COALESCE evaluates its second argument only when needed).
 # Parameters: now and the earliest deadline of a missed round still counted; then, for home
 # monitoring after a discharge, each protocol with the first discharge day it still monitors
 # and the first day of any other protocol (`facts_query`).
@@ -74,7 +145,7 @@ SELECT r.id,
     {zones_sql.HOUSEHOLD_LEVEL},
     {cases_sql.IS_SECONDARY_CONTACT},
     {testing_sql.IS_RECALLED},
-    {testing_sql.MISSED_ROUND},
+    COALESCE(k.missed, {testing_sql.MISSED_ROUND}),
     {cases_sql.is_monitored(protocols)},
     hc.colour, hc.rule, hc.facts, hc.corrected, hc.version
 FROM {CANDIDATES} k

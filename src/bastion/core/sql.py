@@ -38,6 +38,16 @@ def false() -> str:
     return "FALSE" if postgres() else "0"
 
 
+def true() -> str:
+    return "TRUE" if postgres() else "1"
+
+
+def fence() -> str:
+    """Ends a subquery that PostgreSQL must plan on its own, keeping its order (`OFFSET 0`: it is
+    not pulled up into the outer statement); SQLite plans it as it is."""
+    return "OFFSET 0" if postgres() else ""
+
+
 def bool_or() -> str:
     """The aggregate "any of these is true"."""
     return "bool_or" if postgres() else "max"

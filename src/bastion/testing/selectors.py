@@ -346,11 +346,41 @@ def rounds_past_deadline(*, now: datetime) -> list[Round]:
 
 
 def unsampled_of_round(round_: Round) -> QuerySet[Resident]:
-    """Everyone the round covers who was not sampled in it (set-based, unscoped: the platform's)."""
+    """Everyone the round covers who was not sampled in it (set-based, unscoped: the platform's).
+    A round over the whole city names no households: the residents anti-joined with the round's
+    scans (`scan_once_per_round`, in resident order) alone, without a semi-join of every
+    household (docs/BENCHMARKS.md, health codes)."""
     sampled = Scan.objects.filter(round=round_, retest=False, resident_id=OuterRef("pk"))
-    return Resident.objects.filter(household__in=round_households(round_).values("pk")).exclude(
-        Exists(sampled)
+    covered = (
+        Resident.objects.filter(household__in=round_households(round_).values("pk"))
+        if round_places(round_)
+        else Resident.objects.all()
     )
+    return covered.exclude(Exists(sampled))
+
+
+def unsampled_of_round_statement(round_: Round) -> tuple[str, list[Any]]:
+    """`unsampled_of_round`'s ids as a statement, for a set-based step (health codes stage them at
+    the round's deadline): for a round over the whole city, `sql.unsampled_of_city_round`."""
+    if round_places(round_):
+        return core_sql.of_query(unsampled_of_round(round_).values("pk"))
+    return sql.unsampled_of_city_round(), [round_.pk]
+
+
+def rounds_deadline_within(after: datetime, until: datetime) -> QuerySet[Round]:
+    """Rounds whose deadline falls in (after, until]."""
+    return Round.objects.filter(deadline__gt=after, deadline__lte=until)
+
+
+def rounds_with_areas(round_ids: Iterable[int]) -> set[int]:
+    """Those of the rounds that name areas (the others cover the whole city)."""
+    return set(RoundArea.objects.filter(round_id__in=list(round_ids)).values_list("round_id", flat=True))
+
+
+def rounds_started_after(moment: datetime) -> list[int]:
+    """The ids of the rounds that started after `moment`: a scan in one of them clears a round
+    missed that started at `moment` (`sql.MISSED_ROUND`)."""
+    return list(Round.objects.filter(starts_at__gt=moment).order_by("pk").values_list("pk", flat=True))
 
 
 def recalls_open(*, actor: Actor, round_: Round) -> QuerySet[Recall]:

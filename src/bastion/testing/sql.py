@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bastion.city import sql as city_sql
 from bastion.core.sql import AUDIT_INSERT, Lock, advisory_lock
+from bastion.core.sql import fence as core_fence
 from bastion.zones import sql as zones_sql
 
 
@@ -39,20 +40,67 @@ ROUND_COVERS = """(
 
 # A member of a positive or invalid pool awaiting the single-tube retest.
 IS_RECALLED = "EXISTS (SELECT 1 FROM testing_recall rc WHERE rc.resident_id = r.id AND rc.state = 'open')"
+# The round aliased `rd` covers the resident aliased `r` (household `h`) and did not sample them.
+UNSAMPLED_IN_ROUND = f"""({ROUND_COVERS} AND NOT EXISTS (
+    SELECT 1 FROM testing_scan s WHERE s.round_id = rd.id AND s.resident_id = r.id AND NOT s.retest
+))"""
 # Missed a screening they were due in (应检未检): a round whose deadline has passed (parameters:
 # now, and the earliest deadline still counted) covers their household, and they were sampled
 # neither in it nor in any round that started after it.
 MISSED_ROUND = f"""EXISTS (
     SELECT 1 FROM testing_round rd
-    WHERE rd.deadline <= %s AND rd.deadline > %s AND {ROUND_COVERS}
-      AND NOT EXISTS (
-          SELECT 1 FROM testing_scan s WHERE s.round_id = rd.id AND s.resident_id = r.id AND NOT s.retest
-      )
+    WHERE rd.deadline <= %s AND rd.deadline > %s AND {UNSAMPLED_IN_ROUND}
       AND NOT EXISTS (
           SELECT 1 FROM testing_round later JOIN testing_scan s ON s.round_id = later.id
           WHERE later.starts_at > rd.starts_at AND s.resident_id = r.id AND NOT s.retest
       )
 )"""
+
+
+def unsampled_of_city_round() -> str:
+    """The ids of the residents a round over the whole city did not sample (parameter: the round):
+    the registry's primary key merged with the round's part of `scan_once_per_round`, both read
+    in resident order from their indexes alone. Written as a join of a fenced subquery because
+    PostgreSQL plans the NOT EXISTS form as a hash of all the round's scans against every
+    resident's row (1 M city: 29,000 pages and a spilled hash; this: 8,500 pages and no hash)."""
+    return f"""
+SELECT r.id FROM {city_sql.RESIDENTS} r
+LEFT JOIN (
+    SELECT s.resident_id FROM testing_scan s WHERE s.round_id = %s AND NOT s.retest
+    ORDER BY s.resident_id {core_fence()}
+) s ON s.resident_id = r.id
+WHERE s.resident_id IS NULL"""
+
+
+def sampled_in(rounds: int, resident: str) -> str:
+    """The resident whose id is the column `resident` was sampled (not a retest) in one of
+    `rounds` rounds, their ids the parameters. Set-based forms of MISSED_ROUND's last part, for
+    health codes' sweep and a round's deadline (codes.sql)."""
+    marks = ", ".join(["%s"] * rounds)
+    return (
+        f"EXISTS (SELECT 1 FROM testing_scan s WHERE s.resident_id = {resident} AND NOT s.retest"
+        f" AND s.round_id IN ({marks}))"
+    )
+
+
+def city_round_missed(rounds: int, resident: str) -> str:
+    """One of `rounds` rounds over the whole city (their ids the parameters) did not sample the
+    resident whose id is the column `resident`: `unsampled_in_one_of` without the registry, a
+    city's round covering everyone."""
+    marks = ", ".join(["%s"] * rounds)
+    return (
+        f"EXISTS (SELECT 1 FROM testing_round rd WHERE rd.id IN ({marks}) AND NOT EXISTS ("
+        f"SELECT 1 FROM testing_scan s WHERE s.round_id = rd.id AND s.resident_id = {resident}"
+        " AND NOT s.retest))"
+    )
+
+
+def unsampled_in_one_of(rounds: int) -> str:
+    """One of `rounds` rounds (their ids the parameters) covers the resident aliased `r`
+    (household `h`) and did not sample them: MISSED_ROUND's round part, for given rounds."""
+    marks = ", ".join(["%s"] * rounds)
+    return f"EXISTS (SELECT 1 FROM testing_round rd WHERE rd.id IN ({marks}) AND {UNSAMPLED_IN_ROUND})"
+
 
 # --- the fast way of a single scan (services.scans_fast) -------------------------------------
 
