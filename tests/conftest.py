@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 from django.test import override_settings
+from django.utils import translation
 
 from bastion.city import services
 from bastion.city.models import Community, District, Household
@@ -105,6 +106,17 @@ def plain_http() -> Iterator[None]:
     client and the live server speak plain http (tests/core/test_deploy.py checks the redirect)."""
     with override_settings(SECURE_SSL_REDIRECT=False):
         yield
+
+
+@pytest.fixture(autouse=True)
+def platform_language() -> Iterator[None]:
+    """Every test starts and ends in the platform's language: a request through the test client
+    leaves the language it asked for active in the thread (LocaleMiddleware activates it and
+    nothing deactivates it), and a later test in the same process would read English where the
+    platform speaks Chinese."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
