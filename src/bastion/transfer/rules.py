@@ -29,13 +29,16 @@ OPEN = (*WAITING, PICKED_UP, ADMITTED)
 ENDED = (DISCHARGED, CANCELLED, REFUSED)
 
 # requested → destination assigned → vehicle assigned → picked up → admitted → discharged;
-# cancelled or refused, with a reason, at any point before the discharge. A destination that no
-# longer fits (the clinical type changed) is given back: destination assigned → requested.
+# cancelled or refused, with a reason, at any point before the discharge. Before the pick-up, the
+# destination and the ride are given back (destination or vehicle assigned → requested: the bed
+# and the seat freed, audited with the reason) when they no longer fit the person: a clinical
+# type changed, a waiting contact turned positive, a carer's person gone. Once picked up, the
+# ride goes where it was going (a clinical type changed on the way moves nobody on the way).
 ALLOWED_TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "transfer": {
         REQUESTED: frozenset({DESTINATION_ASSIGNED, CANCELLED, REFUSED}),
         DESTINATION_ASSIGNED: frozenset({VEHICLE_ASSIGNED, REQUESTED, CANCELLED, REFUSED}),
-        VEHICLE_ASSIGNED: frozenset({PICKED_UP, CANCELLED, REFUSED}),
+        VEHICLE_ASSIGNED: frozenset({PICKED_UP, REQUESTED, CANCELLED, REFUSED}),
         PICKED_UP: frozenset({ADMITTED, CANCELLED, REFUSED}),
         ADMITTED: frozenset({DISCHARGED}),
         DISCHARGED: frozenset(),

@@ -209,7 +209,14 @@ def _become_case(
 
 
 def _give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
-    """Back to requested, the bed and the seat given back (fields to save)."""
+    """Back to requested, the bed and the seat given back (fields to save): the transition map's
+    destination or vehicle assigned → requested, refused from any other state."""
+    if not rules.may_move("transfer", transfer.state, TransferState.REQUESTED):
+        raise InvalidTransition(
+            _("A transfer %(state)s cannot be %(to)s.")
+            % {"state": transfer.state, "to": TransferState.REQUESTED},
+            code="bad_transition",
+        )
     transfer.state = TransferState.REQUESTED
     fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
     transfer.facility, transfer.pool, transfer.bed = None, None, None
@@ -350,9 +357,11 @@ def transfers_request_group(
 
 def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now: datetime) -> Transfer:
     """A clinician sets a case's clinical type. A destination no longer fitting it is given back
-    before the person is on the way (the next assignment finds the right bed); a person already
-    in a place that no longer fits is moved on: that stay ends and an emergency transfer from
-    there is requested."""
+    before the person is picked up, with the vehicle if one was assigned (the next assignment
+    finds the right bed and a ride to it); a person already in a place that no longer fits is
+    moved on: that stay ends and an emergency transfer from there is requested. A person already
+    picked up is not re-routed on the way: the type is recorded and they arrive where the ride
+    goes (setting the type again once they are admitted moves them on)."""
     _require_requester(actor)
     if severity not in policies.SEVERITIES:
         raise InvalidInput(
@@ -392,7 +401,9 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
         )
         if fits:
             return transfer
-        if transfer.state == TransferState.DESTINATION_ASSIGNED:
+        if rules.may_move("transfer", transfer.state, TransferState.REQUESTED):
+            # Not picked up yet (a destination, or a destination and a vehicle): both are given
+            # back, and the next assignment finds a place that fits and a ride to it.
             state = transfer.state
             transfer.save(update_fields=_give_back_destination(transfer, now))
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
