@@ -5,7 +5,7 @@ matrix). Plain values in and out, no ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
@@ -71,13 +71,19 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def is_high_risk(*, age: int, chronic_treatment: str, pregnant: bool, policy: Policy) -> bool:
+def is_high_risk(
+    *, age: int, chronic_treatment: str, pregnant: bool, needs: Collection[str] = (), policy: Policy
+) -> bool:
     """Over the elderly age with a serious underlying disease (a chronic illness in regular
-    treatment), pregnant, or on dialysis."""
+    treatment), pregnant, or on dialysis: as the registry says (`chronic_treatment`,
+    `pregnant`) or the person's standing medical needs (`needs`, their kinds: one of the policy's
+    `chronic_needs` is a chronic illness in regular treatment, `pregnancy` is a pregnancy,
+    `dialysis` is dialysis)."""
+    chronic = bool(chronic_treatment) or any(n in policy.chronic_needs for n in needs)
     return (
-        (age >= policy.elderly_from_age and bool(chronic_treatment))
-        or (pregnant and policy.high_risk_pregnant)
-        or (chronic_treatment == "dialysis" and policy.high_risk_dialysis)
+        (age >= policy.elderly_from_age and chronic)
+        or ((pregnant or "pregnancy" in needs) and policy.high_risk_pregnant)
+        or ((chronic_treatment == "dialysis" or "dialysis" in needs) and policy.high_risk_dialysis)
     )
 
 

@@ -3,6 +3,7 @@ or a dispatcher confirms, and the discharge with the way home."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -59,12 +60,16 @@ class Person:
     needs_carer: bool
 
 
-def _person(resident: Resident, today: date, policy: policies.Policy) -> Person:
+def _person(resident: Resident, today: date, needs: Collection[str], policy: policies.Policy) -> Person:
     age = rules.age_on(resident.birth_date, today)
     return Person(
         age=age,
         high_risk=rules.is_high_risk(
-            age=age, chronic_treatment=resident.chronic_treatment, pregnant=resident.pregnant, policy=policy
+            age=age,
+            chronic_treatment=resident.chronic_treatment,
+            pregnant=resident.pregnant,
+            needs=needs,
+            policy=policy,
         ),
         needs_carer=rules.needs_carer(age=age, disabled=resident.disabled, policy=policy),
     )
@@ -81,13 +86,17 @@ def transfer_request(
     stay_until: date | None = None,
     group_key: str = "",
     requested_at: datetime | None = None,
+    needs: Collection[str] = (),
+    high_risk: bool = False,
     actor: Actor,
     now: datetime,
 ) -> list[Transfer]:
     """Request a person's transfer (and their carer's, if they cannot care for themselves).
 
     A case's clinical type follows its classification (policy) until a clinician sets it; the
-    person's vulnerability is read from the registry (age, chronic treatment, pregnancy). A
+    person's vulnerability is read from the registry (age, chronic treatment, pregnancy) and
+    from `needs`, the kinds of their standing medical needs (care's, given by the flow that asks
+    for the transfer); `high_risk`: known at high risk already (a person moved on). A
     household infected within a few days shares one group, and one destination. A person with
     an open transfer already: a contact who turns positive has it changed into a case's (a
     destination given back if not yet on the way; an isolation point's stay ended and a new
@@ -135,14 +144,23 @@ def transfer_request(
             if reason != TransferReason.CASE or existing.reason == TransferReason.CASE:
                 return [existing]
             if existing.state in rules.WAITING:
-                return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
+                at_risk = (
+                    existing.high_risk
+                    or high_risk
+                    or _person(resident, clock.local_date(now), needs, policy).high_risk
+                )
+                return [
+                    _become_case(
+                        existing, case_id, severity or "mild", at_risk, requested_at, policy, actor, now
+                    )
+                ]
             # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
             # cancelled, its seat and bed given back), and a case's begins; their carer's ends
             # too, and a carer goes with the case (`_carer_for`, below).
             end_with_carers(
                 [existing], to=None, reason=_("turned positive: moved on as a case"), actor=actor, now=now
             )
-        person = _person(resident, clock.local_date(now), policy)
+        person = _person(resident, clock.local_date(now), needs, policy)
         key = group_key or _household_key(resident, reason, now, policy)
         pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)
         try:
@@ -155,7 +173,7 @@ def transfer_request(
                     reason=reason,
                     case_id=case_id,
                     severity=severity or "",
-                    high_risk=person.high_risk,
+                    high_risk=person.high_risk or high_risk,
                     needs_carer=person.needs_carer,
                     group_key=key,
                     emergency=emergency,
@@ -181,13 +199,24 @@ def _become_case(
     transfer: Transfer,
     case_id: int | None,
     severity: str,
+    high_risk: bool,
     requested_at: datetime,
     policy: policies.Policy,
     actor: Actor,
     now: datetime,
 ) -> Transfer:
     before = transfer.state
-    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key", "carer_of"]
+    fields = [
+        "reason",
+        "case",
+        "severity",
+        "high_risk",
+        "pickup_by",
+        "admit_by",
+        "stay_until",
+        "group_key",
+        "carer_of",
+    ]
     # A carer who turns positive is a case of their own, no longer sent home with the person
     # they went with; they stay in that household's group. A contact leaves the contacts' group.
     keep_group = transfer.reason == TransferReason.CARER
@@ -196,6 +225,7 @@ def _become_case(
         # Not on the way yet: the contact's room is given back, a case's destination follows.
         fields += _give_back_destination(transfer, now)
     transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
+    transfer.high_risk = high_risk
     transfer.pickup_by, transfer.admit_by = rules.deadlines(
         reason="case", requested_at=requested_at, policy=policy
     )
@@ -424,6 +454,7 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
                 case_id=transfer.case_id,
                 severity=severity,
                 emergency=True,
+                high_risk=transfer.high_risk,
                 actor=actor,
                 now=now,
             )[0]
