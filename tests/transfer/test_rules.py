@@ -169,3 +169,11 @@ def test_packing_seats_everyone_once_within_the_seats_and_keeps_groups_that_fit_
             assert parts == [size]  # travels together
         else:
             assert parts.count(seats) == size // seats  # whole buses, then the rest
+
+
+def test_a_stay_runs_through_its_last_day() -> None:
+    today = NOW.date()
+    assert rules.stay_runs(stay_until=today, today=today)
+    assert rules.stay_runs(stay_until=today + timedelta(days=3), today=today)
+    assert not rules.stay_runs(stay_until=today - timedelta(days=1), today=today)
+    assert not rules.stay_runs(stay_until=None, today=today)

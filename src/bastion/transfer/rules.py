@@ -59,6 +59,13 @@ def ended_home(state: str) -> str:
     return DISCHARGED if state == ADMITTED else CANCELLED
 
 
+def stay_runs(*, stay_until: date | None, today: date) -> bool:
+    """A contact's centralised plan still runs on `today` (its last day included): the stay is
+    not over. A carer who is a contact themselves stays until the later of their own plan's end
+    and the end of the stay of the person they care for."""
+    return stay_until is not None and stay_until >= today
+
+
 def moves_into(entity: str, to: str) -> tuple[str, ...]:
     """The states from which `entity` may reach `to`: the condition of a conditional UPDATE."""
     return tuple(state for state, targets in ALLOWED_TRANSITIONS[entity].items() if to in targets)

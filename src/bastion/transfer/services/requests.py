@@ -19,7 +19,7 @@ from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.transfer import policy as policies
 from bastion.transfer import rules
 from bastion.transfer.models import DischargeTest, Transfer, TransferReason, TransferState
-from bastion.transfer.services.ending import end_with_carers, release_bed
+from bastion.transfer.services.ending import end_with_carers, give_back_destination
 from bastion.transfer.services.ending import record as _record
 
 
@@ -223,7 +223,7 @@ def _become_case(
     transfer.carer_of = None
     if transfer.state != TransferState.REQUESTED:
         # Not on the way yet: the contact's room is given back, a case's destination follows.
-        fields += _give_back_destination(transfer, now)
+        fields += give_back_destination(transfer, now)
     transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
     transfer.high_risk = high_risk
     transfer.pickup_by, transfer.admit_by = rules.deadlines(
@@ -236,22 +236,6 @@ def _become_case(
     _record(transfer, "became_case", before, _("turned positive"), actor, now)
     _carers_follow(transfer, _("the person they care for turned positive"), actor, now)
     return transfer
-
-
-def _give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
-    """Back to requested, the bed and the seat given back (fields to save): the transition map's
-    destination or vehicle assigned → requested, refused from any other state."""
-    if not rules.may_move("transfer", transfer.state, TransferState.REQUESTED):
-        raise InvalidTransition(
-            _("A transfer %(state)s cannot be %(to)s.")
-            % {"state": transfer.state, "to": TransferState.REQUESTED},
-            code="bad_transition",
-        )
-    transfer.state = TransferState.REQUESTED
-    fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
-    transfer.facility, transfer.pool, transfer.bed = None, None, None
-    transfer.vehicle, transfer.seat = None, None
-    return fields
 
 
 def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime) -> None:
@@ -270,7 +254,7 @@ def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime)
         before = carer.state
         fields = ["group_key", "pickup_by", "admit_by"]
         if carer.state != TransferState.REQUESTED:
-            fields += _give_back_destination(carer, now)
+            fields += give_back_destination(carer, now)
         carer.group_key = transfer.group_key
         carer.pickup_by, carer.admit_by = transfer.pickup_by, transfer.admit_by
         carer.save(update_fields=list(dict.fromkeys(fields)))
@@ -336,10 +320,10 @@ def _carer_for(
         if other.state == TransferState.REQUESTED:
             before = other.state
             other.reason, other.carer_of, other.group_key = TransferReason.CARER, transfer, transfer.group_key
-            other.pickup_by, other.admit_by, other.stay_until = transfer.pickup_by, transfer.admit_by, None
-            other.save(
-                update_fields=["reason", "carer_of", "group_key", "pickup_by", "admit_by", "stay_until"]
-            )
+            # Their own quarantine plan's end is kept: they stay until the later of it and the end
+            # of the stay of the person they care for (`end_with_carers`).
+            other.pickup_by, other.admit_by = transfer.pickup_by, transfer.admit_by
+            other.save(update_fields=["reason", "carer_of", "group_key", "pickup_by", "admit_by"])
             _record(other, "carer", before, _("goes with someone who cannot care for themselves"), actor, now)
             return other
     return None
@@ -435,7 +419,7 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
             # Not picked up yet (a destination, or a destination and a vehicle): both are given
             # back, and the next assignment finds a place that fits and a ride to it.
             state = transfer.state
-            transfer.save(update_fields=_give_back_destination(transfer, now))
+            transfer.save(update_fields=give_back_destination(transfer, now))
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
             _carers_follow(transfer, _("the clinical type of the person they care for changed"), actor, now)
             return transfer
