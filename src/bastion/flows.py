@@ -441,7 +441,7 @@ def transfer_moved(*, transfer_id: int, to: str, reason: str = "", actor: Actor,
     refused stays home, and has their sessions planned again."""
     with transaction.atomic():
         moved = transfer.transfer_move(transfer_id=transfer_id, to=to, reason=reason, actor=actor, now=now)
-        if moved.state in transfer_selectors.AWAY:
+        if transfer_selectors.is_away(moved):
             care.trips_withdraw_away(residents=[moved.resident_id], actor=SYSTEM, now=now)
         else:
             care.trips_plan_households(households=[moved.household_id], actor=SYSTEM, now=now)

@@ -12,6 +12,7 @@ from bastion.care.models import Trip
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
 from bastion.transfer import policy as transfer_policy
+from bastion.transfer import selectors as transfer_selectors
 from bastion.transfer import services as transfer
 from bastion.transfer.models import Transfer
 from tests.care.conftest import OUTSIDE, PATIENT, add_need, resident
@@ -103,3 +104,18 @@ def test_a_patient_without_standing_needs_goes_to_the_shelter_hospital(locked: N
     add_need(address=OUTSIDE)
     ride = positive_and_taken()
     assert not ride.high_risk and ride.facility is not None and ride.facility.code == "F1"
+
+
+def test_a_patient_waiting_to_be_moved_on_from_a_hospital_gets_no_trips_from_home(locked: None) -> None:
+    """Admitted, then their clinical type no longer fits the place (no intensive bed there): a
+    new transfer from that place is requested. Waiting for it, they are still in a hospital bed,
+    not at home."""
+    add_need()
+    ride = positive_and_taken("picked_up", "admitted")
+    assert ride.facility is not None and ride.facility.code == "H1"
+    transfer.transfer_severity_set(resident_id=ride.resident_id, severity="severe", actor=SYSTEM, now=NOW)
+    onward = Transfer.objects.get(resident=resident(PATIENT), state="requested")
+    assert onward.moved_from_id == ride.facility_id
+    assert ride.resident_id in set(transfer_selectors.away_from_home().values_list("resident_id", flat=True))
+    assert services.trips_plan(actor=SYSTEM, now=NOW).created == 0
+    assert planned() == 0

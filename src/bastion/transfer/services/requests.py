@@ -88,6 +88,7 @@ def transfer_request(
     requested_at: datetime | None = None,
     needs: Collection[str] = (),
     high_risk: bool = False,
+    moved_from: int | None = None,
     actor: Actor,
     now: datetime,
 ) -> list[Transfer]:
@@ -96,7 +97,8 @@ def transfer_request(
     A case's clinical type follows its classification (policy) until a clinician sets it; the
     person's vulnerability is read from the registry (age, chronic treatment, pregnancy) and
     from `needs`, the kinds of their standing medical needs (care's, given by the flow that asks
-    for the transfer); `high_risk`: known at high risk already (a person moved on). A
+    for the transfer); `high_risk`: known at high risk already (a person moved on); `moved_from`:
+    the place a person moved on from waits in (away from home until picked up). A
     household infected within a few days shares one group, and one destination. A person with
     an open transfer already: a contact who turns positive has it changed into a case's (a
     destination given back if not yet on the way; an isolation point's stay ended and a new
@@ -155,8 +157,10 @@ def transfer_request(
                     )
                 ]
             # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
-            # cancelled, its seat and bed given back), and a case's begins; their carer's ends
-            # too, and a carer goes with the case (`_carer_for`, below).
+            # cancelled, its seat and bed given back), and a case's begins from there, away from
+            # home; their carer's ends too, and a carer goes with the case (`_carer_for`, below).
+            if existing.state in (TransferState.PICKED_UP, TransferState.ADMITTED):
+                moved_from = moved_from or existing.facility_id
             end_with_carers(
                 [existing], to=None, reason=_("turned positive: moved on as a case"), actor=actor, now=now
             )
@@ -181,6 +185,7 @@ def transfer_request(
                     pickup_by=pickup_by,
                     admit_by=admit_by,
                     stay_until=stay_until,
+                    moved_from_id=moved_from,
                 )
         except IntegrityError:  # requested meanwhile by another flow
             raise Conflict(
@@ -300,6 +305,15 @@ def _carer_for(
     for member in able:
         other = moving.get(member.pk)
         if other is None:
+            # A carer who was in the place the person moves on from waits there with them.
+            there = transfer.moved_from_id is not None and (
+                Transfer.objects.filter(
+                    resident=member,
+                    ended_at=now,
+                    facility_id=transfer.moved_from_id,
+                    picked_up_at__isnull=False,
+                ).exists()
+            )
             carer = Transfer.objects.create(
                 resident=member,
                 household_id=member.household_id,
@@ -308,6 +322,7 @@ def _carer_for(
                 reason=TransferReason.CARER,
                 carer_of=transfer,
                 group_key=transfer.group_key,
+                moved_from_id=transfer.moved_from_id if there else None,
                 emergency=transfer.emergency,
                 requested_at=transfer.requested_at,
                 pickup_by=transfer.pickup_by,
@@ -439,6 +454,7 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
                 severity=severity,
                 emergency=True,
                 high_risk=transfer.high_risk,
+                moved_from=transfer.facility_id,
                 actor=actor,
                 now=now,
             )[0]
