@@ -86,7 +86,7 @@ MAPS: list[tuple[ModuleType, dict[str, dict[str, set[str]]]]] = [
             "transfer": {
                 "requested": {"destination_assigned", "cancelled", "refused"},
                 "destination_assigned": {"vehicle_assigned", "requested", "cancelled", "refused"},
-                "vehicle_assigned": {"picked_up", "cancelled", "refused"},
+                "vehicle_assigned": {"picked_up", "requested", "cancelled", "refused"},
                 "picked_up": {"admitted", "cancelled", "refused"},
                 "admitted": {"discharged"},
                 "discharged": set(),

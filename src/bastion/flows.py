@@ -25,6 +25,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bastion.care import selectors as care_selectors
 from bastion.care import services as care
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
@@ -135,7 +136,13 @@ def cases_transfers_requested(
     *, case: Case | None, contacts: Sequence[Contact], actor: Actor, now: datetime
 ) -> None:
     """A new case is to be moved, and so is each of `contacts` under a centralised plan; a
-    contact who turns positive has their transfer changed into a case's."""
+    contact who turns positive has their transfer changed into a case's. Each person's standing
+    medical needs (care: dialysis, chemotherapy, oxygen, insulin, pregnancy) go with the request:
+    transfer's admission criteria count them (a patient on dialysis is at high risk, and goes to a
+    designated hospital)."""
+    moved = [contact for contact in contacts if _centralised(contact)]
+    residents = [*([case.resident_id] if case is not None else []), *(c.resident_id for c in moved)]
+    needs = care_selectors.standing_need_kinds(resident_ids=residents, today=clock.local_date(now))
     if case is not None:
         transfer.transfer_request(
             resident_id=case.resident_id,
@@ -143,19 +150,24 @@ def cases_transfers_requested(
             case_id=case.pk,
             case_kind=case.kind,
             requested_at=case.reported_at,
+            needs=needs.get(case.resident_id, frozenset()),
             actor=actor,
             now=now,
         )
-    for contact in contacts:
-        if contact.place == QuarantinePlace.CENTRALISED and contact.status == ContactStatus.QUARANTINED:
-            transfer.transfer_request(
-                resident_id=contact.resident_id,
-                reason="contact",
-                case_id=contact.case_id,
-                stay_until=contact.quarantine_until,
-                actor=actor,
-                now=now,
-            )
+    for contact in moved:
+        transfer.transfer_request(
+            resident_id=contact.resident_id,
+            reason="contact",
+            case_id=contact.case_id,
+            stay_until=contact.quarantine_until,
+            needs=needs.get(contact.resident_id, frozenset()),
+            actor=actor,
+            now=now,
+        )
+
+
+def _centralised(contact: Contact) -> bool:
+    return contact.place == QuarantinePlace.CENTRALISED and contact.status == ContactStatus.QUARANTINED
 
 
 def cases_reported_batch(
@@ -429,7 +441,7 @@ def transfer_moved(*, transfer_id: int, to: str, reason: str = "", actor: Actor,
     refused stays home, and has their sessions planned again."""
     with transaction.atomic():
         moved = transfer.transfer_move(transfer_id=transfer_id, to=to, reason=reason, actor=actor, now=now)
-        if moved.state in transfer_selectors.AWAY:
+        if transfer_selectors.is_away(moved):
             care.trips_withdraw_away(residents=[moved.resident_id], actor=SYSTEM, now=now)
         else:
             care.trips_plan_households(households=[moved.household_id], actor=SYSTEM, now=now)

@@ -12,9 +12,10 @@ from bastion.care.models import Trip
 from bastion.core.models import AuditEntry
 from bastion.core.scopes import SYSTEM
 from bastion.transfer import policy as transfer_policy
+from bastion.transfer import selectors as transfer_selectors
 from bastion.transfer import services as transfer
 from bastion.transfer.models import Transfer
-from tests.care.conftest import PATIENT, add_need, resident
+from tests.care.conftest import OUTSIDE, PATIENT, add_need, resident
 from tests.conftest import NOW
 
 
@@ -26,6 +27,9 @@ def positive_and_taken(*moves: str) -> Transfer:
     """The patient turns positive (their transfer requested), is given a bed and an ambulance,
     and moves as `moves` say, through the flow the console and the API call."""
     transfer.facility_create(code="F1", kind="shelter_hospital", beds={"ordinary": 5}, actor=SYSTEM, now=NOW)
+    transfer.facility_create(
+        code="H1", kind="designated_hospital", beds={"ordinary": 5}, actor=SYSTEM, now=NOW
+    )
     transfer.vehicle_create(code="V1", kind="ambulance", trip_hours=1, actor=SYSTEM, now=NOW)
     transfer.vehicle_create(code="V2", kind="ambulance", trip_hours=1, actor=SYSTEM, now=NOW)
     flows.case_reported(resident_id=resident(PATIENT).pk, kind="confirmed", actor=SYSTEM, now=NOW)
@@ -84,3 +88,34 @@ def test_a_cancelled_ride_leaves_the_patient_at_home_with_their_trips(locked: No
     assert planned() == 0
     flows.transfer_moved(transfer_id=ride.pk, to="cancelled", reason="turned back", actor=SYSTEM, now=NOW)
     assert planned() == 3
+
+
+def test_a_patient_on_dialysis_is_taken_to_a_designated_hospital(locked: None) -> None:
+    """Care's standing needs reach transfer's admission criteria (the registry's chronic
+    treatment is empty): on dialysis is at high risk, whatever the age."""
+    add_need()
+    assert resident(PATIENT).chronic_treatment == ""
+    ride = positive_and_taken()
+    assert ride.high_risk and ride.facility is not None
+    assert (ride.facility.code, ride.facility.kind) == ("H1", "designated_hospital")
+
+
+def test_a_patient_without_standing_needs_goes_to_the_shelter_hospital(locked: None) -> None:
+    add_need(address=OUTSIDE)
+    ride = positive_and_taken()
+    assert not ride.high_risk and ride.facility is not None and ride.facility.code == "F1"
+
+
+def test_a_patient_waiting_to_be_moved_on_from_a_hospital_gets_no_trips_from_home(locked: None) -> None:
+    """Admitted, then their clinical type no longer fits the place (no intensive bed there): a
+    new transfer from that place is requested. Waiting for it, they are still in a hospital bed,
+    not at home."""
+    add_need()
+    ride = positive_and_taken("picked_up", "admitted")
+    assert ride.facility is not None and ride.facility.code == "H1"
+    transfer.transfer_severity_set(resident_id=ride.resident_id, severity="severe", actor=SYSTEM, now=NOW)
+    onward = Transfer.objects.get(resident=resident(PATIENT), state="requested")
+    assert onward.moved_from_id == ride.facility_id
+    assert ride.resident_id in set(transfer_selectors.away_from_home().values_list("resident_id", flat=True))
+    assert services.trips_plan(actor=SYSTEM, now=NOW).created == 0
+    assert planned() == 0

@@ -203,3 +203,71 @@ def test_a_carer_who_turns_positive_is_a_case_of_their_own_and_stays_with_the_ho
     flows.case_discharged(case_id=child.case_id, actor=SYSTEM, now=NOW + timedelta(hours=2))
     carer.refresh_from_db()
     assert carer.state == "requested"
+
+
+def contact_made_carer() -> tuple[Transfer, Transfer, Any]:
+    """An adult waiting as a close contact under a centralised plan; a child of their household
+    turns positive an hour later: the adult goes with the child as their carer."""
+    resident("C1/1/1/101#3", age=36)
+    case = report("C3/1/1/101#1")
+    contact = flows.contact_added(
+        resident_id=resident(CARER, age=38).pk,
+        kind="close",
+        last_exposure_on=TODAY,
+        case_id=case.pk,
+        actor=SYSTEM,
+        now=NOW,
+    )
+    report(CHILD, age=6, now=NOW + timedelta(hours=1))
+    child, carer = transfer_of(CHILD), transfer_of(CARER)
+    assert (carer.reason, carer.carer_of_id) == ("carer", child.pk)
+    assert carer.stay_until == contact.quarantine_until  # their own plan's end is kept
+    return child, carer, contact.quarantine_until
+
+
+def test_a_carer_whose_own_quarantine_runs_longer_stays_until_it_ends(places: None) -> None:
+    child, carer, until = contact_made_carer()
+    assign(NOW + timedelta(hours=1))
+    admit(child, carer)
+    assert child.case_id is not None
+    flows.case_discharged(
+        case_id=child.case_id, override_reason="recovered", actor=SYSTEM, now=NOW + timedelta(days=2)
+    )
+    child.refresh_from_db()
+    carer.refresh_from_db()
+    assert child.state == "discharged"
+    assert (carer.state, carer.reason, carer.carer_of_id, carer.holds_bed) == (
+        "admitted",
+        "contact",
+        None,
+        True,
+    )
+    assert AuditEntry.objects.filter(
+        object_id=str(carer.pk), action="transfer.transfer.stays_as_contact"
+    ).exists()
+    # Their own plan's last day: still there; the day after: home.
+    last_day = NOW + timedelta(days=(until - TODAY).days)
+    assert services.transfers_end_stays(actor=SYSTEM, now=last_day) == 0
+    assert services.transfers_end_stays(actor=SYSTEM, now=last_day + timedelta(days=1)) == 1
+    carer.refresh_from_db()
+    assert (carer.state, carer.holds_bed) == ("discharged", False)
+
+
+def test_a_waiting_carer_whose_own_quarantine_runs_on_is_moved_as_a_contact(places: None) -> None:
+    child, carer, _until = contact_made_carer()
+    assign(NOW + timedelta(hours=1))
+    carer.refresh_from_db()
+    assert carer.facility is not None and carer.facility.kind == "shelter_hospital"
+    services.transfer_move(
+        transfer_id=child.pk, to="cancelled", reason="the child tested negative again", actor=SYSTEM, now=NOW
+    )
+    carer.refresh_from_db()
+    assert (carer.state, carer.reason, carer.holds_bed, carer.on_board) == (
+        "requested",
+        "contact",
+        False,
+        False,
+    )
+    assign(NOW + timedelta(hours=2))
+    carer.refresh_from_db()
+    assert carer.facility is not None and carer.facility.kind == "isolation_point"

@@ -71,11 +71,39 @@ def test_where_a_person_is_admitted(
     assert (admission.places, admission.bed) == (places, bed)
 
 
-def test_high_risk_and_who_needs_a_carer() -> None:
+def test_high_risk_from_the_registry() -> None:
     assert rules.is_high_risk(age=70, chronic_treatment="other", pregnant=False, policy=POLICY)
     assert not rules.is_high_risk(age=70, chronic_treatment="", pregnant=False, policy=POLICY)
     assert rules.is_high_risk(age=30, chronic_treatment="dialysis", pregnant=False, policy=POLICY)
     assert rules.is_high_risk(age=30, chronic_treatment="", pregnant=True, policy=POLICY)
+
+
+@pytest.mark.parametrize(
+    ("age", "needs", "high_risk"),
+    [
+        (30, {"dialysis"}, True),  # on dialysis, whatever the age
+        (30, {"pregnancy"}, True),
+        (70, {"insulin"}, True),  # a chronic illness in regular treatment, elderly
+        (70, {"oxygen"}, True),
+        (70, {"chemotherapy"}, True),
+        (30, {"insulin", "chemotherapy"}, False),  # the same, under the elderly age
+        (70, {"other"}, False),  # not a kind the policy counts
+        (70, set(), False),
+    ],
+)
+def test_standing_medical_needs_count_towards_high_risk(age: int, needs: set[str], high_risk: bool) -> None:
+    assert (
+        rules.is_high_risk(age=age, chronic_treatment="", pregnant=False, needs=needs, policy=POLICY)
+        is high_risk
+    )
+    chronic = replace(POLICY, chronic_needs=frozenset())
+    assert (
+        rules.is_high_risk(age=70, chronic_treatment="", pregnant=False, needs={"insulin"}, policy=chronic)
+        is False
+    )
+
+
+def test_who_needs_a_carer() -> None:
     assert rules.needs_carer(age=6, disabled=False, policy=POLICY)
     assert rules.needs_carer(age=85, disabled=False, policy=POLICY)
     assert rules.needs_carer(age=40, disabled=True, policy=POLICY)
@@ -141,3 +169,11 @@ def test_packing_seats_everyone_once_within_the_seats_and_keeps_groups_that_fit_
             assert parts == [size]  # travels together
         else:
             assert parts.count(seats) == size // seats  # whole buses, then the rest
+
+
+def test_a_stay_runs_through_its_last_day() -> None:
+    today = NOW.date()
+    assert rules.stay_runs(stay_until=today, today=today)
+    assert rules.stay_runs(stay_until=today + timedelta(days=3), today=today)
+    assert not rules.stay_runs(stay_until=today - timedelta(days=1), today=today)
+    assert not rules.stay_runs(stay_until=None, today=today)

@@ -6,6 +6,7 @@ board lists beside its case and contact transfers."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -121,6 +122,23 @@ def needs_by_resident(*, actor: Actor, resident_ids: list[int]) -> dict[int, lis
     for need in needs.order_by("kind"):
         found[need.resident_id].append(_need_view(need))
     return dict(found)
+
+
+def standing_need_kinds(*, resident_ids: Sequence[int], today: date) -> dict[int, frozenset[str]]:
+    """The kinds of the standing medical needs each of `resident_ids` has on `today` (open, begun,
+    not run out), for another context's rule (transfer's high risk, through the flows). Not
+    scoped and not masked: a condition for the caller's write, never shown."""
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = (
+        MedicalNeed.objects.filter(
+            ended_at__isnull=True, resident_id__in=list(resident_ids), since__lte=today
+        )
+        .filter(Q(until__isnull=True) | Q(until__gte=today))
+        .values_list("resident_id", "kind")
+    )
+    for resident_id, kind in rows:
+        found[resident_id].add(kind)
+    return {resident_id: frozenset(kinds) for resident_id, kinds in found.items()}
 
 
 def needs_of_resident(*, actor: Actor, resident_id: int, include_ended: bool = False) -> list[NeedView]:

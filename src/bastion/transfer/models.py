@@ -148,6 +148,16 @@ class Transfer(models.Model):
     facility = models.ForeignKey(
         Facility, null=True, blank=True, on_delete=models.PROTECT, related_name="transfers"
     )
+    # Moved on from one place to another (the clinical type changed while admitted, a contact in
+    # a room turned positive): the place they wait in, away from home, until picked up.
+    moved_from = models.ForeignKey(
+        Facility,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("moved on from"),
+    )
     pool = models.ForeignKey(BedPool, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     bed = models.PositiveIntegerField(_("bed"), null=True, blank=True)
     holds_bed = models.BooleanField(default=False)

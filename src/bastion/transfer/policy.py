@@ -45,6 +45,7 @@ class Policy:
     elderly_from_age: int
     high_risk_pregnant: bool
     high_risk_dialysis: bool
+    chronic_needs: frozenset[str]
     child_under_age: int
     dependent_from_age: int
     disabled_needs_carer: bool
@@ -101,6 +102,9 @@ def parse(text: str) -> Policy:
         if severity.get(kind) not in SEVERITIES:
             raise PolicyFileError(f"severity.{kind} must be one of {SEVERITIES}")
     risk, carer = _section(doc, "high_risk"), _section(doc, "carer")
+    chronic_needs = risk.get("chronic_needs", [])
+    if not isinstance(chronic_needs, list) or not all(isinstance(n, str) and n for n in chronic_needs):
+        raise PolicyFileError("high_risk.chronic_needs must be a list of kinds of standing medical need")
     deadlines = _section(doc, "deadlines")
     discharge = {}
     for protocol, entry in _section(doc, "discharge").items():
@@ -126,6 +130,7 @@ def parse(text: str) -> Policy:
         elderly_from_age=_int(risk, "elderly_from_age", "high_risk", 65),
         high_risk_pregnant=bool(risk.get("pregnant", True)),
         high_risk_dialysis=bool(risk.get("dialysis", True)),
+        chronic_needs=frozenset(chronic_needs),
         child_under_age=_int(carer, "child_under_age", "carer", 14),
         dependent_from_age=_int(carer, "dependent_from_age", "carer", 80),
         disabled_needs_carer=bool(carer.get("disabled", True)),

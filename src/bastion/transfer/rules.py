@@ -5,7 +5,7 @@ matrix). Plain values in and out, no ORM."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import pairwise
@@ -29,13 +29,16 @@ OPEN = (*WAITING, PICKED_UP, ADMITTED)
 ENDED = (DISCHARGED, CANCELLED, REFUSED)
 
 # requested → destination assigned → vehicle assigned → picked up → admitted → discharged;
-# cancelled or refused, with a reason, at any point before the discharge. A destination that no
-# longer fits (the clinical type changed) is given back: destination assigned → requested.
+# cancelled or refused, with a reason, at any point before the discharge. Before the pick-up, the
+# destination and the ride are given back (destination or vehicle assigned → requested: the bed
+# and the seat freed, audited with the reason) when they no longer fit the person: a clinical
+# type changed, a waiting contact turned positive, a carer's person gone. Once picked up, the
+# ride goes where it was going (a clinical type changed on the way moves nobody on the way).
 ALLOWED_TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     "transfer": {
         REQUESTED: frozenset({DESTINATION_ASSIGNED, CANCELLED, REFUSED}),
         DESTINATION_ASSIGNED: frozenset({VEHICLE_ASSIGNED, REQUESTED, CANCELLED, REFUSED}),
-        VEHICLE_ASSIGNED: frozenset({PICKED_UP, CANCELLED, REFUSED}),
+        VEHICLE_ASSIGNED: frozenset({PICKED_UP, REQUESTED, CANCELLED, REFUSED}),
         PICKED_UP: frozenset({ADMITTED, CANCELLED, REFUSED}),
         ADMITTED: frozenset({DISCHARGED}),
         DISCHARGED: frozenset(),
@@ -56,6 +59,13 @@ def ended_home(state: str) -> str:
     return DISCHARGED if state == ADMITTED else CANCELLED
 
 
+def stay_runs(*, stay_until: date | None, today: date) -> bool:
+    """A contact's centralised plan still runs on `today` (its last day included): the stay is
+    not over. A carer who is a contact themselves stays until the later of their own plan's end
+    and the end of the stay of the person they care for."""
+    return stay_until is not None and stay_until >= today
+
+
 def moves_into(entity: str, to: str) -> tuple[str, ...]:
     """The states from which `entity` may reach `to`: the condition of a conditional UPDATE."""
     return tuple(state for state, targets in ALLOWED_TRANSITIONS[entity].items() if to in targets)
@@ -68,13 +78,19 @@ def age_on(birth: date, day: date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
-def is_high_risk(*, age: int, chronic_treatment: str, pregnant: bool, policy: Policy) -> bool:
+def is_high_risk(
+    *, age: int, chronic_treatment: str, pregnant: bool, needs: Collection[str] = (), policy: Policy
+) -> bool:
     """Over the elderly age with a serious underlying disease (a chronic illness in regular
-    treatment), pregnant, or on dialysis."""
+    treatment), pregnant, or on dialysis: as the registry says (`chronic_treatment`,
+    `pregnant`) or the person's standing medical needs (`needs`, their kinds: one of the policy's
+    `chronic_needs` is a chronic illness in regular treatment, `pregnancy` is a pregnancy,
+    `dialysis` is dialysis)."""
+    chronic = bool(chronic_treatment) or any(n in policy.chronic_needs for n in needs)
     return (
-        (age >= policy.elderly_from_age and bool(chronic_treatment))
-        or (pregnant and policy.high_risk_pregnant)
-        or (chronic_treatment == "dialysis" and policy.high_risk_dialysis)
+        (age >= policy.elderly_from_age and chronic)
+        or ((pregnant or "pregnancy" in needs) and policy.high_risk_pregnant)
+        or ((chronic_treatment == "dialysis" or "dialysis" in needs) and policy.high_risk_dialysis)
     )
 
 

@@ -37,16 +37,23 @@ def moving_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}pk__in": Transfer.objects.filter(state__in=rules.OPEN).values("resident_id")})
 
 
-# Away from home: in a transfer's vehicle or in a place.
+# Away from home: in a transfer's vehicle or in a place, or waiting in a place to be moved on to
+# another (`moved_from`).
 AWAY = (rules.PICKED_UP, rules.ADMITTED)
+AWAY_Q = Q(state__in=AWAY) | Q(state__in=rules.WAITING, moved_from__isnull=False)
+
+
+def is_away(transfer: Transfer) -> bool:
+    """`transfer` keeps its person away from home: `away_from_home` for one row."""
+    return transfer.state in AWAY or (transfer.state in rules.WAITING and transfer.moved_from_id is not None)
 
 
 def away_from_home() -> QuerySet[Transfer, Any]:
-    """The ids of residents away from home in a transfer (picked up, or admitted to a place),
-    as one column to filter by (`resident_id__in=`): their household's services (a trip to
-    treatment from home) are not for them. Not scoped: a condition for other contexts' writes,
-    which scope their own rows."""
-    return Transfer.objects.filter(state__in=AWAY).values("resident_id")
+    """The ids of residents away from home in a transfer (picked up, admitted to a place, or
+    waiting in a place to be moved on to another), as one column to filter by
+    (`resident_id__in=`): their household's services (a trip to treatment from home) are not for
+    them. Not scoped: a condition for other contexts' writes, which scope their own rows."""
+    return Transfer.objects.filter(AWAY_Q).values("resident_id")
 
 
 def moving(actor: Actor, resident_ids: list[int]) -> frozenset[int]:

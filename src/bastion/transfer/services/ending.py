@@ -11,12 +11,12 @@ from datetime import datetime
 
 from django.utils.translation import gettext as _
 
-from bastion.core import audit
+from bastion.core import audit, clock
 from bastion.core.audit import Change
 from bastion.core.errors import InvalidTransition
 from bastion.core.scopes import Actor
 from bastion.transfer import rules
-from bastion.transfer.models import Transfer
+from bastion.transfer.models import Transfer, TransferReason, TransferState
 
 ENDED_FIELDS = ["state", "ended_at", "end_reason", "holds_bed", "bed_until", "on_board"]
 
@@ -46,6 +46,22 @@ def release_bed(transfer: Transfer, now: datetime) -> list[str]:
         transfer.on_board = False
         changed.append("on_board")
     return changed
+
+
+def give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
+    """Back to requested, the bed and the seat given back (fields to save): the transition map's
+    destination or vehicle assigned → requested, refused from any other state."""
+    if not rules.may_move("transfer", transfer.state, TransferState.REQUESTED):
+        raise InvalidTransition(
+            _("A transfer %(state)s cannot be %(to)s.")
+            % {"state": transfer.state, "to": TransferState.REQUESTED},
+            code="bad_transition",
+        )
+    transfer.state = TransferState.REQUESTED
+    fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
+    transfer.facility, transfer.pool, transfer.bed = None, None, None
+    transfer.vehicle, transfer.seat = None, None
+    return fields
 
 
 def _close(transfer: Transfer, to: str, reason: str, now: datetime) -> str:
@@ -86,6 +102,11 @@ def end_with_carers(
         .exclude(pk__in=[t.pk for t in transfers])
         .order_by("pk")
     )
+    # A carer who is a close contact themselves, their own quarantine plan still running, stays
+    # on as the contact they are: until the later of the two ends.
+    today = clock.local_date(now)
+    staying = [c for c in carers if rules.stay_runs(stay_until=c.stay_until, today=today)]
+    carers = [c for c in carers if c not in staying]
     changes: dict[tuple[str, str], list[Change]] = defaultdict(list)
     for t in transfers:
         state = to or rules.ended_home(t.state)
@@ -104,8 +125,36 @@ def end_with_carers(
             Change(carer.pk, {"state": before}, {"state": state}, carer.district_id)
         )
     Transfer.objects.bulk_update([*transfers, *carers], ENDED_FIELDS, batch_size=500)
+    for carer in staying:
+        _stay_on_as_contact(carer, actor, now)
     for (name, why), rows in changes.items():
         audit.record_many(
             action=name, object_type="transfer.transfer", changes=rows, reason=why, actor=actor, now=now
         )
     return carers
+
+
+def _stay_on_as_contact(carer: Transfer, actor: Actor, now: datetime) -> None:
+    """The person `carer` went with has gone; their own quarantine plan runs on: a contact again
+    (their stay ends with the plan, `transfers_end_stays`). In a place or on the way: they stay
+    there. Still waiting: the destination chosen for the person they went with is given back,
+    and the next assignment finds a contact's room."""
+    before = carer.state
+    fields = ["reason", "carer_of"]
+    carer.reason, carer.carer_of = TransferReason.CONTACT, None
+    if rules.may_move("transfer", carer.state, TransferState.REQUESTED):
+        fields += give_back_destination(carer, now)
+    if carer.state == TransferState.REQUESTED:
+        carer.group_key = ""
+        fields.append("group_key")
+    carer.save(update_fields=list(dict.fromkeys(fields)))
+    assert carer.stay_until is not None  # noqa: S101 - stay_runs
+    record(
+        carer,
+        "stays_as_contact",
+        before,
+        _("the person they care for has gone; their own quarantine plan runs until %(day)s")
+        % {"day": carer.stay_until.isoformat()},
+        actor,
+        now,
+    )

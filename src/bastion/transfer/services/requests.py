@@ -3,6 +3,7 @@ or a dispatcher confirms, and the discharge with the way home."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.transfer import policy as policies
 from bastion.transfer import rules
 from bastion.transfer.models import DischargeTest, Transfer, TransferReason, TransferState
-from bastion.transfer.services.ending import end_with_carers, release_bed
+from bastion.transfer.services.ending import end_with_carers, give_back_destination
 from bastion.transfer.services.ending import record as _record
 
 
@@ -59,12 +60,16 @@ class Person:
     needs_carer: bool
 
 
-def _person(resident: Resident, today: date, policy: policies.Policy) -> Person:
+def _person(resident: Resident, today: date, needs: Collection[str], policy: policies.Policy) -> Person:
     age = rules.age_on(resident.birth_date, today)
     return Person(
         age=age,
         high_risk=rules.is_high_risk(
-            age=age, chronic_treatment=resident.chronic_treatment, pregnant=resident.pregnant, policy=policy
+            age=age,
+            chronic_treatment=resident.chronic_treatment,
+            pregnant=resident.pregnant,
+            needs=needs,
+            policy=policy,
         ),
         needs_carer=rules.needs_carer(age=age, disabled=resident.disabled, policy=policy),
     )
@@ -81,13 +86,19 @@ def transfer_request(
     stay_until: date | None = None,
     group_key: str = "",
     requested_at: datetime | None = None,
+    needs: Collection[str] = (),
+    high_risk: bool = False,
+    moved_from: int | None = None,
     actor: Actor,
     now: datetime,
 ) -> list[Transfer]:
     """Request a person's transfer (and their carer's, if they cannot care for themselves).
 
     A case's clinical type follows its classification (policy) until a clinician sets it; the
-    person's vulnerability is read from the registry (age, chronic treatment, pregnancy). A
+    person's vulnerability is read from the registry (age, chronic treatment, pregnancy) and
+    from `needs`, the kinds of their standing medical needs (care's, given by the flow that asks
+    for the transfer); `high_risk`: known at high risk already (a person moved on); `moved_from`:
+    the place a person moved on from waits in (away from home until picked up). A
     household infected within a few days shares one group, and one destination. A person with
     an open transfer already: a contact who turns positive has it changed into a case's (a
     destination given back if not yet on the way; an isolation point's stay ended and a new
@@ -135,14 +146,25 @@ def transfer_request(
             if reason != TransferReason.CASE or existing.reason == TransferReason.CASE:
                 return [existing]
             if existing.state in rules.WAITING:
-                return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
+                at_risk = (
+                    existing.high_risk
+                    or high_risk
+                    or _person(resident, clock.local_date(now), needs, policy).high_risk
+                )
+                return [
+                    _become_case(
+                        existing, case_id, severity or "mild", at_risk, requested_at, policy, actor, now
+                    )
+                ]
             # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
-            # cancelled, its seat and bed given back), and a case's begins; their carer's ends
-            # too, and a carer goes with the case (`_carer_for`, below).
+            # cancelled, its seat and bed given back), and a case's begins from there, away from
+            # home; their carer's ends too, and a carer goes with the case (`_carer_for`, below).
+            if existing.state in (TransferState.PICKED_UP, TransferState.ADMITTED):
+                moved_from = moved_from or existing.facility_id
             end_with_carers(
                 [existing], to=None, reason=_("turned positive: moved on as a case"), actor=actor, now=now
             )
-        person = _person(resident, clock.local_date(now), policy)
+        person = _person(resident, clock.local_date(now), needs, policy)
         key = group_key or _household_key(resident, reason, now, policy)
         pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)
         try:
@@ -155,7 +177,7 @@ def transfer_request(
                     reason=reason,
                     case_id=case_id,
                     severity=severity or "",
-                    high_risk=person.high_risk,
+                    high_risk=person.high_risk or high_risk,
                     needs_carer=person.needs_carer,
                     group_key=key,
                     emergency=emergency,
@@ -163,6 +185,7 @@ def transfer_request(
                     pickup_by=pickup_by,
                     admit_by=admit_by,
                     stay_until=stay_until,
+                    moved_from_id=moved_from,
                 )
         except IntegrityError:  # requested meanwhile by another flow
             raise Conflict(
@@ -181,21 +204,33 @@ def _become_case(
     transfer: Transfer,
     case_id: int | None,
     severity: str,
+    high_risk: bool,
     requested_at: datetime,
     policy: policies.Policy,
     actor: Actor,
     now: datetime,
 ) -> Transfer:
     before = transfer.state
-    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key", "carer_of"]
+    fields = [
+        "reason",
+        "case",
+        "severity",
+        "high_risk",
+        "pickup_by",
+        "admit_by",
+        "stay_until",
+        "group_key",
+        "carer_of",
+    ]
     # A carer who turns positive is a case of their own, no longer sent home with the person
     # they went with; they stay in that household's group. A contact leaves the contacts' group.
     keep_group = transfer.reason == TransferReason.CARER
     transfer.carer_of = None
     if transfer.state != TransferState.REQUESTED:
         # Not on the way yet: the contact's room is given back, a case's destination follows.
-        fields += _give_back_destination(transfer, now)
+        fields += give_back_destination(transfer, now)
     transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
+    transfer.high_risk = high_risk
     transfer.pickup_by, transfer.admit_by = rules.deadlines(
         reason="case", requested_at=requested_at, policy=policy
     )
@@ -206,15 +241,6 @@ def _become_case(
     _record(transfer, "became_case", before, _("turned positive"), actor, now)
     _carers_follow(transfer, _("the person they care for turned positive"), actor, now)
     return transfer
-
-
-def _give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
-    """Back to requested, the bed and the seat given back (fields to save)."""
-    transfer.state = TransferState.REQUESTED
-    fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
-    transfer.facility, transfer.pool, transfer.bed = None, None, None
-    transfer.vehicle, transfer.seat = None, None
-    return fields
 
 
 def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime) -> None:
@@ -233,7 +259,7 @@ def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime)
         before = carer.state
         fields = ["group_key", "pickup_by", "admit_by"]
         if carer.state != TransferState.REQUESTED:
-            fields += _give_back_destination(carer, now)
+            fields += give_back_destination(carer, now)
         carer.group_key = transfer.group_key
         carer.pickup_by, carer.admit_by = transfer.pickup_by, transfer.admit_by
         carer.save(update_fields=list(dict.fromkeys(fields)))
@@ -279,6 +305,15 @@ def _carer_for(
     for member in able:
         other = moving.get(member.pk)
         if other is None:
+            # A carer who was in the place the person moves on from waits there with them.
+            there = transfer.moved_from_id is not None and (
+                Transfer.objects.filter(
+                    resident=member,
+                    ended_at=now,
+                    facility_id=transfer.moved_from_id,
+                    picked_up_at__isnull=False,
+                ).exists()
+            )
             carer = Transfer.objects.create(
                 resident=member,
                 household_id=member.household_id,
@@ -287,6 +322,7 @@ def _carer_for(
                 reason=TransferReason.CARER,
                 carer_of=transfer,
                 group_key=transfer.group_key,
+                moved_from_id=transfer.moved_from_id if there else None,
                 emergency=transfer.emergency,
                 requested_at=transfer.requested_at,
                 pickup_by=transfer.pickup_by,
@@ -299,10 +335,10 @@ def _carer_for(
         if other.state == TransferState.REQUESTED:
             before = other.state
             other.reason, other.carer_of, other.group_key = TransferReason.CARER, transfer, transfer.group_key
-            other.pickup_by, other.admit_by, other.stay_until = transfer.pickup_by, transfer.admit_by, None
-            other.save(
-                update_fields=["reason", "carer_of", "group_key", "pickup_by", "admit_by", "stay_until"]
-            )
+            # Their own quarantine plan's end is kept: they stay until the later of it and the end
+            # of the stay of the person they care for (`end_with_carers`).
+            other.pickup_by, other.admit_by = transfer.pickup_by, transfer.admit_by
+            other.save(update_fields=["reason", "carer_of", "group_key", "pickup_by", "admit_by"])
             _record(other, "carer", before, _("goes with someone who cannot care for themselves"), actor, now)
             return other
     return None
@@ -350,9 +386,11 @@ def transfers_request_group(
 
 def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now: datetime) -> Transfer:
     """A clinician sets a case's clinical type. A destination no longer fitting it is given back
-    before the person is on the way (the next assignment finds the right bed); a person already
-    in a place that no longer fits is moved on: that stay ends and an emergency transfer from
-    there is requested."""
+    before the person is picked up, with the vehicle if one was assigned (the next assignment
+    finds the right bed and a ride to it); a person already in a place that no longer fits is
+    moved on: that stay ends and an emergency transfer from there is requested. A person already
+    picked up is not re-routed on the way: the type is recorded and they arrive where the ride
+    goes (setting the type again once they are admitted moves them on)."""
     _require_requester(actor)
     if severity not in policies.SEVERITIES:
         raise InvalidInput(
@@ -392,9 +430,11 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
         )
         if fits:
             return transfer
-        if transfer.state == TransferState.DESTINATION_ASSIGNED:
+        if rules.may_move("transfer", transfer.state, TransferState.REQUESTED):
+            # Not picked up yet (a destination, or a destination and a vehicle): both are given
+            # back, and the next assignment finds a place that fits and a ride to it.
             state = transfer.state
-            transfer.save(update_fields=_give_back_destination(transfer, now))
+            transfer.save(update_fields=give_back_destination(transfer, now))
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
             _carers_follow(transfer, _("the clinical type of the person they care for changed"), actor, now)
             return transfer
@@ -413,6 +453,8 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
                 case_id=transfer.case_id,
                 severity=severity,
                 emergency=True,
+                high_risk=transfer.high_risk,
+                moved_from=transfer.facility_id,
                 actor=actor,
                 now=now,
             )[0]
