@@ -25,6 +25,7 @@ from typing import IO, Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bastion.appeals import services as appeals
 from bastion.care import services as care
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
@@ -611,6 +612,22 @@ def figures_recounted(now: datetime) -> None:
     city.figures_refresh(today=clock.local_date(now), profiles_too=False)
 
 
+# --- appeals (issue 15) -------------------------------------------------------------------
+# Kept in one block of its own: appeals' timer and, later, the flows that close an appeal's
+# loop in other contexts (a supplier flagged, an emergency trip, a code's triggers).
+
+
+def appeals_swept(now: datetime) -> None:
+    """Every quarter of an hour: tickets past their deadline go up a level, replied tickets
+    whose resident stayed silent past the set time close."""
+    appeals.appeals_sweep(actor=SYSTEM, now=now)
+
+
+APPEALS_TIMERS: tuple[worker.Timer, ...] = (worker.Timer("appeals.sweep", QUARTER_HOUR, appeals_swept),)
+
+# --- end of appeals ----------------------------------------------------------------------------
+
+
 TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
@@ -621,6 +638,7 @@ TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("care.plan_trips", None, trips_planned),
     worker.Timer("care.flag_missed", QUARTER_HOUR, sessions_missed),
     worker.Timer("city.figures", None, figures_recounted),
+    *APPEALS_TIMERS,
 )
 
 
