@@ -52,12 +52,10 @@ def _state(appeal: Appeal) -> dict[str, Any]:
     }
 
 
-def _choice(value: str, choices: type[Category | Urgency | AboutKind], code: str, what: str) -> str:
+def _choice(value: str, choices: type[Category | Urgency | AboutKind], code: str, message: str) -> str:
+    """`value` if it is one of `choices`; refused with `message` (naming `%(values)s`) if not."""
     if value not in choices.values:
-        raise InvalidInput(
-            _("The %(what)s is one of: %(values)s.") % {"what": what, "values": ", ".join(choices.values)},
-            code=code,
-        )
+        raise InvalidInput(message % {"values": ", ".join(choices.values)}, code=code)
     return value
 
 
@@ -145,10 +143,10 @@ def appeal_raise(
     reply: tightened when the household is served at home (lockdown), and more for a
     vulnerable household or a medical emergency."""
     actor.require("raise_appeals")
-    _choice(category, Category, "unknown_category", _("category"))
-    _choice(urgency, Urgency, "unknown_urgency", _("urgency"))
+    _choice(category, Category, "unknown_category", _("The category is one of: %(values)s."))
+    _choice(urgency, Urgency, "unknown_urgency", _("The urgency is one of: %(values)s."))
     if about is not None:
-        _choice(about.kind, AboutKind, "unknown_about", _("subject"))
+        _choice(about.kind, AboutKind, "unknown_about", _("An appeal may be about one of: %(values)s."))
     if len(text) > TEXT_MAX:
         raise InvalidInput(_("Say it in at most %(n)d characters.") % {"n": TEXT_MAX}, code="text_too_long")
     rule = policy.policy()
