@@ -87,8 +87,8 @@ DISSATISFIED = "dissatisfied"
 RATINGS = (SATISFIED, DISSATISFIED)
 
 
-def may_move(source: str, target: str) -> bool:
-    return target in ALLOWED_TRANSITIONS["appeal"].get(source, set())
+def may_move(entity: str, source: str, target: str) -> bool:
+    return target in ALLOWED_TRANSITIONS[entity].get(source, set())
 
 
 def sources_of(target: str) -> tuple[str, ...]:

@@ -226,7 +226,7 @@ def _owned(actor: Actor, appeal_id: int) -> Appeal:
 
 
 def _refuse(appeal: Appeal, to: str) -> None:
-    if not rules.may_move(appeal.state, to):
+    if not rules.may_move("appeal", appeal.state, to):
         messages = {
             rules.CLOSED: _("This appeal is closed."),
             rules.SIGNED: _("This appeal has already been signed for."),
