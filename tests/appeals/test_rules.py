@@ -14,7 +14,9 @@ HOUR = timedelta(hours=1)
 
 
 @pytest.mark.parametrize(("case", "owner"), rules.TRIAGE_CASES)
-def test_triage_sends_each_ticket_to_the_owner_the_table_names(case: tuple[str, str, str], owner: str) -> None:
+def test_triage_sends_each_ticket_to_the_owner_the_table_names(
+    case: tuple[str, str, str], owner: str
+) -> None:
     category, urgency, about = case
     rule = policy.policy()
     assert (
@@ -24,15 +26,30 @@ def test_triage_sends_each_ticket_to_the_owner_the_table_names(case: tuple[str, 
 
 
 def test_the_first_matching_line_wins() -> None:
-    table = [rules.TriageRule(owner="commerce", about="supplier"), rules.TriageRule(owner="market_regulation")]
-    assert rules.triage(table, category="price", urgency="normal", about="supplier", default="community") == "commerce"
-    assert rules.triage(table, category="price", urgency="normal", about="", default="community") == "market_regulation"
+    table = [
+        rules.TriageRule(owner="commerce", about="supplier"),
+        rules.TriageRule(owner="market_regulation"),
+    ]
+    assert (
+        rules.triage(table, category="price", urgency="normal", about="supplier", default="community")
+        == "commerce"
+    )
+    assert (
+        rules.triage(table, category="price", urgency="normal", about="", default="community")
+        == "market_regulation"
+    )
     assert rules.triage([], category="price", urgency="normal", about="", default="district") == "district"
 
 
-def _windows(category: str, urgency: str, *, lockdown: bool = False, vulnerable: bool = False) -> rules.Window:
+def _windows(
+    category: str, urgency: str, *, lockdown: bool = False, vulnerable: bool = False
+) -> rules.Window:
     return rules.windows(
-        policy.policy().deadlines, category=category, urgency=urgency, lockdown=lockdown, vulnerable=vulnerable
+        policy.policy().deadlines,
+        category=category,
+        urgency=urgency,
+        lockdown=lockdown,
+        vulnerable=vulnerable,
     )
 
 
@@ -57,16 +74,28 @@ def test_lockdown_tightens_medical_needs_vulnerable_residents_and_food_first() -
 
 @pytest.mark.parametrize(
     ("after", "colour"),
-    [(timedelta(0), "green"), (5 * HOUR, "green"), (7 * HOUR, "yellow"), (8 * HOUR, "yellow"), (9 * HOUR, "red")],
+    [
+        (timedelta(0), "green"),
+        (5 * HOUR, "green"),
+        (7 * HOUR, "yellow"),
+        (8 * HOUR, "yellow"),
+        (9 * HOUR, "red"),
+    ],
 )
-def test_the_light_turns_yellow_in_the_last_quarter_and_red_once_passed(after: timedelta, colour: str) -> None:
+def test_the_light_turns_yellow_in_the_last_quarter_and_red_once_passed(
+    after: timedelta, colour: str
+) -> None:
     assert rules.light(start=NOW, deadline=NOW + 8 * HOUR, now=NOW + after, yellow_share=0.25) == colour
 
 
 def test_a_replied_ticket_has_no_running_deadline() -> None:
     assert rules.running_deadline(state="replied", sign_by=NOW, reply_by=NOW) is None
-    assert rules.running_deadline(state="dispatched", sign_by=NOW + HOUR, reply_by=NOW + 2 * HOUR) == NOW + HOUR
-    assert rules.running_deadline(state="signed", sign_by=NOW + HOUR, reply_by=NOW + 2 * HOUR) == NOW + 2 * HOUR
+    assert (
+        rules.running_deadline(state="dispatched", sign_by=NOW + HOUR, reply_by=NOW + 2 * HOUR) == NOW + HOUR
+    )
+    assert (
+        rules.running_deadline(state="signed", sign_by=NOW + HOUR, reply_by=NOW + 2 * HOUR) == NOW + 2 * HOUR
+    )
 
 
 def test_the_sweeps_take_their_source_states_from_the_map() -> None:
@@ -77,7 +106,7 @@ def test_the_sweeps_take_their_source_states_from_the_map() -> None:
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [
-        (('reply_minutes = 120', 'reply_minutes = 0'), "reply_minutes"),
+        (("reply_minutes = 120", "reply_minutes = 0"), "reply_minutes"),
         (('owner = "commerce"', 'owner = "mayor"'), "mayor"),
         (('category = "price"', 'category = "prices"'), "prices"),
         (("yellow_share = 0.25", "yellow_share = 2"), "yellow_share"),

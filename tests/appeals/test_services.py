@@ -26,7 +26,9 @@ HOUR = timedelta(hours=1)
 def _history(appeal: Appeal) -> list[tuple[str, str, str]]:
     return [
         (e.kind, e.from_owner.code if e.from_owner else "", e.to_owner.code if e.to_owner else "")
-        for e in AppealEvent.objects.filter(appeal=appeal).select_related("from_owner", "to_owner").order_by("at", "pk")
+        for e in AppealEvent.objects.filter(appeal=appeal)
+        .select_related("from_owner", "to_owner")
+        .order_by("at", "pk")
     ]
 
 
@@ -34,7 +36,11 @@ def test_a_callers_ticket_goes_to_their_community_with_the_default_deadlines(
     city: dict[str, Any], hotline: Actor
 ) -> None:
     appeal = raise_(FREE, category="other", urgency="normal", text="楼道灯坏了", actor=hotline)
-    assert (appeal.state, appeal.owner.code, appeal.channel) == ("dispatched", f"community:{city['M1'].pk}", "hotline")
+    assert (appeal.state, appeal.owner.code, appeal.channel) == (
+        "dispatched",
+        f"community:{city['M1'].pk}",
+        "hotline",
+    )
     assert (appeal.sign_by, appeal.reply_by) == (NOW + 24 * HOUR, NOW + 7 * 24 * HOUR)
     assert not appeal.lockdown and appeal.policy_version == "2026-12-05"
     assert _history(appeal) == [("raised", "", ""), ("dispatched", "", f"community:{city['M1'].pk}")]
@@ -92,7 +98,9 @@ def test_a_dissatisfied_rating_reopens_it_with_fresh_deadlines(worker: Actor, re
     assert services.appeal_sign(appeal_id=appeal.pk, actor=worker, now=NOW + 3 * HOUR).state == "signed"
 
 
-def test_a_ticket_handed_back_and_forth_shows_it(city: dict[str, Any], worker: Actor, regulator: Actor) -> None:
+def test_a_ticket_handed_back_and_forth_shows_it(
+    city: dict[str, Any], worker: Actor, regulator: Actor
+) -> None:
     appeal = raise_(FREE, category="supplies")
     community = f"community:{city['M1'].pk}"
     services.appeal_sign(appeal_id=appeal.pk, actor=worker, now=NOW + HOUR)
@@ -102,7 +110,9 @@ def test_a_ticket_handed_back_and_forth_shows_it(city: dict[str, Any], worker: A
     assert (handed.state, handed.owner.code, handed.hand_backs) == ("dispatched", "market_regulation", 1)
     # The new owner signs within its own time; the resident's reply deadline stands.
     assert (handed.sign_by, handed.reply_by) == (NOW + 2 * HOUR + 24 * HOUR, appeal.reply_by)
-    services.appeal_hand_back(appeal_id=appeal.pk, to="community", reason="非价格问题", actor=regulator, now=NOW + 3 * HOUR)
+    services.appeal_hand_back(
+        appeal_id=appeal.pk, to="community", reason="非价格问题", actor=regulator, now=NOW + 3 * HOUR
+    )
     assert _history(Appeal.objects.get(pk=appeal.pk))[-2:] == [
         ("handed_back", community, "market_regulation"),
         ("handed_back", "market_regulation", community),
@@ -173,7 +183,11 @@ def test_the_sweep_escalates_overdue_tickets_level_by_level_and_audits_each(
     assert services.appeals_sweep(actor=SYSTEM, now=NOW + 96 * HOUR).escalated == 1
     assert Appeal.objects.get(pk=late.pk).escalation_level == 2
     assert AuditEntry.objects.filter(action="appeals.appeal.escalated", object_id=str(late.pk)).count() == 2
-    levels = AppealEvent.objects.filter(appeal=late, kind="escalated").order_by("at").values_list("level", flat=True)
+    levels = (
+        AppealEvent.objects.filter(appeal=late, kind="escalated")
+        .order_by("at")
+        .values_list("level", flat=True)
+    )
     assert list(levels) == [1, 2]
     figures = selectors.figures(actor=SYSTEM, now=NOW + 96 * HOUR, since=NOW)
     assert (figures.open, figures.overdue, figures.escalated) == (2, 2, 2)
@@ -186,7 +200,10 @@ def test_the_sweep_closes_a_ticket_whose_resident_stayed_silent(worker: Actor) -
     assert services.appeals_sweep(actor=SYSTEM, now=NOW + 73 * HOUR).closed == 1
     closed = Appeal.objects.get(pk=appeal.pk)
     assert (closed.state, closed.closed_at, closed.rating) == ("closed", NOW + 73 * HOUR, "")
-    assert AuditEntry.objects.filter(action="appeals.appeal.closed_silent", object_id=str(appeal.pk)).count() == 1
+    assert (
+        AuditEntry.objects.filter(action="appeals.appeal.closed_silent", object_id=str(appeal.pk)).count()
+        == 1
+    )
     figures = selectors.figures(actor=SYSTEM, now=NOW + 73 * HOUR, since=NOW)
     assert (figures.closed, figures.closed_within_deadline_pct, figures.open) == (1, 100.0, 0)
 

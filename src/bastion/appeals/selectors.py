@@ -139,6 +139,7 @@ def _view(actor: Actor, appeal: Appeal, now: datetime, history: list[EventView] 
 
 def appeal_get(*, actor: Actor, appeal_id: int, now: datetime | None = None) -> AppealView:
     """One ticket with its history (who handed it to whom, replies, ratings), within scope."""
+    actor.require("view_appeals")
     appeal = visible(actor).select_related("owner", "household").filter(pk=appeal_id).first()
     if appeal is None:
         raise NotFound(_("There is no such appeal."), code="unknown_appeal")
@@ -169,6 +170,7 @@ def appeals_list(
 ) -> list[AppealView]:
     """The tickets within scope, newest first (at most LIST_LIMIT), of one state or household
     if asked; without their history."""
+    actor.require("view_appeals")
     tickets = visible(actor).select_related("owner", "household").order_by("-raised_at", "-pk")
     if state is not None:
         tickets = tickets.filter(state=state)
