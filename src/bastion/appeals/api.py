@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
+from bastion import flows
 from bastion.appeals import selectors, services
 from bastion.city.selectors import actor_for
 from bastion.core import clock
@@ -33,6 +34,7 @@ class AboutIn(Schema):
 
 class RaiseIn(Schema):
     household_id: Id
+    resident_id: Id | None = Field(None, description="The member it is for (a medical emergency's patient)")
     category: Line = Field(
         max_length=20, description="supplies, medical, code, zone, conduct, price or other"
     )
@@ -87,6 +89,10 @@ class AppealOut(Schema):
     closed_at: datetime | None
     rating: str
     policy_version: str
+    resident_id: int | None
+    code_reasons: list[str] = Field(
+        description="A code appeal: every rule that holds for the resident now, for those who may see codes"
+    )
     history: list[EventOut]
 
 
@@ -124,8 +130,9 @@ def appeal_list(
 @router.post("", response={201: AppealOut}, summary="Raise an appeal for a household")
 def appeal_raise(request: HttpRequest, body: RaiseIn) -> Status[dict[str, Any]]:
     actor = _actor(request)
-    appeal = services.appeal_raise(
+    raised = flows.appeal_raised(
         household_id=body.household_id,
+        resident_id=body.resident_id,
         category=body.category,
         urgency=body.urgency,
         text=body.text,
@@ -135,7 +142,7 @@ def appeal_raise(request: HttpRequest, body: RaiseIn) -> Status[dict[str, Any]]:
         actor=actor,
         now=clock.now(),
     )
-    return Status(201, _one(actor, appeal.pk))
+    return Status(201, _one(actor, raised.appeal.pk))
 
 
 @router.get("/{int:appeal_id}", response=AppealOut, summary="An appeal and its history")

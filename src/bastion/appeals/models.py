@@ -107,6 +107,10 @@ class Appeal(models.Model):
     `close_at` when a replied ticket closes if the resident stays silent."""
 
     household = models.ForeignKey("city.Household", on_delete=models.PROTECT, related_name="+")
+    # The member it is for, when one is named (a medical emergency's patient, a contested code).
+    resident = models.ForeignKey(
+        "city.Resident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     community = copy_of("city.Community")
     district = copy_of("city.District")
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)

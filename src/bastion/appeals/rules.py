@@ -96,6 +96,11 @@ def sources_of(target: str) -> tuple[str, ...]:
     return tuple(s for s, targets in ALLOWED_TRANSITIONS["appeal"].items() if target in targets)
 
 
+def opens_emergency_trip(*, category: str, urgency: str) -> bool:
+    """A medical emergency is a 120 call too: the trip goes at once (flows.appeal_raised)."""
+    return category == MEDICAL and urgency == EMERGENCY
+
+
 # --- triage ----------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from bastion.appeals import policy, rules
 from bastion.appeals.models import Appeal, AppealEvent, Category, EventKind, State
+from bastion.codes import selectors as codes
 from bastion.core import clock, masking
 from bastion.core.errors import NotFound
 from bastion.core.roles import Role
@@ -90,6 +91,8 @@ class AppealView:
     closed_at: datetime | None
     rating: str
     policy_version: str
+    resident_id: int | None = None
+    code_reasons: list[str] = field(default_factory=list)
     history: list[EventView] = field(default_factory=list)
 
 
@@ -99,7 +102,27 @@ def light_of(appeal: Appeal, now: datetime) -> str:
     return rules.light(start=start, deadline=deadline, now=now, yellow_share=policy.policy().yellow_share)
 
 
-def _view(actor: Actor, appeal: Appeal, now: datetime, history: list[EventView] | None = None) -> AppealView:
+def _code_reasons(actor: Actor, appeal: Appeal) -> list[str]:
+    """A code appeal about a named resident: every rule that holds for them now (what the
+    district's officer weighs before correcting the code), to those who may see codes."""
+    if appeal.category != rules.CODE or appeal.resident_id is None or not actor.has("view_codes"):
+        return []
+    try:
+        return [
+            f"{h.colour}: {h.reason}"
+            for h in codes.code_explained(actor=actor, resident_id=appeal.resident_id)
+        ]
+    except NotFound:
+        return []
+
+
+def _view(
+    actor: Actor,
+    appeal: Appeal,
+    now: datetime,
+    history: list[EventView] | None = None,
+    code_reasons: list[str] | None = None,
+) -> AppealView:
     return AppealView(
         id=appeal.pk,
         household_id=appeal.household_id,
@@ -133,6 +156,8 @@ def _view(actor: Actor, appeal: Appeal, now: datetime, history: list[EventView] 
         closed_at=appeal.closed_at,
         rating=appeal.rating,
         policy_version=appeal.policy_version,
+        resident_id=appeal.resident_id,
+        code_reasons=code_reasons or [],
         history=history or [],
     )
 
@@ -162,7 +187,7 @@ def appeal_get(*, actor: Actor, appeal_id: int, now: datetime | None = None) -> 
         )
         for e in events
     ]
-    return _view(actor, appeal, now or clock.now(), history)
+    return _view(actor, appeal, now or clock.now(), history, _code_reasons(actor, appeal))
 
 
 def appeals_list(

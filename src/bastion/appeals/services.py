@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from bastion.appeals import policy, rules, sql
 from bastion.appeals.models import AboutKind, Appeal, AppealEvent, Category, EventKind, Owner, Urgency
-from bastion.city.models import Household
+from bastion.city.models import Household, Resident
 from bastion.city.selectors import HOUSEHOLD_PATHS, household_is_vulnerable
 from bastion.core import audit, clock
 from bastion.core.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
@@ -131,6 +131,7 @@ def appeal_raise(
     household_id: int,
     category: str,
     urgency: str,
+    resident_id: int | None = None,
     text: str = "",
     about: About | None = None,
     contact_name: str = "",
@@ -155,6 +156,11 @@ def appeal_raise(
             household = get_scoped(Household.objects.all(), actor, HOUSEHOLD_PATHS, pk=household_id)
         except NotFound:
             raise NotFound(_("There is no such household."), code="unknown_household") from None
+        if (
+            resident_id is not None
+            and not Resident.objects.filter(pk=resident_id, household_id=household.pk).exists()
+        ):
+            raise NotFound(_("There is no such resident in this household."), code="unknown_resident")
         locked = lockdown.service_mode(household_id=household.pk) != lockdown.NORMAL
         vulnerable = household_is_vulnerable(household_id=household.pk, today=clock.local_date(now))
         window = rules.windows(
@@ -171,6 +177,7 @@ def appeal_raise(
         sign_by, reply_by = now + window.sign, now + window.reply
         appeal = Appeal.objects.create(
             household=household,
+            resident_id=resident_id,
             community_id=household.community_id,
             district_id=household.district_id,
             category=category,

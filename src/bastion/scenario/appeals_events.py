@@ -13,9 +13,11 @@ from dataclasses import replace
 from datetime import date, datetime, time
 from typing import Any
 
+from bastion import flows
 from bastion.appeals import rules, selectors, services
 from bastion.appeals.models import Appeal
 from bastion.city.models import Household
+from bastion.city.selectors import resident_by_address
 from bastion.core.errors import InvalidInput, NotFound
 from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import SYSTEM, Actor
@@ -68,8 +70,13 @@ def _appeal(ctx: Context, ev: Event) -> None:
     household = Household.objects.filter(address=address).first()
     if household is None:
         raise NotFound(f"there is no household {address}", code="unknown_household")
-    appeal = services.appeal_raise(
+    resident = body.get("resident")
+    resident_id = None
+    if resident is not None:
+        resident_id = _resident(str(resident), household)
+    raised = flows.appeal_raised(
         household_id=household.pk,
+        resident_id=resident_id,
         category=str(body.get("category", "")),
         urgency=str(body.get("urgency", rules.NORMAL)),
         text=str(body.get("text", "")),
@@ -77,7 +84,18 @@ def _appeal(ctx: Context, ev: Event) -> None:
         actor=replace(SYSTEM, label="12345"),
         now=ctx.clock.now(),
     )
-    _refs(ctx)[ref] = appeal.pk
+    _refs(ctx)[ref] = raised.appeal.pk
+
+
+def _resident(address: str, household: Household) -> int:
+    """`resident: "C1/2/1/301#1"`, a member of the appeal's household."""
+    try:
+        found = resident_by_address(address)
+    except NotFound:
+        raise NotFound(f"there is no resident {address}", code="unknown_resident") from None
+    if found.household_id != household.pk:
+        raise InvalidInput(f"{address} does not live in {household.address}", code="not_of_household")
+    return found.pk
 
 
 def _owner_actor(appeal: Appeal) -> Actor:
