@@ -252,6 +252,7 @@ API: dict[str, Rule] = {
     # within scope; acted on by the office that owns the ticket (here the community's).
     "GET /api/v1/appeals/": may(*APPEAL_READERS),
     "POST /api/v1/appeals/": may(*APPEAL_RAISERS, scoped=True),
+    "GET /api/v1/appeals/board": may(CC, DO, CW, TD, CS, MR),
     "GET /api/v1/appeals/{appeal_id}": may(*APPEAL_READERS, scoped=True, quirks=NOT_A_DESKS_TICKET),
     "POST /api/v1/appeals/{appeal_id}/sign": may(CW, scoped=True, quirks=APPEAL_OWNERS_ONLY),
     "POST /api/v1/appeals/{appeal_id}/reply": may(CW, scoped=True, quirks=APPEAL_OWNERS_ONLY),

@@ -145,6 +145,15 @@ def appeal_raise(request: HttpRequest, body: RaiseIn) -> Status[dict[str, Any]]:
     return Status(201, _one(actor, raised.appeal.pk))
 
 
+@router.get("/board", response=list[AppealOut], summary="Your office's board: open tickets by deadline")
+def appeal_board(request: HttpRequest) -> list[dict[str, Any]]:
+    """The tickets your office owns (a district officer: also those escalated to the district;
+    the command centre: those escalated to the city) awaiting a signature or a reply, the
+    running deadline first, with their light (red, yellow, green) and the household's
+    vulnerability. At most 200."""
+    return [asdict(a) for a in selectors.board(actor=_actor(request))]
+
+
 @router.get("/{int:appeal_id}", response=AppealOut, summary="An appeal and its history")
 def appeal_view(request: HttpRequest, appeal_id: Id) -> dict[str, Any]:
     return _one(_actor(request), appeal_id)

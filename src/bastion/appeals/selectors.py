@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, When
 from django.utils.translation import gettext as _
 
 from bastion.appeals import policy, rules
 from bastion.appeals.models import Appeal, AppealEvent, Category, EventKind, State
 from bastion.codes import selectors as codes
 from bastion.core import clock, masking
-from bastion.core.errors import NotFound
+from bastion.core.errors import Forbidden, NotFound
 from bastion.core.roles import Role
 from bastion.core.scopes import Actor, scoped
 
@@ -246,3 +246,45 @@ def figures(*, actor: Actor, now: datetime, since: datetime) -> Figures:
         closed_within_deadline_pct=round(100 * closed_counts["within"] / total, 1) if total else None,
         by_category=by_category,
     )
+
+
+BOARD_LIMIT = 200
+
+
+def _board_filter(actor: Actor) -> Q:
+    """The tickets on the actor's board: those their office owns; for a district officer also
+    those of the district escalated to it, for the command centre those escalated to the city."""
+    role = Role(actor.role) if actor.role in Role.values else None
+    if role == Role.COMMUNITY_WORKER and actor.community_id is not None:
+        return Q(owner__kind=rules.OWNER_COMMUNITY, owner__community_id=actor.community_id)
+    if role == Role.DISTRICT_OFFICER and actor.district_id is not None:
+        return Q(owner__kind=rules.OWNER_DISTRICT, owner__district_id=actor.district_id) | Q(
+            district_id=actor.district_id, escalation_level__gte=1
+        )
+    if role == Role.COMMAND_CENTRE:
+        return Q(escalation_level__gte=len(rules.LEVELS) - 1)
+    if role in DESK_OF_ROLE:
+        return Q(owner__kind=DESK_OF_ROLE[role])
+    raise Forbidden()
+
+
+def board(*, actor: Actor, now: datetime | None = None) -> list[AppealView]:
+    """An owner's board: its tickets awaiting a signature or a reply, the running deadline first
+    (the signature's until signed, then the reply's), each with its light and whether the
+    household is vulnerable; at most BOARD_LIMIT. One query, whatever the number of tickets
+    (tests/appeals/test_board.py pins it)."""
+    actor.require("handle_appeals")
+    due = Case(
+        When(state__in=rules.AWAITING_SIGNATURE, sign_by__lt=F("reply_by"), then=F("sign_by")),
+        default=F("reply_by"),
+        output_field=DateTimeField(),
+    )
+    tickets = (
+        scoped(Appeal.objects.all(), actor)
+        .filter(_board_filter(actor), state__in=rules.AWAITING_REPLY)
+        .select_related("owner", "household")
+        .annotate(due=due)
+        .order_by("due", "pk")
+    )
+    moment = now or clock.now()
+    return [_view(actor, appeal, moment) for appeal in tickets[:BOARD_LIMIT]]
