@@ -32,12 +32,12 @@ INSERT INTO appeals_appeal (
     household_id, community_id, district_id, category, urgency, channel, text, contact_name,
     contact_phone, about_kind, vulnerable, lockdown, owner_id, state, escalation_level,
     hand_backs, reopened, policy_version, raised_by, raised_at, dispatched_at, sign_by, reply_by,
-    replied_at, reply, next_escalation_at, close_at, changed_at)
+    replied_at, reply, rating, next_escalation_at, close_at, changed_at)
 SELECT h.id, h.community_id, h.district_id, 'other', 'normal', 'hotline', '', '', '', '', FALSE,
        FALSE, %(owner)s,
        CASE WHEN n %% 4 = 0 THEN 'replied' ELSE 'dispatched' END, 0, 0, 0, 'bench', 'bench',
        %(raised)s, %(raised)s, %(sign_by)s, %(reply_by)s,
-       CASE WHEN n %% 4 = 0 THEN %(raised)s END, CASE WHEN n %% 4 = 0 THEN '已处理' ELSE '' END,
+       CASE WHEN n %% 4 = 0 THEN %(raised)s END, CASE WHEN n %% 4 = 0 THEN '已处理' ELSE '' END, '',
        CASE WHEN n %% 4 = 0 THEN NULL ELSE %(sign_by)s END,
        CASE WHEN n %% 4 = 0 THEN %(close_at)s END, %(raised)s
   FROM generate_series(1, %(tickets)s) AS n

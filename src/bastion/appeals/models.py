@@ -106,13 +106,18 @@ class Appeal(models.Model):
     runs on); `next_escalation_at` is when the sweep raises its level if nothing happens,
     `close_at` when a replied ticket closes if the resident stays silent."""
 
-    household = models.ForeignKey("city.Household", on_delete=models.PROTECT, related_name="+")
+    # Indexes are few on purpose: the sweep rewrites up to 100,000 rows at once, and each index
+    # is one more write per row. The household is reached by `appeal_household`, the owner by
+    # `appeal_owner_board`, the resident by `appeal_resident` (partial: most name nobody).
+    household = models.ForeignKey(
+        "city.Household", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # The member it is for, when one is named (a medical emergency's patient, a contested code).
     resident = models.ForeignKey(
         "city.Resident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     community = copy_of("city.Community")
-    district = copy_of("city.District")
+    district = copy_of("city.District", db_index=False)  # a district's tickets: through the communities'
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     urgency = models.CharField(_("urgency"), max_length=20, choices=Urgency.choices)
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
@@ -123,7 +128,7 @@ class Appeal(models.Model):
     about_id = models.BigIntegerField(_("about (id)"), null=True, blank=True)
     vulnerable = models.BooleanField(_("vulnerable household"), default=False)
     lockdown = models.BooleanField(_("raised under lockdown"), default=False)
-    owner = models.ForeignKey(Owner, on_delete=models.PROTECT, related_name="appeals")
+    owner = models.ForeignKey(Owner, on_delete=models.PROTECT, related_name="appeals", db_index=False)
     state = models.CharField(_("state"), max_length=20, choices=State.choices, default=State.ACCEPTED)
     escalation_level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
     hand_backs = models.PositiveSmallIntegerField(_("hand-backs"), default=0)
@@ -185,6 +190,7 @@ class Appeal(models.Model):
             # An owner's board: its open tickets by deadline.
             models.Index(fields=["owner", "state", "reply_by"], name="appeal_owner_board"),
             models.Index(fields=["household", "raised_at"], name="appeal_household"),
+            models.Index(fields=["resident"], condition=Q(resident__isnull=False), name="appeal_resident"),
         ]
 
     def __str__(self) -> str:
@@ -207,10 +213,16 @@ class AppealEvent(models.Model):
     """One step of a ticket's history, as the resident and the supervisor read it: who did what,
     and for a hand-back, from which owner to which."""
 
-    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="events")
+    # Reached by `appeal_event_history` and `appeal_event_from` only: the sweep writes up to
+    # 100,000 of these at once.
+    appeal = models.ForeignKey(Appeal, on_delete=models.CASCADE, related_name="events", db_index=False)
     kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
-    from_owner = models.ForeignKey(Owner, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    to_owner = models.ForeignKey(Owner, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    from_owner = models.ForeignKey(
+        Owner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    to_owner = models.ForeignKey(
+        Owner, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     text = models.CharField(_("text"), max_length=2000, blank=True)
     rating = models.CharField(_("rating"), max_length=20, choices=Rating.choices, blank=True)
     level = models.PositiveSmallIntegerField(_("escalation level"), null=True, blank=True)
@@ -229,7 +241,13 @@ class AppealEvent(models.Model):
                 condition=~Q(kind="rated") | ~Q(rating=""), name="appeal_event_rating_given"
             ),
         ]
-        indexes = [models.Index(fields=["appeal", "at"], name="appeal_event_history")]
+        indexes = [
+            models.Index(fields=["appeal", "at"], name="appeal_event_history"),
+            # A desk's tickets include those it handed on.
+            models.Index(
+                fields=["from_owner"], condition=Q(from_owner__isnull=False), name="appeal_event_from"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} of appeal {self.appeal_id}"
