@@ -114,7 +114,7 @@ class Appeal(models.Model):
     )
     # The member it is for, when one is named (a medical emergency's patient, a contested code).
     resident = models.ForeignKey(
-        "city.Resident", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "city.Resident", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     community = copy_of("city.Community")
     district = copy_of("city.District", db_index=False)  # a district's tickets: through the communities'
