@@ -76,7 +76,8 @@ def main() -> None:
     with clock.use(clock.FrozenClock(NOW)):
         city.city_generate(residents=args.residents, seed=1, as_of=date(2022, 9, 1), actor=SYSTEM, now=NOW)
         first = Household.objects.order_by("pk").first()
-        assert first is not None
+        if first is None:
+            raise SystemExit("no household generated")
         owner = services.owner_for(kind="community", household=first)
         raised = NOW - timedelta(days=4)
         with connection.cursor() as cursor:
@@ -93,17 +94,20 @@ def main() -> None:
                 },
             )
             cursor.execute("ANALYZE appeals_appeal")
-        assert Appeal.objects.count() == args.tickets
+        if Appeal.objects.count() != args.tickets:
+            raise SystemExit("the tickets were not all written")
         started = time.perf_counter()
         swept = services.appeals_sweep(actor=SYSTEM, now=NOW)
         sweep_s = time.perf_counter() - started
         started = time.perf_counter()
         idle = services.appeals_sweep(actor=SYSTEM, now=NOW)
         idle_s = time.perf_counter() - started
-    assert swept.escalated + swept.closed == args.tickets, swept
-    assert (idle.escalated, idle.closed) == (0, 0)
-    assert AppealEvent.objects.filter(kind__in=["escalated", "closed"]).count() == args.tickets
-    assert AuditEntry.objects.filter(action__startswith="appeals.appeal.").count() == args.tickets
+    if swept.escalated + swept.closed != args.tickets or (idle.escalated, idle.closed) != (0, 0):
+        raise SystemExit(f"swept {swept}, then {idle}")
+    if AppealEvent.objects.filter(kind__in=["escalated", "closed"]).count() != args.tickets:
+        raise SystemExit("a ticket without its history row")
+    if AuditEntry.objects.filter(action__startswith="appeals.appeal.").count() != args.tickets:
+        raise SystemExit("a ticket without its audit row")
     figures = {
         "tickets": args.tickets,
         "escalated": swept.escalated,
