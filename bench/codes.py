@@ -485,21 +485,26 @@ def _deadline_part(args: argparse.Namespace, recolours: Recolours, deadline: dat
             from bastion.codes import policy, rules
             from bastion.codes import sql as codes_sql
             from bastion.core import sql as core_sql
+            from bastion.transfer import policy as transfer_policy
+            from bastion.transfer import rules as transfer_rules
 
             with transaction.atomic():
                 codes_sql.candidates_stage()
                 codes_sql.candidates_add_coloured(
-                    [r.id for r in policy.code_rules().rules if r.fact in rules.TIMED_FACTS]
+                    [r.id for r in policy.code_rules().rules if r.fact in rules.TIMED_FACTS],
+                    rules.bits(rules.TIMED_FACTS),
                 )
                 windows = policy.code_rules().windows
-                params = [
-                    core_sql.db_datetime(later),
-                    core_sql.db_datetime(later - timedelta(days=windows.missed_screening_days)),
-                    clock.local_date(later) - timedelta(days=windows.discharge_monitoring_days - 1),
-                ]
+                statement, params = codes_sql.facts_query(  # as codes.services.codes_recolour asks it
+                    now=core_sql.db_datetime(later),
+                    missed_since=core_sql.db_datetime(later - timedelta(days=windows.missed_screening_days)),
+                    monitored_since=transfer_rules.monitored_since_by_protocol(
+                        today=clock.local_date(later), policy=transfer_policy.policy()
+                    ),
+                )
                 core_sql.analyze(codes_sql.CANDIDATES)
                 core_sql.set_local(jit="off", work_mem="'96MB'")  # as codes.sql.facts runs it
-                figure["facts_plan"] = _explain_statements([(0.0, codes_sql.FACTS, params)], k=1)
+                figure["facts_plan"] = _explain_statements([(0.0, statement, params)], k=1)
                 transaction.set_rollback(True)
             for plan in figure["facts_plan"].values():
                 print(plan, flush=True)

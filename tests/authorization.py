@@ -268,6 +268,8 @@ API: dict[str, Rule] = {
     "POST /api/v1/transfer/vehicles": may(*TRANSFER_KEEPERS),
     "GET /api/v1/transfer/queue": may(*CASE_READERS),
     "GET /api/v1/transfer/people/{resident_id}": may(*CASE_READERS, scoped=True),
+    # a resident's own household's transfers (as on their my-zone page); others have none
+    "GET /api/v1/transfer/mine": may(RES, refused=Outcome.NOT_FOUND),
     "POST /api/v1/transfer/assign": may(CC, TD),  # the city's dispatch: every district at once
     "POST /api/v1/transfer/groups": may(*TRANSFER_KEEPERS, scoped=True),
     "POST /api/v1/transfer/{transfer_id}/move": may(*TRANSFER_KEEPERS, scoped=True),
@@ -305,6 +307,7 @@ CONSOLE: dict[str, Rule] = {
     "POST /zones/{zone_id}/screening/": may(*OFFICERS, scoped=True),
     # outside the scope: "There is no such zone." said on the page, as for a zone that is not
     "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
+    "GET /me/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     "GET /my-code/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     # health codes: a resident's code page within scope; officers correct; venues check

@@ -50,6 +50,7 @@ from bastion.testing import policy as testing_policy
 from bastion.testing import selectors as testing_selectors
 from bastion.testing import services as testing
 from bastion.testing.models import Round
+from bastion.transfer import selectors as transfer_selectors
 from bastion.transfer import services as transfer
 from bastion.zones import selectors as zones_selectors
 from bastion.zones import services as zones
@@ -419,7 +420,23 @@ def case_discharged(
         )
         case = cases.case_discharge(case_id=case_id, reason=reason or override_reason, actor=actor, now=now)
         codes.codes_recolour(residents=[case.resident_id], trigger=Trigger.DISCHARGE, actor=actor, now=now)
+        # Home again: their sessions of treatment are planned at once (if they live in a risk
+        # zone), not at the next day's planning.
+        care.trips_plan_households(households=[case.household_id], actor=SYSTEM, now=now)
     return case
+
+
+def transfer_moved(*, transfer_id: int, to: str, reason: str = "", actor: Actor, now: datetime) -> None:
+    """A crew or a dispatcher records a transfer's move (transfer: picked up, admitted,
+    cancelled or refused, with their carers'). A patient picked up is away from home: the trips
+    to treatment planned from home are withdrawn at once (care); one whose ride is cancelled or
+    refused stays home, and has their sessions planned again."""
+    with transaction.atomic():
+        moved = transfer.transfer_move(transfer_id=transfer_id, to=to, reason=reason, actor=actor, now=now)
+        if moved.state in transfer_selectors.AWAY:
+            care.trips_withdraw_away(residents=[moved.resident_id], actor=SYSTEM, now=now)
+        else:
+            care.trips_plan_households(households=[moved.household_id], actor=SYSTEM, now=now)
 
 
 # --- zones an officer changes: the codes of their residents follow --------------------------
@@ -434,11 +451,26 @@ def _zones_residents(zone_ids: Iterable[int]) -> list[QuerySet[Any, Any]]:
 
 def _zone_recoloured(zone: Zone, *, actor: Actor, now: datetime) -> None:
     """An officer's change of a zone: its residents' codes follow; a zone now in force has its
-    patients' sessions planned at once (care), as a zone drawn for a case does."""
+    patients' sessions planned at once (care), as a zone drawn for a case does, and a zone
+    lifted has them withdrawn at once (`_zones_trips_withdrawn`)."""
     codes.codes_recolour(queries=_zones_residents([zone.pk]), trigger=Trigger.ZONE, actor=actor, now=now)
     if zone.state == ZoneState.IN_FORCE:
         care.trips_plan_households(
             households=zones_selectors.zone_households(zone).values("pk"), actor=SYSTEM, now=now
+        )
+    else:
+        _zones_trips_withdrawn([zone.pk], now=now)
+
+
+def _zones_trips_withdrawn(zone_ids: Iterable[int], *, now: datetime) -> None:
+    """Zones lifted: the trips to treatment planned for their residents because they lived in a
+    risk zone are withdrawn in the same transaction (care), audited with the reason, not left
+    to the next daily planning; a resident still in another zone in force keeps theirs."""
+    zones_named = Zone.objects.filter(pk__in=list(zone_ids))
+    lifted = list(zones_named.exclude(state=ZoneState.IN_FORCE).values_list("pk", flat=True))
+    if lifted:  # one statement for every zone a clock lifted at once
+        care.trips_withdraw_outside_zones(
+            households=zones_selectors.households_of_zones(lifted), actor=SYSTEM, now=now
         )
 
 
@@ -546,6 +578,8 @@ def zones_evaluated(now: datetime) -> None:
             codes.codes_recolour(
                 queries=_zones_residents(evaluation.changed), trigger=Trigger.ZONE, actor=SYSTEM, now=now
             )
+            if evaluation.lifted:
+                _zones_trips_withdrawn(evaluation.changed, now=now)
 
 
 def quarantines_released(now: datetime) -> None:
@@ -602,11 +636,15 @@ def sessions_missed(now: datetime) -> None:
 
 def transfers_assigned(now: datetime) -> None:
     """Every quarter of an hour: crews' admissions (in an exercise), contacts' stays that ran
-    out, then every waiting person given a bed and a vehicle, and the overdue flagged."""
+    out, then every waiting person given a bed and a vehicle, the overdue flagged, and the
+    trips to treatment of the people picked up withdrawn (care)."""
     transfer.transfers_confirm_by_crews(actor=SYSTEM, now=now)
     transfer.transfers_end_stays(actor=SYSTEM, now=now)
     transfer.transfers_assign(actor=SYSTEM, now=now)
     transfer.transfers_flag_overdue(actor=SYSTEM, now=now)
+    # In an exercise the crews pick people up as the vehicle is assigned: their trips to
+    # treatment from home go at once, as when a crew records the pick-up (`transfer_moved`).
+    care.trips_withdraw_away(actor=SYSTEM, now=now)
 
 
 def figures_recounted(now: datetime) -> None:

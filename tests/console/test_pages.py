@@ -239,7 +239,8 @@ def test_it_shows_a_resident_only_their_household(
     as_user(client, resident)
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"] == f"/registry/households/{household.pk}/"
+    assert response["Location"] == "/me/"  # their own page first (tests/console/test_me.py)
+    assert client.get("/registry/")["Location"] == f"/registry/households/{household.pk}/"
     html = page(client, f"/registry/households/{household.pk}/")
     for member in Resident.objects.filter(household=household):
         assert member.name in html
@@ -296,6 +297,7 @@ def test_it_gives_each_role_its_own_navigation(
     assert nav_links(page(as_user(client, volunteer), "/tasks/")) == ["/", "/tasks/", "/bulletin/"]
     member = make_user("resident", household=household)
     assert nav_links(page(as_user(client, member), f"/registry/households/{household.pk}/")) == [
+        "/me/",
         f"/registry/households/{household.pk}/",
         "/my-zone/",
         "/my-code/",

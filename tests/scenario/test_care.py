@@ -1,5 +1,6 @@
-"""The shipped care scenario: a dialysis patient's Friday session planned the day before,
-missed by nightfall with no vehicle sent; an emergency call the same day."""
+"""The shipped care scenarios: a dialysis patient's Friday session planned the day before,
+missed by nightfall with no vehicle sent; an emergency call the same day; a patient taken into
+care has no session planned from home after."""
 
 from __future__ import annotations
 
@@ -29,6 +30,29 @@ def test_a_dialysis_session_is_planned_and_flagged_missed_and_an_emergency_goes_
     # Wednesday and the next Friday planned; the emergency besides.
     assert Trip.objects.filter(purpose="session").count() == 4
     assert Trip.objects.filter(emergency=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_patient_taken_into_care_has_no_session_planned_from_home_after() -> None:
+    scenario = load(
+        SCENARIOS / "care-patient-taken-into-care.yaml",
+        event_kinds=set(runner.EVENT_KINDS),
+        observations=set(runner.OBSERVATIONS),
+    )
+    days = runner.run(scenario)["days"]
+    # Friday's session (before the positive) is planned and missed, no vehicle being sent; the
+    # patient is admitted on Saturday, and Monday's and Wednesday's are no longer there to miss.
+    assert [(d["care"]["trips_planned"], d["care"]["trips_missed"]) for d in days] == [
+        (0, 0),
+        (1, 1),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+    ]
+    assert days[2]["transfer"]["watched"]["C1/2/1/202#1"]["state"] == "admitted"
+    assert Trip.objects.filter(purpose="session").count() == 1
 
 
 @pytest.mark.django_db

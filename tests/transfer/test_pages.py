@@ -27,7 +27,9 @@ def test_a_resident_reads_where_their_household_member_goes_and_why(
     client.force_login(make_user("resident", household=Household.objects.get(address="C1/1/1/101")))
     page = client.get("/my-zone/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'data-testid="my-transfer" data-member="1" data-state="vehicle_assigned"' in page
-    assert "F1 (shelter_hospital)" in page and "case (asymptomatic)" in page
+    # Where, and why in plain words (the platform's words, in the city's language).
+    assert "<strong>Where:</strong> F1</p>" in page and "无症状感染者：方舱医院" in page
+    assert "shelter_hospital" not in page
     assert "Vehicle V1 is on its way." in page
 
 

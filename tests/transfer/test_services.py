@@ -46,7 +46,8 @@ def test_a_new_case_is_requested_with_its_deadlines_and_taken_to_a_shelter_hospi
     assert selectors.free_beds_by_kind(at=NOW) == {"shelter_hospital": 9, "designated_hospital": 12}
     # The person reads where they go and why.
     own = selectors.own_transfer(actor=SYSTEM, resident_id=t.resident_id)
-    assert own is not None and own.facility_kind == "shelter_hospital" and "asymptomatic" in own.why
+    assert own is not None and own.facility_kind == "shelter_hospital"
+    assert own.why == "无症状感染者：方舱医院"  # in plain words, in the city's language
 
 
 def test_a_severe_case_takes_an_intensive_bed_and_a_high_risk_one_a_designated_hospital(city: Places) -> None:
@@ -277,3 +278,24 @@ def test_a_contacts_stay_ends_with_the_plan_and_frees_the_room(city: Places) -> 
     assert services.transfers_end_stays(actor=SYSTEM, now=after) == 1
     t.refresh_from_db()
     assert (t.state, t.holds_bed) == ("cancelled", False)  # never picked up: no vehicle
+
+
+def test_households_of_contacts_bound_for_one_place_share_a_bus(city: Places) -> None:
+    facility("I1", "isolation_point", room=20)
+    bus("B1", seats=10)
+    bus("B2", seats=10)
+    case = report("C1/1/1/101#1")
+    contacts = ["C3/1/1/101#1", "C3/1/1/101#2", "C3/1/1/102#1", "C3/1/1/201#1"]
+    for address in contacts:
+        flows.contact_added(
+            resident_id=resident(address).pk,
+            kind="close",
+            last_exposure_on=TODAY,
+            case_id=case.pk,
+            actor=SYSTEM,
+            now=NOW,
+        )
+    assign()
+    # Three households, four people, one bus: the other bus stays free for the next groups.
+    assert len({transfer_of(a).vehicle.code for a in contacts}) == 1
+    assert sorted(transfer_of(a).seat for a in contacts) == [1, 2, 3, 4]

@@ -32,6 +32,7 @@ from bastion.core import audit, clock
 from bastion.core.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound
 from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.lockdown import selectors as lockdown
+from bastion.transfer import selectors as transfer
 
 OPEN_NEED = Q(ended_at__isnull=True)
 
@@ -56,6 +57,11 @@ def _resident(actor: Actor, resident_id: int, *, lock: bool = False) -> Resident
         return get_scoped(residents, actor, RESIDENT_PATHS, pk=resident_id)
     except NotFound:
         raise NotFound(_("There is no such resident."), code="unknown_resident") from None
+
+
+# Why the platform takes trips out of its plan by itself (kept in the city's language).
+NOT_IN_RISK_ZONE = gettext_noop("The resident no longer lives in a risk zone.")
+AWAY = gettext_noop("The patient has been taken into care by a transfer: not at home.")
 
 
 def _in_risk_zone() -> QuerySet[Household, Any]:
@@ -291,16 +297,18 @@ def _withdraw_trips(trips: QuerySet[Trip], *, reason: str, actor: Actor, now: da
 
 def _plan(needs: QuerySet[MedicalNeed], *, actor: Actor, now: datetime) -> int:
     """The trips of the sessions of `needs` from now to the policy's days ahead, for needs of
-    residents in risk zones, each session once. Two planners of the same needs take turns on
-    the needs' rows (locked in order), so the second finds the first's trips and leaves them as
-    they are; planners of different needs (two zones designated at once) do not wait for each
-    other. The unique constraint holds it so should anything slip through. Returns the trips
-    created."""
+    residents in risk zones who are at home (not picked up or admitted by a transfer: someone in
+    a hospital bed is not driven from home to treatment), each session once. Two planners of
+    the same needs take turns on the needs' rows (locked in order), so the second finds the
+    first's trips and leaves them as they are; planners of different needs (two zones
+    designated at once) do not wait for each other. The unique constraint holds it so should
+    anything slip through. Returns the trips created."""
     today, last = _window(now)
     due = list(
         needs.filter(OPEN_NEED, kind__in=rules.SCHEDULED, since__lte=last)
         .filter(Q(until__isnull=True) | Q(until__gte=today))
         .filter(household_id__in=_in_risk_zone())
+        .exclude(resident_id__in=transfer.away_from_home())
         .select_related("household")
         .select_for_update(of=("self",))
         .order_by("pk")
@@ -351,17 +359,19 @@ def _plan(needs: QuerySet[MedicalNeed], *, actor: Actor, now: datetime) -> int:
 
 
 def trips_plan(*, actor: Actor, now: datetime) -> Planned:
-    """Plan the next days' sessions of every standing need of a resident in a risk zone
-    (daily, by `flows.trips_planned`, and on demand), and cancel the planned sessions of
-    residents no longer in one (their zone lifted: withdrawn). Idempotent: run twice, nothing new."""
+    """Plan the next days' sessions of every standing need of a resident in a risk zone and at
+    home (daily, by `flows.trips_planned`, and on demand), and withdraw the planned sessions of
+    residents no longer in one (their zone lifted) or away in a transfer's care. Idempotent:
+    run twice, nothing new."""
     if not (actor.has("keep_medical_needs") or actor.has("dispatch_trips")):
         raise Forbidden()
     with transaction.atomic():
+        trips = scoped(Trip.objects.all(), actor, RESIDENT_PATHS)
         withdrawn = _withdraw_trips(
-            scoped(Trip.objects.all(), actor, RESIDENT_PATHS).exclude(household_id__in=_in_risk_zone()),
-            reason=gettext_noop("The resident no longer lives in a risk zone."),
-            actor=actor,
-            now=now,
+            trips.exclude(household_id__in=_in_risk_zone()), reason=NOT_IN_RISK_ZONE, actor=actor, now=now
+        )
+        withdrawn += _withdraw_trips(
+            trips.filter(resident_id__in=transfer.away_from_home()), reason=AWAY, actor=actor, now=now
         )
         created = _plan(scoped(MedicalNeed.objects.all(), actor, RESIDENT_PATHS), actor=actor, now=now)
         if created or withdrawn:
@@ -376,14 +386,45 @@ def trips_plan(*, actor: Actor, now: datetime) -> Planned:
     return Planned(created=created, withdrawn=withdrawn)
 
 
-def trips_plan_households(*, households: QuerySet[Any], actor: Actor, now: datetime) -> int:
+def trips_plan_households(*, households: QuerySet[Any] | Sequence[int], actor: Actor, now: datetime) -> int:
     """Plan at once the sessions of the needs of `households` (a query of household ids: those of
-    a zone just in force), so that a session this afternoon is not left to tomorrow's planning.
-    Touches no other need: reports of cases in other places do not wait for it."""
+    a zone just in force; or ids: a patient back home), so that a session this afternoon is not
+    left to tomorrow's planning. Touches no other need: reports of cases in other places do not
+    wait for it."""
     if not (actor.has("keep_medical_needs") or actor.has("dispatch_trips")):
         raise Forbidden()
     with transaction.atomic():
         return _plan(MedicalNeed.objects.filter(household_id__in=households), actor=actor, now=now)
+
+
+def trips_withdraw_away(*, residents: Sequence[int] | None = None, actor: Actor, now: datetime) -> int:
+    """Withdraw at once the planned sessions of `residents` (None: of everyone) who are away from
+    home in a transfer's care (picked up, admitted): the ride or the bed came first, and the
+    daily planning would leave a vehicle going to an empty flat until then. Sessions already
+    dispatched stay on the dispatcher's board. Each audited with the reason; returns how many."""
+    if not (actor.has("keep_medical_needs") or actor.has("dispatch_trips")):
+        raise Forbidden()
+    trips = Trip.objects.filter(resident_id__in=transfer.away_from_home())
+    if residents is not None:
+        trips = trips.filter(resident_id__in=list(residents))
+    with transaction.atomic():
+        return _withdraw_trips(trips, reason=AWAY, actor=actor, now=now)
+
+
+def trips_withdraw_outside_zones(*, households: QuerySet[Any], actor: Actor, now: datetime) -> int:
+    """Withdraw at once the planned sessions of the residents of `households` (a query of
+    household ids: those of a zone just lifted) who no longer live in a risk zone, not at the
+    next daily planning; a household still in another zone in force (or isolated in place)
+    keeps its trips. Each audited with the reason; returns how many."""
+    if not (actor.has("keep_medical_needs") or actor.has("dispatch_trips")):
+        raise Forbidden()
+    with transaction.atomic():
+        return _withdraw_trips(
+            Trip.objects.filter(household_id__in=households).exclude(household_id__in=_in_risk_zone()),
+            reason=NOT_IN_RISK_ZONE,
+            actor=actor,
+            now=now,
+        )
 
 
 def trips_flag_missed(*, actor: Actor, now: datetime) -> int:

@@ -14,6 +14,7 @@ from bastion.cases import sql
 from bastion.cases.models import (
     Case,
     CaseKind,
+    CaseStatus,
     Contact,
     ContactKind,
     ContactStatus,
@@ -333,3 +334,46 @@ def cases_of_zone(*, actor: Actor, zone_id: int) -> QuerySet[Case]:
 def case_visible(*, actor: Actor, case_id: int) -> bool:
     """Whether the case lies within the actor's scope."""
     return cases_visible(actor).filter(pk=case_id).exists()
+
+
+@dataclass(frozen=True)
+class OwnQuarantine:
+    """What a household member is under now: a case's treatment, or a contact's quarantine or
+    home monitoring, with its end and the days of its tests."""
+
+    number: int
+    what: str  # "case" | ContactStatus.QUARANTINED | ContactStatus.MONITORING
+    kind: str  # a case's kind, or the contact's (close, secondary)
+    place: str  # QuarantinePlace, for a contact
+    until: date | None
+    test_dates: list[str]
+
+
+def own_quarantines(*, actor: Actor) -> list[OwnQuarantine]:
+    """A resident's household: each member's open case or open quarantine (only the actor's own
+    household; nothing for anyone else)."""
+    if actor.household_id is None:
+        return []
+    rows = [
+        OwnQuarantine(number=c.resident.number, what="case", kind=c.kind, place="", until=None, test_dates=[])
+        for c in Case.objects.filter(
+            household_id=actor.household_id, status=CaseStatus.ACTIVE
+        ).select_related("resident")
+    ]
+    for k in (
+        Contact.objects.filter(household_id=actor.household_id, status__in=OPEN_CONTACT)
+        .select_related("resident")
+        .order_by("resident__number", "-quarantine_until")
+    ):
+        monitoring = k.status == ContactStatus.MONITORING
+        rows.append(
+            OwnQuarantine(
+                number=k.resident.number,
+                what=k.status,
+                kind=k.kind,
+                place=k.place,
+                until=k.monitoring_until if monitoring else k.quarantine_until,
+                test_dates=[] if monitoring else list(k.test_dates),
+            )
+        )
+    return sorted(rows, key=lambda row: row.number)

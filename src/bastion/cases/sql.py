@@ -44,10 +44,17 @@ IS_SECONDARY_CONTACT = (
     "EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id"
     " AND k.kind = 'secondary' AND k.status = 'quarantined')"
 )
-# Under home health monitoring: a contact after their quarantine, or a case discharged on or
-# after the day given (parameter: the first discharge day still monitored).
-IS_MONITORED = (
-    "(EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id AND k.status = 'monitoring')"
-    " OR EXISTS (SELECT 1 FROM cases_case c WHERE c.resident_id = r.id AND c.status = 'discharged'"
-    " AND c.discharged_on >= %s))"
-)
+
+
+def is_monitored(protocols: int) -> str:
+    """Under home health monitoring: a contact after their quarantine, or a case discharged on
+    or after the first discharge day still monitored under the case's protocol. Parameters: a
+    protocol and its first day for each of `protocols`, then the first day of any other."""
+    first_day = "%s"
+    if protocols:
+        first_day = f"CASE c.protocol {' '.join(['WHEN %s THEN %s'] * protocols)} ELSE %s END"
+    return (
+        "(EXISTS (SELECT 1 FROM cases_contact k WHERE k.resident_id = r.id AND k.status = 'monitoring')"
+        " OR EXISTS (SELECT 1 FROM cases_case c WHERE c.resident_id = r.id AND c.status = 'discharged'"
+        f" AND c.discharged_on >= {first_day}))"
+    )

@@ -264,6 +264,7 @@ class ResidentView:
     phone: str
     vulnerable: list[str]
     phone_in_full: bool = False  # the console makes a full number a link to call
+    number: int = 0  # in the household
 
 
 def vulnerability(resident: Resident, *, household_has_infant: bool, today: date) -> list[str]:
@@ -296,6 +297,7 @@ def household_residents(*, actor: Actor, household_id: int, today: date) -> list
 def _view(actor: Actor, r: Resident, household_address: str, infant: bool, today: date) -> ResidentView:
     return ResidentView(
         id=r.pk,
+        number=r.number,
         address=f"{household_address}#{r.number}",
         name=masking.name_for(actor, r.name),
         sex=r.sex,

@@ -46,7 +46,6 @@ class Windows:
     """How long the facts that end by time alone hold, in days."""
 
     missed_screening_days: int = 7  # a missed round counts this long after its deadline
-    discharge_monitoring_days: int = 7  # home health monitoring after a discharge (v9)
 
 
 @dataclass(frozen=True)
@@ -99,6 +98,12 @@ def _windows(raw: object) -> Windows:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60:
             raise RulesFileError(f"windows.{name} must be a whole number of days from 0 to 60")
         values[name] = value
+    if "discharge_monitoring_days" in raw:
+        # It was here once, beside transfer's own figure, and the two disagreed under dec2022.
+        raise RulesFileError(
+            "windows.discharge_monitoring_days is gone: the days of home monitoring after a discharge"
+            " are the discharge rule's of each protocol (transfer/policy.toml, home_monitoring_days)"
+        )
     unknown = set(raw) - set(values)
     if unknown:
         raise RulesFileError(f"windows.{sorted(unknown)[0]} is not a window the platform knows")

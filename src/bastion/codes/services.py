@@ -29,6 +29,8 @@ from bastion.core import audit, clock
 from bastion.core import sql as core_sql
 from bastion.core.errors import InvalidInput
 from bastion.core.scopes import Actor, get_scoped
+from bastion.transfer import policy as transfer_policy
+from bastion.transfer import rules as transfer_rules
 from bastion.zones.rules import HIGH, MEDIUM
 
 
@@ -63,13 +65,16 @@ def codes_recolour(
                 [r.id for r in policy.rules if r.fact in rules.TIMED_FACTS], rules.bits(rules.TIMED_FACTS)
             )
         today = clock.local_date(now)
-        windows = policy.windows
         rows = codes_sql.facts(
-            [
-                core_sql.db_datetime(now),
-                core_sql.db_datetime(now - timedelta(days=windows.missed_screening_days)),
-                today - timedelta(days=windows.discharge_monitoring_days),
-            ]
+            *codes_sql.facts_query(
+                now=core_sql.db_datetime(now),
+                missed_since=core_sql.db_datetime(now - timedelta(days=policy.windows.missed_screening_days)),
+                # Home monitoring after a discharge: the discharge rule of the case's protocol,
+                # the one the transfer applied (transfer/policy.toml), never a figure of ours.
+                monitored_since=transfer_rules.monitored_since_by_protocol(
+                    today=today, policy=transfer_policy.policy()
+                ),
+            )
         )
         decided: dict[tuple[Any, ...], rules.Outcome | None] = {}
         out: list[tuple[int, str, str, str, int, bool]] = []

@@ -9,6 +9,7 @@ rule (`codes.rules.colour`), once per distinct set of facts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -62,9 +63,11 @@ def candidates_add_coloured(rules: Sequence[str], facts: int) -> int:
 
 # One row per candidate: the resident, the facts in codes.policy.FACTS order (the zone's level
 # gives two of them) and the code as stored (NULL when the resident was never coloured).
-# Parameters: now and the earliest deadline of a missed round still counted; the first
-# discharge day still under home monitoring.
-FACTS = f"""
+# Parameters: now and the earliest deadline of a missed round still counted; then, for home
+# monitoring after a discharge, each protocol with the first discharge day it still monitors
+# and the first day of any other protocol (`facts_query`).
+def facts_statement(protocols: int) -> str:
+    return f"""
 SELECT r.id,
     {cases_sql.IS_CASE},
     {cases_sql.IS_CLOSE_CONTACT},
@@ -72,7 +75,7 @@ SELECT r.id,
     {cases_sql.IS_SECONDARY_CONTACT},
     {testing_sql.IS_RECALLED},
     {testing_sql.MISSED_ROUND},
-    {cases_sql.IS_MONITORED},
+    {cases_sql.is_monitored(protocols)},
     hc.colour, hc.rule, hc.facts, hc.corrected, hc.version
 FROM {CANDIDATES} k
 JOIN {city_sql.RESIDENTS} r ON r.id = k.resident_id
@@ -81,18 +84,30 @@ LEFT JOIN codes_healthcode hc ON hc.resident_id = r.id
 """
 
 
-def facts(params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The facts of the staged candidates. On PostgreSQL without JIT: the planner prices the
-    per-resident lookups as if each read whole tables (a missed round's scans, rounds), so a zone
-    of 2,000 residents went over the JIT thresholds and spent 2 s compiling a statement that runs
-    in 20 ms. And with room for its hashes: a round's million unsampled join the registry
-    through hashes of tens of MB, spilled in 8-16 batches (1.2 GB of temporary files) at the
-    stock 4 MB (docs/BENCHMARKS.md, health codes). The caller's settings are restored after it."""
+def facts_query(
+    *, now: Any, missed_since: Any, monitored_since: tuple[dict[str, date], date]
+) -> tuple[str, list[Any]]:
+    """The facts statement and its parameters: `now`, the earliest deadline of a missed round
+    still counted, and (`transfer.rules.monitored_since_by_protocol`) the first discharge day
+    still monitored by protocol, and of any other protocol."""
+    by_protocol, otherwise = monitored_since
+    monitored: list[Any] = [value for pair in by_protocol.items() for value in pair]
+    return facts_statement(len(by_protocol)), [now, missed_since, *monitored, otherwise]
+
+
+def facts(statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The facts of the staged candidates (`facts_query`). On PostgreSQL without JIT: the
+    planner prices the per-resident lookups as if each read whole tables (a missed round's
+    scans, rounds), so a zone of 2,000 residents went over the JIT thresholds and spent 2 s
+    compiling a statement that runs in 20 ms. And with room for its hashes: a round's million
+    unsampled join the registry through hashes of tens of MB, spilled in 8-16 batches (1.2 GB of
+    temporary files) at the stock 4 MB (docs/BENCHMARKS.md, health codes). The caller's
+    settings are restored after it."""
     sql.analyze(CANDIDATES)
     was = sql.one("SELECT current_setting('jit'), current_setting('work_mem')") if sql.postgres() else None
     sql.set_local(jit="off", work_mem="'96MB'")
     try:
-        return sql.rows(FACTS, params)
+        return sql.rows(statement, params)
     finally:
         if was is not None:
             sql.set_local(jit=str(was[0]), work_mem=f"'{was[1]}'")

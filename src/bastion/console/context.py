@@ -57,6 +57,7 @@ NAVIGATION = [
         "view_registry",
         place="community_id",
     ),
+    NavItem(_("My page"), "console:me", frozenset({ScopeLevel.OWN_HOUSEHOLD})),
     NavItem(
         _("My household"),
         "console:household",

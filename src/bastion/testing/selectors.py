@@ -518,3 +518,59 @@ def round_district_names(round_: Round) -> list[str]:
     """The names of the districts a round covers whole (none: a zone's round or the city's)."""
     areas = RoundArea.objects.filter(round=round_, compound__isnull=True).select_related("district")
     return [area.district.name for area in areas if area.district is not None]
+
+
+@dataclass(frozen=True)
+class OwnTest:
+    """A household member's sample in a recent round, or their retest after a recall."""
+
+    number: int  # the member's number in the household
+    round_code: str
+    scanned_at: datetime
+    retest: bool
+    result: str  # Result: "" while pending
+    resulted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class OwnRecall:
+    number: int
+    round_code: str
+    opened_at: datetime
+    reason: str
+
+
+def own_tests(*, actor: Actor, since: datetime) -> tuple[list[OwnTest], list[OwnRecall]]:
+    """A resident's household: each member's samples in the rounds started since `since`, with
+    their tubes' results (newest first), and the recalls still awaiting a retest. Only the
+    actor's own household; scans are read by (round, resident), the unique index, so that the
+    page never reads a 20 M round to find three people."""
+    if actor.household_id is None:
+        return [], []
+    numbers = dict(Resident.objects.filter(household_id=actor.household_id).values_list("pk", "number"))
+    rounds = list(Round.objects.filter(starts_at__gte=since).values_list("pk", flat=True))
+    scans = (
+        Scan.objects.filter(round_id__in=rounds, resident_id__in=list(numbers))
+        .select_related("round", "tube")
+        .order_by("-scanned_at")
+    )
+    tests = [
+        OwnTest(
+            number=numbers[s.resident_id],
+            round_code=s.round.code,
+            scanned_at=s.scanned_at,
+            retest=s.retest,
+            result=s.tube.result,
+            resulted_at=s.tube.resulted_at,
+        )
+        for s in scans
+    ]
+    recalls = [
+        OwnRecall(
+            number=numbers[r.resident_id], round_code=r.round.code, opened_at=r.opened_at, reason=r.reason
+        )
+        for r in Recall.objects.filter(resident_id__in=list(numbers), state=RecallState.OPEN)
+        .select_related("round")
+        .order_by("opened_at")
+    ]
+    return tests, recalls

@@ -4,7 +4,7 @@ full, and nobody else)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -87,6 +87,23 @@ class TransferOut(Schema):
     facility_kind: str | None
     vehicle: str | None
     group: str
+
+
+class MyTransferOut(Schema):
+    member: int = Field(description="the member's number in the household")
+    name: str = Field(description="as the masking policy shows it")
+    state: str
+    reason: str = Field(description="case, contact, carer or group")
+    destination: str | None = Field(description="the place's name, once one is assigned")
+    destination_kind: str | None
+    why: str = Field(description="why this place, or why the transfer ended")
+    requested_at: datetime
+    pickup_by: datetime | None = Field(description="while waiting to be picked up")
+    admit_by: datetime | None = Field(description="until admitted")
+    admitted_at: datetime | None
+    ended_at: datetime | None
+    vehicle: str | None = Field(description="the vehicle on its way, or aboard")
+    home_monitoring_until: date | None = Field(description="after a discharge")
 
 
 class FacilityPageOut(Schema):
@@ -207,6 +224,33 @@ def person(request: HttpRequest, resident_id: Id) -> selectors.QueueRow:
     return selectors.person(actor=_actor(request), resident_id=resident_id, now=clock.now())
 
 
+@router.get(
+    "/mine",
+    response=list[MyTransferOut],
+    summary="A resident's household: where each member is taken, when and why (residents only)",
+)
+def mine(request: HttpRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "member": m.number,
+            "name": m.name,
+            "state": m.transfer.state,
+            "reason": m.transfer.reason,
+            "destination": m.transfer.facility,
+            "destination_kind": m.transfer.facility_kind,
+            "why": m.transfer.why,
+            "requested_at": m.transfer.requested_at,
+            "pickup_by": m.transfer.pickup_by,
+            "admit_by": m.transfer.admit_by,
+            "admitted_at": m.transfer.admitted_at,
+            "ended_at": m.transfer.ended_at,
+            "vehicle": m.transfer.vehicle,
+            "home_monitoring_until": m.transfer.home_monitoring_until,
+        }
+        for m in selectors.household_transfers(actor=_actor(request))
+    ]
+
+
 @router.post("/assign", response=AssignmentOut, summary="Assign beds and vehicles to everyone waiting")
 def assign(request: HttpRequest) -> services.Assignment:
     return services.transfers_assign(actor=_actor(request), now=clock.now())
@@ -226,7 +270,7 @@ def group(request: HttpRequest, body: GroupIn) -> Status[Any]:
 )
 def move(request: HttpRequest, transfer_id: Id, body: MoveIn) -> selectors.QueueRow:
     actor, now = _actor(request), clock.now()
-    services.transfer_move(transfer_id=transfer_id, to=body.to, reason=body.reason, actor=actor, now=now)
+    flows.transfer_moved(transfer_id=transfer_id, to=body.to, reason=body.reason, actor=actor, now=now)
     return selectors.transfer_row(actor=actor, transfer_id=transfer_id, now=now)
 
 

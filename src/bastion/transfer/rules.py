@@ -50,6 +50,12 @@ def may_move(entity: str, state: str, to: str) -> bool:
     return to in ALLOWED_TRANSITIONS[entity].get(state, frozenset())
 
 
+def ended_home(state: str) -> str:
+    """How a stay ends that nobody refused (a plan run out, a discharge, a carer's person gone
+    home): discharged from a place, cancelled before the person is there."""
+    return DISCHARGED if state == ADMITTED else CANCELLED
+
+
 def moves_into(entity: str, to: str) -> tuple[str, ...]:
     """The states from which `entity` may reach `to`: the condition of a conditional UPDATE."""
     return tuple(state for state, targets in ALLOWED_TRANSITIONS[entity].items() if to in targets)
@@ -119,17 +125,6 @@ def bed_at(*, facility_kind: str, admission: Admission) -> str:
     if facility_kind in admission.places and admission.bed != "room":
         return admission.bed
     return "ordinary"
-
-
-def why_there(*, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str) -> str:
-    """The plain words a person reads about their destination (English; the page translates
-    the parts)."""
-    parts = [reason if reason != "case" else f"case ({severity or 'mild'})"]
-    if high_risk:
-        parts.append("high risk")
-    if grouped:
-        parts.append("kept with their household or group")
-    return f"{', '.join(parts)} → {facility_kind}"
 
 
 # --- when ------------------------------------------------------------------------------------
@@ -221,6 +216,54 @@ DISCHARGE_CASES: tuple[tuple[tuple[tuple[int, bool, float | None], ...], bool], 
 )
 
 
+# --- home health monitoring after a discharge --------------------------------------------------
+#
+# The protocol's days of home health monitoring after a discharge are this context's figure
+# (policy.toml, [discharge.<protocol>]), and these two rules its only readers: the transfer
+# records the last day at the discharge, and health codes (codes.services) colour a discharged
+# case from the same rule, set-based, by the case's protocol.
+
+
+def home_monitoring_until(*, discharged_on: date, rule: Discharge) -> date | None:
+    """The last day of home health monitoring after a discharge on `discharged_on`: the
+    protocol's days after it (v9: 7, the discharge day not counted); None when the protocol asks
+    for none (dec2022)."""
+    if rule.home_monitoring_days <= 0:
+        return None
+    return discharged_on + timedelta(days=rule.home_monitoring_days)
+
+
+def monitored_since(*, today: date, rule: Discharge) -> date:
+    """The earliest discharge day whose home monitoring still runs on `today`: a case discharged
+    on or after it is monitored, one discharged before is not (`home_monitoring_until` ≥ today,
+    in the form a query of many cases takes). Tomorrow when the protocol asks for none: nobody
+    discharged so far."""
+    if rule.home_monitoring_days <= 0:
+        return today + timedelta(days=1)
+    return today - timedelta(days=rule.home_monitoring_days)
+
+
+def monitored_since_by_protocol(*, today: date, policy: Policy) -> tuple[dict[str, date], date]:
+    """`monitored_since` for each protocol the policy names, and for any other (v9's rule)."""
+    return (
+        {name: monitored_since(today=today, rule=rule) for name, rule in sorted(policy.discharge.items())},
+        monitored_since(today=today, rule=policy.discharge_rule("v9")),
+    )
+
+
+# (days of home monitoring, discharge day relative to today, monitored today?), each through
+# both rules: they must agree.
+MONITORING_CASES: tuple[tuple[int, int, bool], ...] = (
+    (7, 0, True),  # the discharge day itself
+    (7, -7, True),  # the last day
+    (7, -8, False),  # green the day after
+    (3, -3, True),
+    (3, -4, False),
+    (0, 0, False),  # dec2022: no home monitoring, not even on the day
+    (0, -1, False),
+)
+
+
 # --- the matching of rides to vehicles -------------------------------------------------------
 
 UNFIT = 1e9
@@ -265,6 +308,33 @@ def ride_costs(rides: Sequence[Ride], vehicles: Sequence[Seat]) -> np.ndarray:
     cost = cost + np.where(kind[None, :], 0.0, (seats[None, :] - people) * 0.01)
     cost = cost - urgency * 10.0
     return np.where(fits, cost, UNFIT)
+
+
+def pack(groups: Sequence[int], seats: int) -> list[list[tuple[int, int]]]:
+    """Groups of contacts bound for one place (their sizes, most urgent first) shared out over
+    bus rides of `seats`: each group in the first ride that still has room for all of it, so
+    that a household travels together and a 30-seat bus does not leave with two people while
+    other groups for the same place wait. A group larger than a bus fills whole rides first,
+    its rest sharing like any group. Each ride: (group index, people of that group) pairs."""
+    seats = max(seats, 1)
+    rides: list[list[tuple[int, int]]] = []
+    room: list[int] = []
+    for index, size in enumerate(groups):
+        while size > seats:
+            rides.append([(index, seats)])
+            room.append(0)
+            size -= seats
+        if size <= 0:
+            continue
+        for ride, left in enumerate(room):
+            if left >= size:
+                rides[ride].append((index, size))
+                room[ride] -= size
+                break
+        else:
+            rides.append([(index, size)])
+            room.append(seats - size)
+    return rides
 
 
 def match(rides: Sequence[Ride], vehicles: Sequence[Seat]) -> list[tuple[int, int]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
@@ -14,6 +15,7 @@ from bastion.city.selectors import RESIDENT_PATHS
 from bastion.core import clock, masking
 from bastion.core.errors import Forbidden, NotFound
 from bastion.core.masking import id_number_for, name_for, phone_for
+from bastion.core.roles import ScopeLevel
 from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.transfer import rules
 from bastion.transfer.models import BedKind, BedPool, Facility, Transfer, TransferState, TransferVehicle
@@ -33,6 +35,18 @@ def moving_q(prefix: str = "") -> Q:
     """Residents with an open transfer (requested to admitted), as a filter of residents (or of
     rows reaching a resident through `prefix`, e.g. "resident__")."""
     return Q(**{f"{prefix}pk__in": Transfer.objects.filter(state__in=rules.OPEN).values("resident_id")})
+
+
+# Away from home: in a transfer's vehicle or in a place.
+AWAY = (rules.PICKED_UP, rules.ADMITTED)
+
+
+def away_from_home() -> QuerySet[Transfer, Any]:
+    """The ids of residents away from home in a transfer (picked up, or admitted to a place),
+    as one column to filter by (`resident_id__in=`): their household's services (a trip to
+    treatment from home) are not for them. Not scoped: a condition for other contexts' writes,
+    which scope their own rows."""
+    return Transfer.objects.filter(state__in=AWAY).values("resident_id")
 
 
 def moving(actor: Actor, resident_ids: list[int]) -> frozenset[int]:
@@ -172,8 +186,11 @@ class OwnTransfer:
     facility: str | None
     facility_kind: str | None
     why: str
+    requested_at: datetime
     pickup_by: datetime | None
     admit_by: datetime | None
+    admitted_at: datetime | None
+    ended_at: datetime | None
     vehicle: str | None
     home_monitoring_until: date | None
 
@@ -196,9 +213,13 @@ def own_transfer(*, actor: Actor, resident_id: int) -> OwnTransfer | None:
         reason=t.reason,
         facility=t.facility.name if t.facility else None,
         facility_kind=t.facility.kind if t.facility else None,
-        why=t.why_there or t.end_reason,
+        # An ended transfer says why it ended (discharged, cancelled, the carer's person home).
+        why=t.end_reason if t.state in rules.ENDED and t.end_reason else t.why_there or t.end_reason,
+        requested_at=t.requested_at,
         pickup_by=t.pickup_by if t.state in rules.WAITING else None,
         admit_by=t.admit_by if t.state in (*rules.WAITING, rules.PICKED_UP) else None,
+        admitted_at=t.admitted_at,
+        ended_at=t.ended_at,
         vehicle=t.vehicle.code
         if t.vehicle and t.state in (rules.VEHICLE_ASSIGNED, rules.PICKED_UP)
         else None,
@@ -411,20 +432,28 @@ def watched(resident_ids: dict[str, int]) -> dict[str, dict[str, str | None]]:
     return out
 
 
-def household_transfers(*, actor: Actor) -> list[tuple[int, OwnTransfer]]:
-    """A resident's household: each member's latest transfer (their number in the household and
-    where they go and why), for the resident's own page."""
-    if actor.household_id is None:
-        return []
+@dataclass(frozen=True)
+class MemberTransfer:
+    number: int  # the member's number in the household
+    name: str  # as the masking policy shows it to the actor
+    transfer: OwnTransfer
+
+
+def household_transfers(*, actor: Actor) -> list[MemberTransfer]:
+    """A resident's household: each member's latest transfer (their number and name in the
+    household, where they go, when and why), for the resident's own page and API. Only a
+    resident's own household: anyone else, staff included, finds nothing here (404)."""
+    if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
+        raise NotFound()
     members = (
         Resident.objects.filter(household_id=actor.household_id, transfers__isnull=False)
         .distinct()
         .order_by("number")
-        .values_list("pk", "number")
+        .values_list("pk", "number", "name")
     )
     out = []
-    for resident_id, number in members:
+    for resident_id, number, name in members:
         own = own_transfer(actor=actor, resident_id=resident_id)
         if own is not None:
-            out.append((number, own))
+            out.append(MemberTransfer(number=number, name=name_for(actor, name), transfer=own))
     return out

@@ -35,6 +35,8 @@ def _own_place(actor: Actor) -> HttpResponse | None:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     actor = actor_of(request)
+    if actor.level == ScopeLevel.OWN_HOUSEHOLD and actor.household_id is not None:
+        return redirect("console:me")  # a resident's home is their own page
     if (elsewhere := _own_place(actor)) is not None:
         return elsewhere
     context: dict[str, object] = {"now": clock.now(), "can_browse": actor.has("view_registry")}

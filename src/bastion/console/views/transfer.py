@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from bastion import flows
 from bastion.console.context import actor_of
 from bastion.console.forms import TransferMoveForm
 from bastion.console.views.common import show_errors
@@ -74,7 +75,7 @@ def move(request: HttpRequest, transfer_id: int) -> HttpResponse:
         show_errors(request, form)
         return redirect("console:transfer_board")
     try:
-        services.transfer_move(
+        flows.transfer_moved(
             transfer_id=transfer_id,
             to=form.cleaned_data["to"],
             reason=form.cleaned_data["reason"],

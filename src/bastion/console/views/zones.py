@@ -282,13 +282,9 @@ def zone_map(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def my_zone(request: HttpRequest) -> HttpResponse:
-    """A resident: the zones their household lies in, why, their history, and how they are served."""
-    actor = actor_of(request)
-    if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
-        raise NotFound()
-    today = clock.today()
+def own_zones(actor: Actor, today: date) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The zones over a resident's household, in force and lifted: each its line, its reason in
+    the words the resident may read, its history."""
     current: list[dict[str, object]] = []
     past: list[dict[str, object]] = []
     for zone in zones.zones_over_own_household(actor):
@@ -298,6 +294,17 @@ def my_zone(request: HttpRequest) -> HttpResponse:
             "history": zones.zone_history(actor=actor, zone=zone),
         }
         (current if zone.state == ZoneState.IN_FORCE else past).append(entry)
+    return current, past
+
+
+@login_required
+def my_zone(request: HttpRequest) -> HttpResponse:
+    """A resident: the zones their household lies in, why, their history, and how they are served."""
+    actor = actor_of(request)
+    if actor.level != ScopeLevel.OWN_HOUSEHOLD or actor.household_id is None:
+        raise NotFound()
+    today = clock.today()
+    current, past = own_zones(actor, today)
     return render(
         request,
         "console/zones/my_zone.html",

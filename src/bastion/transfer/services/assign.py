@@ -4,13 +4,16 @@ overdue transfers flagged."""
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from bastion.core import audit, clock
 from bastion.core.audit import Change
@@ -24,12 +27,14 @@ from bastion.transfer import sql as transfer_sql
 from bastion.transfer.models import (
     BedPool,
     Facility,
+    FacilityKind,
     Transfer,
     TransferReason,
     TransferState,
     TransferVehicle,
 )
 from bastion.transfer.policy import Admission, Policy
+from bastion.transfer.services.ending import end_with_carers
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ def _destinations(
             t.facility = chosen
             t.holds_bed, t.bed_from, t.destination_at = True, now, now
             t.state = TransferState.DESTINATION_ASSIGNED
-            t.why_there = rules.why_there(
+            t.why_there = _why_there(
                 reason=t.reason,
                 severity=t.severity,
                 high_risk=t.high_risk,
@@ -199,9 +204,63 @@ def _destinations(
     return given, without
 
 
-def _chunks(people: list[Transfer], size: int) -> Iterator[list[Transfer]]:
-    for start in range(0, len(people), max(size, 1)):
-        yield people[start : start + size]
+# The words a person reads about their destination (their page, /transfer/mine), kept in the
+# city's language as every reason the platform writes itself.
+_WHO: dict[str, str] = {
+    TransferReason.CONTACT: gettext_noop("a close contact under a centralised plan"),
+    TransferReason.CARER: gettext_noop("the carer of someone who cannot care for themselves"),
+    TransferReason.GROUP: gettext_noop("moved with their group"),
+}
+_SEVERITY = {
+    "asymptomatic": gettext_noop("asymptomatic infection"),
+    "mild": gettext_noop("mild case"),
+    "ordinary": gettext_noop("ordinary case"),
+    "severe": gettext_noop("severe case"),
+    "critical": gettext_noop("critical case"),
+}
+
+
+@functools.cache
+def _why_there_in(
+    language: str, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str
+) -> str:
+    with translation.override(language):
+        who = _(_WHO.get(reason) or _SEVERITY.get(severity or "mild", _SEVERITY["mild"]))
+        parts = [who]
+        if high_risk:
+            parts.append(_("at high risk"))
+        if grouped:
+            parts.append(_("kept with their household or group"))
+        said = parts[0]
+        for part in parts[1:]:
+            said = _("%(first)s, %(then)s") % {"first": said, "then": part}
+        return _("%(who)s: %(place)s") % {"who": said, "place": FacilityKind(facility_kind).label}
+
+
+def _why_there(*, reason: str, severity: str, high_risk: bool, grouped: bool, facility_kind: str) -> str:
+    """Why this kind of place, in plain words: who the person is (a case by its clinical type, a
+    contact, a carer, a group), at high risk, kept with their household; then the place."""
+    return _why_there_in(settings.LANGUAGE_CODE, reason, severity, high_risk, grouped, facility_kind)[:200]
+
+
+def _shared_rides(
+    groups: dict[tuple[str, int | None], list[Transfer]], seats: int, policy: Policy, now: datetime
+) -> list[list[Transfer]]:
+    """Groups of contacts (households, courtyards) bound for the same place from the same
+    district share a bus up to its seats, the most urgent groups first (`rules.pack`)."""
+    bound: dict[tuple[int | None, int | None], list[list[Transfer]]] = defaultdict(list)
+    for (_key, facility_id), people in groups.items():
+        bound[(facility_id, people[0].district_id)].append(people)
+    rides: list[list[Transfer]] = []
+    for together in bound.values():
+        together.sort(key=lambda people: -max(_priority(t, now, policy) for t in people))
+        for ride in rules.pack([len(people) for people in together], seats):
+            taken: list[Transfer] = []
+            for index, count in ride:
+                taken += together[index][:count]
+                del together[index][:count]
+            rides.append(taken)
+    return rides
 
 
 def _vehicles(ready: list[Transfer], policy: Policy, now: datetime) -> list[Transfer]:
@@ -223,8 +282,7 @@ def _vehicles(ready: list[Transfer], policy: Policy, now: datetime) -> list[Tran
             rides[ride_of[t.carer_of_id]].append(t)  # rides with the person they care for
             continue
         others[(t.group_key or f"#{t.pk}", t.facility_id)].append(t)
-    for people in others.values():
-        rides += list(_chunks(people, largest_bus))
+    rides += _shared_rides(others, largest_bus, policy, now)
     priorities = [max(_priority(t, now, policy) for t in ride) for ride in rides]
     pairs = rules.match(
         [
@@ -312,7 +370,8 @@ def transfers_confirm_by_crews(*, actor: Actor, now: datetime) -> int:
 
 def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
     """Contacts' centralised plans that ran out: those in a place go home (discharged), those
-    still waiting are not moved any more (cancelled). Their beds are freed."""
+    still waiting are not moved any more (cancelled), and their carers with them. Their beds
+    are freed. Returns the transfers ended (carers included)."""
     today = clock.local_date(now)
     with transaction.atomic():
         ended = list(
@@ -320,33 +379,15 @@ def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
                 state__in=rules.OPEN, stay_until__lt=today, reason__in=[TransferReason.CONTACT]
             )
         )
-        before = {t.pk: t.state for t in ended}
-        for t in ended:
-            t.state = (
-                TransferState.DISCHARGED if t.state == TransferState.ADMITTED else TransferState.CANCELLED
-            )
-            t.ended_at = now
-            t.end_reason = "quarantine plan ended"
-            if t.holds_bed:
-                t.holds_bed, t.bed_until = False, now
-            t.on_board = False
-        if ended:
-            Transfer.objects.bulk_update(
-                ended,
-                ["state", "ended_at", "end_reason", "holds_bed", "bed_until", "on_board"],
-                batch_size=500,
-            )
-            audit.record_many(
-                action="transfer.transfer.stay_ended",
-                object_type="transfer.transfer",
-                changes=[
-                    Change(t.pk, {"state": before[t.pk]}, {"state": t.state}, t.district_id) for t in ended
-                ],
-                reason=audit.city_text("The quarantine plan ran its course."),
-                actor=actor,
-                now=now,
-            )
-    return len(ended)
+        carers = end_with_carers(
+            ended,
+            to=None,
+            reason=audit.city_text(gettext_noop("The quarantine plan ran its course.")),
+            action="transfer.transfer.stay_ended",
+            actor=actor,
+            now=now,
+        )
+    return len(ended) + len(carers)
 
 
 def transfers_flag_overdue(*, actor: Actor, now: datetime) -> int:

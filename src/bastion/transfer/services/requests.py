@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from bastion.city.models import Resident
@@ -19,38 +18,13 @@ from bastion.core.scopes import Actor, get_scoped, scoped
 from bastion.transfer import policy as policies
 from bastion.transfer import rules
 from bastion.transfer.models import DischargeTest, Transfer, TransferReason, TransferState
+from bastion.transfer.services.ending import end_with_carers, release_bed
+from bastion.transfer.services.ending import record as _record
 
 
 def _require_requester(actor: Actor) -> None:
     if not (actor.has("manage_transfers") or actor.has("manage_cases")):
         raise Forbidden()
-
-
-def _record(
-    transfer: Transfer, action: str, before: str | None, reason: str, actor: Actor, now: datetime
-) -> None:
-    audit.record(
-        action=f"transfer.transfer.{action}",
-        obj=transfer,
-        before={"state": before} if before else None,
-        after={"state": transfer.state},
-        reason=reason,
-        district_id=transfer.district_id,
-        actor=actor,
-        now=now,
-    )
-
-
-def release_bed(transfer: Transfer, now: datetime) -> list[str]:
-    """Give the transfer's bed and seat back (fields to save)."""
-    changed = []
-    if transfer.holds_bed:
-        transfer.holds_bed, transfer.bed_until = False, now
-        changed += ["holds_bed", "bed_until"]
-    if transfer.on_board:
-        transfer.on_board = False
-        changed.append("on_board")
-    return changed
 
 
 def _household_key(resident: Resident, reason: str, now: datetime, policy: policies.Policy) -> str:
@@ -163,13 +137,11 @@ def transfer_request(
             if existing.state in rules.WAITING:
                 return [_become_case(existing, case_id, severity or "mild", requested_at, policy, actor, now)]
             # Already in a place (or on the way) as a contact: that stay ends (a ride under way is
-            # cancelled, its seat and bed given back), and a case's begins.
-            ended = (
-                TransferState.DISCHARGED
-                if existing.state == TransferState.ADMITTED
-                else TransferState.CANCELLED
+            # cancelled, its seat and bed given back), and a case's begins; their carer's ends
+            # too, and a carer goes with the case (`_carer_for`, below).
+            end_with_carers(
+                [existing], to=None, reason=_("turned positive: moved on as a case"), actor=actor, now=now
             )
-            _end(existing, ended, _("turned positive: moved on as a case"), actor, now)
         person = _person(resident, clock.local_date(now), policy)
         key = group_key or _household_key(resident, reason, now, policy)
         pickup_by, admit_by = rules.deadlines(reason=reason, requested_at=requested_at, policy=policy)
@@ -215,23 +187,57 @@ def _become_case(
     now: datetime,
 ) -> Transfer:
     before = transfer.state
-    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key"]
+    fields = ["reason", "case", "severity", "pickup_by", "admit_by", "stay_until", "group_key", "carer_of"]
+    # A carer who turns positive is a case of their own, no longer sent home with the person
+    # they went with; they stay in that household's group. A contact leaves the contacts' group.
+    keep_group = transfer.reason == TransferReason.CARER
+    transfer.carer_of = None
     if transfer.state != TransferState.REQUESTED:
         # Not on the way yet: the contact's room is given back, a case's destination follows.
-        transfer.state = TransferState.REQUESTED
-        transfer.facility, transfer.pool, transfer.bed = None, None, None
-        fields += ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
-        transfer.vehicle, transfer.seat = None, None
-        fields += ["vehicle", "seat"]
+        fields += _give_back_destination(transfer, now)
     transfer.reason, transfer.case_id, transfer.severity = TransferReason.CASE, case_id, severity
     transfer.pickup_by, transfer.admit_by = rules.deadlines(
         reason="case", requested_at=requested_at, policy=policy
     )
     transfer.stay_until = None
-    transfer.group_key = ""
+    if not keep_group:
+        transfer.group_key = ""
     transfer.save(update_fields=list(dict.fromkeys(fields)))
     _record(transfer, "became_case", before, _("turned positive"), actor, now)
+    _carers_follow(transfer, _("the person they care for turned positive"), actor, now)
     return transfer
+
+
+def _give_back_destination(transfer: Transfer, now: datetime) -> list[str]:
+    """Back to requested, the bed and the seat given back (fields to save)."""
+    transfer.state = TransferState.REQUESTED
+    fields = ["state", "facility", "pool", "bed", "vehicle", "seat", *release_bed(transfer, now)]
+    transfer.facility, transfer.pool, transfer.bed = None, None, None
+    transfer.vehicle, transfer.seat = None, None
+    return fields
+
+
+def _carers_follow(transfer: Transfer, reason: str, actor: Actor, now: datetime) -> None:
+    """`transfer` (still waiting) was given a new destination to find, or new deadlines: the
+    carers going with it who are not on the way yet give theirs back too and share its group
+    (one destination, one ride) and deadlines, instead of waiting at the old place."""
+    carers = list(
+        Transfer.objects.select_for_update().filter(carer_of=transfer, state__in=rules.WAITING).order_by("pk")
+    )
+    if not carers:
+        return
+    if not transfer.group_key:
+        transfer.group_key = f"household:{transfer.household_id}:{transfer.pk}"
+        transfer.save(update_fields=["group_key"])
+    for carer in carers:
+        before = carer.state
+        fields = ["group_key", "pickup_by", "admit_by"]
+        if carer.state != TransferState.REQUESTED:
+            fields += _give_back_destination(carer, now)
+        carer.group_key = transfer.group_key
+        carer.pickup_by, carer.admit_by = transfer.pickup_by, transfer.admit_by
+        carer.save(update_fields=list(dict.fromkeys(fields)))
+        _record(carer, "destination_returned", before, reason, actor, now)
 
 
 def _carer_for(
@@ -388,14 +394,19 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
             return transfer
         if transfer.state == TransferState.DESTINATION_ASSIGNED:
             state = transfer.state
-            transfer.state = TransferState.REQUESTED
-            fields = ["state", "facility", "pool", "bed", *release_bed(transfer, now)]
-            transfer.facility, transfer.pool, transfer.bed = None, None, None
-            transfer.save(update_fields=fields)
+            transfer.save(update_fields=_give_back_destination(transfer, now))
             _record(transfer, "destination_returned", state, _("the clinical type changed"), actor, now)
+            _carers_follow(transfer, _("the clinical type of the person they care for changed"), actor, now)
             return transfer
         if transfer.state == TransferState.ADMITTED:
-            _end(transfer, TransferState.DISCHARGED, _("moved on: the clinical type changed"), actor, now)
+            # Their carer leaves with them, and goes along with the new transfer.
+            end_with_carers(
+                [transfer],
+                to=TransferState.DISCHARGED,
+                reason=_("moved on: the clinical type changed"),
+                actor=actor,
+                now=now,
+            )
             return transfer_request(
                 resident_id=resident_id,
                 reason=TransferReason.CASE,
@@ -406,15 +417,6 @@ def transfer_severity_set(*, resident_id: int, severity: str, actor: Actor, now:
                 now=now,
             )[0]
     return transfer
-
-
-def _end(transfer: Transfer, to: str, reason: str, actor: Actor, now: datetime) -> None:
-    if not rules.may_move("transfer", transfer.state, to):
-        raise InvalidTransition()
-    before = transfer.state
-    transfer.state, transfer.ended_at, transfer.end_reason = to, now, reason[:500]
-    transfer.save(update_fields=["state", "ended_at", "end_reason", *release_bed(transfer, now)])
-    _record(transfer, to, before, reason, actor, now)
 
 
 MOVES = (TransferState.PICKED_UP, TransferState.ADMITTED, TransferState.CANCELLED, TransferState.REFUSED)
@@ -440,7 +442,7 @@ def transfer_move(*, transfer_id: int, to: str, reason: str = "", actor: Actor, 
                 code="bad_transition",
             )
         if to in (TransferState.CANCELLED, TransferState.REFUSED):
-            _end(transfer, to, reason, actor, now)
+            end_with_carers([transfer], to=to, reason=reason, actor=actor, now=now)
             return transfer
         before = transfer.state
         transfer.state = to
@@ -496,8 +498,8 @@ def transfer_discharge(
     """Discharge a person from their place, home, followed by the protocol's days of home health
     monitoring; the bed is freed. Refused unless the discharge tests meet the protocol's rule
     (v9: two negative tests ≥ 24 h apart with Ct ≥ 35), or an officer overrides it with a reason,
-    which is audited. A person not yet admitted has their transfer cancelled; nobody moved:
-    None."""
+    which is audited. A person not yet admitted has their transfer cancelled (with the same days
+    of home monitoring); nobody moved: None."""
     actor.require("manage_cases")
     override_reason = override_reason.strip()
     rule = policies.policy().discharge_rule(protocol)
@@ -511,7 +513,19 @@ def transfer_discharge(
         if transfer is None:
             return None
         if transfer.state != TransferState.ADMITTED:
-            _end(transfer, TransferState.CANCELLED, _("discharged before admission"), actor, now)
+            # Never moved, but discharged as a case all the same: the protocol's home monitoring
+            # follows (the health code reads the same rule), and the resident's page says until when.
+            transfer.home_monitoring_until = rules.home_monitoring_until(
+                discharged_on=clock.local_date(now), rule=rule
+            )
+            transfer.save(update_fields=["home_monitoring_until"])
+            end_with_carers(
+                [transfer],
+                to=TransferState.CANCELLED,
+                reason=_("discharged before admission"),
+                actor=actor,
+                now=now,
+            )
             return transfer
         tests = [
             rules.Test(t.taken_at, t.negative, None if t.ct is None else float(t.ct))
@@ -527,23 +541,19 @@ def transfer_discharge(
                 % {"tests": rule.tests, "hours": rule.hours_apart, "ct": rule.ct_at_least},
                 code="discharge_rule_not_met",
             )
-        transfer.home_monitoring_until = clock.local_date(now) + timedelta(days=rule.home_monitoring_days)
-        transfer.save(update_fields=["home_monitoring_until"])
-        reason = (
-            _("discharge rule met: home health monitoring until %(day)s")
-            % {"day": transfer.home_monitoring_until.isoformat()}
-            if allowed
-            else _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
+        # The same rule colours the discharged case's health code (codes.services).
+        transfer.home_monitoring_until = rules.home_monitoring_until(
+            discharged_on=clock.local_date(now), rule=rule
         )
-        _end(transfer, TransferState.DISCHARGED, reason, actor, now)
+        transfer.save(update_fields=["home_monitoring_until"])
+        if not allowed:
+            reason = _("discharge rule overridden: %(reason)s") % {"reason": override_reason}
+        elif transfer.home_monitoring_until is None:
+            reason = _("discharge rule met: no home health monitoring")
+        else:
+            reason = _("discharge rule met: home health monitoring until %(day)s") % {
+                "day": transfer.home_monitoring_until.isoformat()
+            }
         # Their carers go home with them.
-        for carer in Transfer.objects.select_for_update().filter(carer_of=transfer, state__in=rules.OPEN):
-            to = (
-                TransferState.DISCHARGED if carer.state == TransferState.ADMITTED else TransferState.CANCELLED
-            )
-            _end(carer, to, _("goes home with the person they care for"), actor, now)
+        end_with_carers([transfer], to=TransferState.DISCHARGED, reason=reason, actor=actor, now=now)
     return transfer
-
-
-def has_open(resident_id: int) -> bool:
-    return Transfer.objects.filter(Q(resident_id=resident_id), state__in=rules.OPEN).exists()
