@@ -45,8 +45,9 @@ CS = Role.COMMERCE_SUPPLY
 MR = Role.MARKET_REGULATOR
 RES = Role.RESIDENT
 CHK = Role.CODE_CHECKER
+HO = Role.HOTLINE_OPERATOR
 EVERY_ROLE = tuple(Role)
-STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR, CHK)  # every role but residents
+STAFF = (CC, DO, CW, VO, LAB, SAM, TD, CS, MR, CHK, HO)  # every role but residents
 
 OWN = "own"
 OTHER = "other"
@@ -121,6 +122,18 @@ TESTING_FOLLOWERS = (CC, DO, CW)
 OFFICERS = (CC, DO)  # manage cases, zones and testing within their scope
 TRIP_FOLLOWERS = (CC, DO, CW, TD)  # trips to treatment (names and needs masked but for CW, TD)
 TRANSFER_KEEPERS = (CC, DO, TD)  # keep facilities and vehicles, assign and move people
+APPEAL_READERS = (CC, DO, CW, TD, CS, MR, RES, HO)
+APPEAL_RAISERS = (CW, RES, HO)  # for a household of their scope (residents: their own)
+# The city-wide desks (commerce, market regulation, transfer) see the tickets they own: the
+# community's ticket asked about is not theirs to read.
+NOT_A_DESKS_TICKET = {
+    **both(TD, Outcome.NOT_FOUND),
+    **both(CS, Outcome.NOT_FOUND),
+    **both(MR, Outcome.NOT_FOUND),
+}
+# The ticket asked about is the community's: its worker acts on it; another office's staff are
+# told it is not theirs (403), a district officer of another district does not see it (404).
+APPEAL_OWNERS_ONLY = {(DO, OTHER): Outcome.NOT_FOUND}
 # A resident's scope is their household: the places above it (their building, community,
 # district) are not theirs to list, so they read as not found.
 REGISTRY_PLACE = may(*REGISTRY_READERS, scoped=True, quirks={(RES, OWN): Outcome.NOT_FOUND})
@@ -235,6 +248,16 @@ API: dict[str, Rule] = {
     "POST /api/v1/care/trips/{trip_id}/dispatch": may(TD, scoped=True),
     "POST /api/v1/care/trips/{trip_id}/move": may(TD, scoped=True),
     "POST /api/v1/care/trips/{trip_id}/cancel": may(CW, TD, scoped=True),
+    # appeals: raised by residents (their household), the hotline and community workers; read
+    # within scope; acted on by the office that owns the ticket (here the community's).
+    "GET /api/v1/appeals/": may(*APPEAL_READERS),
+    "POST /api/v1/appeals/": may(*APPEAL_RAISERS, scoped=True),
+    "GET /api/v1/appeals/board": may(CC, DO, CW, TD, CS, MR),
+    "GET /api/v1/appeals/{appeal_id}": may(*APPEAL_READERS, scoped=True, quirks=NOT_A_DESKS_TICKET),
+    "POST /api/v1/appeals/{appeal_id}/sign": may(CW, scoped=True, quirks=APPEAL_OWNERS_ONLY),
+    "POST /api/v1/appeals/{appeal_id}/reply": may(CW, scoped=True, quirks=APPEAL_OWNERS_ONLY),
+    "POST /api/v1/appeals/{appeal_id}/hand-back": may(CW, CC, scoped=True, quirks=APPEAL_OWNERS_ONLY),
+    "POST /api/v1/appeals/{appeal_id}/rate": may(*APPEAL_RAISERS, scoped=True),
     # transfer: the queue and the places are read by those who follow cases (transfer dispatch
     # sees the people it moves in full, a community worker its community's people); beds and
     # vehicles are kept, and people moved, by dispatch and the officers; discharges are officers'

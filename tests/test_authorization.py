@@ -33,6 +33,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from bastion import flows
 from bastion.api.root import api
+from bastion.appeals import services as appeals
 from bastion.care import services as care
 from bastion.care.models import MedicalNeed, Trip
 from bastion.city.models import Household
@@ -151,6 +152,7 @@ KINDS = {
     "token": "code_token",
     "need_id": "need",
     "trip_id": "trip",
+    "appeal_id": "appeal",
     # named by the bodies of requests and the fields of forms
     "household": "household",
     "address": "household_address",
@@ -261,6 +263,14 @@ def _build(kinds: set[str]) -> dict[str, dict[str, str]]:
             care.emergency_call(resident_id=resident_id, actor=SYSTEM, now=NOW)
         each("need", lambda p, h: MedicalNeed.objects.get(resident_id=objects["resident"][p]).pk)
         each("trip", lambda p, h: Trip.objects.get(resident_id=objects["resident"][p]).pk)
+    if "appeal" in kinds:
+        raised = {
+            place: appeals.appeal_raise(
+                household_id=h.pk, category="other", urgency="normal", actor=SYSTEM, now=NOW
+            )
+            for place, h in homes.items()
+        }
+        each("appeal", lambda p, h: raised[p].pk)
     if kinds & {"task", "order"}:
         delivery.standard_orders_create(day=TODAY, actor=SYSTEM, now=NOW)
         tasks = {p: DeliveryTask.objects.get(building_id=h.building_id) for p, h in homes.items()}
@@ -341,6 +351,9 @@ API_BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/testing/tubes/{barcode}/receipt": {"lab": "L1"},
     "POST /api/v1/testing/tubes/{barcode}/result": {"result": "negative", "lab": "L1"},
     "POST /api/v1/care/needs": {"kind": "insulin"},
+    "POST /api/v1/appeals/": {"category": "other"},
+    "POST /api/v1/appeals/{appeal_id}/hand-back": {"to": "district", "reason": "x"},
+    "POST /api/v1/appeals/{appeal_id}/rate": {"rating": "satisfied"},
 }
 
 

@@ -8,6 +8,7 @@ from types import ModuleType
 
 import pytest
 
+from bastion.appeals import rules as appeals
 from bastion.care import rules as care
 from bastion.cases import rules as cases
 from bastion.delivery import rules as delivery
@@ -95,11 +96,24 @@ MAPS: list[tuple[ModuleType, dict[str, dict[str, set[str]]]]] = [
             }
         },
     ),
+    (
+        appeals,
+        {
+            "appeal": {
+                "accepted": {"dispatched"},
+                "dispatched": {"signed", "dispatched"},
+                "signed": {"replied", "dispatched"},
+                "replied": {"closed", "reopened"},
+                "reopened": {"signed", "dispatched"},
+                "closed": set(),
+            }
+        },
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery", "care", "transfer"]
+    ("rules", "expected"), MAPS, ids=["cases", "zones", "testing", "delivery", "care", "transfer", "appeals"]
 )
 def test_a_contexts_transition_map_is_the_one_its_services_kept(
     rules: ModuleType, expected: dict[str, dict[str, set[str]]]

@@ -25,8 +25,12 @@ from typing import IO, Any
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bastion.appeals import rules as appeals_rules
+from bastion.appeals import services as appeals
+from bastion.appeals.models import Appeal
 from bastion.care import selectors as care_selectors
 from bastion.care import services as care
+from bastion.care.models import Trip
 from bastion.cases import selectors as cases_selectors
 from bastion.cases import services as cases
 from bastion.cases.batch import CaseBatchRejected, CaseBatchRow
@@ -662,6 +666,73 @@ def figures_recounted(now: datetime) -> None:
     city.figures_refresh(today=clock.local_date(now), profiles_too=False)
 
 
+# --- appeals (issue 15) -------------------------------------------------------------------
+# Kept in one block of its own: appeals' timer and, later, the flows that close an appeal's
+# loop in other contexts (a supplier flagged, an emergency trip, a code's triggers).
+
+
+@dataclass(frozen=True)
+class AppealRaised:
+    appeal: Appeal
+    # The emergency (120) trip a medical emergency opened at once, if it named its patient.
+    trip: Trip | None
+
+
+def appeal_raised(
+    *,
+    household_id: int,
+    category: str,
+    urgency: str,
+    resident_id: int | None = None,
+    text: str = "",
+    about: appeals.About | None = None,
+    contact_name: str = "",
+    contact_phone: str = "",
+    actor: Actor,
+    now: datetime,
+) -> AppealRaised:
+    """An appeal raised (appeals.appeal_raise), and in the same transaction the loop it opens
+    elsewhere: a medical emergency that names its patient is an emergency call (120), the trip
+    opened at once whatever the resident's results, zone or code, by the platform on the
+    caller's behalf (a hotline operator holds no power over trips). The ticket stays open with
+    its owner, who replies once the patient is taken."""
+    with transaction.atomic():
+        appeal = appeals.appeal_raise(
+            household_id=household_id,
+            category=category,
+            urgency=urgency,
+            resident_id=resident_id,
+            text=text,
+            about=about,
+            contact_name=contact_name,
+            contact_phone=contact_phone,
+            actor=actor,
+            now=now,
+        )
+        trip = None
+        if appeal.resident_id is not None and appeals_rules.opens_emergency_trip(
+            category=appeal.category, urgency=appeal.urgency
+        ):
+            trip = care.emergency_call(
+                resident_id=appeal.resident_id,
+                note=appeal.text,
+                actor=replace(SYSTEM, label=f"system (appeal {appeal.pk})"),
+                now=now,
+            )
+    return AppealRaised(appeal=appeal, trip=trip)
+
+
+def appeals_swept(now: datetime) -> None:
+    """Every quarter of an hour: tickets past their deadline go up a level, replied tickets
+    whose resident stayed silent past the set time close."""
+    appeals.appeals_sweep(actor=SYSTEM, now=now)
+
+
+APPEALS_TIMERS: tuple[worker.Timer, ...] = (worker.Timer("appeals.sweep", QUARTER_HOUR, appeals_swept),)
+
+# --- end of appeals ----------------------------------------------------------------------------
+
+
 TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("zones.evaluate", QUARTER_HOUR, zones_evaluated),
     worker.Timer("cases.release_contacts", None, quarantines_released),
@@ -672,6 +743,7 @@ TIMERS: tuple[worker.Timer, ...] = (
     worker.Timer("care.plan_trips", None, trips_planned),
     worker.Timer("care.flag_missed", QUARTER_HOUR, sessions_missed),
     worker.Timer("city.figures", None, figures_recounted),
+    *APPEALS_TIMERS,
 )
 
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "bastion.transfer",
     "bastion.codes",
     "bastion.care",
+    "bastion.appeals",
     "bastion.console",
     "bastion.cli",
     "bastion.scenario",

@@ -33,6 +33,7 @@ EXPECTED = {
     "market_regulator": [M, M, M, H, H, H, M],
     "resident": [S, S, S, S, S, H, M],
     "code_checker": [M, M, M, H, H, H, M],  # reads a colour by token, and nothing of the person
+    "hotline_operator": [M, M, M, H, H, H, M],  # a caller's name and phone masked, as to any operator
 }
 
 

@@ -28,6 +28,8 @@ def test_the_day_runs_every_timer_in_the_playbooks_order() -> None:
         ("care.plan_trips", None),
         ("care.flag_missed", timedelta(minutes=15)),
         ("city.figures", None),
+        # appeals (issue 15): escalations and silent closings after the day's other work
+        ("appeals.sweep", timedelta(minutes=15)),
     ]
 
 

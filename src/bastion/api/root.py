@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import django_auth
 from pydantic import BaseModel
 
+from bastion.appeals.api import router as appeals_router
 from bastion.bulletin.api import router as bulletin_router
 from bastion.care.api import router as care_router
 from bastion.cases import api as cases_api
@@ -166,6 +167,7 @@ api.add_router("/supply/", supply_router)
 api.add_router("/transfer/", transfer_router)
 api.add_router("/codes/", codes_router)
 api.add_router("/care/", care_router)
+api.add_router("/appeals/", appeals_router)
 
 
 # Requests that never reach a Ninja operation (an unknown path under /api/, a server error)

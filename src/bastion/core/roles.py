@@ -20,6 +20,7 @@ class Role(models.TextChoices):
     MARKET_REGULATOR = "market_regulator", _("Market regulator")
     RESIDENT = "resident", _("Resident")
     CODE_CHECKER = "code_checker", _("Venue or checkpoint (code checks)")
+    HOTLINE_OPERATOR = "hotline_operator", _("12345 hotline operator")
 
 
 class ScopeLevel(models.TextChoices):
@@ -43,6 +44,7 @@ DEFAULT_SCOPE: dict[str, str] = {
     Role.MARKET_REGULATOR: ScopeLevel.CITY,
     Role.RESIDENT: ScopeLevel.OWN_HOUSEHOLD,
     Role.CODE_CHECKER: ScopeLevel.CITY,
+    Role.HOTLINE_OPERATOR: ScopeLevel.CITY,
 }
 
 SCOPE_ORDER = [
@@ -74,6 +76,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_codes",
         "correct_codes",
         "view_trips",
+        "view_appeals",
+        "handle_appeals",
     ],
     Role.DISTRICT_OFFICER: [
         "view_registry",
@@ -90,6 +94,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_codes",
         "correct_codes",
         "view_trips",
+        "view_appeals",
+        "handle_appeals",
     ],
     Role.COMMUNITY_WORKER: [
         "view_registry",
@@ -105,6 +111,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "keep_medical_needs",
         "view_trips",
         "call_emergency",
+        "view_appeals",
+        "raise_appeals",
+        "handle_appeals",
     ],
     Role.VOLUNTEER: ["deliver", "place_orders"],
     Role.LAB: ["record_results"],
@@ -116,11 +125,34 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "view_trips",
         "dispatch_trips",
         "call_emergency",
+        "view_appeals",
+        "handle_appeals",
     ],
-    Role.COMMERCE_SUPPLY: ["view_city_figures", "view_supply", "manage_supply", "report_prices"],
-    Role.MARKET_REGULATOR: ["view_city_figures", "view_supply", "report_prices"],
-    Role.RESIDENT: ["view_registry", "view_personal_data", "place_orders", "view_codes"],
+    Role.COMMERCE_SUPPLY: [
+        "view_city_figures",
+        "view_supply",
+        "manage_supply",
+        "report_prices",
+        "view_appeals",
+        "handle_appeals",
+    ],
+    Role.MARKET_REGULATOR: [
+        "view_city_figures",
+        "view_supply",
+        "report_prices",
+        "view_appeals",
+        "handle_appeals",
+    ],
+    Role.RESIDENT: [
+        "view_registry",
+        "view_personal_data",
+        "place_orders",
+        "view_codes",
+        "view_appeals",
+        "raise_appeals",
+    ],
     Role.CODE_CHECKER: ["check_codes"],
+    Role.HOTLINE_OPERATOR: ["view_appeals", "raise_appeals"],
 }
 
 PERMISSIONS: list[tuple[str, str | Any]] = [
@@ -162,4 +194,7 @@ PERMISSIONS: list[tuple[str, str | Any]] = [
     ("view_trips", "Can follow the trips to treatment within scope"),
     ("dispatch_trips", "Can dispatch vehicles to trips to treatment and move them along"),
     ("call_emergency", "Can open an emergency (120) trip for a resident within scope"),
+    ("view_appeals", "Can see appeals within scope (residents: their household's; desks: their own)"),
+    ("raise_appeals", "Can raise an appeal for a household within scope and rate its reply"),
+    ("handle_appeals", "Can sign for, reply to and hand back the appeals one's office owns"),
 ]

@@ -68,6 +68,9 @@ SYSTEM = Actor(
             "view_trips",
             "dispatch_trips",
             "call_emergency",
+            "view_appeals",
+            "raise_appeals",
+            "handle_appeals",
         }
     ),
     label="system",

@@ -185,6 +185,7 @@ def _load_city_file(ctx: Context) -> None:
 
 # The capabilities' event kinds and observations register themselves on import.
 from bastion.scenario import (  # noqa: E402
+    appeals_events,
     care_events,
     cases_zones,
     codes_events,
@@ -193,4 +194,4 @@ from bastion.scenario import (  # noqa: E402
     transfer_events,
 )
 
-del care_events, cases_zones, codes_events, supply_events, testing_events, transfer_events
+del appeals_events, care_events, cases_zones, codes_events, supply_events, testing_events, transfer_events
