@@ -149,3 +149,72 @@ def test_only_a_resident_has_a_page_and_it_shows_their_own_household_only(
     worker = Client()
     worker.force_login(make_user("community_worker", community=city["M1"]))
     assert worker.get("/me/").status_code == 404
+
+
+# --- appeals on the resident's page ------------------------------------------------------------
+
+
+def test_a_resident_raises_an_appeal_from_their_page_sees_who_answers_and_rates_the_reply(
+    client: Client, me: User, city: Places, make_user: Callable[..., User]
+) -> None:
+    from bastion.appeals import services as appeals
+    from bastion.appeals.models import Appeal
+
+    client.force_login(me)
+    sent = client.post(
+        "/me/appeals/",
+        {"category": "supplies", "urgency": "urgent", "member": "2", "text": "菜包少了两斤"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        follow=True,
+    )
+    appeal = Appeal.objects.get()
+    assert (appeal.household.address, appeal.category, appeal.channel) == (
+        "C1/1/1/101",
+        "supplies",
+        "resident",
+    )
+    assert appeal.resident == resident("C1/1/1/101#2")
+    assert "Your appeal is with" in sent.content.decode()
+    card = section_of(my_page(client, me), appeal.pk)
+    assert 'data-state="accepted"' in card or 'data-state="dispatched"' in card
+    assert "To be answered by" in card and "菜包少了两斤" in card
+    worker = actor_for(make_user("community_worker", community=city["M1"]))
+    appeals.appeal_sign(appeal_id=appeal.pk, actor=worker, now=NOW + timedelta(hours=1))
+    appeals.appeal_reply(appeal_id=appeal.pk, text="今晚补送", actor=worker, now=NOW + timedelta(hours=2))
+    card = section_of(my_page(client, me), appeal.pk)
+    assert "今晚补送" in card and 'data-testid="rate-form"' in card
+    # Not settled: it opens again; then settled: it closes.
+    client.post(f"/me/appeals/{appeal.pk}/rate/", {"rating": "dissatisfied"})
+    appeal.refresh_from_db()
+    assert appeal.state != "closed" and appeal.reopened == 1
+    appeals.appeal_reply(appeal_id=appeal.pk, text="已补送到门口", actor=worker, now=NOW + timedelta(hours=3))
+    client.post(f"/me/appeals/{appeal.pk}/rate/", {"rating": "satisfied"})
+    appeal.refresh_from_db()
+    assert appeal.state == "closed"
+
+
+def test_an_appeal_without_what_it_is_about_is_refused_in_chinese_and_nothing_is_raised(
+    client: Client, me: User
+) -> None:
+    from bastion.appeals.models import Appeal
+
+    client.force_login(me)
+    answer = client.post(
+        "/me/appeals/", {"urgency": "normal", "text": ""}, HTTP_ACCEPT_LANGUAGE="zh-hans", follow=True
+    )
+    html = answer.content.decode()
+    assert not Appeal.objects.exists()
+    assert "请选择" in html  # what the appeal is about
+    # Another household's appeal cannot be rated from this page.
+    from tests.appeals.conftest import raise_
+
+    theirs = raise_("C1/1/1/102")
+    client.post(f"/me/appeals/{theirs.pk}/rate/", {"rating": "satisfied"})
+    theirs.refresh_from_db()
+    assert theirs.state != "closed"
+
+
+def section_of(html: str, appeal_id: int) -> str:
+    match = re.search(rf'<section [^>]*data-appeal="{appeal_id}"[^>]*>.*?</section>', html, re.S)
+    assert match, appeal_id
+    return match.group(0)

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from bastion.appeals.models import Category, Rating, Urgency
 from bastion.care.models import NeedKind
 from bastion.cases.models import CaseKind, ContactKind, FoundBy, PlaceType
 from bastion.cases.services import Stay
@@ -702,3 +703,28 @@ class EmergencyForm(ScopedForm):
 
     resident = ResidentAddress(label=gettext_lazy("Resident"))
     note = Text(label=gettext_lazy("What happened"), max_length=300)
+
+
+# --- appeals ------------------------------------------------------------------------------------
+
+
+class AppealRaiseForm(forms.Form):
+    """A resident's appeal from their own page: what it is about, how urgent, in their words."""
+
+    category = Choice(choices=Category.choices, message=gettext_lazy("Choose what the appeal is about."))
+    urgency = Choice(choices=Urgency.choices, message=gettext_lazy("Choose how urgent it is."))
+    member = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    text = Text(label=gettext_lazy("What happened"), max_length=2000, multiline=True, required=True)
+
+    def __init__(self, *args: Any, members: Sequence[tuple[int, str]] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        member = self.fields["member"]
+        assert isinstance(member, forms.TypedChoiceField)  # noqa: S101 - declared above
+        member.choices = [("", "—"), *members]
+        member.error_messages["invalid_choice"] = gettext_lazy(
+            "Choose a member of your household from the list."
+        )
+
+
+class AppealRateForm(forms.Form):
+    rating = Choice(choices=Rating.choices, message=gettext_lazy("Say whether the reply settled it."))
