@@ -623,3 +623,25 @@ def test_many_recolourings_in_one_transaction_hold_no_more_locks_than_a_few(city
         for _ in range(45):
             services.codes_recolour(residents=[someone], trigger=Trigger.TIME, actor=SYSTEM, now=NOW)
         assert locks() <= after_five
+
+
+def test_a_scan_arriving_late_in_the_missed_round_itself_turns_the_resident_green_at_the_next_sweep(
+    round_: Any,
+) -> None:
+    scan(round_, "C1/1/1/101#1", "T1")
+    flows.codes_timed(at(23.75))
+    flows.rounds_due(at(24.25))
+    assert code("C1/1/1/102#1") == ("yellow", "missed_screening")
+    # The device was offline: its scan of 23:00 reaches the round at 25:00, the round still open.
+    testing.scan_record(
+        round_id=round_.pk,
+        resident_id=resident("C1/1/1/102#1").pk,
+        tube_barcode="T2",
+        site_code="S1",
+        scanned_at=at(23),
+        retest=False,
+        actor=SYSTEM,
+        now=at(25),
+    )
+    flows.codes_timed(at(25.25))
+    assert code("C1/1/1/102#1") == ("green", "")

@@ -101,7 +101,11 @@ def _timed_staged(policy: CodeRules, now: datetime) -> None:
             first=Min("starts_at")
         )["first"]
         if first is not None:
-            codes_sql.candidates_add_sampled_since(located, testing_selectors.rounds_started_after(first))
+            # The rounds still counted themselves among them: a round stays open past its
+            # deadline, and a scan arriving late in the missed round ends the fact too.
+            codes_sql.candidates_add_sampled_since(
+                located, testing_selectors.rounds_started_after(first, inclusive=True)
+            )
         ran_out = list(
             testing_selectors.rounds_deadline_within(span.ran_out_after, span.counted_after)
             .order_by("pk")

@@ -377,10 +377,11 @@ def rounds_with_areas(round_ids: Iterable[int]) -> set[int]:
     return set(RoundArea.objects.filter(round_id__in=list(round_ids)).values_list("round_id", flat=True))
 
 
-def rounds_started_after(moment: datetime) -> list[int]:
-    """The ids of the rounds that started after `moment`: a scan in one of them clears a round
-    missed that started at `moment` (`sql.MISSED_ROUND`)."""
-    return list(Round.objects.filter(starts_at__gt=moment).order_by("pk").values_list("pk", flat=True))
+def rounds_started_after(moment: datetime, *, inclusive: bool = False) -> list[int]:
+    """The ids of the rounds that started after `moment` (or at it, `inclusive`): a scan in one
+    of them clears a round missed that started at `moment` (`sql.MISSED_ROUND`)."""
+    started = Q(starts_at__gte=moment) if inclusive else Q(starts_at__gt=moment)
+    return list(Round.objects.filter(started).order_by("pk").values_list("pk", flat=True))
 
 
 def recalls_open(*, actor: Actor, round_: Round) -> QuerySet[Recall]:
