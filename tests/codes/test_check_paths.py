@@ -26,8 +26,8 @@ from bastion.wsgi import application
 from tests.conftest import NOW
 
 Places = dict[str, Any]
-# Headers the stack adds for its own reasons (a session might be read, the length is the server's).
-_OWN = {"vary", "content-length", "set-cookie"}
+# Headers the stack adds for its own reasons (the length is the server's).
+_OWN = {"content-length", "set-cookie"}
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the served path manages connections as a server does
 
@@ -184,3 +184,46 @@ def test_what_is_not_a_devices_check_goes_to_django_untouched(
     with override_settings(SECURE_SSL_REDIRECT=True):
         status, headers, _body = _served(red, HTTP_AUTHORIZATION=f"Bearer {scanner['gate']}")
     assert (status, headers["location"]) == (301, f"https://testserver{red}")
+
+
+def test_a_wrong_device_token_is_told_401_even_when_the_gate_is_full(
+    scanner: dict[str, str], django_requests: list[object]
+) -> None:
+    path = f"/api/v1/codes/check/{scanner['red']}"
+    refused = codes_api.CHECKS.counts()["refused"]
+    with override_settings(SHEDDING_IN_FLIGHT=1, SHEDDING_WAIT_MS=0):
+        assert codes_api.CHECKS.enter()  # a scanner's check is being served
+        try:
+            hot = _served(path, HTTP_AUTHORIZATION="Bearer not-a-device-token")
+            through = Client().get(path, HTTP_AUTHORIZATION="Bearer not-a-device-token")
+        finally:
+            codes_api.CHECKS.leave()
+    assert (
+        (hot[0], json.loads(hot[2])["code"])
+        == (401, "bad_device_token")
+        == (
+            through.status_code,
+            through.json()["code"],
+        )
+    )
+    assert codes_api.CHECKS.counts()["refused"] == refused  # it never asked the gate
+
+
+def test_an_unexpected_error_on_the_hot_path_is_answered_as_django_answers_it(
+    scanner: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(codes_api.selectors, "code_check", broken)
+    path = f"/api/v1/codes/check/{scanner['red']}"
+    bearer = f"Bearer {scanner['gate']}"
+    with override_settings(DEBUG_PROPAGATE_EXCEPTIONS=False):
+        status, headers, body = _served(path, HTTP_AUTHORIZATION=bearer, HTTP_ACCEPT_LANGUAGE="en")
+        through = Client(raise_request_exception=False).get(
+            path, HTTP_AUTHORIZATION=bearer, HTTP_ACCEPT_LANGUAGE="en"
+        )
+    assert (status, json.loads(body)) == (500, through.json())
+    assert json.loads(body)["code"] == "server_error"
+    assert "x-content-type-options" in headers
+    assert any("the database went away" in str(r.exc_info) for r in caplog.records if r.exc_info)

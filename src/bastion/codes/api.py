@@ -129,24 +129,32 @@ def device_check(request: HttpRequest, token: str) -> HttpResponse | None:
     same gate, selector, answers and errors as `code_check`, without the middleware, the URL
     resolver and Ninja's operation, which cost three times the check itself. None (Django and
     Ninja answer, as for a session) for a token that is not plain printable ASCII, which Ninja's
-    `Line` refuses with its 422."""
+    `Line` refuses with its 422. The device is known before the gate, as Ninja's authentication
+    runs before its operation: a wrong token is told 401 and never takes a scanner's slot."""
     secret = request.META.get("HTTP_AUTHORIZATION", "")[7:].strip()
     if not secret or not (token.isascii() and token.isprintable()):
         return None
-    return _device_check(request, secret, token)
+    try:
+        actor = devices.device_token_resolve(secret=secret, resolve=_actor_of_user)
+    except DomainError as exc:
+        return _error(exc)
+    return _device_check(request, actor, token)
+
+
+def _error(exc: DomainError) -> HttpResponse:
+    # As Ninja's handler of domain errors writes them (api/root.py).
+    return HttpResponse(
+        json.dumps(exc.as_dict()), status=exc.status, content_type="application/json; charset=utf-8"
+    )
 
 
 @shed(CHECKS)
-def _device_check(request: HttpRequest, secret: str, token: str) -> HttpResponse:
-    """A device's check, past the gate: its token resolved, the code read."""
+def _device_check(request: HttpRequest, actor: Actor, token: str) -> HttpResponse:
+    """A device's check, past the gate: the code read."""
     try:
-        actor = devices.device_token_resolve(secret=secret, resolve=_actor_of_user)
         return _check_answer(actor, token)
     except DomainError as exc:
-        # As Ninja's handler of domain errors writes them (api/root.py).
-        return HttpResponse(
-            json.dumps(exc.as_dict()), status=exc.status, content_type="application/json; charset=utf-8"
-        )
+        return _error(exc)
 
 
 @router.get("/counts", response=CountsOut, summary="Residents by colour within the caller's scope")

@@ -11,7 +11,9 @@ to Django untouched, before anything of it is read.
 
 What the full stack would have given such a request, it still gets:
 - the request's language (`Accept-Language`) active for the handler, so that errors read in it,
-  and `Content-Language` on the answer;
+  and `Content-Language` and `Vary: Accept-Language` on the answer;
+- an unexpected error logged by `django.request` with its traceback and answered by the
+  URLconf's handler500, as Django's handler does (`response_for_exception`);
 - the security headers of the response middleware (`SecurityMiddleware`, `X-Frame-Options`,
   the Content-Security-Policy of `CONTENT_SECURITY_POLICY`, built once per process: it has no
   nonce for a JSON answer); tests/core/test_hotpath.py pins them against the full stack's;
@@ -29,12 +31,14 @@ from typing import Any
 from csp.middleware import CSPMiddleware
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # (the request, the rest of the path after the route's prefix) -> the answer, or None.
@@ -74,10 +78,16 @@ class HotPaths:
         # close that the next request's call would not.
         close_old_connections()
         with translation.override(translation.get_language_from_request(request)):
-            response = route.handler(request, request.path_info[len(route.prefix) :])
+            try:
+                response = route.handler(request, request.path_info[len(route.prefix) :])
+            except Exception as exc:  # what Django's handler does with any error
+                # Logged by django.request with its traceback, got_request_exception sent, and
+                # answered by the URLconf's handler500 (the API's error shape), as Django would.
+                response = response_for_exception(request, exc)
             if response is None:
                 return self.app(environ, start_response)
             response.headers.setdefault("Content-Language", translation.get_language())
+            patch_vary_headers(response, ("Accept-Language",))
         self._secure(request, response)
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return [response.content]
