@@ -652,7 +652,12 @@ def transfers_assigned(now: datetime) -> None:
     out, then every waiting person given a bed and a vehicle, the overdue flagged, and the
     trips to treatment of the people picked up withdrawn (care)."""
     transfer.transfers_confirm_by_crews(actor=SYSTEM, now=now)
-    transfer.transfers_end_stays(actor=SYSTEM, now=now)
+    with transaction.atomic():
+        ended = transfer.transfers_end_stays(actor=SYSTEM, now=now)
+        if ended.households:
+            # Home from a contact's stay: their sessions from home planned at once, as after a
+            # discharge, not left to the next daily planning.
+            care.trips_plan_households(households=ended.households, actor=SYSTEM, now=now)
     transfer.transfers_assign(actor=SYSTEM, now=now)
     transfer.transfers_flag_overdue(actor=SYSTEM, now=now)
     # In an exercise the crews pick people up as the vehicle is assigned: their trips to

@@ -119,3 +119,34 @@ def test_a_patient_waiting_to_be_moved_on_from_a_hospital_gets_no_trips_from_hom
     assert ride.resident_id in set(transfer_selectors.away_from_home().values_list("resident_id", flat=True))
     assert services.trips_plan(actor=SYSTEM, now=NOW).created == 0
     assert planned() == 0
+
+
+def test_a_contact_home_from_their_centralised_stay_has_their_sessions_planned_at_once(locked: None) -> None:
+    from bastion.cases.models import Case
+
+    add_need()
+    transfer.facility_create(code="Q1", kind="isolation_point", beds={"room": 5}, actor=SYSTEM, now=NOW)
+    transfer.vehicle_create(code="B1", kind="bus", seats=30, trip_hours=1, actor=SYSTEM, now=NOW)
+    flows.contact_added(
+        resident_id=resident(PATIENT).pk,
+        kind="close",
+        last_exposure_on=NOW.date(),
+        case_id=Case.objects.first().pk,  # type: ignore[union-attr]
+        actor=SYSTEM,
+        now=NOW,
+    )
+    ride = Transfer.objects.get(resident=resident(PATIENT))
+    transfer.transfers_assign(actor=SYSTEM, now=NOW)
+    for to in ("picked_up", "admitted"):
+        flows.transfer_moved(transfer_id=ride.pk, to=to, actor=SYSTEM, now=NOW)
+    planned = Trip.objects.filter(resident=resident(PATIENT), state="planned")
+    assert not planned.exists()
+    ride.refresh_from_db()
+    home = NOW + timedelta(days=(ride.stay_until - NOW.date()).days + 1, hours=1)
+    flows.transfers_assigned(home)
+    ride.refresh_from_db()
+    assert ride.state == "discharged"
+    # Planned in the same quarter hour: planning again adds nothing.
+    after_the_flow = planned.count()
+    services.trips_plan_households(households=[resident(PATIENT).household_id], actor=SYSTEM, now=home)
+    assert after_the_flow == planned.count() > 0

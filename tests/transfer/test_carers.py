@@ -108,7 +108,7 @@ def test_the_carer_goes_home_when_a_contacts_stay_runs_out(places: None) -> None
     admit(child, carer)
     assert child.stay_until is not None
     after = NOW + timedelta(days=(child.stay_until - TODAY).days + 1)
-    assert services.transfers_end_stays(actor=SYSTEM, now=after) == 2
+    assert services.transfers_end_stays(actor=SYSTEM, now=after).count == 2
     ended_with(carer, "discharged")
     assert selectors.free_beds_by_kind(at=after)["isolation_point"] == 10
 
@@ -247,8 +247,8 @@ def test_a_carer_whose_own_quarantine_runs_longer_stays_until_it_ends(places: No
     ).exists()
     # Their own plan's last day: still there; the day after: home.
     last_day = NOW + timedelta(days=(until - TODAY).days)
-    assert services.transfers_end_stays(actor=SYSTEM, now=last_day) == 0
-    assert services.transfers_end_stays(actor=SYSTEM, now=last_day + timedelta(days=1)) == 1
+    assert services.transfers_end_stays(actor=SYSTEM, now=last_day).count == 0
+    assert services.transfers_end_stays(actor=SYSTEM, now=last_day + timedelta(days=1)).count == 1
     carer.refresh_from_db()
     assert (carer.state, carer.holds_bed) == ("discharged", False)
 

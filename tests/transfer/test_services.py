@@ -275,7 +275,7 @@ def test_a_contacts_stay_ends_with_the_plan_and_frees_the_room(city: Places) -> 
     assign()
     t = transfer_of("C3/1/1/101#1")
     after = NOW + timedelta(days=(contact.quarantine_until - TODAY).days + 1)
-    assert services.transfers_end_stays(actor=SYSTEM, now=after) == 1
+    assert services.transfers_end_stays(actor=SYSTEM, now=after).count == 1
     t.refresh_from_db()
     assert (t.state, t.holds_bed) == ("cancelled", False)  # never picked up: no vehicle
 

@@ -368,10 +368,16 @@ def transfers_confirm_by_crews(*, actor: Actor, now: datetime) -> int:
     return len(arrived)
 
 
-def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
+@dataclass(frozen=True)
+class EndedStays:
+    count: int  # transfers ended, carers included
+    households: list[int]  # whose people are home again (or never left): care plans their trips
+
+
+def transfers_end_stays(*, actor: Actor, now: datetime) -> EndedStays:
     """Contacts' centralised plans that ran out: those in a place go home (discharged), those
     still waiting are not moved any more (cancelled), and their carers with them. Their beds
-    are freed. Returns the transfers ended (carers included)."""
+    are freed."""
     today = clock.local_date(now)
     with transaction.atomic():
         ended = list(
@@ -387,7 +393,9 @@ def transfers_end_stays(*, actor: Actor, now: datetime) -> int:
             actor=actor,
             now=now,
         )
-    return len(ended) + len(carers)
+    return EndedStays(
+        count=len(ended) + len(carers), households=sorted({t.household_id for t in [*ended, *carers]})
+    )
 
 
 def transfers_flag_overdue(*, actor: Actor, now: datetime) -> int:
