@@ -308,6 +308,8 @@ CONSOLE: dict[str, Rule] = {
     # outside the scope: "There is no such zone." said on the page, as for a zone that is not
     "POST /zones/{zone_id}/cycle/": may(*OFFICERS, scoped=True, away=Outcome.TOLD),
     "GET /me/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
+    "POST /me/appeals/": may(RES, refused=Outcome.NOT_FOUND),
+    "POST /me/appeals/{appeal_id}/rate/": may(RES, refused=Outcome.NOT_FOUND),
     "GET /my-zone/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     "GET /my-code/": may(RES, refused=Outcome.NOT_FOUND),  # others have no household
     # health codes: a resident's code page within scope; officers correct; venues check
